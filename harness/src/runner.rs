@@ -1,0 +1,139 @@
+//! The parent side of a run: checks the environment, hands a plan to a sandboxed worker, reads
+//! back its observations and checks them.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::check::{check_all, Checked};
+use crate::observe::{Timings, WorkerReport};
+use crate::sandbox::{self, env};
+use crate::scenario::{self, LoadError, Plan};
+
+/// How a scenario ended, once its input was valid and the environment fit.
+#[derive(Debug, Clone)]
+pub enum ScenarioResult {
+    /// Built and probed: one verdict per expectation.
+    Checked {
+        checks: Vec<Checked>,
+        timings: Timings,
+        /// Facts about the run a reader may need (e.g. sysctls this kernel does not have).
+        notes: Vec<String>,
+    },
+    /// The network could not be built as declared (a `run` line failed, the kernel refused a
+    /// request, the deadline passed).
+    SetupFailed(String),
+}
+
+impl ScenarioResult {
+    pub fn passed(&self) -> bool {
+        match self {
+            ScenarioResult::Checked { checks, .. } => checks.iter().all(|c| c.passed),
+            ScenarioResult::SetupFailed(_) => false,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Load(#[from] LoadError),
+    /// The environment cannot run scenarios; the text explains the fix.
+    #[error("{0}")]
+    Environment(String),
+    #[error("the sandbox worker for {} failed: {detail}", file.display())]
+    Worker { file: PathBuf, detail: String },
+}
+
+impl RunError {
+    /// The CLI's exit code: bad input and unfit environments are 2.
+    pub fn exit_code(&self) -> i32 {
+        2
+    }
+}
+
+pub fn missing_program_message(program: &str, node: &str) -> String {
+    let install = match env::package_for(program) {
+        Some(pkg) => format!(" Install it, e.g. `apt-get install -y {pkg}` on Debian or Ubuntu."),
+        None => String::new(),
+    };
+    format!(
+        "`{program}` is not installed (searched {}), but a run line of node `{node}` needs it.{install}",
+        sandbox::sandbox_path()
+    )
+}
+
+/// Checks what can be checked before building: every program a `run` line names exists.
+pub fn preflight(plan: &Plan) -> Result<(), RunError> {
+    for n in &plan.nodes {
+        for argv in &n.run {
+            if sandbox::find_program(&argv[0]).is_none() {
+                return Err(RunError::Environment(missing_program_message(&argv[0], &n.name)));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Loads, builds and probes the scenario at `file` with the worker binary `worker_exe`.
+pub fn run_file(file: &Path, worker_exe: &Path) -> Result<ScenarioResult, RunError> {
+    let plan = scenario::load_file(file)?;
+    run_plan(file, &plan, worker_exe)
+}
+
+pub fn run_plan(file: &Path, plan: &Plan, worker_exe: &Path) -> Result<ScenarioResult, RunError> {
+    preflight(plan)?;
+    let input = serde_json::to_vec(plan).expect("plans always serialise");
+    let deadline = Duration::from_millis(plan.settings.deadline_ms);
+    let worker_err = |detail: String| RunError::Worker { file: file.to_path_buf(), detail };
+    let done = sandbox::spawn_worker(worker_exe, input, deadline)
+        .map_err(|e| worker_err(crate::worker::chain(&e)))?;
+    if done.timed_out {
+        return Ok(ScenarioResult::SetupFailed(format!(
+            "the scenario did not finish within {} ms and was killed (settings.deadline_ms)",
+            plan.settings.deadline_ms
+        )));
+    }
+    let report: WorkerReport = serde_json::from_slice(&done.stdout).map_err(|_| {
+        let stderr = String::from_utf8_lossy(&done.stderr);
+        worker_err(format!("it exited with {} and no report; stderr: {}", done.status, stderr.trim()))
+    })?;
+    match report {
+        WorkerReport::Environment(s) => Err(RunError::Environment(s)),
+        WorkerReport::Setup(s) => Ok(ScenarioResult::SetupFailed(s)),
+        WorkerReport::Observed(o) => {
+            let mut notes = Vec::new();
+            if !o.unsupported_sysctls.is_empty() {
+                notes.push(format!(
+                    "this kernel keeps {} global, not per namespace; left as they are",
+                    o.unsupported_sysctls.join(", ")
+                ));
+            }
+            Ok(ScenarioResult::Checked {
+                checks: check_all(plan, &o.observations),
+                timings: o.timings,
+                notes,
+            })
+        }
+    }
+}
+
+/// Every `*.toml` under `path` (or `path` itself), sorted, for `run`, `check` and the test target.
+pub fn collect_scenarios(path: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    if path.is_dir() {
+        let mut entries: Vec<_> = std::fs::read_dir(path)?.collect::<Result<_, _>>()?;
+        entries.sort_by_key(|e| e.file_name());
+        for e in entries {
+            let p = e.path();
+            if p.is_dir() {
+                out.extend(collect_scenarios(&p)?);
+            } else if p.extension().is_some_and(|x| x == "toml") {
+                out.push(p);
+            }
+        }
+    } else {
+        std::fs::metadata(path)?;
+        out.push(path.to_path_buf());
+    }
+    Ok(out)
+}

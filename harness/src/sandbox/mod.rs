@@ -1,0 +1,264 @@
+//! The sandbox: the only place that calls unshare, setns or fork.
+//!
+//! A scenario runs in a worker process (this binary re-executed with `__worker`). Before any
+//! thread exists the worker enters a new user + network + PID namespace, maps its own ids to root
+//! inside, and forks: the child is PID 1 of the new PID namespace and does the work. Every node is
+//! a further network namespace owned by that user namespace, held only by file descriptors, so
+//! nothing is ever named under `/run/netns`. When the worker ends, or anything up its chain is
+//! killed (`PR_SET_PDEATHSIG` at each step), the kernel tears all of it down: PID 1 dying kills
+//! every `run` process, and the last reference to each namespace goes with them.
+
+pub mod env;
+pub mod process;
+
+use std::fs::File;
+use std::io::Write;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use nix::errno::Errno;
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sched::{setns, unshare, CloneFlags};
+use nix::sys::wait::{waitpid, WaitStatus};
+use nix::unistd::{fork, geteuid, getgid, getuid, ForkResult, Gid, Uid};
+
+pub use process::Finished;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SandboxError {
+    /// The environment does not allow a sandbox; the text says why and how to fix it.
+    #[error("{0}")]
+    Refused(String),
+    #[error("{step} failed")]
+    Syscall {
+        step: &'static str,
+        #[source]
+        source: Errno,
+    },
+    #[error("cannot run {program}")]
+    Spawn {
+        program: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// The environment variable that marks a worker and carries its parent's pid.
+pub const WORKER_PARENT_ENV: &str = "NETCONFORM_WORKER_PARENT";
+
+/// The unprivileged id real root drops to before building a sandbox, so that a scenario's `run`
+/// lines cannot write root-owned files on the host.
+const NOBODY: u32 = 65534;
+
+fn die_with_parent(expected_parent: Option<i32>) {
+    // SAFETY: PR_SET_PDEATHSIG takes a signal number; no memory is passed.
+    unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) };
+    // The parent may have died before the prctl: then nobody would ever kill us.
+    if let Some(p) = expected_parent {
+        if nix::unistd::getppid().as_raw() != p {
+            // SAFETY: _exit ends the process at once; nothing else runs.
+            unsafe { libc::_exit(3) };
+        }
+    }
+}
+
+/// Enters the sandbox. Must run before any thread exists: the kernel refuses
+/// `unshare(CLONE_NEWUSER)` in a multi-threaded process. Returns in the child that is PID 1 of the
+/// new PID namespace; the process that called it waits for that child and exits with its status.
+pub fn enter(parent_pid: Option<i32>) -> Result<(), SandboxError> {
+    let sys = |step| move |source| SandboxError::Syscall { step, source };
+    if geteuid().is_root() {
+        // Run as nobody, exactly like a rootless user: the sandbox's root then maps to nobody.
+        // (A process can only map its own id once inside the new namespace.)
+        nix::unistd::setgroups(&[]).map_err(sys("setgroups"))?;
+        let (g, u) = (Gid::from_raw(NOBODY), Uid::from_raw(NOBODY));
+        nix::unistd::setresgid(g, g, g).map_err(sys("setresgid(nobody)"))?;
+        nix::unistd::setresuid(u, u, u).map_err(sys("setresuid(nobody)"))?;
+    }
+    // Changing ids clears the parent-death signal and dumpable flag; set them after it.
+    // SAFETY: PR_SET_DUMPABLE takes an integer; without it /proc/self/uid_map is not ours to write.
+    unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 1) };
+    die_with_parent(parent_pid);
+    let (uid, gid) = (getuid().as_raw(), getgid().as_raw());
+    unshare(CloneFlags::CLONE_NEWUSER | CloneFlags::CLONE_NEWNET | CloneFlags::CLONE_NEWPID)
+        .map_err(|e| SandboxError::Refused(env::explain_userns("unshare(CLONE_NEWUSER | CLONE_NEWNET)", e)))?;
+    let write = |file: &str, text: String| -> Result<(), SandboxError> {
+        let res = File::options()
+            .write(true)
+            .open(file)
+            .and_then(|mut f| f.write_all(text.as_bytes()));
+        match res {
+            Ok(()) => Ok(()),
+            Err(e) if file.ends_with("setgroups") && e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(SandboxError::Refused(env::explain_userns(
+                &format!("writing {file}"),
+                Errno::from_raw(e.raw_os_error().unwrap_or(libc::EPERM)),
+            ))),
+        }
+    };
+    write("/proc/self/setgroups", "deny".into())?;
+    write("/proc/self/uid_map", format!("0 {uid} 1"))?;
+    write("/proc/self/gid_map", format!("0 {gid} 1"))?;
+    // Become the mapped root for real, so files are accessed as the outside id above.
+    nix::unistd::setresgid(Gid::from_raw(0), Gid::from_raw(0), Gid::from_raw(0)).map_err(sys("setresgid"))?;
+    nix::unistd::setresuid(Uid::from_raw(0), Uid::from_raw(0), Uid::from_raw(0)).map_err(sys("setresuid"))?;
+    // SAFETY: PR_SET_DUMPABLE takes an integer; changing ids cleared it, which would make our own
+    // /proc entries unreadable to us.
+    unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 1) };
+
+    // The child cannot see this process's pid from inside the new PID namespace, so it checks
+    // that its parent still lives through a pidfd.
+    let me = process::pidfd_open(std::process::id()).map_err(|e| SandboxError::Syscall {
+        step: "pidfd_open",
+        source: Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
+    })?;
+    // SAFETY: no thread exists yet (the caller's contract), so the child may run any code.
+    match unsafe { fork() }.map_err(sys("fork"))? {
+        ForkResult::Child => {
+            die_with_parent(None);
+            let mut fds = [PollFd::new(me.as_fd(), PollFlags::POLLIN)];
+            if poll(&mut fds, PollTimeout::ZERO) != Ok(0) {
+                // SAFETY: _exit ends the process at once; the parent is already gone.
+                unsafe { libc::_exit(3) };
+            }
+            drop(me);
+            Ok(())
+        }
+        ForkResult::Parent { child } => {
+            let code = loop {
+                match waitpid(child, None) {
+                    Ok(WaitStatus::Exited(_, c)) => break c,
+                    Ok(WaitStatus::Signaled(_, s, _)) => break 128 + s as i32,
+                    Ok(_) => continue,
+                    Err(Errno::EINTR) => continue,
+                    Err(_) => break 125,
+                }
+            };
+            // SAFETY: _exit ends this relay process without running Rust code in a forked state.
+            unsafe { libc::_exit(code) }
+        }
+    }
+}
+
+/// Creates `count` new network namespaces, returning a descriptor for each.
+///
+/// A helper thread unshares its network namespace once per node and keeps a descriptor of each;
+/// the thread then ends, and the descriptors alone keep the namespaces alive.
+pub fn new_netns(count: usize) -> Result<Vec<OwnedFd>, SandboxError> {
+    std::thread::spawn(move || {
+        let mut out = Vec::with_capacity(count);
+        for _ in 0..count {
+            unshare(CloneFlags::CLONE_NEWNET).map_err(|e| {
+                if e == Errno::ENOSPC {
+                    SandboxError::Refused(env::explain_userns("unshare(CLONE_NEWNET)", e))
+                } else {
+                    SandboxError::Syscall { step: "unshare(CLONE_NEWNET)", source: e }
+                }
+            })?;
+            let f = File::open("/proc/thread-self/ns/net").map_err(|e| SandboxError::Syscall {
+                step: "open /proc/thread-self/ns/net",
+                source: Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
+            })?;
+            out.push(OwnedFd::from(f));
+        }
+        Ok(out)
+    })
+    .join()
+    .unwrap_or(Err(SandboxError::Syscall { step: "namespace thread", source: Errno::EIO }))
+}
+
+/// Runs `f` on a fresh thread that sits in the network namespace `ns`, so sockets it creates
+/// belong to that namespace. The thread ends with `f`: no thread ever switches back, so an early
+/// return cannot leave one in the wrong namespace.
+pub fn in_netns<T: Send>(ns: &OwnedFd, f: impl FnOnce() -> T + Send) -> Result<T, SandboxError> {
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            setns(ns.as_fd(), CloneFlags::CLONE_NEWNET)
+                .map_err(|source| SandboxError::Syscall { step: "setns(CLONE_NEWNET)", source })?;
+            Ok(f())
+        })
+        .join()
+        .unwrap_or(Err(SandboxError::Syscall { step: "namespace thread", source: Errno::EIO }))
+    })
+}
+
+/// Runs `argv` in the network namespace `ns`, with no shell, until it ends or `timeout` passes.
+pub fn run_in_netns(ns: &OwnedFd, argv: &[String], timeout: Duration) -> Result<Finished, SandboxError> {
+    let fd = ns.as_raw_fd();
+    let mut cmd = Command::new(&argv[0]);
+    cmd.args(&argv[1..])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .env("PATH", sandbox_path());
+    // SAFETY: runs in the forked child before exec; setns and prctl are async-signal-safe syscalls
+    // and touch no memory of the parent.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::setns(fd, libc::CLONE_NEWNET) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            Ok(())
+        });
+    }
+    let child = cmd.spawn().map_err(|source| SandboxError::Spawn { program: argv[0].clone(), source })?;
+    process::wait_with_deadline(child, timeout)
+        .map_err(|source| SandboxError::Spawn { program: argv[0].clone(), source })
+}
+
+/// `run` lines find programs in the sbin folders too, where iptables and nft live, even when the
+/// user's PATH lacks them.
+pub fn sandbox_path() -> String {
+    let mut path = std::env::var("PATH").unwrap_or_default();
+    for dir in ["/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"] {
+        if !path.split(':').any(|p| p == dir) {
+            if !path.is_empty() {
+                path.push(':');
+            }
+            path.push_str(dir);
+        }
+    }
+    path
+}
+
+/// Finds `program` the way `run_in_netns` will, for checks before anything is built.
+pub fn find_program(program: &str) -> Option<std::path::PathBuf> {
+    if program.contains('/') {
+        return Path::new(program).is_file().then(|| program.into());
+    }
+    sandbox_path()
+        .split(':')
+        .map(|d| Path::new(d).join(program))
+        .find(|p| p.is_file())
+}
+
+/// Starts a worker: `exe __worker` with `input` on its stdin, killed if it outlives `timeout` or
+/// if the calling thread dies.
+pub fn spawn_worker(exe: &Path, input: Vec<u8>, timeout: Duration) -> Result<Finished, SandboxError> {
+    let spawn_err = |source| SandboxError::Spawn { program: exe.display().to_string(), source };
+    let mut cmd = Command::new(exe);
+    cmd.arg("__worker")
+        .env(WORKER_PARENT_ENV, std::process::id().to_string())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    // SAFETY: runs in the forked child before exec; prctl is an async-signal-safe syscall.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            Ok(())
+        });
+    }
+    let mut child = cmd.spawn().map_err(spawn_err)?;
+    let mut stdin = child.stdin.take().expect("stdin is piped");
+    let writer = std::thread::spawn(move || {
+        let _ = stdin.write_all(&input);
+    });
+    let out = process::wait_with_deadline(child, timeout).map_err(spawn_err)?;
+    let _ = writer.join();
+    Ok(out)
+}

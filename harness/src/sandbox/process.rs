@@ -1,0 +1,95 @@
+//! Child processes with deadlines: the worker, and `run` lines inside a node.
+
+use std::io::Read;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::process::{Child, ExitStatus};
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+
+/// What a finished (or killed) child left behind.
+#[derive(Debug)]
+pub struct Finished {
+    pub status: ExitStatus,
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+    /// The deadline passed and the child was killed.
+    pub timed_out: bool,
+}
+
+pub(super) fn pidfd_open(pid: u32) -> std::io::Result<OwnedFd> {
+    // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1; no memory is passed.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: the kernel just returned this fd to us and nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+}
+
+fn pidfd_kill(pidfd: &OwnedFd) {
+    // SAFETY: signals the process the pidfd refers to; a pidfd cannot name a recycled pid.
+    unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            pidfd.as_raw_fd(),
+            libc::SIGKILL,
+            std::ptr::null::<libc::siginfo_t>(),
+            0,
+        );
+    }
+}
+
+/// Waits for `child` until `timeout`, collecting its piped output; kills it when time is up.
+pub fn wait_with_deadline(mut child: Child, timeout: Duration) -> std::io::Result<Finished> {
+    let pidfd = pidfd_open(child.id())?;
+    let out = child.stdout.take().map(drain);
+    let err = child.stderr.take().map(drain);
+    let deadline = Instant::now() + timeout;
+    let mut timed_out = false;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let ms = PollTimeout::try_from(left.as_millis().min(i32::MAX as u128) as i32)
+            .unwrap_or(PollTimeout::MAX);
+        let mut fds = [PollFd::new(
+            std::os::fd::AsFd::as_fd(&pidfd),
+            PollFlags::POLLIN,
+        )];
+        match poll(&mut fds, ms) {
+            Ok(0) => {
+                timed_out = true;
+                pidfd_kill(&pidfd);
+                break;
+            }
+            Ok(_) => break,
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let status = child.wait()?;
+    // A background grandchild may hold the pipes open: take what came, bounded by a grace period.
+    let grace = Instant::now() + Duration::from_millis(200);
+    let join = |h: Option<mpsc::Receiver<Vec<u8>>>| {
+        h.and_then(|rx| rx.recv_timeout(grace.saturating_duration_since(Instant::now())).ok())
+            .unwrap_or_default()
+    };
+    Ok(Finished {
+        status,
+        stdout: join(out),
+        stderr: join(err),
+        timed_out,
+    })
+}
+
+/// Reads a pipe to its end on a helper thread so that a chatty child never blocks on a full pipe.
+fn drain<R: Read + Send + 'static>(mut r: R) -> mpsc::Receiver<Vec<u8>> {
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = r.read_to_end(&mut buf);
+        let _ = tx.send(buf);
+    });
+    rx
+}

@@ -1,0 +1,11 @@
+//! The scenario format: model, validation and loading. Pure: no syscalls besides reading the file.
+
+pub mod diag;
+pub mod load;
+pub mod model;
+pub mod net;
+pub mod plan;
+pub mod validate;
+
+pub use load::{load_file, load_str, LoadError, Located};
+pub use plan::{Expectation, Plan, Via};

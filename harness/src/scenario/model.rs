@@ -1,0 +1,161 @@
+//! The scenario file as written: serde types that mirror the TOML one to one.
+//!
+//! Nothing here is checked beyond TOML types and key names; `validate` turns a [`ScenarioFile`]
+//! into a typed [`crate::scenario::Plan`].
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScenarioFile {
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub settings: Settings,
+    #[serde(default)]
+    pub nodes: BTreeMap<String, Node>,
+    #[serde(default)]
+    pub links: Vec<Link>,
+    #[serde(default)]
+    pub expect: Expect,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// How long a probe waits for an answer (a ping reply, a traceroute hop).
+    pub probe_timeout_ms: Option<u64>,
+    /// How long one `run` command may take.
+    pub run_timeout_ms: Option<u64>,
+    /// How long the whole scenario may take, build and probes included.
+    pub deadline_ms: Option<u64>,
+    /// The highest TTL a traceroute tries.
+    pub max_hops: Option<u8>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Node {
+    #[serde(default)]
+    pub sysctl: BTreeMap<String, SysctlValue>,
+    #[serde(default)]
+    pub bridges: BTreeMap<String, Bridge>,
+    #[serde(default)]
+    pub routes: Vec<Route>,
+    #[serde(default)]
+    pub run: Vec<Vec<String>>,
+}
+
+/// Sysctl values are written as text; integers and booleans are accepted for convenience.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(untagged)]
+pub enum SysctlValue {
+    Text(String),
+    Int(i64),
+    Bool(bool),
+}
+
+impl SysctlValue {
+    pub fn as_text(&self) -> String {
+        match self {
+            SysctlValue::Text(s) => s.clone(),
+            SysctlValue::Int(i) => i.to_string(),
+            SysctlValue::Bool(b) => u8::from(*b).to_string(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Bridge {
+    #[serde(default)]
+    pub addresses: Vec<String>,
+    pub mac: Option<String>,
+    pub mtu: Option<u32>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Route {
+    pub to: String,
+    pub via: Option<String>,
+    pub dev: Option<String>,
+    pub metric: Option<u32>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Link {
+    pub a: LinkEnd,
+    pub b: LinkEnd,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct LinkEnd {
+    pub node: String,
+    pub name: String,
+    #[serde(default)]
+    pub addresses: Vec<String>,
+    pub mac: Option<String>,
+    pub bridge: Option<String>,
+    pub mtu: Option<u32>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Expect {
+    #[serde(default)]
+    pub ping: Vec<PingExpect>,
+    #[serde(default)]
+    pub traceroute: Vec<TracerouteExpect>,
+    #[serde(default)]
+    pub route: Vec<RouteExpect>,
+    #[serde(default)]
+    pub neighbor: Vec<NeighborExpect>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PingExpect {
+    pub from: String,
+    pub to: String,
+    #[serde(default = "yes")]
+    pub reply: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TracerouteExpect {
+    pub from: String,
+    pub to: String,
+    pub hops: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteExpect {
+    pub node: String,
+    pub to: String,
+    pub dev: Option<String>,
+    pub via: Option<String>,
+    pub src: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct NeighborExpect {
+    pub node: String,
+    pub ip: String,
+    pub mac: Option<String>,
+    pub dev: Option<String>,
+    /// `false` checks that the node has no entry for `ip`.
+    #[serde(default = "yes")]
+    pub present: bool,
+}

@@ -1,0 +1,122 @@
+//! The validated scenario: typed, resolved, ready to build. The worker receives it as JSON.
+
+use std::net::Ipv4Addr;
+
+use serde::{Deserialize, Serialize};
+
+use super::net::{Cidr, Mac};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Plan {
+    pub description: Option<String>,
+    pub settings: Timing,
+    pub nodes: Vec<PlanNode>,
+    pub links: Vec<PlanLink>,
+    pub expectations: Vec<Expectation>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Timing {
+    pub probe_timeout_ms: u64,
+    pub run_timeout_ms: u64,
+    pub deadline_ms: u64,
+    pub max_hops: u8,
+}
+
+impl Default for Timing {
+    fn default() -> Self {
+        Timing {
+            probe_timeout_ms: 300,
+            run_timeout_ms: 5_000,
+            deadline_ms: 60_000,
+            max_hops: 8,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PlanNode {
+    pub name: String,
+    /// Scenario sysctls in file order, keys as written (`net.ipv4.ip_forward`).
+    pub sysctl: Vec<(String, String)>,
+    pub bridges: Vec<PlanBridge>,
+    pub routes: Vec<PlanRoute>,
+    pub run: Vec<Vec<String>>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PlanBridge {
+    pub name: String,
+    pub addresses: Vec<Cidr>,
+    pub mac: Option<Mac>,
+    pub mtu: Option<u32>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PlanRoute {
+    /// `0.0.0.0/0` for `default`.
+    pub to: Cidr,
+    pub via: Option<Ipv4Addr>,
+    pub dev: Option<String>,
+    pub metric: Option<u32>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PlanLink {
+    pub a: PlanEnd,
+    pub b: PlanEnd,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PlanEnd {
+    /// Index into [`Plan::nodes`].
+    pub node: usize,
+    pub name: String,
+    pub addresses: Vec<Cidr>,
+    pub mac: Option<Mac>,
+    pub bridge: Option<String>,
+    pub mtu: Option<u32>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+pub enum Via {
+    /// A connected route: no gateway.
+    Direct,
+    Gateway(Ipv4Addr),
+}
+
+/// One expectation; the worker runs the matching probe and the parent checks the observation.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum Expectation {
+    Ping {
+        from: usize,
+        to: Ipv4Addr,
+        reply: bool,
+    },
+    Traceroute {
+        from: usize,
+        to: Ipv4Addr,
+        /// `None` is a hop that must stay silent (`"*"`).
+        hops: Vec<Option<Ipv4Addr>>,
+    },
+    Route {
+        node: usize,
+        to: Ipv4Addr,
+        dev: Option<String>,
+        via: Option<Via>,
+        src: Option<Ipv4Addr>,
+    },
+    Neighbor {
+        node: usize,
+        ip: Ipv4Addr,
+        mac: Option<Mac>,
+        dev: Option<String>,
+        present: bool,
+    },
+}
+
+impl Plan {
+    pub fn node_name(&self, index: usize) -> &str {
+        &self.nodes[index].name
+    }
+}

@@ -1,0 +1,553 @@
+//! Turns a [`ScenarioFile`] into a [`Plan`], or into every problem it has. Pure: no syscalls.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::Ipv4Addr;
+
+use super::diag::{did_you_mean, Diagnostic, KeyPath};
+use super::model::{self, ScenarioFile};
+use super::net::{parse_ipv4, Cidr, Mac};
+use super::plan::*;
+
+/// More nodes than this is refused up front: each node is a network namespace (~325 KiB of kernel
+/// memory) and counts toward `user.max_net_namespaces`.
+pub const MAX_NODES: usize = 4096;
+/// Linux interface names are at most 15 bytes (IFNAMSIZ - 1).
+pub const IFNAMSIZ_MAX: usize = 15;
+
+/// Validates `file`. `node_order` lists node names in the order the file declares them; nodes
+/// are built (and their `run` lines executed) in that order.
+pub fn validate(file: &ScenarioFile, node_order: &[String]) -> Result<Plan, Vec<Diagnostic>> {
+    let mut v = Validator::default();
+    let settings = v.settings(&file.settings);
+
+    let root = KeyPath::root();
+    if file.nodes.len() > MAX_NODES {
+        v.push(
+            Diagnostic::new(
+                root.key("nodes"),
+                format!(
+                    "{} nodes is more than the limit of {MAX_NODES}",
+                    file.nodes.len()
+                ),
+            )
+            .hint("each node is a network namespace; split the scenario"),
+        );
+        return Err(v.diags);
+    }
+
+    let mut names: Vec<&String> = node_order
+        .iter()
+        .filter(|n| file.nodes.contains_key(*n))
+        .collect();
+    for n in file.nodes.keys() {
+        if !names.contains(&n) {
+            names.push(n);
+        }
+    }
+    let index: BTreeMap<&str, usize> = names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (n.as_str(), i))
+        .collect();
+
+    // Interfaces each node will have: bridges first, then link ends.
+    let mut ifaces: Vec<BTreeSet<String>> = vec![BTreeSet::new(); names.len()];
+    let mut subnets: Vec<Vec<(String, Cidr)>> = vec![Vec::new(); names.len()];
+
+    let mut nodes = Vec::new();
+    for (i, name) in names.iter().enumerate() {
+        let node = &file.nodes[*name];
+        let path = root.key("nodes").key(name);
+        v.node_name(&path, name);
+        let mut bridges = Vec::new();
+        for (bname, b) in &node.bridges {
+            let bpath = path.key("bridges").key(bname);
+            v.ifname(&bpath, bname);
+            ifaces[i].insert(bname.clone());
+            let addresses = v.cidrs(&bpath.key("addresses"), &b.addresses);
+            for a in &addresses {
+                subnets[i].push((bname.clone(), *a));
+            }
+            bridges.push(PlanBridge {
+                name: bname.clone(),
+                addresses,
+                mac: v.mac(&bpath.key("mac"), b.mac.as_deref()),
+                mtu: v.mtu(&bpath.key("mtu"), b.mtu),
+            });
+        }
+        let mut sysctl = Vec::new();
+        for (k, val) in &node.sysctl {
+            let kpath = path.key("sysctl").key(k);
+            v.sysctl(&kpath, k, &val.as_text());
+            sysctl.push((k.clone(), val.as_text()));
+        }
+        let mut run = Vec::new();
+        for (r, argv) in node.run.iter().enumerate() {
+            if argv.first().is_none_or(|a| a.trim().is_empty()) {
+                v.push(
+                    Diagnostic::new(path.key("run").index(r), "a run line needs a program name")
+                        .hint(r#"write it as an argv list, e.g. ["iptables", "-t", "nat", "-L"]"#),
+                );
+            }
+            run.push(argv.clone());
+        }
+        nodes.push(PlanNode {
+            name: (*name).clone(),
+            sysctl,
+            bridges,
+            routes: Vec::new(),
+            run,
+        });
+    }
+
+    let mut links = Vec::new();
+    for (li, link) in file.links.iter().enumerate() {
+        let lpath = root.key("links").index(li);
+        let a = v.end(&lpath.key("a"), &link.a, &index, file, &mut ifaces, &mut subnets);
+        let b = v.end(&lpath.key("b"), &link.b, &index, file, &mut ifaces, &mut subnets);
+        if let (Some(a), Some(b)) = (a, b) {
+            links.push(PlanLink { a, b });
+        }
+    }
+
+    // Routes need every interface and subnet of their node.
+    for (i, name) in names.iter().enumerate() {
+        let node = &file.nodes[*name];
+        let path = root.key("nodes").key(name);
+        let mut seen = BTreeSet::new();
+        for (ri, r) in node.routes.iter().enumerate() {
+            let rpath = path.key("routes").index(ri);
+            if let Some(route) = v.route(&rpath, r, name, &ifaces[i], &subnets[i]) {
+                if !seen.insert((route.to.to_string(), route.metric.unwrap_or(0))) {
+                    v.push(
+                        Diagnostic::new(
+                            rpath.key("to"),
+                            format!("node `{name}` already has a route to {}", r.to),
+                        )
+                        .hint("give one of them a different `metric`"),
+                    );
+                }
+                nodes[i].routes.push(route);
+            }
+        }
+    }
+
+    let has_iface = |n: usize| !ifaces[n].is_empty();
+    let mut expectations = Vec::new();
+    let e = &file.expect;
+    for (k, p) in e.ping.iter().enumerate() {
+        let path = root.key("expect").key("ping").index(k);
+        let from = v.node_ref(&path.key("from"), &p.from, &index);
+        let to = v.ip(&path.key("to"), &p.to);
+        if let (Some(from), Some(to)) = (from, to) {
+            v.reachable_at_all(&path, &p.from, has_iface(from), to);
+            expectations.push(Expectation::Ping {
+                from,
+                to,
+                reply: p.reply,
+            });
+        }
+    }
+    for (k, t) in e.traceroute.iter().enumerate() {
+        let path = root.key("expect").key("traceroute").index(k);
+        let from = v.node_ref(&path.key("from"), &t.from, &index);
+        let to = v.ip(&path.key("to"), &t.to);
+        let mut hops = Vec::new();
+        for (h, hop) in t.hops.iter().enumerate() {
+            if hop == "*" {
+                hops.push(None);
+            } else {
+                hops.push(v.ip(&path.key("hops").index(h), hop));
+            }
+        }
+        if t.hops.is_empty() {
+            v.push(
+                Diagnostic::new(path.key("hops"), "a traceroute needs at least one hop")
+                    .hint(r#"list the addresses that answer, e.g. hops = ["10.0.0.1", "10.0.1.2"]"#),
+            );
+        } else if t.hops.len() > usize::from(settings.max_hops) {
+            v.push(
+                Diagnostic::new(
+                    path.key("hops"),
+                    format!(
+                        "{} hops is more than settings.max_hops ({})",
+                        t.hops.len(),
+                        settings.max_hops
+                    ),
+                )
+                .hint("raise settings.max_hops"),
+            );
+        }
+        if let (Some(from), Some(to)) = (from, to) {
+            v.reachable_at_all(&path, &t.from, has_iface(from), to);
+            // A hop that failed to parse left a diagnostic, so its `None` never reaches a plan.
+            expectations.push(Expectation::Traceroute { from, to, hops });
+        }
+    }
+    for (k, r) in e.route.iter().enumerate() {
+        let path = root.key("expect").key("route").index(k);
+        let node = v.node_ref(&path.key("node"), &r.node, &index);
+        let to = v.ip(&path.key("to"), &r.to);
+        let via = match r.via.as_deref() {
+            None => None,
+            Some("none") => Some(Via::Direct),
+            Some(s) => v.ip(&path.key("via"), s).map(Via::Gateway),
+        };
+        let src = r.src.as_deref().and_then(|s| v.ip(&path.key("src"), s));
+        if let (Some(node), Some(dev)) = (node, &r.dev) {
+            v.dev_ref(&path.key("dev"), dev, &r.node, &ifaces[node]);
+        }
+        if let (Some(node), Some(to)) = (node, to) {
+            expectations.push(Expectation::Route {
+                node,
+                to,
+                dev: r.dev.clone(),
+                via,
+                src,
+            });
+        }
+    }
+    for (k, n) in e.neighbor.iter().enumerate() {
+        let path = root.key("expect").key("neighbor").index(k);
+        let node = v.node_ref(&path.key("node"), &n.node, &index);
+        let ip = v.ip(&path.key("ip"), &n.ip);
+        let mac = n.mac.as_deref().and_then(|m| match m.parse::<Mac>() {
+            Ok(m) => Some(m),
+            Err(e) => {
+                v.push(Diagnostic::new(path.key("mac"), e));
+                None
+            }
+        });
+        if let (Some(node), Some(dev)) = (node, &n.dev) {
+            v.dev_ref(&path.key("dev"), dev, &n.node, &ifaces[node]);
+        }
+        if let (Some(node), Some(ip)) = (node, ip) {
+            expectations.push(Expectation::Neighbor {
+                node,
+                ip,
+                mac,
+                dev: n.dev.clone(),
+                present: n.present,
+            });
+        }
+    }
+
+    if v.diags.is_empty() {
+        Ok(Plan {
+            description: file.description.clone(),
+            settings,
+            nodes,
+            links,
+            expectations,
+        })
+    } else {
+        Err(v.diags)
+    }
+}
+
+#[derive(Default)]
+struct Validator {
+    diags: Vec<Diagnostic>,
+}
+
+impl Validator {
+    fn push(&mut self, d: Diagnostic) {
+        self.diags.push(d);
+    }
+
+    fn settings(&mut self, s: &model::Settings) -> Timing {
+        let d = Timing::default();
+        let path = KeyPath::root().key("settings");
+        let mut ms = |key: &str, val: Option<u64>, min: u64, max: u64, default: u64| match val {
+            None => default,
+            Some(x) if (min..=max).contains(&x) => x,
+            Some(x) => {
+                self.diags.push(
+                    Diagnostic::new(path.key(key), format!("{x} is outside {min}..={max}"))
+                        .hint(format!("the default is {default}")),
+                );
+                default
+            }
+        };
+        let probe_timeout_ms = ms("probe_timeout_ms", s.probe_timeout_ms, 1, 60_000, d.probe_timeout_ms);
+        let run_timeout_ms = ms("run_timeout_ms", s.run_timeout_ms, 1, 600_000, d.run_timeout_ms);
+        let deadline_ms = ms("deadline_ms", s.deadline_ms, 100, 3_600_000, d.deadline_ms);
+        let max_hops = u8::try_from(ms(
+            "max_hops",
+            s.max_hops.map(u64::from),
+            1,
+            64,
+            u64::from(d.max_hops),
+        ))
+        .unwrap_or(d.max_hops);
+        Timing {
+            probe_timeout_ms,
+            run_timeout_ms,
+            deadline_ms,
+            max_hops,
+        }
+    }
+
+    fn node_name(&mut self, path: &KeyPath, name: &str) {
+        if name.trim().is_empty() || name.contains(':') || name.chars().any(char::is_control) {
+            self.push(
+                Diagnostic::new(path.clone(), format!("`{name}` is not a usable node name"))
+                    .hint("node names must be non-empty and contain no `:` (it separates node and interface in paths)"),
+            );
+        }
+    }
+
+    fn ifname(&mut self, path: &KeyPath, name: &str) {
+        let problem = if name.is_empty() {
+            Some("an interface name cannot be empty".to_string())
+        } else if name.len() > IFNAMSIZ_MAX {
+            Some(format!(
+                "interface name `{name}` is {} bytes; Linux allows at most {IFNAMSIZ_MAX}",
+                name.len()
+            ))
+        } else if name == "." || name == ".." || name.contains('/') || name.contains(':')
+            || name.chars().any(|c| c.is_whitespace() || c.is_control())
+        {
+            Some(format!("`{name}` is not a valid interface name"))
+        } else if name == "lo" {
+            Some("`lo` exists in every node already".to_string())
+        } else {
+            None
+        };
+        if let Some(p) = problem {
+            self.push(
+                Diagnostic::new(path.clone(), p)
+                    .hint("use at most 15 bytes without `/`, `:` or spaces, e.g. `eth0`"),
+            );
+        }
+    }
+
+    fn cidrs(&mut self, path: &KeyPath, list: &[String]) -> Vec<Cidr> {
+        let mut out: Vec<Cidr> = Vec::new();
+        for (i, s) in list.iter().enumerate() {
+            match s.parse::<Cidr>() {
+                Ok(c) if c.prefix < 32 && c.is_network() => self.push(
+                    Diagnostic::new(path.index(i), format!("`{s}` is a network address, not a host address"))
+                        .hint("give the interface a host address inside the subnet, e.g. the network address + 1"),
+                ),
+                Ok(c) if out.iter().any(|o| o.addr == c.addr) => self.push(Diagnostic::new(
+                    path.index(i),
+                    format!("address {} is listed twice", c.addr),
+                )),
+                Ok(c) => out.push(c),
+                Err(e) => self.push(Diagnostic::new(path.index(i), e)),
+            }
+        }
+        out
+    }
+
+    fn mac(&mut self, path: &KeyPath, mac: Option<&str>) -> Option<Mac> {
+        match Mac::parse_unicast(mac?) {
+            Ok(m) => Some(m),
+            Err(e) => {
+                self.push(Diagnostic::new(path.clone(), e));
+                None
+            }
+        }
+    }
+
+    fn mtu(&mut self, path: &KeyPath, mtu: Option<u32>) -> Option<u32> {
+        let m = mtu?;
+        if !(68..=65535).contains(&m) {
+            self.push(Diagnostic::new(path.clone(), format!("mtu {m} is outside 68..=65535")));
+        }
+        Some(m)
+    }
+
+    fn ip(&mut self, path: &KeyPath, s: &str) -> Option<Ipv4Addr> {
+        match parse_ipv4(s) {
+            Ok(ip) => Some(ip),
+            Err(e) => {
+                let d = Diagnostic::new(path.clone(), e);
+                let d = if s.contains('/') {
+                    d.hint("give a single address without a prefix length")
+                } else {
+                    d
+                };
+                self.push(d);
+                None
+            }
+        }
+    }
+
+    fn sysctl(&mut self, path: &KeyPath, key: &str, value: &str) {
+        let parts: Vec<&str> = key.split('.').collect();
+        if parts.first() != Some(&"net") || parts.len() < 3 || parts.iter().any(|p| p.is_empty() || p.contains('/') || *p == "..") {
+            self.push(
+                Diagnostic::new(path.clone(), format!("`{key}` is not a network sysctl"))
+                    .hint("only per-namespace `net.*` sysctls can be set, e.g. \"net.ipv4.ip_forward\""),
+            );
+        }
+        if value.is_empty() || value.contains('\n') {
+            self.push(Diagnostic::new(path.clone(), "a sysctl value must be one non-empty line"));
+        }
+    }
+
+    fn node_ref(&mut self, path: &KeyPath, name: &str, index: &BTreeMap<&str, usize>) -> Option<usize> {
+        match index.get(name) {
+            Some(i) => Some(*i),
+            None => {
+                let hint = did_you_mean(name, index.keys().copied()).unwrap_or_else(|| {
+                    if index.is_empty() {
+                        "declare it with a [nodes.NAME] table".to_string()
+                    } else {
+                        format!("declared nodes: {}", index.keys().copied().collect::<Vec<_>>().join(", "))
+                    }
+                });
+                self.push(Diagnostic::new(path.clone(), format!("node `{name}` does not exist")).hint(hint));
+                None
+            }
+        }
+    }
+
+    fn dev_ref(&mut self, path: &KeyPath, dev: &str, node: &str, ifaces: &BTreeSet<String>) {
+        if dev != "lo" && !ifaces.contains(dev) {
+            let hint = did_you_mean(dev, ifaces.iter().map(String::as_str)).unwrap_or_else(|| {
+                format!("node `{node}` has: lo, {}", ifaces.iter().cloned().collect::<Vec<_>>().join(", "))
+            });
+            self.push(
+                Diagnostic::new(path.clone(), format!("node `{node}` has no interface `{dev}`")).hint(hint),
+            );
+        }
+    }
+
+    fn reachable_at_all(&mut self, path: &KeyPath, from: &str, has_iface: bool, to: Ipv4Addr) {
+        if !has_iface && !to.is_loopback() {
+            self.push(
+                Diagnostic::new(
+                    path.key("from"),
+                    format!("node `{from}` has no interface besides `lo`, so it can never reach {to}"),
+                )
+                .hint("connect it with a [[links]] entry"),
+            );
+        }
+    }
+
+    fn end(
+        &mut self,
+        path: &KeyPath,
+        end: &model::LinkEnd,
+        index: &BTreeMap<&str, usize>,
+        file: &ScenarioFile,
+        ifaces: &mut [BTreeSet<String>],
+        subnets: &mut [Vec<(String, Cidr)>],
+    ) -> Option<PlanEnd> {
+        let node = self.node_ref(&path.key("node"), &end.node, index);
+        self.ifname(&path.key("name"), &end.name);
+        let addresses = self.cidrs(&path.key("addresses"), &end.addresses);
+        let mac = self.mac(&path.key("mac"), end.mac.as_deref());
+        let mtu = self.mtu(&path.key("mtu"), end.mtu);
+        let node = node?;
+        if !ifaces[node].insert(end.name.clone()) {
+            self.push(
+                Diagnostic::new(
+                    path.key("name"),
+                    format!("node `{}` already has an interface named `{}`", end.node, end.name),
+                )
+                .hint("interface names must be unique within a node"),
+            );
+        }
+        for a in &addresses {
+            subnets[node].push((end.name.clone(), *a));
+        }
+        if let Some(br) = &end.bridge {
+            let bridges = &file.nodes[&end.node].bridges;
+            if !bridges.contains_key(br) {
+                let hint = did_you_mean(br, bridges.keys().map(String::as_str)).unwrap_or_else(|| {
+                    if bridges.is_empty() {
+                        format!("declare it: [nodes.{}] bridges.{br} = {{}}", end.node)
+                    } else {
+                        format!(
+                            "node `{}` has bridges: {}",
+                            end.node,
+                            bridges.keys().cloned().collect::<Vec<_>>().join(", ")
+                        )
+                    }
+                });
+                self.push(
+                    Diagnostic::new(
+                        path.key("bridge"),
+                        format!("bridge `{br}` does not exist on node `{}`", end.node),
+                    )
+                    .hint(hint),
+                );
+            }
+        }
+        Some(PlanEnd {
+            node,
+            name: end.name.clone(),
+            addresses,
+            mac,
+            bridge: end.bridge.clone(),
+            mtu,
+        })
+    }
+
+    fn route(
+        &mut self,
+        path: &KeyPath,
+        r: &model::Route,
+        node: &str,
+        ifaces: &BTreeSet<String>,
+        subnets: &[(String, Cidr)],
+    ) -> Option<PlanRoute> {
+        let to = if r.to == "default" {
+            Some(Cidr { addr: Ipv4Addr::UNSPECIFIED, prefix: 0 })
+        } else {
+            match r.to.parse::<Cidr>() {
+                Ok(c) if !c.is_network() => {
+                    self.push(
+                        Diagnostic::new(path.key("to"), format!("`{}` has host bits set", r.to))
+                            .hint(format!("did you mean `{}/{}`?", c.network(), c.prefix)),
+                    );
+                    None
+                }
+                Ok(c) => Some(c),
+                Err(e) => {
+                    self.push(Diagnostic::new(path.key("to"), e).hint("write `default` or a network like `10.0.0.0/24`"));
+                    None
+                }
+            }
+        };
+        let via = r.via.as_deref().and_then(|s| self.ip(&path.key("via"), s));
+        if let Some(dev) = &r.dev {
+            self.dev_ref(&path.key("dev"), dev, node, ifaces);
+        }
+        if r.via.is_none() && r.dev.is_none() {
+            self.push(
+                Diagnostic::new(path.clone(), "a route needs `via`, `dev` or both")
+                    .hint(r#"e.g. { to = "default", via = "10.0.0.1" }"#),
+            );
+        }
+        if let Some(gw) = via {
+            let on_link = subnets
+                .iter()
+                .any(|(dev, c)| c.contains(gw) && r.dev.as_ref().is_none_or(|d| d == dev));
+            if !on_link {
+                let have: Vec<String> = subnets.iter().map(|(d, c)| format!("{c} on {d}")).collect();
+                self.push(
+                    Diagnostic::new(
+                        path.key("via"),
+                        format!("gateway {gw} is not inside any subnet of node `{node}`{}", r.dev.as_ref().map(|d| format!(" on `{d}`")).unwrap_or_default()),
+                    )
+                    .hint(if have.is_empty() {
+                        "the node has no addresses; give one of its interfaces an address in the gateway's subnet".to_string()
+                    } else {
+                        format!("the kernel only accepts a gateway it can reach directly; the node has {}", have.join(", "))
+                    }),
+                );
+            }
+        }
+        Some(PlanRoute {
+            to: to?,
+            via,
+            dev: r.dev.clone(),
+            metric: r.metric,
+        })
+    }
+}

@@ -1,0 +1,77 @@
+//! Per-namespace sysctls, written through `/proc/sys/net` from a thread inside the node.
+
+use std::io::Write;
+
+/// Sysctls every node gets before its links exist, so that a run never depends on what the host
+/// has set: a new namespace copies several IPv4 settings from the host's, and ICMP rate limits
+/// would silently eat traceroute answers. IPv6 is off so that router solicitations, MLD and DAD
+/// never show up (a scenario can turn it back on). Scenario sysctls are applied after these.
+pub const BASELINE: &[(&str, &str)] = &[
+    ("net.ipv4.ip_forward", "0"),
+    ("net.ipv4.conf.all.rp_filter", "0"),
+    ("net.ipv4.conf.default.rp_filter", "0"),
+    ("net.ipv4.conf.all.arp_ignore", "0"),
+    ("net.ipv4.conf.default.arp_ignore", "0"),
+    ("net.ipv4.conf.all.arp_announce", "0"),
+    ("net.ipv4.conf.default.arp_announce", "0"),
+    ("net.ipv4.conf.all.accept_redirects", "1"),
+    ("net.ipv4.conf.default.accept_redirects", "1"),
+    ("net.ipv4.conf.all.send_redirects", "1"),
+    ("net.ipv4.conf.default.send_redirects", "1"),
+    ("net.ipv4.icmp_ratelimit", "0"),
+    ("net.ipv4.icmp_echo_ignore_all", "0"),
+    ("net.ipv4.icmp_echo_ignore_broadcasts", "1"),
+    ("net.ipv4.icmp_msgs_per_sec", "100000"),
+    ("net.ipv4.icmp_msgs_burst", "100000"),
+    ("net.ipv6.conf.all.disable_ipv6", "1"),
+    ("net.ipv6.conf.default.disable_ipv6", "1"),
+];
+
+/// Sysctls that only some kernels keep per namespace; missing ones are recorded, not fatal.
+pub fn optional(key: &str) -> bool {
+    matches!(key, "net.ipv4.icmp_msgs_per_sec" | "net.ipv4.icmp_msgs_burst")
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("cannot set sysctl {key} = {value}")]
+pub struct SysctlError {
+    pub key: String,
+    pub value: String,
+    #[source]
+    pub source: std::io::Error,
+}
+
+/// `sysctl -w KEY=VALUE` for the calling thread's network namespace.
+pub fn write(key: &str, value: &str) -> Result<(), SysctlError> {
+    let path = format!("/proc/sys/{}", key.replace('.', "/"));
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .and_then(|mut f| f.write_all(value.as_bytes()))
+        .map_err(|source| SysctlError {
+            key: key.to_string(),
+            value: value.to_string(),
+            source,
+        })
+}
+
+/// Whether `key` names one interface (`net.ipv4.conf.eth0.rp_filter`) and so must wait until the
+/// interface exists.
+pub fn names_interface(key: &str, ifaces: &[&str]) -> bool {
+    let parts: Vec<&str> = key.split('.').collect();
+    parts.len() >= 4
+        && matches!(parts[2], "conf" | "neigh")
+        && ifaces.contains(&parts[3])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn interface_sysctls_are_recognised() {
+        assert!(names_interface("net.ipv4.conf.eth0.rp_filter", &["eth0"]));
+        assert!(!names_interface("net.ipv4.conf.all.rp_filter", &["eth0"]));
+        assert!(!names_interface("net.ipv4.ip_forward", &["eth0"]));
+    }
+}

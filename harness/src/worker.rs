@@ -1,0 +1,388 @@
+//! The worker: a re-executed `netconform __worker` that builds one scenario inside its sandbox,
+//! runs every probe and prints what it observed as JSON on stdout.
+
+use std::io::{Read, Write};
+use std::os::fd::OwnedFd;
+use std::time::{Duration, Instant};
+
+use futures::future::try_join_all;
+
+use crate::observe::{NeighEntry, NeighSeen, Observation, Observed, RouteSeen, Timings, WorkerReport};
+use crate::probe::icmp::IcmpSocket;
+use crate::probe::{ping, probe_id, traceroute, ProbeError};
+use crate::sandbox::{self, SandboxError};
+use crate::scenario::plan::{Expectation, Plan};
+use crate::topology::link::LinkOpts;
+use crate::topology::{sysctl, LinkState, Netlink, NetlinkError};
+
+/// How long links may take to report carrier and bridge ports to forward.
+const LINK_READY_TIMEOUT: Duration = Duration::from_secs(3);
+
+#[derive(Debug, thiserror::Error)]
+enum WorkerError {
+    #[error(transparent)]
+    Sandbox(#[from] SandboxError),
+    #[error(transparent)]
+    Netlink(#[from] NetlinkError),
+    #[error(transparent)]
+    Probe(#[from] ProbeError),
+    #[error("node `{node}`: {source}")]
+    Sysctl {
+        node: String,
+        #[source]
+        source: sysctl::SysctlError,
+    },
+    #[error("{0}")]
+    Setup(String),
+    #[error("{0}")]
+    Environment(String),
+}
+
+/// Entry point of `netconform __worker`. Must run before any thread exists.
+pub fn main() -> i32 {
+    let t0 = Instant::now();
+    let mut input = Vec::new();
+    let report = match std::io::stdin().read_to_end(&mut input) {
+        Err(e) => WorkerReport::Setup(format!("cannot read the plan: {e}")),
+        Ok(_) => match serde_json::from_slice::<Plan>(&input) {
+            Err(e) => WorkerReport::Setup(format!("cannot decode the plan: {e}")),
+            Ok(plan) => {
+                let parent = std::env::var(sandbox::WORKER_PARENT_ENV).ok().and_then(|p| p.parse().ok());
+                match sandbox::enter(parent) {
+                    Err(e) => classify(e.into()),
+                    Ok(()) => match run(&plan, t0) {
+                        Ok(o) => WorkerReport::Observed(o),
+                        Err(e) => classify(e),
+                    },
+                }
+            }
+        },
+    };
+    let mut out = std::io::stdout().lock();
+    let _ = serde_json::to_writer(&mut out, &report);
+    let _ = out.flush();
+    0
+}
+
+fn classify(e: WorkerError) -> WorkerReport {
+    match e {
+        WorkerError::Sandbox(SandboxError::Refused(s)) | WorkerError::Environment(s) => WorkerReport::Environment(s),
+        e @ WorkerError::Probe(ProbeError::NeighbourTableFull { .. }) => WorkerReport::Environment(e.to_string()),
+        e => WorkerReport::Setup(chain(&e)),
+    }
+}
+
+/// The error with its causes: "a: b: c".
+pub fn chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
+}
+
+fn micros(d: Duration) -> u64 {
+    d.as_micros() as u64
+}
+
+struct Node {
+    ns: OwnedFd,
+    nl: Netlink,
+    ping: Option<IcmpSocket>,
+    trace: Option<IcmpSocket>,
+}
+
+fn run(plan: &Plan, t0: Instant) -> Result<Observed, WorkerError> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| WorkerError::Setup(format!("cannot start the netlink runtime: {e}")))?;
+    let fds = sandbox::new_netns(plan.nodes.len())?;
+    let sandbox_us = micros(t0.elapsed());
+    let t_build = Instant::now();
+
+    let mut pingers = vec![false; plan.nodes.len()];
+    let mut tracers = vec![false; plan.nodes.len()];
+    for e in &plan.expectations {
+        match e {
+            Expectation::Ping { from, .. } => pingers[*from] = true,
+            Expectation::Traceroute { from, .. } => tracers[*from] = true,
+            _ => {}
+        }
+    }
+
+    let mut unsupported = Vec::new();
+    let mut nodes = Vec::with_capacity(plan.nodes.len());
+    for (i, (pn, ns)) in plan.nodes.iter().zip(fds).enumerate() {
+        let ifaces = iface_names(plan, i);
+        let handle = rt.handle().clone();
+        let (nl, ping, trace, missing) = sandbox::in_netns(&ns, || -> Result<_, WorkerError> {
+            let mut missing = Vec::new();
+            for (k, v) in sysctl::BASELINE {
+                match sysctl::write(k, v) {
+                    Ok(()) => {}
+                    Err(e) if sysctl::optional(k) && e.source.kind() == std::io::ErrorKind::NotFound => {
+                        missing.push(k.to_string())
+                    }
+                    Err(source) => return Err(WorkerError::Sysctl { node: pn.name.clone(), source }),
+                }
+            }
+            for (k, v) in &pn.sysctl {
+                if !sysctl::names_interface(k, &ifaces) {
+                    sysctl::write(k, v).map_err(|source| WorkerError::Sysctl { node: pn.name.clone(), source })?;
+                }
+            }
+            let nl = Netlink::open(&pn.name, &handle)?;
+            let sock = |recverr| {
+                IcmpSocket::open(recverr).map_err(|source| ProbeError::Socket { node: pn.name.clone(), source })
+            };
+            let ping = if pingers[i] { Some(sock(true)?) } else { None };
+            let trace = if tracers[i] { Some(sock(false)?) } else { None };
+            Ok((nl, ping, trace, missing))
+        })??;
+        if i == 0 {
+            unsupported = missing;
+        }
+        nodes.push(Node { ns, nl, ping, trace });
+    }
+
+    let states = rt.block_on(build(plan, &nodes))?;
+
+    // Interface sysctls, now that the interfaces exist.
+    for (i, pn) in plan.nodes.iter().enumerate() {
+        let ifaces = iface_names(plan, i);
+        let late: Vec<_> = pn.sysctl.iter().filter(|(k, _)| sysctl::names_interface(k, &ifaces)).collect();
+        if !late.is_empty() {
+            sandbox::in_netns(&nodes[i].ns, || {
+                for (k, v) in late {
+                    sysctl::write(k, v).map_err(|source| WorkerError::Sysctl { node: pn.name.clone(), source })?;
+                }
+                Ok::<_, WorkerError>(())
+            })??;
+        }
+    }
+
+    rt.block_on(async {
+        wait_ready(plan, &nodes).await?;
+        add_routes(plan, &nodes, &states).await
+    })?;
+
+    for (i, pn) in plan.nodes.iter().enumerate() {
+        for argv in &pn.run {
+            run_line(plan, &nodes[i].ns, &pn.name, argv)?;
+        }
+    }
+    let build_us = micros(t_build.elapsed());
+
+    let t_probe = Instant::now();
+    let timeout = Duration::from_millis(plan.settings.probe_timeout_ms);
+    let mut observations = Vec::with_capacity(plan.expectations.len());
+    for (k, e) in plan.expectations.iter().enumerate() {
+        let obs = match e {
+            Expectation::Ping { from, to, .. } => {
+                let name = &plan.nodes[*from].name;
+                let sock = nodes[*from].ping.as_mut().expect("ping socket opened for every pinger");
+                Observation::Ping(ping::ping(sock, name, *to, probe_id(k), timeout)?)
+            }
+            Expectation::Traceroute { from, to, .. } => {
+                let name = &plan.nodes[*from].name;
+                let sock = nodes[*from].trace.as_mut().expect("trace socket opened for every tracer");
+                Observation::Traceroute(traceroute::traceroute(
+                    sock,
+                    name,
+                    *to,
+                    probe_id(k),
+                    plan.settings.max_hops,
+                    timeout,
+                )?)
+            }
+            Expectation::Route { node, to, .. } => {
+                let nl = &nodes[*node].nl;
+                let links = &states[*node];
+                let seen = rt.block_on(nl.route_get(*to))?;
+                Observation::Route(seen.map(|r| RouteSeen {
+                    dev: r.oif.map(|i| link_name(links, i)),
+                    via: r.gateway,
+                    src: r.src,
+                }))
+            }
+            Expectation::Neighbor { node, .. } => {
+                let nl = &nodes[*node].nl;
+                let links = &states[*node];
+                let mut table: Vec<NeighEntry> = rt
+                    .block_on(nl.neighbours())?
+                    .into_iter()
+                    .map(|n| NeighEntry {
+                        ip: n.ip,
+                        dev: link_name(links, n.ifindex),
+                        mac: n.mac,
+                        state: n.state,
+                    })
+                    .collect();
+                table.sort_by(|a, b| (a.ip, &a.dev).cmp(&(b.ip, &b.dev)));
+                Observation::Neighbor(NeighSeen { table })
+            }
+        };
+        observations.push(obs);
+    }
+    let probe_us = micros(t_probe.elapsed());
+    Ok(Observed {
+        observations,
+        timings: Timings { sandbox_us, build_us, probe_us },
+        unsupported_sysctls: unsupported,
+    })
+}
+
+fn iface_names(plan: &Plan, node: usize) -> Vec<&str> {
+    let mut v: Vec<&str> = plan.nodes[node].bridges.iter().map(|b| b.name.as_str()).collect();
+    for l in &plan.links {
+        for e in [&l.a, &l.b] {
+            if e.node == node {
+                v.push(&e.name);
+            }
+        }
+    }
+    v
+}
+
+fn link_name(links: &[LinkState], index: u32) -> String {
+    links
+        .iter()
+        .find(|l| l.index == index)
+        .map_or_else(|| format!("if{index}"), |l| l.name.clone())
+}
+
+fn index_of(links: &[LinkState], node: &str, name: &str) -> Result<u32, NetlinkError> {
+    links
+        .iter()
+        .find(|l| l.name == name)
+        .map(|l| l.index)
+        .ok_or_else(|| NetlinkError::NoSuchLink { node: node.into(), name: name.into() })
+}
+
+/// Bridges, veth pairs, ports, link-up and addresses, every node's requests in flight together.
+async fn build(plan: &Plan, nodes: &[Node]) -> Result<Vec<Vec<LinkState>>, WorkerError> {
+    // lo is ifindex 1 in every new namespace.
+    try_join_all(nodes.iter().map(|n| n.nl.set_up(1, None, "lo"))).await?;
+    try_join_all(plan.nodes.iter().zip(nodes).flat_map(|(pn, n)| {
+        pn.bridges
+            .iter()
+            .map(move |b| n.nl.add_bridge(&b.name, LinkOpts { mac: b.mac, mtu: b.mtu }))
+    }))
+    .await?;
+    try_join_all(plan.links.iter().map(|l| {
+        nodes[l.a.node].nl.add_veth(
+            &l.a.name,
+            LinkOpts { mac: l.a.mac, mtu: l.a.mtu },
+            &l.b.name,
+            &nodes[l.b.node].ns,
+            LinkOpts { mac: l.b.mac, mtu: l.b.mtu },
+        )
+    }))
+    .await?;
+    let states = try_join_all(nodes.iter().map(|n| n.nl.links())).await?;
+
+    let mut ups = Vec::new();
+    let mut addrs = Vec::new();
+    for (i, pn) in plan.nodes.iter().enumerate() {
+        for b in &pn.bridges {
+            let idx = index_of(&states[i], &pn.name, &b.name)?;
+            for a in &b.addresses {
+                addrs.push(nodes[i].nl.add_address(idx, &b.name, *a));
+            }
+        }
+    }
+    for l in &plan.links {
+        for e in [&l.a, &l.b] {
+            let node = &plan.nodes[e.node].name;
+            let idx = index_of(&states[e.node], node, &e.name)?;
+            let master = e
+                .bridge
+                .as_deref()
+                .map(|b| index_of(&states[e.node], node, b))
+                .transpose()?;
+            ups.push(nodes[e.node].nl.set_up(idx, master, &e.name));
+            for a in &e.addresses {
+                addrs.push(nodes[e.node].nl.add_address(idx, &e.name, *a));
+            }
+        }
+    }
+    try_join_all(ups).await?;
+    try_join_all(addrs).await?;
+    Ok(states)
+}
+
+/// Waits until every link has carrier and every bridge port forwards: a probe sent earlier can be
+/// lost, which would make results depend on timing.
+async fn wait_ready(plan: &Plan, nodes: &[Node]) -> Result<(), WorkerError> {
+    let deadline = Instant::now() + LINK_READY_TIMEOUT;
+    let mut pause = Duration::from_micros(50);
+    loop {
+        let states = try_join_all(nodes.iter().map(|n| n.nl.links())).await?;
+        let mut waiting = Vec::new();
+        for l in &plan.links {
+            for e in [&l.a, &l.b] {
+                let st = states[e.node].iter().find(|s| s.name == e.name);
+                let ready = st.is_some_and(|s| {
+                    s.lower_up && (e.bridge.is_none() || s.port_forwarding == Some(true))
+                });
+                if !ready {
+                    waiting.push(format!("{}:{}", plan.nodes[e.node].name, e.name));
+                }
+            }
+        }
+        if waiting.is_empty() {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            return Err(WorkerError::Setup(format!(
+                "links not up (carrier, bridge port forwarding) after {} ms: {}",
+                LINK_READY_TIMEOUT.as_millis(),
+                waiting.join(", ")
+            )));
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_millis(5));
+    }
+}
+
+async fn add_routes(plan: &Plan, nodes: &[Node], states: &[Vec<LinkState>]) -> Result<(), WorkerError> {
+    let mut reqs = Vec::new();
+    for (i, pn) in plan.nodes.iter().enumerate() {
+        for r in &pn.routes {
+            let dev = r.dev.as_deref().map(|d| index_of(&states[i], &pn.name, d)).transpose()?;
+            reqs.push(nodes[i].nl.add_route(r, dev));
+        }
+    }
+    try_join_all(reqs).await?;
+    Ok(())
+}
+
+fn run_line(plan: &Plan, ns: &OwnedFd, node: &str, argv: &[String]) -> Result<(), WorkerError> {
+    let timeout = Duration::from_millis(plan.settings.run_timeout_ms);
+    let shown = argv.join(" ");
+    let done = sandbox::run_in_netns(ns, argv, timeout).map_err(|e| match &e {
+        SandboxError::Spawn { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
+            WorkerError::Environment(crate::runner::missing_program_message(&argv[0], node))
+        }
+        _ => WorkerError::Setup(format!("run line `{shown}` in node `{node}`: {}", chain(&e))),
+    })?;
+    if done.timed_out {
+        return Err(WorkerError::Setup(format!(
+            "run line `{shown}` in node `{node}` did not finish within {} ms and was killed (settings.run_timeout_ms)",
+            plan.settings.run_timeout_ms
+        )));
+    }
+    if !done.status.success() {
+        let stderr = String::from_utf8_lossy(&done.stderr);
+        return Err(WorkerError::Setup(format!(
+            "run line `{shown}` in node `{node}` failed ({}): {}",
+            done.status,
+            stderr.trim()
+        )));
+    }
+    Ok(())
+}
