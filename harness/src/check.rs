@@ -71,7 +71,11 @@ pub fn check(plan: &Plan, e: &Expectation, o: &Observation) -> Checked {
             } else {
                 format!("expected no reply, got {seen}")
             };
-            Checked { what: format!("ping {} -> {to}", name(*from)), passed: got_reply == *reply, detail }
+            Checked {
+                what: format!("ping {} -> {to}", name(*from)),
+                passed: got_reply == *reply,
+                detail,
+            }
         }
         (Expectation::Traceroute { from, to, hops }, Observation::Traceroute(t)) => {
             let what = format!("traceroute {} -> {to}", name(*from));
@@ -79,14 +83,21 @@ pub fn check(plan: &Plan, e: &Expectation, o: &Observation) -> Checked {
                 return Checked {
                     what,
                     passed: false,
-                    detail: format!("expected hops {}, but sending failed ({err})", hops_text(hops)),
+                    detail: format!(
+                        "expected hops {}, but sending failed ({err})",
+                        hops_text(hops)
+                    ),
                 };
             }
             let passed = &t.hops == hops;
             let detail = if passed {
                 hops_text(&t.hops)
             } else {
-                let mut d = format!("expected hops {}; got {}", hops_text(hops), hops_text(&t.hops));
+                let mut d = format!(
+                    "expected hops {}; got {}",
+                    hops_text(hops),
+                    hops_text(&t.hops)
+                );
                 if let Some(k) = hops.iter().zip(&t.hops).position(|(a, b)| a != b) {
                     d.push_str(&format!(" (first difference at hop {})", k + 1));
                 } else if !t.reached {
@@ -94,20 +105,55 @@ pub fn check(plan: &Plan, e: &Expectation, o: &Observation) -> Checked {
                 }
                 d
             };
-            Checked { what, passed, detail }
+            Checked {
+                what,
+                passed,
+                detail,
+            }
         }
-        (Expectation::Route { node, to, dev, via, src }, Observation::Route(r)) => {
+        (
+            Expectation::Route {
+                node,
+                to,
+                dev,
+                via,
+                src,
+                reachable,
+            },
+            Observation::Route(r),
+        ) => {
             let what = format!("route {} -> {to}", name(*node));
-            let r = match r {
-                Ok(r) => r,
-                Err(err) => {
-                    return Checked { what, passed: false, detail: format!("expected a route, got none ({err})") }
+            let r = match (r, reachable) {
+                (Ok(r), true) => r,
+                (Err(err), true) => {
+                    return Checked {
+                        what,
+                        passed: false,
+                        detail: format!("expected a route, got none ({err})"),
+                    }
+                }
+                (Err(err), false) => {
+                    return Checked {
+                        what,
+                        passed: true,
+                        detail: format!("no route ({err})"),
+                    }
+                }
+                (Ok(r), false) => {
+                    return Checked {
+                        what,
+                        passed: false,
+                        detail: format!("expected no route, got {}", route_seen(r)),
+                    }
                 }
             };
             let mut diffs = Vec::new();
             if let Some(d) = dev {
                 if r.dev.as_deref() != Some(d.as_str()) {
-                    diffs.push(format!("expected dev {d}, got dev {}", r.dev.as_deref().unwrap_or("none")));
+                    diffs.push(format!(
+                        "expected dev {d}, got dev {}",
+                        r.dev.as_deref().unwrap_or("none")
+                    ));
                 }
             }
             if let Some(v) = via {
@@ -116,8 +162,14 @@ pub fn check(plan: &Plan, e: &Expectation, o: &Observation) -> Checked {
                     Via::Gateway(g) => Some(*g),
                 };
                 if want != r.via {
-                    let show = |x: Option<Ipv4Addr>| x.map_or_else(|| "none".to_string(), |g| g.to_string());
-                    diffs.push(format!("expected via {}, got via {}", show(want), show(r.via)));
+                    let show = |x: Option<Ipv4Addr>| {
+                        x.map_or_else(|| "none".to_string(), |g| g.to_string())
+                    };
+                    diffs.push(format!(
+                        "expected via {}, got via {}",
+                        show(want),
+                        show(r.via)
+                    ));
                 }
             }
             if let Some(s) = src {
@@ -129,13 +181,32 @@ pub fn check(plan: &Plan, e: &Expectation, o: &Observation) -> Checked {
                 }
             }
             let passed = diffs.is_empty();
-            let detail = if passed { route_seen(r) } else { diffs.join("; ") };
-            Checked { what, passed, detail }
+            let detail = if passed {
+                route_seen(r)
+            } else {
+                diffs.join("; ")
+            };
+            Checked {
+                what,
+                passed,
+                detail,
+            }
         }
-        (Expectation::Neighbor { node, ip, mac, dev, present }, Observation::Neighbor(n)) => {
+        (
+            Expectation::Neighbor {
+                node,
+                ip,
+                mac,
+                dev,
+                present,
+            },
+            Observation::Neighbor(n),
+        ) => {
             let what = format!("neighbor {} {ip}", name(*node));
             // An entry that never resolved (INCOMPLETE, FAILED) has no MAC: it is not a neighbour.
-            let found = n.table.iter().find(|x| x.ip == *ip && x.mac.is_some() && dev.as_ref().is_none_or(|d| *d == x.dev));
+            let found = n.table.iter().find(|x| {
+                x.ip == *ip && x.mac.is_some() && dev.as_ref().is_none_or(|d| *d == x.dev)
+            });
             let table = || {
                 if n.table.is_empty() {
                     "the table is empty".to_string()
@@ -152,18 +223,39 @@ pub fn check(plan: &Plan, e: &Expectation, o: &Observation) -> Checked {
                 }
             };
             let (passed, detail) = match (found, present) {
-                (None, true) => (false, format!("expected an entry{}, found none; {}", dev.as_ref().map(|d| format!(" on {d}")).unwrap_or_default(), table())),
+                (None, true) => (
+                    false,
+                    format!(
+                        "expected an entry{}, found none; {}",
+                        dev.as_ref().map(|d| format!(" on {d}")).unwrap_or_default(),
+                        table()
+                    ),
+                ),
                 (None, false) => (true, "no entry".to_string()),
-                (Some(x), false) => (false, format!("expected no entry, found {} at {} on {}", x.ip, x.mac.map(|m| m.to_string()).unwrap_or_default(), x.dev)),
+                (Some(x), false) => (
+                    false,
+                    format!(
+                        "expected no entry, found {} at {} on {}",
+                        x.ip,
+                        x.mac.map(|m| m.to_string()).unwrap_or_default(),
+                        x.dev
+                    ),
+                ),
                 (Some(x), true) => {
                     let got = x.mac.expect("found entries have a MAC");
                     match mac {
-                        Some(m) if *m != got => (false, format!("expected {m}, got {got} on {}", x.dev)),
+                        Some(m) if *m != got => {
+                            (false, format!("expected {m}, got {got} on {}", x.dev))
+                        }
                         _ => (true, format!("{got} on {}", x.dev)),
                     }
                 }
             };
-            Checked { what, passed, detail }
+            Checked {
+                what,
+                passed,
+                detail,
+            }
         }
         (e, o) => Checked {
             what: format!("{e:?}"),

@@ -81,12 +81,15 @@ fn check(files: &[PathBuf]) -> u8 {
 }
 
 fn run(files: &[PathBuf]) -> anyhow::Result<u8> {
-    let exe = std::env::current_exe().context("cannot find the netconform binary to start workers")?;
+    let exe =
+        std::env::current_exe().context("cannot find the netconform binary to start workers")?;
     let started = Instant::now();
     let results: Vec<Mutex<Option<Result<ScenarioResult, RunError>>>> =
         files.iter().map(|_| Mutex::new(None)).collect();
     let next = AtomicUsize::new(0);
-    let threads = std::thread::available_parallelism().map_or(2, |n| n.get()).min(files.len());
+    let threads = std::thread::available_parallelism()
+        .map_or(2, |n| n.get())
+        .min(files.len());
     std::thread::scope(|s| {
         for _ in 0..threads {
             s.spawn(|| loop {
@@ -101,11 +104,17 @@ fn run(files: &[PathBuf]) -> anyhow::Result<u8> {
     let mut code = 0u8;
     let (mut passed, mut failed, mut checks, mut checks_failed) = (0, 0, 0, 0);
     for (f, r) in files.iter().zip(results) {
-        let r = r.into_inner().unwrap_or_else(|p| p.into_inner()).expect("every file was run");
+        let r = r
+            .into_inner()
+            .unwrap_or_else(|p| p.into_inner())
+            .expect("every file was run");
         match r {
             Ok(res) => {
                 print!("{}", render_result(f, &res));
-                if let ScenarioResult::Checked { checks: c, timings, .. } = &res {
+                if let ScenarioResult::Checked {
+                    checks: c, timings, ..
+                } = &res
+                {
                     checks += c.len();
                     checks_failed += c.iter().filter(|c| !c.passed).count();
                     println!(

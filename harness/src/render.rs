@@ -12,7 +12,12 @@ pub fn render_result(file: &Path, result: &ScenarioResult) -> String {
         ScenarioResult::Checked { checks, notes, .. } => {
             let failed = checks.iter().filter(|c| !c.passed).count();
             let verdict = if failed == 0 { "PASS" } else { "FAIL" };
-            let _ = writeln!(s, "{verdict} {} ({} checks, {failed} failed)", file.display(), checks.len());
+            let _ = writeln!(
+                s,
+                "{verdict} {} ({} checks, {failed} failed)",
+                file.display(),
+                checks.len()
+            );
             for c in checks {
                 let mark = if c.passed { "ok  " } else { "FAIL" };
                 let _ = writeln!(s, "  {mark} {}: {}", c.what, c.detail);
@@ -22,7 +27,11 @@ pub fn render_result(file: &Path, result: &ScenarioResult) -> String {
             }
         }
         ScenarioResult::SetupFailed(msg) => {
-            let _ = writeln!(s, "FAIL {} (the network could not be built)", file.display());
+            let _ = writeln!(
+                s,
+                "FAIL {} (the network could not be built)",
+                file.display()
+            );
             let _ = writeln!(s, "  setup: {msg}");
         }
     }

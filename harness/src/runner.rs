@@ -67,7 +67,9 @@ pub fn preflight(plan: &Plan) -> Result<(), RunError> {
     for n in &plan.nodes {
         for argv in &n.run {
             if sandbox::find_program(&argv[0]).is_none() {
-                return Err(RunError::Environment(missing_program_message(&argv[0], &n.name)));
+                return Err(RunError::Environment(missing_program_message(
+                    &argv[0], &n.name,
+                )));
             }
         }
     }
@@ -84,7 +86,10 @@ pub fn run_plan(file: &Path, plan: &Plan, worker_exe: &Path) -> Result<ScenarioR
     preflight(plan)?;
     let input = serde_json::to_vec(plan).expect("plans always serialise");
     let deadline = Duration::from_millis(plan.settings.deadline_ms);
-    let worker_err = |detail: String| RunError::Worker { file: file.to_path_buf(), detail };
+    let worker_err = |detail: String| RunError::Worker {
+        file: file.to_path_buf(),
+        detail,
+    };
     let done = sandbox::spawn_worker(worker_exe, input, deadline)
         .map_err(|e| worker_err(crate::worker::chain(&e)))?;
     if done.timed_out {
@@ -95,7 +100,11 @@ pub fn run_plan(file: &Path, plan: &Plan, worker_exe: &Path) -> Result<ScenarioR
     }
     let report: WorkerReport = serde_json::from_slice(&done.stdout).map_err(|_| {
         let stderr = String::from_utf8_lossy(&done.stderr);
-        worker_err(format!("it exited with {} and no report; stderr: {}", done.status, stderr.trim()))
+        worker_err(format!(
+            "it exited with {} and no report; stderr: {}",
+            done.status,
+            stderr.trim()
+        ))
     })?;
     match report {
         WorkerReport::Environment(s) => Err(RunError::Environment(s)),

@@ -7,7 +7,9 @@ use std::time::{Duration, Instant};
 
 use futures::future::try_join_all;
 
-use crate::observe::{NeighEntry, NeighSeen, Observation, Observed, RouteSeen, Timings, WorkerReport};
+use crate::observe::{
+    NeighEntry, NeighSeen, Observation, Observed, RouteSeen, Timings, WorkerReport,
+};
 use crate::probe::icmp::IcmpSocket;
 use crate::probe::{ping, probe_id, traceroute, ProbeError};
 use crate::sandbox::{self, SandboxError};
@@ -47,7 +49,9 @@ pub fn main() -> i32 {
         Ok(_) => match serde_json::from_slice::<Plan>(&input) {
             Err(e) => WorkerReport::Setup(format!("cannot decode the plan: {e}")),
             Ok(plan) => {
-                let parent = std::env::var(sandbox::WORKER_PARENT_ENV).ok().and_then(|p| p.parse().ok());
+                let parent = std::env::var(sandbox::WORKER_PARENT_ENV)
+                    .ok()
+                    .and_then(|p| p.parse().ok());
                 match sandbox::enter(parent) {
                     Err(e) => classify(e.into()),
                     Ok(()) => match run(&plan, t0) {
@@ -66,8 +70,12 @@ pub fn main() -> i32 {
 
 fn classify(e: WorkerError) -> WorkerReport {
     match e {
-        WorkerError::Sandbox(SandboxError::Refused(s)) | WorkerError::Environment(s) => WorkerReport::Environment(s),
-        e @ WorkerError::Probe(ProbeError::NeighbourTableFull { .. }) => WorkerReport::Environment(e.to_string()),
+        WorkerError::Sandbox(SandboxError::Refused(s)) | WorkerError::Environment(s) => {
+            WorkerReport::Environment(s)
+        }
+        e @ WorkerError::Probe(ProbeError::NeighbourTableFull { .. }) => {
+            WorkerReport::Environment(e.to_string())
+        }
         e => WorkerReport::Setup(chain(&e)),
     }
 }
@@ -124,20 +132,33 @@ fn run(plan: &Plan, t0: Instant) -> Result<Observed, WorkerError> {
             for (k, v) in sysctl::BASELINE {
                 match sysctl::write(k, v) {
                     Ok(()) => {}
-                    Err(e) if sysctl::optional(k) && e.source.kind() == std::io::ErrorKind::NotFound => {
-                        missing.push(k.to_string())
+                    Err(e)
+                        if e.source.kind() == std::io::ErrorKind::NotFound
+                            && sysctl::optional(k).is_some() =>
+                    {
+                        if sysctl::optional(k) == Some(sysctl::Absent::Report) {
+                            missing.push(k.to_string());
+                        }
                     }
-                    Err(source) => return Err(WorkerError::Sysctl { node: pn.name.clone(), source }),
+                    Err(source) => {
+                        return Err(WorkerError::Sysctl {
+                            node: pn.name.clone(),
+                            source,
+                        })
+                    }
                 }
             }
             for (k, v) in &pn.sysctl {
                 if !sysctl::names_interface(k, &ifaces) {
-                    sysctl::write(k, v).map_err(|source| WorkerError::Sysctl { node: pn.name.clone(), source })?;
+                    sysctl::write(k, v).map_err(|source| sysctl_error(&pn.name, source))?;
                 }
             }
             let nl = Netlink::open(&pn.name, &handle)?;
             let sock = |recverr| {
-                IcmpSocket::open(recverr).map_err(|source| ProbeError::Socket { node: pn.name.clone(), source })
+                IcmpSocket::open(recverr).map_err(|source| ProbeError::Socket {
+                    node: pn.name.clone(),
+                    source,
+                })
             };
             let ping = if pingers[i] { Some(sock(true)?) } else { None };
             let trace = if tracers[i] { Some(sock(false)?) } else { None };
@@ -146,7 +167,12 @@ fn run(plan: &Plan, t0: Instant) -> Result<Observed, WorkerError> {
         if i == 0 {
             unsupported = missing;
         }
-        nodes.push(Node { ns, nl, ping, trace });
+        nodes.push(Node {
+            ns,
+            nl,
+            ping,
+            trace,
+        });
     }
 
     let states = rt.block_on(build(plan, &nodes))?;
@@ -154,11 +180,15 @@ fn run(plan: &Plan, t0: Instant) -> Result<Observed, WorkerError> {
     // Interface sysctls, now that the interfaces exist.
     for (i, pn) in plan.nodes.iter().enumerate() {
         let ifaces = iface_names(plan, i);
-        let late: Vec<_> = pn.sysctl.iter().filter(|(k, _)| sysctl::names_interface(k, &ifaces)).collect();
+        let late: Vec<_> = pn
+            .sysctl
+            .iter()
+            .filter(|(k, _)| sysctl::names_interface(k, &ifaces))
+            .collect();
         if !late.is_empty() {
             sandbox::in_netns(&nodes[i].ns, || {
                 for (k, v) in late {
-                    sysctl::write(k, v).map_err(|source| WorkerError::Sysctl { node: pn.name.clone(), source })?;
+                    sysctl::write(k, v).map_err(|source| sysctl_error(&pn.name, source))?;
                 }
                 Ok::<_, WorkerError>(())
             })??;
@@ -184,12 +214,18 @@ fn run(plan: &Plan, t0: Instant) -> Result<Observed, WorkerError> {
         let obs = match e {
             Expectation::Ping { from, to, .. } => {
                 let name = &plan.nodes[*from].name;
-                let sock = nodes[*from].ping.as_mut().expect("ping socket opened for every pinger");
+                let sock = nodes[*from]
+                    .ping
+                    .as_mut()
+                    .expect("ping socket opened for every pinger");
                 Observation::Ping(ping::ping(sock, name, *to, probe_id(k), timeout)?)
             }
             Expectation::Traceroute { from, to, .. } => {
                 let name = &plan.nodes[*from].name;
-                let sock = nodes[*from].trace.as_mut().expect("trace socket opened for every tracer");
+                let sock = nodes[*from]
+                    .trace
+                    .as_mut()
+                    .expect("trace socket opened for every tracer");
                 Observation::Traceroute(traceroute::traceroute(
                     sock,
                     name,
@@ -231,13 +267,38 @@ fn run(plan: &Plan, t0: Instant) -> Result<Observed, WorkerError> {
     let probe_us = micros(t_probe.elapsed());
     Ok(Observed {
         observations,
-        timings: Timings { sandbox_us, build_us, probe_us },
+        timings: Timings {
+            sandbox_us,
+            build_us,
+            probe_us,
+        },
         unsupported_sysctls: unsupported,
     })
 }
 
+/// A scenario sysctl the kernel does not have is the environment's problem when a module would
+/// provide it (exit 2, with the fix); otherwise the scenario's (it fails to build).
+fn sysctl_error(node: &str, source: sysctl::SysctlError) -> WorkerError {
+    if source.source.kind() == std::io::ErrorKind::NotFound && source.key.starts_with("net.bridge.")
+    {
+        return WorkerError::Environment(format!(
+            "node `{node}` sets {} but this kernel has no such sysctl: the br_netfilter module is not loaded. \
+             Fix: `sudo modprobe br_netfilter` (a module cannot be loaded from inside the sandbox)",
+            source.key
+        ));
+    }
+    WorkerError::Sysctl {
+        node: node.to_string(),
+        source,
+    }
+}
+
 fn iface_names(plan: &Plan, node: usize) -> Vec<&str> {
-    let mut v: Vec<&str> = plan.nodes[node].bridges.iter().map(|b| b.name.as_str()).collect();
+    let mut v: Vec<&str> = plan.nodes[node]
+        .bridges
+        .iter()
+        .map(|b| b.name.as_str())
+        .collect();
     for l in &plan.links {
         for e in [&l.a, &l.b] {
             if e.node == node {
@@ -260,7 +321,10 @@ fn index_of(links: &[LinkState], node: &str, name: &str) -> Result<u32, NetlinkE
         .iter()
         .find(|l| l.name == name)
         .map(|l| l.index)
-        .ok_or_else(|| NetlinkError::NoSuchLink { node: node.into(), name: name.into() })
+        .ok_or_else(|| NetlinkError::NoSuchLink {
+            node: node.into(),
+            name: name.into(),
+        })
 }
 
 /// Bridges, veth pairs, ports, link-up and addresses, every node's requests in flight together.
@@ -268,18 +332,30 @@ async fn build(plan: &Plan, nodes: &[Node]) -> Result<Vec<Vec<LinkState>>, Worke
     // lo is ifindex 1 in every new namespace.
     try_join_all(nodes.iter().map(|n| n.nl.set_up(1, None, "lo"))).await?;
     try_join_all(plan.nodes.iter().zip(nodes).flat_map(|(pn, n)| {
-        pn.bridges
-            .iter()
-            .map(move |b| n.nl.add_bridge(&b.name, LinkOpts { mac: b.mac, mtu: b.mtu }))
+        pn.bridges.iter().map(move |b| {
+            n.nl.add_bridge(
+                &b.name,
+                LinkOpts {
+                    mac: b.mac,
+                    mtu: b.mtu,
+                },
+            )
+        })
     }))
     .await?;
     try_join_all(plan.links.iter().map(|l| {
         nodes[l.a.node].nl.add_veth(
             &l.a.name,
-            LinkOpts { mac: l.a.mac, mtu: l.a.mtu },
+            LinkOpts {
+                mac: l.a.mac,
+                mtu: l.a.mtu,
+            },
             &l.b.name,
             &nodes[l.b.node].ns,
-            LinkOpts { mac: l.b.mac, mtu: l.b.mtu },
+            LinkOpts {
+                mac: l.b.mac,
+                mtu: l.b.mtu,
+            },
         )
     }))
     .await?;
@@ -349,11 +425,19 @@ async fn wait_ready(plan: &Plan, nodes: &[Node]) -> Result<(), WorkerError> {
     }
 }
 
-async fn add_routes(plan: &Plan, nodes: &[Node], states: &[Vec<LinkState>]) -> Result<(), WorkerError> {
+async fn add_routes(
+    plan: &Plan,
+    nodes: &[Node],
+    states: &[Vec<LinkState>],
+) -> Result<(), WorkerError> {
     let mut reqs = Vec::new();
     for (i, pn) in plan.nodes.iter().enumerate() {
         for r in &pn.routes {
-            let dev = r.dev.as_deref().map(|d| index_of(&states[i], &pn.name, d)).transpose()?;
+            let dev = r
+                .dev
+                .as_deref()
+                .map(|d| index_of(&states[i], &pn.name, d))
+                .transpose()?;
             reqs.push(nodes[i].nl.add_route(r, dev));
         }
     }
@@ -368,7 +452,10 @@ fn run_line(plan: &Plan, ns: &OwnedFd, node: &str, argv: &[String]) -> Result<()
         SandboxError::Spawn { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
             WorkerError::Environment(crate::runner::missing_program_message(&argv[0], node))
         }
-        _ => WorkerError::Setup(format!("run line `{shown}` in node `{node}`: {}", chain(&e))),
+        _ => WorkerError::Setup(format!(
+            "run line `{shown}` in node `{node}`: {}",
+            chain(&e)
+        )),
     })?;
     if done.timed_out {
         return Err(WorkerError::Setup(format!(

@@ -1,1 +1,222 @@
-fn main(){}
+//! `cargo test` runs every scenario under `scenarios/` as a trial, named by its path, plus:
+//! - `meta::*`: changed copies of the Docker scenario that must fail, and say why;
+//! - `malformed::*`: the bad-input corpus in `harness/tests/malformed/`, each error snapshotted.
+//!
+//! Scenario trials build real namespaces and send real packets. A machine that cannot create
+//! user namespaces fails them with the reason and the fix: a skipped test is not a pass.
+
+use std::path::{Path, PathBuf};
+
+use libtest_mimic::{Arguments, Failed, Trial};
+use netconform::render::render_result;
+use netconform::runner::{self, ScenarioResult};
+use netconform::scenario::{self, LoadError};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace root")
+        .to_path_buf()
+}
+
+fn worker() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_netconform"))
+}
+
+fn rel(p: &Path) -> String {
+    p.strip_prefix(root()).unwrap_or(p).display().to_string()
+}
+
+fn scenario_trial(path: PathBuf) -> Trial {
+    let name = rel(&path);
+    Trial::test(name.clone(), move || {
+        let res = runner::run_file(&path, &worker()).map_err(|e| Failed::from(e.to_string()))?;
+        if res.passed() {
+            Ok(())
+        } else {
+            Err(render_result(Path::new(&name), &res).into())
+        }
+    })
+}
+
+/// Runs the Docker scenario with `from` replaced by `to` and hands back the rendered report.
+fn docker_variant(from: &str, to: &str) -> Result<(ScenarioResult, String), Failed> {
+    let path = root().join("scenarios/docker/single-host.toml");
+    let text = std::fs::read_to_string(&path).map_err(|e| e.to_string())?;
+    if !text.contains(from) {
+        return Err(format!("the Docker scenario no longer contains {from:?}").into());
+    }
+    let changed = text.replacen(from, to, 1);
+    let plan = scenario::load_str(&changed, &path).map_err(|e| e.to_string())?;
+    let res = runner::run_plan(&path, &plan, &worker()).map_err(|e| e.to_string())?;
+    let text = render_result(Path::new("single-host.toml"), &res);
+    Ok((res, text))
+}
+
+fn expect_fail(report: &(ScenarioResult, String), must_contain: &[&str]) -> Result<(), Failed> {
+    let (res, text) = report;
+    if res.passed() {
+        return Err(format!("the changed scenario passed, but it must fail:\n{text}").into());
+    }
+    for m in must_contain {
+        if !text.contains(m) {
+            return Err(format!("the report lacks {m:?}:\n{text}").into());
+        }
+    }
+    Ok(())
+}
+
+fn meta_trials() -> Vec<Trial> {
+    vec![
+        Trial::test("meta::masquerade_removed_breaks_ns1_to_ext", || {
+            let r = docker_variant(
+                r#"  ["iptables", "-t", "nat", "-A", "POSTROUTING", "-s", "172.16.0.0/16", "!", "-o", "MyDocker0", "-j", "MASQUERADE"],"#,
+                "",
+            )?;
+            expect_fail(
+                &r,
+                &[
+                    "FAIL ping ns1 -> 10.168.0.3: expected a reply, got no reply within 300 ms",
+                    "(12 checks, 1 failed)",
+                ],
+            )
+        }),
+        Trial::test("meta::forwarding_off_breaks_routed_paths", || {
+            let r = docker_variant(
+                r#""net.ipv4.ip_forward" = "1""#,
+                r#""net.ipv4.ip_forward" = "0""#,
+            )?;
+            expect_fail(&r, &[
+                "FAIL ping c1 -> 10.168.0.3",
+                "FAIL ping ns1 -> 10.168.0.3",
+                "FAIL traceroute ns1 -> 172.17.0.2: expected hops 172.16.0.1, 172.17.0.2; got *",
+                "ok   ping c1 -> 172.17.0.3",
+            ])
+        }),
+        Trial::test("meta::wrong_hop_is_named", || {
+            let r = docker_variant(
+                r#"hops = ["172.16.0.1", "172.17.0.2"]"#,
+                r#"hops = ["172.16.0.1", "172.17.0.9"]"#,
+            )?;
+            expect_fail(&r, &["expected hops 172.16.0.1, 172.17.0.9; got 172.16.0.1, 172.17.0.2 (first difference at hop 2)"])
+        }),
+        Trial::test("meta::wrong_neighbour_mac_is_named", || {
+            let r = docker_variant(
+                r#"mac = "02:42:ac:11:00:03"
+dev = "eth0""#,
+                r#"mac = "02:42:ac:11:00:09"
+dev = "eth0""#,
+            )?;
+            expect_fail(&r, &["FAIL neighbor c1 172.17.0.3: expected 02:42:ac:11:00:09, got 02:42:ac:11:00:03 on eth0"])
+        }),
+        Trial::test("meta::wrong_route_is_named", || {
+            let r = docker_variant(
+                r#"via = "172.16.0.1"
+src = "172.16.0.2""#,
+                r#"via = "none"
+src = "172.16.0.2""#,
+            )?;
+            expect_fail(
+                &r,
+                &["FAIL route ns1 -> 172.17.0.2: expected via none, got via 172.16.0.1"],
+            )
+        }),
+        Trial::test("meta::failing_run_line_shows_stderr", || {
+            let r = docker_variant(
+                r#"["iptables", "-t", "nat", "-A", "POSTROUTING", "-s", "172.17.0.0/16""#,
+                r#"["iptables", "-t", "nat", "-A", "NOSUCHCHAIN", "-s", "172.17.0.0/16""#,
+            )?;
+            expect_fail(
+                &r,
+                &[
+                    "the network could not be built",
+                    "run line `iptables -t nat -A NOSUCHCHAIN",
+                    "in node `host` failed",
+                ],
+            )
+        }),
+        Trial::test("meta::hanging_run_line_is_killed_at_its_deadline", || {
+            let r = docker_variant("[nodes.c1]\n", "[nodes.c1]\nrun = [[\"sleep\", \"30\"]]\n")?;
+            // The default run timeout is 5 s; the worker must kill the command, not wait 30 s.
+            expect_fail(
+                &r,
+                &["run line `sleep 30` in node `c1` did not finish within 5000 ms and was killed"],
+            )
+        }),
+        Trial::test(
+            "meta::missing_program_is_an_environment_error",
+            || match docker_variant(
+                r#"["iptables", "-t", "nat", "-A", "POSTROUTING", "-s", "172.17.0.0/16""#,
+                r#"["no-such-tool-xyz", "-t", "nat", "-A", "POSTROUTING", "-s", "172.17.0.0/16""#,
+            ) {
+                Err(e) => {
+                    let msg = format!("{e:?}");
+                    if msg.contains("`no-such-tool-xyz` is not installed") {
+                        Ok(())
+                    } else {
+                        Err(format!("unexpected error: {msg}").into())
+                    }
+                }
+                Ok((_, text)) => {
+                    Err(format!("expected an environment error, got a report:\n{text}").into())
+                }
+            },
+        ),
+    ]
+}
+
+fn malformed_trials() -> Vec<Trial> {
+    let dir = root().join("harness/tests/malformed");
+    let mut trials = Vec::new();
+    for path in runner::collect_scenarios(&dir).expect("harness/tests/malformed exists") {
+        let stem = path.file_stem().unwrap().to_string_lossy().to_string();
+        trials.push(Trial::test(format!("malformed::{stem}"), move || {
+            let shown = PathBuf::from(rel(&path));
+            let err = scenario::load_file(&path).map(|_| ());
+            let rendered = match err {
+                Ok(()) => return Err("this malformed scenario loaded without an error".into()),
+                Err(LoadError::Invalid(list)) => list
+                    .iter()
+                    .map(|l| {
+                        let mut l = l.clone();
+                        l.file = shown.clone();
+                        format!("error: {l}")
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+                Err(e) => return Err(format!("expected a located error, got {e}").into()),
+            };
+            let mut settings = insta::Settings::clone_current();
+            settings.set_snapshot_path(root().join("snapshots/malformed"));
+            settings.set_prepend_module_to_snapshot(false);
+            settings.set_input_file(&path);
+            settings.set_omit_expression(true);
+            settings.bind(|| insta::assert_snapshot!(stem.clone(), rendered));
+            Ok(())
+        }));
+    }
+    trials.push(Trial::test("malformed::huge_input_is_refused", || {
+        let mut s = String::new();
+        for i in 0..100_000 {
+            s.push_str(&format!("[nodes.n{i}]\n"));
+        }
+        match scenario::load_str(&s, Path::new("huge.toml")) {
+            Err(LoadError::Invalid(l)) if l[0].message.contains("more than the limit of 4096") => {
+                Ok(())
+            }
+            other => Err(format!("expected the node limit, got {other:?}").into()),
+        }
+    }));
+    trials
+}
+
+fn main() {
+    let args = Arguments::from_args();
+    let mut trials = Vec::new();
+    for path in runner::collect_scenarios(&root().join("scenarios")).expect("scenarios/ exists") {
+        trials.push(scenario_trial(path));
+    }
+    trials.extend(meta_trials());
+    trials.extend(malformed_trials());
+    libtest_mimic::run(&args, trials).exit();
+}

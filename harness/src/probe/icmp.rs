@@ -56,7 +56,11 @@ impl IcmpSocket {
                 return Err(io::Error::last_os_error());
             }
         }
-        Ok(IcmpSocket { tx, _rx: rx, buf: vec![0; 65536] })
+        Ok(IcmpSocket {
+            tx,
+            _rx: rx,
+            buf: vec![0; 65536],
+        })
     }
 
     fn fd(&self) -> BorrowedFd<'_> {
@@ -92,7 +96,11 @@ impl IcmpSocket {
             let left = deadline.saturating_duration_since(Instant::now());
             let ms = left.as_millis().min(i32::MAX as u128) as i32;
             // Round up so a sub-millisecond remainder still waits instead of spinning.
-            let ms = if left.as_nanos() > 0 && ms == 0 { 1 } else { ms };
+            let ms = if left.as_nanos() > 0 && ms == 0 {
+                1
+            } else {
+                ms
+            };
             match self.recv_raw(Some(ms))? {
                 None => return Ok(None),
                 Some(Some(r)) => return Ok(Some(r)),
@@ -112,7 +120,10 @@ impl IcmpSocket {
             Err(e) => return Err(e.into()),
         }
         let fd = self.tx.socket.fd;
-        if fds[0].revents().is_some_and(|r| r.contains(PollFlags::POLLERR)) {
+        if fds[0]
+            .revents()
+            .is_some_and(|r| r.contains(PollFlags::POLLERR))
+        {
             // With IP_RECVERR, ICMP errors also land on the error queue, which keeps POLLERR set
             // until read. The same ICMP message arrives on the normal queue, so discard these.
             loop {
@@ -133,13 +144,24 @@ impl IcmpSocket {
             let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
             // SAFETY: getsockopt writes one c_int into `err`; reading SO_ERROR clears it.
             unsafe {
-                libc::getsockopt(fd, libc::SOL_SOCKET, libc::SO_ERROR, (&mut err as *mut libc::c_int).cast(), &mut len)
+                libc::getsockopt(
+                    fd,
+                    libc::SOL_SOCKET,
+                    libc::SO_ERROR,
+                    (&mut err as *mut libc::c_int).cast(),
+                    &mut len,
+                )
             };
             return Ok(Some(None));
         }
         // SAFETY: recv writes at most `buf.len()` bytes into our own buffer.
         let n = unsafe {
-            libc::recv(fd, self.buf.as_mut_ptr().cast(), self.buf.len(), libc::MSG_DONTWAIT)
+            libc::recv(
+                fd,
+                self.buf.as_mut_ptr().cast(),
+                self.buf.len(),
+                libc::MSG_DONTWAIT,
+            )
         };
         if n < 0 {
             // A pending socket error (reported once, then cleared) or nothing after all.
@@ -156,7 +178,10 @@ pub fn parse(data: &[u8]) -> Option<Received> {
     let t = icmp.get_icmp_type();
     let body = icmp.payload(); // after type, code, checksum
     let (id, seq) = if t == IcmpTypes::EchoReply || t == IcmpTypes::EchoRequest {
-        (u16::from_be_bytes([*body.first()?, *body.get(1)?]), u16::from_be_bytes([*body.get(2)?, *body.get(3)?]))
+        (
+            u16::from_be_bytes([*body.first()?, *body.get(1)?]),
+            u16::from_be_bytes([*body.get(2)?, *body.get(3)?]),
+        )
     } else if t == IcmpTypes::DestinationUnreachable || t == IcmpTypes::TimeExceeded {
         // 4 unused bytes, then the original IP header and the first 8 bytes of its payload.
         let inner = Ipv4Packet::new(body.get(4..)?)?;
@@ -167,7 +192,10 @@ pub fn parse(data: &[u8]) -> Option<Received> {
         if q.first() != Some(&8) {
             return None;
         }
-        (u16::from_be_bytes([*q.get(4)?, *q.get(5)?]), u16::from_be_bytes([*q.get(6)?, *q.get(7)?]))
+        (
+            u16::from_be_bytes([*q.get(4)?, *q.get(5)?]),
+            u16::from_be_bytes([*q.get(6)?, *q.get(7)?]),
+        )
     } else {
         return None;
     };
@@ -202,17 +230,29 @@ mod tests {
     #[test]
     fn parses_an_echo_reply_and_a_quoted_request() {
         // IPv4 header (20 bytes) from 10.0.0.2, ICMP echo reply id 0x1234 seq 7.
-        let mut reply = vec![0x45, 0, 0, 28, 0, 0, 0, 0, 64, 1, 0, 0, 10, 0, 0, 2, 10, 0, 0, 1];
+        let mut reply = vec![
+            0x45, 0, 0, 28, 0, 0, 0, 0, 64, 1, 0, 0, 10, 0, 0, 2, 10, 0, 0, 1,
+        ];
         reply.extend([0, 0, 0, 0, 0x12, 0x34, 0, 7]);
         let r = parse(&reply).unwrap();
-        assert_eq!((r.src, r.icmp_type, r.id, r.seq), (Ipv4Addr::new(10, 0, 0, 2), 0, 0x1234, 7));
+        assert_eq!(
+            (r.src, r.icmp_type, r.id, r.seq),
+            (Ipv4Addr::new(10, 0, 0, 2), 0, 0x1234, 7)
+        );
 
         // Time exceeded from 10.0.0.254 quoting an echo request id 0x1234 seq 3.
-        let mut te = vec![0x45, 0, 0, 56, 0, 0, 0, 0, 64, 1, 0, 0, 10, 0, 0, 254, 10, 0, 0, 1];
+        let mut te = vec![
+            0x45, 0, 0, 56, 0, 0, 0, 0, 64, 1, 0, 0, 10, 0, 0, 254, 10, 0, 0, 1,
+        ];
         te.extend([11, 0, 0, 0, 0, 0, 0, 0]);
-        te.extend([0x45, 0, 0, 28, 0, 0, 0, 0, 1, 1, 0, 0, 10, 0, 0, 1, 10, 9, 9, 9]);
+        te.extend([
+            0x45, 0, 0, 28, 0, 0, 0, 0, 1, 1, 0, 0, 10, 0, 0, 1, 10, 9, 9, 9,
+        ]);
         te.extend([8, 0, 0, 0, 0x12, 0x34, 0, 3]);
         let r = parse(&te).unwrap();
-        assert_eq!((r.src, r.icmp_type, r.id, r.seq), (Ipv4Addr::new(10, 0, 0, 254), 11, 0x1234, 3));
+        assert_eq!(
+            (r.src, r.icmp_type, r.id, r.seq),
+            (Ipv4Addr::new(10, 0, 0, 254), 11, 0x1234, 3)
+        );
     }
 }

@@ -31,7 +31,9 @@ pub fn probe_id(index: usize) -> u16 {
 
 fn send_error(node: &str, e: std::io::Error) -> Result<String, ProbeError> {
     if e.raw_os_error() == Some(libc::ENOBUFS) {
-        return Err(ProbeError::NeighbourTableFull { node: node.to_string() });
+        return Err(ProbeError::NeighbourTableFull {
+            node: node.to_string(),
+        });
     }
     Ok(plain_error(&e))
 }

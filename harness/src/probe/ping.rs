@@ -16,15 +16,20 @@ pub fn ping(
     timeout: Duration,
 ) -> Result<PingOutcome, ProbeError> {
     sock.drain();
-    sock.set_ttl(64).map_err(|source| ProbeError::Socket { node: node.into(), source })?;
+    sock.set_ttl(64).map_err(|source| ProbeError::Socket {
+        node: node.into(),
+        source,
+    })?;
     let deadline = Instant::now() + timeout;
     if let Err(e) = sock.send_echo(to, id, 1) {
-        return Ok(PingOutcome::SendFailed { error: send_error(node, e)? });
+        return Ok(PingOutcome::SendFailed {
+            error: send_error(node, e)?,
+        });
     }
-    while let Some(r) = sock
-        .recv(deadline)
-        .map_err(|source| ProbeError::Socket { node: node.into(), source })?
-    {
+    while let Some(r) = sock.recv(deadline).map_err(|source| ProbeError::Socket {
+        node: node.into(),
+        source,
+    })? {
         if r.id != id {
             continue;
         }

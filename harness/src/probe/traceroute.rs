@@ -16,14 +16,21 @@ pub fn traceroute(
     max_hops: u8,
     timeout: Duration,
 ) -> Result<TraceOutcome, ProbeError> {
-    let sock_err = |source| ProbeError::Socket { node: node.into(), source };
+    let sock_err = |source| ProbeError::Socket {
+        node: node.into(),
+        source,
+    };
     sock.drain();
     let deadline = Instant::now() + timeout;
     for ttl in 1..=max_hops {
         sock.set_ttl(ttl).map_err(sock_err)?;
         if let Err(e) = sock.send_echo(to, id, u16::from(ttl)) {
             let error = send_error(node, e)?;
-            return Ok(TraceOutcome { hops: Vec::new(), reached: false, send_error: Some(error) });
+            return Ok(TraceOutcome {
+                hops: Vec::new(),
+                reached: false,
+                send_error: Some(error),
+            });
         }
     }
     let mut answers: Vec<Option<Ipv4Addr>> = vec![None; usize::from(max_hops)];
@@ -55,11 +62,18 @@ pub fn traceroute(
     let hops = match reached {
         Some(end) => answers[..=end].to_vec(),
         None => {
-            let last = answers.iter().rposition(Option::is_some).map_or(0, |i| i + 1);
+            let last = answers
+                .iter()
+                .rposition(Option::is_some)
+                .map_or(0, |i| i + 1);
             let mut h = answers[..last].to_vec();
             h.push(None);
             h
         }
     };
-    Ok(TraceOutcome { hops, reached: reached.is_some(), send_error: None })
+    Ok(TraceOutcome {
+        hops,
+        reached: reached.is_some(),
+        send_error: None,
+    })
 }

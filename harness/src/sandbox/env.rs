@@ -42,7 +42,9 @@ pub fn explain_userns(step: &str, errno: Errno) -> String {
 pub fn package_for(program: &str) -> Option<&'static str> {
     let base = program.rsplit('/').next().unwrap_or(program);
     Some(match base {
-        "iptables" | "iptables-save" | "iptables-restore" | "ip6tables" | "iptables-nft" => "iptables",
+        "iptables" | "iptables-save" | "iptables-restore" | "ip6tables" | "iptables-nft" => {
+            "iptables"
+        }
         "nft" => "nftables",
         "ip" | "bridge" | "tc" | "ss" => "iproute2",
         "ebtables" => "ebtables",

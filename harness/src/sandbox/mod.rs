@@ -84,7 +84,12 @@ pub fn enter(parent_pid: Option<i32>) -> Result<(), SandboxError> {
     die_with_parent(parent_pid);
     let (uid, gid) = (getuid().as_raw(), getgid().as_raw());
     unshare(CloneFlags::CLONE_NEWUSER | CloneFlags::CLONE_NEWNET | CloneFlags::CLONE_NEWPID)
-        .map_err(|e| SandboxError::Refused(env::explain_userns("unshare(CLONE_NEWUSER | CLONE_NEWNET)", e)))?;
+        .map_err(|e| {
+            SandboxError::Refused(env::explain_userns(
+                "unshare(CLONE_NEWUSER | CLONE_NEWNET)",
+                e,
+            ))
+        })?;
     let write = |file: &str, text: String| -> Result<(), SandboxError> {
         let res = File::options()
             .write(true)
@@ -92,7 +97,9 @@ pub fn enter(parent_pid: Option<i32>) -> Result<(), SandboxError> {
             .and_then(|mut f| f.write_all(text.as_bytes()));
         match res {
             Ok(()) => Ok(()),
-            Err(e) if file.ends_with("setgroups") && e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) if file.ends_with("setgroups") && e.kind() == std::io::ErrorKind::NotFound => {
+                Ok(())
+            }
             Err(e) => Err(SandboxError::Refused(env::explain_userns(
                 &format!("writing {file}"),
                 Errno::from_raw(e.raw_os_error().unwrap_or(libc::EPERM)),
@@ -103,8 +110,10 @@ pub fn enter(parent_pid: Option<i32>) -> Result<(), SandboxError> {
     write("/proc/self/uid_map", format!("0 {uid} 1"))?;
     write("/proc/self/gid_map", format!("0 {gid} 1"))?;
     // Become the mapped root for real, so files are accessed as the outside id above.
-    nix::unistd::setresgid(Gid::from_raw(0), Gid::from_raw(0), Gid::from_raw(0)).map_err(sys("setresgid"))?;
-    nix::unistd::setresuid(Uid::from_raw(0), Uid::from_raw(0), Uid::from_raw(0)).map_err(sys("setresuid"))?;
+    nix::unistd::setresgid(Gid::from_raw(0), Gid::from_raw(0), Gid::from_raw(0))
+        .map_err(sys("setresgid"))?;
+    nix::unistd::setresuid(Uid::from_raw(0), Uid::from_raw(0), Uid::from_raw(0))
+        .map_err(sys("setresuid"))?;
     // SAFETY: PR_SET_DUMPABLE takes an integer; changing ids cleared it, which would make our own
     // /proc entries unreadable to us.
     unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 1) };
@@ -155,7 +164,10 @@ pub fn new_netns(count: usize) -> Result<Vec<OwnedFd>, SandboxError> {
                 if e == Errno::ENOSPC {
                     SandboxError::Refused(env::explain_userns("unshare(CLONE_NEWNET)", e))
                 } else {
-                    SandboxError::Syscall { step: "unshare(CLONE_NEWNET)", source: e }
+                    SandboxError::Syscall {
+                        step: "unshare(CLONE_NEWNET)",
+                        source: e,
+                    }
                 }
             })?;
             let f = File::open("/proc/thread-self/ns/net").map_err(|e| SandboxError::Syscall {
@@ -167,7 +179,10 @@ pub fn new_netns(count: usize) -> Result<Vec<OwnedFd>, SandboxError> {
         Ok(out)
     })
     .join()
-    .unwrap_or(Err(SandboxError::Syscall { step: "namespace thread", source: Errno::EIO }))
+    .unwrap_or(Err(SandboxError::Syscall {
+        step: "namespace thread",
+        source: Errno::EIO,
+    }))
 }
 
 /// Runs `f` on a fresh thread that sits in the network namespace `ns`, so sockets it creates
@@ -176,17 +191,28 @@ pub fn new_netns(count: usize) -> Result<Vec<OwnedFd>, SandboxError> {
 pub fn in_netns<T: Send>(ns: &OwnedFd, f: impl FnOnce() -> T + Send) -> Result<T, SandboxError> {
     std::thread::scope(|s| {
         s.spawn(|| {
-            setns(ns.as_fd(), CloneFlags::CLONE_NEWNET)
-                .map_err(|source| SandboxError::Syscall { step: "setns(CLONE_NEWNET)", source })?;
+            setns(ns.as_fd(), CloneFlags::CLONE_NEWNET).map_err(|source| {
+                SandboxError::Syscall {
+                    step: "setns(CLONE_NEWNET)",
+                    source,
+                }
+            })?;
             Ok(f())
         })
         .join()
-        .unwrap_or(Err(SandboxError::Syscall { step: "namespace thread", source: Errno::EIO }))
+        .unwrap_or(Err(SandboxError::Syscall {
+            step: "namespace thread",
+            source: Errno::EIO,
+        }))
     })
 }
 
 /// Runs `argv` in the network namespace `ns`, with no shell, until it ends or `timeout` passes.
-pub fn run_in_netns(ns: &OwnedFd, argv: &[String], timeout: Duration) -> Result<Finished, SandboxError> {
+pub fn run_in_netns(
+    ns: &OwnedFd,
+    argv: &[String],
+    timeout: Duration,
+) -> Result<Finished, SandboxError> {
     let fd = ns.as_raw_fd();
     let mut cmd = Command::new(&argv[0]);
     cmd.args(&argv[1..])
@@ -205,16 +231,28 @@ pub fn run_in_netns(ns: &OwnedFd, argv: &[String], timeout: Duration) -> Result<
             Ok(())
         });
     }
-    let child = cmd.spawn().map_err(|source| SandboxError::Spawn { program: argv[0].clone(), source })?;
-    process::wait_with_deadline(child, timeout)
-        .map_err(|source| SandboxError::Spawn { program: argv[0].clone(), source })
+    let child = cmd.spawn().map_err(|source| SandboxError::Spawn {
+        program: argv[0].clone(),
+        source,
+    })?;
+    process::wait_with_deadline(child, timeout).map_err(|source| SandboxError::Spawn {
+        program: argv[0].clone(),
+        source,
+    })
 }
 
 /// `run` lines find programs in the sbin folders too, where iptables and nft live, even when the
 /// user's PATH lacks them.
 pub fn sandbox_path() -> String {
     let mut path = std::env::var("PATH").unwrap_or_default();
-    for dir in ["/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"] {
+    for dir in [
+        "/usr/local/sbin",
+        "/usr/local/bin",
+        "/usr/sbin",
+        "/usr/bin",
+        "/sbin",
+        "/bin",
+    ] {
         if !path.split(':').any(|p| p == dir) {
             if !path.is_empty() {
                 path.push(':');
@@ -238,8 +276,15 @@ pub fn find_program(program: &str) -> Option<std::path::PathBuf> {
 
 /// Starts a worker: `exe __worker` with `input` on its stdin, killed if it outlives `timeout` or
 /// if the calling thread dies.
-pub fn spawn_worker(exe: &Path, input: Vec<u8>, timeout: Duration) -> Result<Finished, SandboxError> {
-    let spawn_err = |source| SandboxError::Spawn { program: exe.display().to_string(), source };
+pub fn spawn_worker(
+    exe: &Path,
+    input: Vec<u8>,
+    timeout: Duration,
+) -> Result<Finished, SandboxError> {
+    let spawn_err = |source| SandboxError::Spawn {
+        program: exe.display().to_string(),
+        source,
+    };
     let mut cmd = Command::new(exe);
     cmd.arg("__worker")
         .env(WORKER_PARENT_ENV, std::process::id().to_string())

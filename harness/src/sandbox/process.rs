@@ -72,8 +72,11 @@ pub fn wait_with_deadline(mut child: Child, timeout: Duration) -> std::io::Resul
     // A background grandchild may hold the pipes open: take what came, bounded by a grace period.
     let grace = Instant::now() + Duration::from_millis(200);
     let join = |h: Option<mpsc::Receiver<Vec<u8>>>| {
-        h.and_then(|rx| rx.recv_timeout(grace.saturating_duration_since(Instant::now())).ok())
-            .unwrap_or_default()
+        h.and_then(|rx| {
+            rx.recv_timeout(grace.saturating_duration_since(Instant::now()))
+                .ok()
+        })
+        .unwrap_or_default()
     };
     Ok(Finished {
         status,

@@ -40,7 +40,8 @@ impl fmt::Display for KeyPath {
                         f.write_str(".")?;
                     }
                     let bare = !k.is_empty()
-                        && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+                        && k.chars()
+                            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
                     if bare {
                         f.write_str(k)?;
                     } else {

@@ -142,9 +142,15 @@ pub fn load_str(src: &str, path: &Path) -> Result<Plan, LoadError> {
         LoadError::Invalid(
             diags
                 .into_iter()
-                .map(|Diagnostic { path: key, message, hint }| {
-                    locate_at(locate(&tree, &key), key.to_string(), message, hint)
-                })
+                .map(
+                    |Diagnostic {
+                         path: key,
+                         message,
+                         hint,
+                     }| {
+                        locate_at(locate(&tree, &key), key.to_string(), message, hint)
+                    },
+                )
                 .collect(),
         )
     })
@@ -165,6 +171,17 @@ fn explain_serde(msg: &str, key: &KeyPath) -> (String, Option<String>) {
         });
         return (format!("unknown key `{field}`"), hint);
     }
+    if msg.ends_with("expected a boolean") {
+        return (msg, Some("write true or false, without quotes".into()));
+    }
+    if msg.ends_with("expected a sequence")
+        && key.0.iter().any(|s| matches!(s, Seg::Key(k) if k == "run"))
+    {
+        return (
+            "a run line must be an argv list, not a string".into(),
+            Some(r#"no shell is involved: write ["iptables", "-t", "nat", "-L"]"#.into()),
+        );
+    }
     if msg.contains("did not match any variant of untagged enum SysctlValue") {
         return (
             "a sysctl value must be a string, an integer or a boolean".into(),
@@ -173,12 +190,7 @@ fn explain_serde(msg: &str, key: &KeyPath) -> (String, Option<String>) {
     }
     if let Some(field) = msg.strip_prefix("missing field `") {
         let field = field.trim_end_matches('`');
-        let at = if key.is_root() {
-            String::new()
-        } else {
-            format!(" in `{key}`")
-        };
-        return (format!("missing key `{field}`{at}"), None);
+        return (format!("missing key `{field}`"), None);
     }
     (msg, None)
 }
@@ -206,7 +218,9 @@ fn locate(tree: &Spanned<DeTable<'_>>, path: &KeyPath) -> Range<usize> {
     let mut array: Option<&[Spanned<DeValue<'_>>]> = None;
     for seg in &path.0 {
         let next = match (seg, table, array) {
-            (Seg::Key(k), Some(t), _) => t.iter().find(|(key, _)| key.get_ref() == k).map(|(_, v)| v),
+            (Seg::Key(k), Some(t), _) => {
+                t.iter().find(|(key, _)| key.get_ref() == k).map(|(_, v)| v)
+            }
             (Seg::Index(i), _, Some(a)) => a.get(*i),
             _ => None,
         };
@@ -218,39 +232,45 @@ fn locate(tree: &Spanned<DeTable<'_>>, path: &KeyPath) -> Range<usize> {
     span
 }
 
-/// The key path at byte `offset`, for errors that come with a span but no key.
+/// The key path at byte `offset`, for errors that come with a span but no key. Searches the whole
+/// tree: the span of an array of tables covers only its first header, so spans of containers
+/// cannot guide the search.
 fn path_at(tree: &Spanned<DeTable<'_>>, offset: usize) -> KeyPath {
-    fn walk_table(t: &DeTable<'_>, offset: usize, path: KeyPath) -> KeyPath {
+    fn in_table(t: &DeTable<'_>, offset: usize, path: &KeyPath) -> Option<KeyPath> {
         for (k, v) in t.iter() {
+            let here = path.key(k.get_ref());
             if k.span().contains(&offset) {
-                return path.key(k.get_ref());
+                return Some(here);
             }
-            if v.span().contains(&offset) {
-                return walk_value(v, offset, path.key(k.get_ref()));
+            if let Some(p) = in_value(v, offset, &here) {
+                return Some(p);
             }
         }
-        path
+        None
     }
-    fn walk_value(v: &Spanned<DeValue<'_>>, offset: usize, path: KeyPath) -> KeyPath {
+    fn in_value(v: &Spanned<DeValue<'_>>, offset: usize, path: &KeyPath) -> Option<KeyPath> {
         if let Some(t) = v.get_ref().as_table() {
-            return walk_table(t, offset, path);
+            return in_table(t, offset, path);
         }
         if let Some(a) = v.get_ref().as_array() {
             for (i, item) in a.iter().enumerate() {
-                if item.span().contains(&offset) {
-                    return walk_value(item, offset, path.index(i));
+                if let Some(p) = in_value(item, offset, &path.index(i)) {
+                    return Some(p);
                 }
             }
         }
-        path
+        v.span().contains(&offset).then(|| path.clone())
     }
-    walk_table(tree.get_ref(), offset, KeyPath::root())
+    in_table(tree.get_ref(), offset, &KeyPath::root()).unwrap_or_default()
 }
 
 /// 1-based line and column (in characters) of byte `offset`.
 pub fn line_col(src: &str, offset: usize) -> (usize, usize) {
-    let offset = offset.min(src.len());
-    let before = &src[..src.floor_char_boundary(offset)];
+    let mut offset = offset.min(src.len());
+    while !src.is_char_boundary(offset) {
+        offset -= 1;
+    }
+    let before = &src[..offset];
     let line = before.matches('\n').count() + 1;
     let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
     (line, col)
@@ -300,7 +320,11 @@ mod tests {
 
     #[test]
     fn nodes_keep_file_order() {
-        let plan = load_str("[nodes.zeta]\n[nodes.alpha]\n[nodes.mid]\n", Path::new("t.toml")).unwrap();
+        let plan = load_str(
+            "[nodes.zeta]\n[nodes.alpha]\n[nodes.mid]\n",
+            Path::new("t.toml"),
+        )
+        .unwrap();
         let names: Vec<_> = plan.nodes.iter().map(|n| n.name.as_str()).collect();
         assert_eq!(names, ["zeta", "alpha", "mid"]);
     }

@@ -146,6 +146,9 @@ pub struct RouteExpect {
     pub dev: Option<String>,
     pub via: Option<String>,
     pub src: Option<String>,
+    /// `false` checks that the kernel has no route (`ip route get` fails).
+    #[serde(default = "yes")]
+    pub reachable: bool,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

@@ -59,7 +59,9 @@ impl FromStr for Cidr {
 
 pub fn parse_ipv4(s: &str) -> Result<Ipv4Addr, String> {
     if s.contains(':') {
-        return Err(format!("`{s}` is an IPv6 address; netconform supports IPv4 only for now"));
+        return Err(format!(
+            "`{s}` is an IPv6 address; netconform supports IPv4 only for now"
+        ));
     }
     Ipv4Addr::from_str(s).map_err(|_| format!("`{s}` is not an IPv4 address"))
 }
@@ -108,7 +110,9 @@ impl Mac {
             ));
         }
         if mac.0 == [0; 6] {
-            return Err(format!("`{s}` is the all-zero MAC and cannot be an interface address"));
+            return Err(format!(
+                "`{s}` is the all-zero MAC and cannot be an interface address"
+            ));
         }
         Ok(mac)
     }
@@ -131,7 +135,10 @@ mod tests {
 
     #[test]
     fn cidr_rejects_garbage() {
-        assert!("10.0.0.1".parse::<Cidr>().unwrap_err().contains("no prefix"));
+        assert!("10.0.0.1"
+            .parse::<Cidr>()
+            .unwrap_err()
+            .contains("no prefix"));
         assert!("10.0.0.1/33".parse::<Cidr>().is_err());
         assert!("10.0.0/24".parse::<Cidr>().is_err());
         assert!("fd00::1/64".parse::<Cidr>().unwrap_err().contains("IPv6"));
@@ -141,7 +148,9 @@ mod tests {
     fn mac_parses_and_rejects_multicast() {
         let m = Mac::parse_unicast("02:42:AC:11:00:02").unwrap();
         assert_eq!(m.to_string(), "02:42:ac:11:00:02");
-        assert!(Mac::parse_unicast("01:00:5e:00:00:01").unwrap_err().contains("multicast"));
+        assert!(Mac::parse_unicast("01:00:5e:00:00:01")
+            .unwrap_err()
+            .contains("multicast"));
         assert!("02:42:ac:11:00".parse::<Mac>().is_err());
         assert!("02:42:ac:11:00:zz".parse::<Mac>().is_err());
     }

@@ -105,6 +105,7 @@ pub enum Expectation {
         dev: Option<String>,
         via: Option<Via>,
         src: Option<Ipv4Addr>,
+        reachable: bool,
     },
     Neighbor {
         node: usize,

@@ -103,8 +103,22 @@ pub fn validate(file: &ScenarioFile, node_order: &[String]) -> Result<Plan, Vec<
     let mut links = Vec::new();
     for (li, link) in file.links.iter().enumerate() {
         let lpath = root.key("links").index(li);
-        let a = v.end(&lpath.key("a"), &link.a, &index, file, &mut ifaces, &mut subnets);
-        let b = v.end(&lpath.key("b"), &link.b, &index, file, &mut ifaces, &mut subnets);
+        let a = v.end(
+            &lpath.key("a"),
+            &link.a,
+            &index,
+            file,
+            &mut ifaces,
+            &mut subnets,
+        );
+        let b = v.end(
+            &lpath.key("b"),
+            &link.b,
+            &index,
+            file,
+            &mut ifaces,
+            &mut subnets,
+        );
         if let (Some(a), Some(b)) = (a, b) {
             links.push(PlanLink { a, b });
         }
@@ -162,8 +176,9 @@ pub fn validate(file: &ScenarioFile, node_order: &[String]) -> Result<Plan, Vec<
         }
         if t.hops.is_empty() {
             v.push(
-                Diagnostic::new(path.key("hops"), "a traceroute needs at least one hop")
-                    .hint(r#"list the addresses that answer, e.g. hops = ["10.0.0.1", "10.0.1.2"]"#),
+                Diagnostic::new(path.key("hops"), "a traceroute needs at least one hop").hint(
+                    r#"list the addresses that answer, e.g. hops = ["10.0.0.1", "10.0.1.2"]"#,
+                ),
             );
         } else if t.hops.len() > usize::from(settings.max_hops) {
             v.push(
@@ -197,6 +212,15 @@ pub fn validate(file: &ScenarioFile, node_order: &[String]) -> Result<Plan, Vec<
         if let (Some(node), Some(dev)) = (node, &r.dev) {
             v.dev_ref(&path.key("dev"), dev, &r.node, &ifaces[node]);
         }
+        if !r.reachable && (r.dev.is_some() || r.via.is_some() || r.src.is_some()) {
+            v.push(
+                Diagnostic::new(
+                    path.key("reachable"),
+                    "`reachable = false` cannot be combined with `dev`, `via` or `src`",
+                )
+                .hint("an unreachable destination has no route to describe"),
+            );
+        }
         if let (Some(node), Some(to)) = (node, to) {
             expectations.push(Expectation::Route {
                 node,
@@ -204,6 +228,7 @@ pub fn validate(file: &ScenarioFile, node_order: &[String]) -> Result<Plan, Vec<
                 dev: r.dev.clone(),
                 via,
                 src,
+                reachable: r.reachable,
             });
         }
     }
@@ -269,8 +294,20 @@ impl Validator {
                 default
             }
         };
-        let probe_timeout_ms = ms("probe_timeout_ms", s.probe_timeout_ms, 1, 60_000, d.probe_timeout_ms);
-        let run_timeout_ms = ms("run_timeout_ms", s.run_timeout_ms, 1, 600_000, d.run_timeout_ms);
+        let probe_timeout_ms = ms(
+            "probe_timeout_ms",
+            s.probe_timeout_ms,
+            1,
+            60_000,
+            d.probe_timeout_ms,
+        );
+        let run_timeout_ms = ms(
+            "run_timeout_ms",
+            s.run_timeout_ms,
+            1,
+            600_000,
+            d.run_timeout_ms,
+        );
         let deadline_ms = ms("deadline_ms", s.deadline_ms, 100, 3_600_000, d.deadline_ms);
         let max_hops = u8::try_from(ms(
             "max_hops",
@@ -305,7 +342,10 @@ impl Validator {
                 "interface name `{name}` is {} bytes; Linux allows at most {IFNAMSIZ_MAX}",
                 name.len()
             ))
-        } else if name == "." || name == ".." || name.contains('/') || name.contains(':')
+        } else if name == "."
+            || name == ".."
+            || name.contains('/')
+            || name.contains(':')
             || name.chars().any(|c| c.is_whitespace() || c.is_control())
         {
             Some(format!("`{name}` is not a valid interface name"))
@@ -354,7 +394,10 @@ impl Validator {
     fn mtu(&mut self, path: &KeyPath, mtu: Option<u32>) -> Option<u32> {
         let m = mtu?;
         if !(68..=65535).contains(&m) {
-            self.push(Diagnostic::new(path.clone(), format!("mtu {m} is outside 68..=65535")));
+            self.push(Diagnostic::new(
+                path.clone(),
+                format!("mtu {m} is outside 68..=65535"),
+            ));
         }
         Some(m)
     }
@@ -377,18 +420,32 @@ impl Validator {
 
     fn sysctl(&mut self, path: &KeyPath, key: &str, value: &str) {
         let parts: Vec<&str> = key.split('.').collect();
-        if parts.first() != Some(&"net") || parts.len() < 3 || parts.iter().any(|p| p.is_empty() || p.contains('/') || *p == "..") {
+        if parts.first() != Some(&"net")
+            || parts.len() < 3
+            || parts
+                .iter()
+                .any(|p| p.is_empty() || p.contains('/') || *p == "..")
+        {
             self.push(
-                Diagnostic::new(path.clone(), format!("`{key}` is not a network sysctl"))
-                    .hint("only per-namespace `net.*` sysctls can be set, e.g. \"net.ipv4.ip_forward\""),
+                Diagnostic::new(path.clone(), format!("`{key}` is not a network sysctl")).hint(
+                    "only per-namespace `net.*` sysctls can be set, e.g. \"net.ipv4.ip_forward\"",
+                ),
             );
         }
         if value.is_empty() || value.contains('\n') {
-            self.push(Diagnostic::new(path.clone(), "a sysctl value must be one non-empty line"));
+            self.push(Diagnostic::new(
+                path.clone(),
+                "a sysctl value must be one non-empty line",
+            ));
         }
     }
 
-    fn node_ref(&mut self, path: &KeyPath, name: &str, index: &BTreeMap<&str, usize>) -> Option<usize> {
+    fn node_ref(
+        &mut self,
+        path: &KeyPath,
+        name: &str,
+        index: &BTreeMap<&str, usize>,
+    ) -> Option<usize> {
         match index.get(name) {
             Some(i) => Some(*i),
             None => {
@@ -396,10 +453,16 @@ impl Validator {
                     if index.is_empty() {
                         "declare it with a [nodes.NAME] table".to_string()
                     } else {
-                        format!("declared nodes: {}", index.keys().copied().collect::<Vec<_>>().join(", "))
+                        format!(
+                            "declared nodes: {}",
+                            index.keys().copied().collect::<Vec<_>>().join(", ")
+                        )
                     }
                 });
-                self.push(Diagnostic::new(path.clone(), format!("node `{name}` does not exist")).hint(hint));
+                self.push(
+                    Diagnostic::new(path.clone(), format!("node `{name}` does not exist"))
+                        .hint(hint),
+                );
                 None
             }
         }
@@ -408,10 +471,17 @@ impl Validator {
     fn dev_ref(&mut self, path: &KeyPath, dev: &str, node: &str, ifaces: &BTreeSet<String>) {
         if dev != "lo" && !ifaces.contains(dev) {
             let hint = did_you_mean(dev, ifaces.iter().map(String::as_str)).unwrap_or_else(|| {
-                format!("node `{node}` has: lo, {}", ifaces.iter().cloned().collect::<Vec<_>>().join(", "))
+                format!(
+                    "node `{node}` has: lo, {}",
+                    ifaces.iter().cloned().collect::<Vec<_>>().join(", ")
+                )
             });
             self.push(
-                Diagnostic::new(path.clone(), format!("node `{node}` has no interface `{dev}`")).hint(hint),
+                Diagnostic::new(
+                    path.clone(),
+                    format!("node `{node}` has no interface `{dev}`"),
+                )
+                .hint(hint),
             );
         }
     }
@@ -421,7 +491,9 @@ impl Validator {
             self.push(
                 Diagnostic::new(
                     path.key("from"),
-                    format!("node `{from}` has no interface besides `lo`, so it can never reach {to}"),
+                    format!(
+                        "node `{from}` has no interface besides `lo`, so it can never reach {to}"
+                    ),
                 )
                 .hint("connect it with a [[links]] entry"),
             );
@@ -447,7 +519,10 @@ impl Validator {
             self.push(
                 Diagnostic::new(
                     path.key("name"),
-                    format!("node `{}` already has an interface named `{}`", end.node, end.name),
+                    format!(
+                        "node `{}` already has an interface named `{}`",
+                        end.node, end.name
+                    ),
                 )
                 .hint("interface names must be unique within a node"),
             );
@@ -458,17 +533,24 @@ impl Validator {
         if let Some(br) = &end.bridge {
             let bridges = &file.nodes[&end.node].bridges;
             if !bridges.contains_key(br) {
-                let hint = did_you_mean(br, bridges.keys().map(String::as_str)).unwrap_or_else(|| {
-                    if bridges.is_empty() {
-                        format!("declare it: [nodes.{}] bridges.{br} = {{}}", end.node)
-                    } else {
-                        format!(
-                            "node `{}` has bridges: {}",
-                            end.node,
-                            bridges.keys().cloned().collect::<Vec<_>>().join(", ")
-                        )
-                    }
-                });
+                let elsewhere = file
+                    .nodes
+                    .iter()
+                    .find(|(_, n)| n.bridges.contains_key(br))
+                    .map(|(owner, _)| format!("bridge `{br}` is on node `{owner}`; a link end can only join a bridge of its own node"));
+                let hint = elsewhere
+                    .or_else(|| did_you_mean(br, bridges.keys().map(String::as_str)))
+                    .unwrap_or_else(|| {
+                        if bridges.is_empty() {
+                            format!("declare it: [nodes.{}] bridges.{br} = {{}}", end.node)
+                        } else {
+                            format!(
+                                "node `{}` has bridges: {}",
+                                end.node,
+                                bridges.keys().cloned().collect::<Vec<_>>().join(", ")
+                            )
+                        }
+                    });
                 self.push(
                     Diagnostic::new(
                         path.key("bridge"),
@@ -497,7 +579,10 @@ impl Validator {
         subnets: &[(String, Cidr)],
     ) -> Option<PlanRoute> {
         let to = if r.to == "default" {
-            Some(Cidr { addr: Ipv4Addr::UNSPECIFIED, prefix: 0 })
+            Some(Cidr {
+                addr: Ipv4Addr::UNSPECIFIED,
+                prefix: 0,
+            })
         } else {
             match r.to.parse::<Cidr>() {
                 Ok(c) if !c.is_network() => {
@@ -509,7 +594,10 @@ impl Validator {
                 }
                 Ok(c) => Some(c),
                 Err(e) => {
-                    self.push(Diagnostic::new(path.key("to"), e).hint("write `default` or a network like `10.0.0.0/24`"));
+                    self.push(
+                        Diagnostic::new(path.key("to"), e)
+                            .hint("write `default` or a network like `10.0.0.0/24`"),
+                    );
                     None
                 }
             }
@@ -529,7 +617,8 @@ impl Validator {
                 .iter()
                 .any(|(dev, c)| c.contains(gw) && r.dev.as_ref().is_none_or(|d| d == dev));
             if !on_link {
-                let have: Vec<String> = subnets.iter().map(|(d, c)| format!("{c} on {d}")).collect();
+                let have: Vec<String> =
+                    subnets.iter().map(|(d, c)| format!("{c} on {d}")).collect();
                 self.push(
                     Diagnostic::new(
                         path.key("via"),

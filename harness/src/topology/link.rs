@@ -50,7 +50,9 @@ impl Netlink {
     /// Multicast snooping is off so that IGMP/MLD queries never add frames to what a test sees;
     /// STP stays off (the kernel default), so ports forward as soon as they have carrier.
     pub async fn add_bridge(&self, name: &str, opts: LinkOpts) -> Result<(), NetlinkError> {
-        let msg = with_opts(LinkBridge::new(name).mcast_snooping(false), opts).up().build();
+        let msg = with_opts(LinkBridge::new(name).mcast_snooping(false), opts)
+            .up()
+            .build();
         self.handle
             .link()
             .add(msg)
@@ -94,7 +96,12 @@ impl Netlink {
     }
 
     /// `ip link set dev INDEX master BRIDGE` (when `controller` is set) `up`
-    pub async fn set_up(&self, index: u32, controller: Option<u32>, label: &str) -> Result<(), NetlinkError> {
+    pub async fn set_up(
+        &self,
+        index: u32,
+        controller: Option<u32>,
+        label: &str,
+    ) -> Result<(), NetlinkError> {
         let mut b = LinkUnspec::new_with_index(index);
         let mut cmd = format!("ip link set {label}");
         if let Some(c) = controller {

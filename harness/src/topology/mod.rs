@@ -45,10 +45,11 @@ impl Netlink {
     /// the tokio runtime `rt`; the connection task is spawned onto `rt`.
     pub fn open(node: &str, rt: &tokio::runtime::Handle) -> Result<Self, NetlinkError> {
         let _guard = rt.enter();
-        let (conn, handle, _) = rtnetlink::new_connection().map_err(|source| NetlinkError::Socket {
-            node: node.to_string(),
-            source,
-        })?;
+        let (conn, handle, _) =
+            rtnetlink::new_connection().map_err(|source| NetlinkError::Socket {
+                node: node.to_string(),
+                source,
+            })?;
         rt.spawn(conn);
         Ok(Netlink {
             node: node.to_string(),

@@ -19,8 +19,13 @@ pub struct RouteLookup {
 
 impl Netlink {
     /// `ip route add TO [via GW] [dev DEV] [metric N]`
-    pub async fn add_route(&self, r: &PlanRoute, dev_index: Option<u32>) -> Result<(), NetlinkError> {
-        let mut b = RouteMessageBuilder::<Ipv4Addr>::new().destination_prefix(r.to.addr, r.to.prefix);
+    pub async fn add_route(
+        &self,
+        r: &PlanRoute,
+        dev_index: Option<u32>,
+    ) -> Result<(), NetlinkError> {
+        let mut b =
+            RouteMessageBuilder::<Ipv4Addr>::new().destination_prefix(r.to.addr, r.to.prefix);
         let mut cmd = if r.to.prefix == 0 {
             "ip route add default".to_string()
         } else {
@@ -50,19 +55,30 @@ impl Netlink {
     }
 
     /// `ip route get TO`: `Ok(None)` when the kernel has no route (e.g. network unreachable).
-    pub async fn route_get(&self, to: Ipv4Addr) -> Result<Result<RouteLookup, String>, NetlinkError> {
-        let msg = RouteMessageBuilder::<Ipv4Addr>::new().destination_prefix(to, 32).build();
+    pub async fn route_get(
+        &self,
+        to: Ipv4Addr,
+    ) -> Result<Result<RouteLookup, String>, NetlinkError> {
+        let msg = RouteMessageBuilder::<Ipv4Addr>::new()
+            .destination_prefix(to, 32)
+            .build();
         let res: Result<Vec<_>, rtnetlink::Error> =
             self.handle.route().get(msg).execute().try_collect().await;
         let msgs = match res {
             Ok(m) => m,
             Err(rtnetlink::Error::NetlinkError(e)) => {
                 let errno = e.raw_code().unsigned_abs() as i32;
-                return Ok(Err(std::io::Error::from_raw_os_error(errno).to_string()));
+                return Ok(Err(crate::probe::plain_error(
+                    &std::io::Error::from_raw_os_error(errno),
+                )));
             }
             Err(e) => return Err(self.fail(format!("ip route get {to}"))(e)),
         };
-        let mut out = RouteLookup { oif: None, gateway: None, src: None };
+        let mut out = RouteLookup {
+            oif: None,
+            gateway: None,
+            src: None,
+        };
         for a in msgs.iter().flat_map(|m| &m.attributes) {
             match a {
                 RouteAttribute::Oif(i) => out.oif = Some(*i),

@@ -25,11 +25,32 @@ pub const BASELINE: &[(&str, &str)] = &[
     ("net.ipv4.icmp_msgs_burst", "100000"),
     ("net.ipv6.conf.all.disable_ipv6", "1"),
     ("net.ipv6.conf.default.disable_ipv6", "1"),
+    // With br_netfilter loaded (Docker loads it) a new namespace starts with these at 1, and
+    // bridged frames then cross iptables/nftables FORWARD rules; without the module they are
+    // absent, which behaves as 0. Pin them to 0 so both hosts behave alike.
+    ("net.bridge.bridge-nf-call-iptables", "0"),
+    ("net.bridge.bridge-nf-call-ip6tables", "0"),
+    ("net.bridge.bridge-nf-call-arptables", "0"),
 ];
 
-/// Sysctls that only some kernels keep per namespace; missing ones are recorded, not fatal.
-pub fn optional(key: &str) -> bool {
-    matches!(key, "net.ipv4.icmp_msgs_per_sec" | "net.ipv4.icmp_msgs_burst")
+/// Baseline sysctls that may be missing: the ICMP token bucket is per namespace only on newer
+/// kernels (recorded in the report), and `net.bridge.*` exists only with br_netfilter loaded
+/// (absent means off, which is what the baseline asks for).
+pub fn optional(key: &str) -> Option<Absent> {
+    match key {
+        "net.ipv4.icmp_msgs_per_sec" | "net.ipv4.icmp_msgs_burst" => Some(Absent::Report),
+        k if k.starts_with("net.bridge.") => Some(Absent::Fine),
+        _ => None,
+    }
+}
+
+/// What a missing optional baseline sysctl means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Absent {
+    /// Worth a note in the report: this kernel behaves differently.
+    Report,
+    /// Same behaviour as the baseline value.
+    Fine,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -59,9 +80,7 @@ pub fn write(key: &str, value: &str) -> Result<(), SysctlError> {
 /// interface exists.
 pub fn names_interface(key: &str, ifaces: &[&str]) -> bool {
     let parts: Vec<&str> = key.split('.').collect();
-    parts.len() >= 4
-        && matches!(parts[2], "conf" | "neigh")
-        && ifaces.contains(&parts[3])
+    parts.len() >= 4 && matches!(parts[2], "conf" | "neigh") && ifaces.contains(&parts[3])
 }
 
 #[cfg(test)]
