@@ -2,8 +2,10 @@
 
 use std::net::Ipv4Addr;
 
-use crate::observe::{Observation, PingOutcome, RouteSeen};
-use crate::scenario::plan::{Expectation, Plan, Via};
+use crate::capture::path::{changes, crossed, flows, Flow, FlowKind, Hop, Topo};
+use crate::observe::{MacNames, Observation, Observed, PingOutcome, RouteSeen};
+use crate::probe::probe_id;
+use crate::scenario::plan::{Expectation, Nat, Plan, Via};
 
 /// The verdict on one expectation.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -15,12 +17,164 @@ pub struct Checked {
     pub detail: String,
 }
 
-pub fn check_all(plan: &Plan, observations: &[Observation]) -> Vec<Checked> {
+/// The packets each probe sent and caused, reconstructed from the captures; `None` for probes
+/// that send nothing (route, neighbour) or when capture is off.
+pub fn probe_flows(plan: &Plan, observed: &Observed) -> Vec<Option<Vec<Flow>>> {
+    let topo = Topo::from_plan(plan);
     plan.expectations
         .iter()
-        .zip(observations)
-        .map(|(e, o)| check(plan, e, o))
+        .enumerate()
+        .map(|(k, e)| {
+            let sends = matches!(e, Expectation::Ping { .. } | Expectation::Traceroute { .. });
+            (plan.settings.capture && sends).then(|| {
+                let frames: Vec<_> = observed.frames.iter().filter(|f| f.probe == k).collect();
+                flows(&topo, &frames, probe_id(k))
+            })
+        })
         .collect()
+}
+
+pub fn check_all(plan: &Plan, observed: &Observed) -> Vec<Checked> {
+    let all = probe_flows(plan, observed);
+    let macs = MacNames::new(plan, &observed.macs);
+    plan.expectations
+        .iter()
+        .zip(&observed.observations)
+        .zip(&all)
+        .map(|((e, o), f)| check(plan, e, o, f.as_deref(), &macs))
+        .collect()
+}
+
+fn point(plan: &Plan, h: &Hop) -> String {
+    format!("{}:{}", plan.node_name(h.at.node), h.at.iface)
+}
+
+/// Where the echo request and its answer were last seen, for a ping that did not get its reply.
+pub fn last_seen(plan: &Plan, flows: &[Flow]) -> String {
+    let req = flows
+        .iter()
+        .find(|f| f.kind == FlowKind::EchoRequest { seq: 1 });
+    let Some(req) = req.filter(|f| !f.hops.is_empty()) else {
+        return "the request was never seen on any interface".into();
+    };
+    let deepest = req.hops.iter().map(|h| h.depth).max().unwrap_or(0);
+    let ends: Vec<&Hop> = req.hops.iter().filter(|h| h.depth == deepest).collect();
+    let shown: Vec<String> = ends
+        .iter()
+        .map(|h| {
+            let dir = if h.out { "out" } else { "in" };
+            match h.icmp() {
+                Some(i) => format!("{} ({dir}, src {} dst {})", point(plan, h), i.src, i.dst),
+                None => format!("{} ({dir})", point(plan, h)),
+            }
+        })
+        .collect();
+    let mut s = format!("the request was last seen at {}", shown.join(" and "));
+    for f in flows {
+        if let FlowKind::IcmpError {
+            seq: 1,
+            icmp_type,
+            code,
+            from,
+        } = f.kind
+        {
+            s.push_str(&format!(
+                "; {from} answered `{}`",
+                crate::probe::icmp::describe(icmp_type, code)
+            ));
+        }
+    }
+    match flows
+        .iter()
+        .find(|f| f.kind == FlowKind::EchoReply { seq: 1 })
+    {
+        Some(rep) if !rep.hops.is_empty() => {
+            let d = rep.hops.iter().map(|h| h.depth).max().unwrap_or(0);
+            let last: Vec<String> = rep
+                .hops
+                .iter()
+                .filter(|h| h.depth == d)
+                .map(|h| point(plan, h))
+                .collect();
+            s.push_str(&format!(
+                "; the reply was last seen at {}",
+                last.join(" and ")
+            ));
+        }
+        _ => {
+            let mut nodes: Vec<&str> = ends.iter().map(|h| plan.node_name(h.at.node)).collect();
+            nodes.dedup();
+            s.push_str(&format!("; no reply left {}", nodes.join(" or ")));
+        }
+    }
+    s
+}
+
+fn check_path(plan: &Plan, want: &[String], flows: &[Flow]) -> Option<String> {
+    let req = flows
+        .iter()
+        .find(|f| f.kind == FlowKind::EchoRequest { seq: 1 });
+    let got = req
+        .map(|f| crossed(&f.hops, &|i| plan.node_name(i).to_string()))
+        .unwrap_or_default();
+    if got == want {
+        return None;
+    }
+    let shown = if got.is_empty() {
+        "nothing".to_string()
+    } else {
+        got.join(", ")
+    };
+    let mut d = format!("expected path {}; got {shown}", want.join(", "));
+    if let Some(k) = want.iter().zip(&got).position(|(a, b)| a != b) {
+        d.push_str(&format!(" (first difference at hop {})", k + 1));
+    }
+    Some(d)
+}
+
+fn check_nat(plan: &Plan, want: &Nat, flows: &[Flow]) -> Option<String> {
+    let Some(req) = flows
+        .iter()
+        .find(|f| f.kind == FlowKind::EchoRequest { seq: 1 })
+    else {
+        return Some(format!(
+            "expected a NAT rewrite at {}, but the request was never seen",
+            want.at
+        ));
+    };
+    let at: Vec<usize> = (0..req.hops.len())
+        .filter(|i| point(plan, &req.hops[*i]) == want.at)
+        .collect();
+    if at.is_empty() {
+        return Some(format!(
+            "expected a NAT rewrite at {}, but the request never reached it",
+            want.at
+        ));
+    }
+    let mut problems = Vec::new();
+    for (field, expected) in [("source", want.src), ("destination", want.dst)] {
+        let Some(expected) = expected else { continue };
+        let pick = |c: crate::capture::path::Changes| if field == "source" { c.src } else { c.dst };
+        let ok = at
+            .iter()
+            .any(|i| pick(changes(&req.hops, *i)).is_some_and(|(_, to)| to == expected));
+        if !ok {
+            let seen = at
+                .iter()
+                .filter_map(|i| req.hops[*i].icmp())
+                .map(|i| if field == "source" { i.src } else { i.dst })
+                .next();
+            let seen = seen.map_or_else(
+                || "not an IPv4 packet".into(),
+                |ip| format!("{ip}, not rewritten"),
+            );
+            problems.push(format!(
+                "expected the {field} rewritten to {expected} at {}, but there it was {seen}",
+                want.at
+            ));
+        }
+    }
+    (!problems.is_empty()).then(|| problems.join("; "))
 }
 
 fn hops_text(hops: &[Option<Ipv4Addr>]) -> String {
@@ -57,23 +211,71 @@ fn route_seen(r: &RouteSeen) -> String {
     parts.join(", ")
 }
 
-pub fn check(plan: &Plan, e: &Expectation, o: &Observation) -> Checked {
+pub fn check(
+    plan: &Plan,
+    e: &Expectation,
+    o: &Observation,
+    flows: Option<&[Flow]>,
+    macs: &MacNames,
+) -> Checked {
     let name = |i: usize| plan.node_name(i).to_string();
     let timeout = plan.settings.probe_timeout_ms;
     match (e, o) {
-        (Expectation::Ping { from, to, reply }, Observation::Ping(p)) => {
+        (
+            Expectation::Ping {
+                from,
+                to,
+                reply,
+                path,
+                nat,
+            },
+            Observation::Ping(p),
+        ) => {
             let got_reply = matches!(p, PingOutcome::Reply { .. });
             let seen = ping_seen(p, timeout);
-            let detail = if got_reply == *reply {
-                seen
-            } else if *reply {
-                format!("expected a reply, got {seen}")
+            let mut problems = Vec::new();
+            if got_reply != *reply {
+                let mut d = if *reply {
+                    format!("expected a reply, got {seen}")
+                } else {
+                    format!("expected no reply, got {seen}")
+                };
+                if let (true, Some(f)) = (*reply, flows) {
+                    if !matches!(p, PingOutcome::SendFailed { .. }) {
+                        d.push_str(&format!("; {}", last_seen(plan, f)));
+                    }
+                }
+                problems.push(d);
+            }
+            if let (Some(want), Some(f)) = (path, flows) {
+                problems.extend(check_path(plan, want, f));
+            }
+            if let (Some(want), Some(f)) = (nat, flows) {
+                problems.extend(check_nat(plan, want, f));
+            }
+            let passed = problems.is_empty();
+            let detail = if passed {
+                let mut d = seen;
+                if let Some(want) = path {
+                    d.push_str(&format!(" via {}", want.join(", ")));
+                }
+                if let Some(n) = nat {
+                    let what: Vec<String> = [
+                        n.src.map(|s| format!("source {s}")),
+                        n.dst.map(|d| format!("destination {d}")),
+                    ]
+                    .into_iter()
+                    .flatten()
+                    .collect();
+                    d.push_str(&format!("; {} rewritten at {}", what.join(" and "), n.at));
+                }
+                d
             } else {
-                format!("expected no reply, got {seen}")
+                problems.join("; ")
             };
             Checked {
                 what: format!("ping {} -> {to}", name(*from)),
-                passed: got_reply == *reply,
+                passed,
                 detail,
             }
         }
@@ -215,7 +417,7 @@ pub fn check(plan: &Plan, e: &Expectation, o: &Observation) -> Checked {
                         .table
                         .iter()
                         .map(|x| match x.mac {
-                            Some(m) => format!("{} at {m} on {}", x.ip, x.dev),
+                            Some(m) => format!("{} at {} on {}", x.ip, macs.name(m), x.dev),
                             None => format!("{} unresolved on {}", x.ip, x.dev),
                         })
                         .collect();
@@ -237,14 +439,15 @@ pub fn check(plan: &Plan, e: &Expectation, o: &Observation) -> Checked {
                     format!(
                         "expected no entry, found {} at {} on {}",
                         x.ip,
-                        x.mac.map(|m| m.to_string()).unwrap_or_default(),
+                        x.mac.map(|m| macs.name(m)).unwrap_or_default(),
                         x.dev
                     ),
                 ),
                 (Some(x), true) => {
-                    let got = x.mac.expect("found entries have a MAC");
+                    let got_mac = x.mac.expect("found entries have a MAC");
+                    let got = macs.name(got_mac);
                     match mac {
-                        Some(m) if *m != got => {
+                        Some(m) if *m != got_mac => {
                             (false, format!("expected {m}, got {got} on {}", x.dev))
                         }
                         _ => (true, format!("{got} on {}", x.dev)),

@@ -6,6 +6,7 @@
 //! (what was seen), [`check`] (expected vs seen; pure), [`render`], [`runner`] (parent side) and
 //! [`worker`] (inside the sandbox).
 
+pub mod capture;
 pub mod check;
 pub mod observe;
 pub mod probe;

@@ -7,13 +7,17 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use anyhow::Context;
-use netconform::render::render_result;
+use netconform::render::{render_observations, render_result};
 use netconform::runner::{self, RunError, ScenarioResult};
 use netconform::scenario;
 
 const USAGE: &str = "\
-usage: netconform run PATH...     build and probe scenarios (files or folders of *.toml)
+usage: netconform run [--paths] [--pcap DIR] PATH...
+                                  build and probe scenarios (files or folders of *.toml)
        netconform check PATH...   validate scenarios without building anything
+
+  --paths      also print every probe's packets hop by hop (what the snapshots record)
+  --pcap DIR   write each scenario's captures to DIR/<scenario>.pcapng (Wireshark, tshark)
 
 exit status: 0 all expectations held, 1 an expectation failed or a network could not be built,
              2 invalid input or an environment that cannot run scenarios";
@@ -45,8 +49,26 @@ fn cli(args: &[String]) -> anyhow::Result<u8> {
             return Ok(2);
         }
     };
+    let mut opts = RunOpts::default();
+    let mut rest = Vec::new();
+    let mut it = paths.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--paths" if cmd == "run" => opts.paths = true,
+            "--pcap" if cmd == "run" => {
+                let dir = it.next().context("--pcap needs a folder")?;
+                opts.pcap = Some(PathBuf::from(dir));
+            }
+            s if s.starts_with("--") => anyhow::bail!("unknown option {s}\n{USAGE}"),
+            _ => rest.push(a.clone()),
+        }
+    }
+    if rest.is_empty() {
+        eprintln!("{USAGE}");
+        return Ok(2);
+    }
     let mut files = Vec::new();
-    for p in paths {
+    for p in &rest {
         let found = runner::collect_scenarios(&PathBuf::from(p))
             .with_context(|| format!("cannot read scenario path {p}"))?;
         if found.is_empty() {
@@ -56,8 +78,14 @@ fn cli(args: &[String]) -> anyhow::Result<u8> {
     }
     match cmd {
         "check" => Ok(check(&files)),
-        _ => run(&files),
+        _ => run(&files, &opts),
     }
+}
+
+#[derive(Default)]
+struct RunOpts {
+    paths: bool,
+    pcap: Option<PathBuf>,
 }
 
 fn check(files: &[PathBuf]) -> u8 {
@@ -80,12 +108,12 @@ fn check(files: &[PathBuf]) -> u8 {
     code
 }
 
-fn run(files: &[PathBuf]) -> anyhow::Result<u8> {
+fn run(files: &[PathBuf], opts: &RunOpts) -> anyhow::Result<u8> {
     let exe =
         std::env::current_exe().context("cannot find the netconform binary to start workers")?;
     let started = Instant::now();
-    let results: Vec<Mutex<Option<Result<ScenarioResult, RunError>>>> =
-        files.iter().map(|_| Mutex::new(None)).collect();
+    type Outcome = Result<(ScenarioResult, scenario::Plan), RunError>;
+    let results: Vec<Mutex<Option<Outcome>>> = files.iter().map(|_| Mutex::new(None)).collect();
     let next = AtomicUsize::new(0);
     let threads = std::thread::available_parallelism()
         .map_or(2, |n| n.get())
@@ -95,7 +123,9 @@ fn run(files: &[PathBuf]) -> anyhow::Result<u8> {
             s.spawn(|| loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 let Some(f) = files.get(i) else { break };
-                let r = runner::run_file(f, &exe);
+                let r = scenario::load_file(f)
+                    .map_err(RunError::from)
+                    .and_then(|plan| Ok((runner::run_plan(f, &plan, &exe)?, plan)));
                 *results[i].lock().unwrap_or_else(|p| p.into_inner()) = Some(r);
             });
         }
@@ -109,8 +139,21 @@ fn run(files: &[PathBuf]) -> anyhow::Result<u8> {
             .unwrap_or_else(|p| p.into_inner())
             .expect("every file was run");
         match r {
-            Ok(res) => {
+            Ok((res, plan)) => {
                 print!("{}", render_result(f, &res));
+                if opts.paths {
+                    for line in render_observations(&plan, &res).lines() {
+                        println!("  | {line}");
+                    }
+                }
+                if let Some(dir) = &opts.pcap {
+                    let out = dir.join(pcap_name(f));
+                    match runner::write_pcap(&plan, &res, &out) {
+                        Ok(true) => println!("  pcap: {}", out.display()),
+                        Ok(false) => {}
+                        Err(e) => eprintln!("warning: cannot write {}: {e}", out.display()),
+                    }
+                }
                 if let ScenarioResult::Checked {
                     checks: c, timings, ..
                 } = &res
@@ -146,4 +189,14 @@ fn run(files: &[PathBuf]) -> anyhow::Result<u8> {
         started.elapsed().as_secs_f64() * 1000.0
     );
     Ok(code)
+}
+
+/// `scenarios/docker/single-host.toml` -> `scenarios/docker/single-host.pcapng` (kept relative,
+/// so that scenarios with the same name in different folders do not collide).
+fn pcap_name(f: &std::path::Path) -> PathBuf {
+    let rel: PathBuf = f
+        .components()
+        .filter(|c| matches!(c, std::path::Component::Normal(_)))
+        .collect();
+    rel.with_extension("pcapng")
 }

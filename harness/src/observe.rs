@@ -4,6 +4,7 @@ use std::net::Ipv4Addr;
 
 use serde::{Deserialize, Serialize};
 
+use crate::capture::Frame;
 use crate::scenario::net::Mac;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -73,6 +74,12 @@ pub struct Observed {
     pub timings: Timings,
     /// Sysctls that could not be set because this kernel does not keep them per namespace.
     pub unsupported_sysctls: Vec<String>,
+    /// Every frame captured while a probe ran (empty when settings.capture is false).
+    pub frames: Vec<Frame>,
+    /// Frames the capture sockets lost (their queues overflowed): results may then be partial.
+    pub capture_drops: u64,
+    /// Every interface's MAC, as (node index, interface, MAC), for naming MACs in reports.
+    pub macs: Vec<(usize, String, Mac)>,
 }
 
 /// Phase durations in microseconds, for the summary line and benchmarks; never in snapshots.
@@ -81,4 +88,55 @@ pub struct Timings {
     pub sandbox_us: u64,
     pub build_us: u64,
     pub probe_us: u64,
+}
+
+/// Names for MACs in reports: a MAC the scenario assigned is shown as it is; one the kernel chose
+/// (random on every run) is shown as `<mac node:iface>`, so reports and snapshots are stable.
+#[derive(Debug, Clone, Default)]
+pub struct MacNames {
+    names: std::collections::BTreeMap<Mac, String>,
+}
+
+impl MacNames {
+    pub fn new(plan: &crate::scenario::Plan, macs: &[(usize, String, Mac)]) -> Self {
+        let mut declared = std::collections::BTreeSet::new();
+        for n in &plan.nodes {
+            declared.extend(n.bridges.iter().filter_map(|b| b.mac));
+        }
+        for l in &plan.links {
+            declared.extend([l.a.mac, l.b.mac].into_iter().flatten());
+        }
+        let mut names = std::collections::BTreeMap::new();
+        // Bridges first: a bridge shares its MAC with one of its ports (which one depends on the
+        // random port MACs), so naming it after the bridge keeps the name stable.
+        let bridges: std::collections::BTreeSet<(usize, &str)> = plan
+            .nodes
+            .iter()
+            .enumerate()
+            .flat_map(|(i, n)| n.bridges.iter().map(move |b| (i, b.name.as_str())))
+            .collect();
+        let mut ordered: Vec<&(usize, String, Mac)> = macs.iter().collect();
+        ordered.sort_by_key(|(i, name, _)| {
+            (!bridges.contains(&(*i, name.as_str())), *i, name.clone())
+        });
+        for (i, iface, mac) in ordered {
+            if declared.contains(mac) || iface == "lo" {
+                continue;
+            }
+            names
+                .entry(*mac)
+                .or_insert_with(|| format!("<mac {}:{iface}>", plan.node_name(*i)));
+        }
+        MacNames { names }
+    }
+
+    pub fn name(&self, mac: Mac) -> String {
+        if mac.0 == [0xff; 6] {
+            return "broadcast".into();
+        }
+        self.names
+            .get(&mac)
+            .cloned()
+            .unwrap_or_else(|| mac.to_string())
+    }
 }

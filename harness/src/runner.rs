@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::check::{check_all, Checked};
-use crate::observe::{Timings, WorkerReport};
+use crate::observe::{Observed, Timings, WorkerReport};
 use crate::sandbox::{self, env};
 use crate::scenario::{self, LoadError, Plan};
 
@@ -18,6 +18,8 @@ pub enum ScenarioResult {
         timings: Timings,
         /// Facts about the run a reader may need (e.g. sysctls this kernel does not have).
         notes: Vec<String>,
+        /// Everything the worker saw, for snapshots and pcap files.
+        observed: Box<Observed>,
     },
     /// The network could not be built as declared (a `run` line failed, the kernel refused a
     /// request, the deadline passed).
@@ -117,10 +119,17 @@ pub fn run_plan(file: &Path, plan: &Plan, worker_exe: &Path) -> Result<ScenarioR
                     o.unsupported_sysctls.join(", ")
                 ));
             }
+            if o.capture_drops > 0 {
+                notes.push(format!(
+                    "the capture lost {} frames (socket queues overflowed); paths may be incomplete",
+                    o.capture_drops
+                ));
+            }
             Ok(ScenarioResult::Checked {
-                checks: check_all(plan, &o.observations),
+                checks: check_all(plan, &o),
                 timings: o.timings,
                 notes,
+                observed: Box::new(o),
             })
         }
     }
@@ -145,4 +154,27 @@ pub fn collect_scenarios(path: &Path) -> std::io::Result<Vec<PathBuf>> {
         out.push(path.to_path_buf());
     }
     Ok(out)
+}
+
+/// Writes a scenario's captures as pcapng; `Ok(false)` when there is nothing to write.
+pub fn write_pcap(plan: &Plan, result: &ScenarioResult, out: &Path) -> std::io::Result<bool> {
+    let ScenarioResult::Checked { observed, .. } = result else {
+        return Ok(false);
+    };
+    if observed.frames.is_empty() {
+        return Ok(false);
+    }
+    let name = |node: usize, iface: &str| format!("{}:{iface}", plan.node_name(node));
+    let label = |k: usize| match &plan.expectations[k] {
+        crate::scenario::Expectation::Ping { from, to, .. } => {
+            format!("ping {} -> {to}", plan.node_name(*from))
+        }
+        crate::scenario::Expectation::Traceroute { from, to, .. } => {
+            format!("traceroute {} -> {to}", plan.node_name(*from))
+        }
+        _ => format!("probe {k}"),
+    };
+    let bytes = crate::capture::pcap::to_pcapng(&observed.frames, &name, &label);
+    crate::capture::pcap::write_pcapng(out, &bytes)?;
+    Ok(true)
 }

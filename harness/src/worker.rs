@@ -7,6 +7,8 @@ use std::time::{Duration, Instant};
 
 use futures::future::try_join_all;
 
+use crate::capture::socket::{settle, PacketSocket};
+use crate::capture::Frame;
 use crate::observe::{
     NeighEntry, NeighSeen, Observation, Observed, RouteSeen, Timings, WorkerReport,
 };
@@ -19,6 +21,10 @@ use crate::topology::{sysctl, LinkState, Netlink, NetlinkError};
 
 /// How long links may take to report carrier and bridge ports to forward.
 const LINK_READY_TIMEOUT: Duration = Duration::from_secs(3);
+/// After a probe, capture until no frame has arrived for this long...
+const CAPTURE_QUIET: Duration = Duration::from_millis(2);
+/// ...or this much time has passed.
+const CAPTURE_LIMIT: Duration = Duration::from_millis(100);
 
 #[derive(Debug, thiserror::Error)]
 enum WorkerError {
@@ -101,6 +107,7 @@ struct Node {
     nl: Netlink,
     ping: Option<IcmpSocket>,
     trace: Option<IcmpSocket>,
+    cap: Option<PacketSocket>,
 }
 
 fn run(plan: &Plan, t0: Instant) -> Result<Observed, WorkerError> {
@@ -122,48 +129,59 @@ fn run(plan: &Plan, t0: Instant) -> Result<Observed, WorkerError> {
         }
     }
 
+    let capture =
+        plan.settings.capture && (pingers.iter().any(|x| *x) || tracers.iter().any(|x| *x));
     let mut unsupported = Vec::new();
-    let mut nodes = Vec::with_capacity(plan.nodes.len());
+    let mut nodes: Vec<Node> = Vec::with_capacity(plan.nodes.len());
     for (i, (pn, ns)) in plan.nodes.iter().zip(fds).enumerate() {
         let ifaces = iface_names(plan, i);
         let handle = rt.handle().clone();
-        let (nl, ping, trace, missing) = sandbox::in_netns(&ns, || -> Result<_, WorkerError> {
-            let mut missing = Vec::new();
-            for (k, v) in sysctl::BASELINE {
-                match sysctl::write(k, v) {
-                    Ok(()) => {}
-                    Err(e)
-                        if e.source.kind() == std::io::ErrorKind::NotFound
-                            && sysctl::optional(k).is_some() =>
-                    {
-                        if sysctl::optional(k) == Some(sysctl::Absent::Report) {
-                            missing.push(k.to_string());
+        let (nl, ping, trace, cap, missing) =
+            sandbox::in_netns(&ns, || -> Result<_, WorkerError> {
+                let mut missing = Vec::new();
+                for (k, v) in sysctl::BASELINE {
+                    match sysctl::write(k, v) {
+                        Ok(()) => {}
+                        Err(e)
+                            if e.source.kind() == std::io::ErrorKind::NotFound
+                                && sysctl::optional(k).is_some() =>
+                        {
+                            if sysctl::optional(k) == Some(sysctl::Absent::Report) {
+                                missing.push(k.to_string());
+                            }
+                        }
+                        Err(source) => {
+                            return Err(WorkerError::Sysctl {
+                                node: pn.name.clone(),
+                                source,
+                            })
                         }
                     }
-                    Err(source) => {
-                        return Err(WorkerError::Sysctl {
-                            node: pn.name.clone(),
-                            source,
-                        })
+                }
+                for (k, v) in &pn.sysctl {
+                    if !sysctl::names_interface(k, &ifaces) {
+                        sysctl::write(k, v).map_err(|source| sysctl_error(&pn.name, source))?;
                     }
                 }
-            }
-            for (k, v) in &pn.sysctl {
-                if !sysctl::names_interface(k, &ifaces) {
-                    sysctl::write(k, v).map_err(|source| sysctl_error(&pn.name, source))?;
-                }
-            }
-            let nl = Netlink::open(&pn.name, &handle)?;
-            let sock = |recverr| {
-                IcmpSocket::open(recverr).map_err(|source| ProbeError::Socket {
-                    node: pn.name.clone(),
-                    source,
-                })
-            };
-            let ping = if pingers[i] { Some(sock(true)?) } else { None };
-            let trace = if tracers[i] { Some(sock(false)?) } else { None };
-            Ok((nl, ping, trace, missing))
-        })??;
+                let nl = Netlink::open(&pn.name, &handle)?;
+                let sock = |recverr| {
+                    IcmpSocket::open(recverr).map_err(|source| ProbeError::Socket {
+                        node: pn.name.clone(),
+                        source,
+                    })
+                };
+                let ping = if pingers[i] { Some(sock(true)?) } else { None };
+                let trace = if tracers[i] { Some(sock(false)?) } else { None };
+                let cap = if capture {
+                    Some(PacketSocket::open().map_err(|source| ProbeError::Socket {
+                        node: pn.name.clone(),
+                        source,
+                    })?)
+                } else {
+                    None
+                };
+                Ok((nl, ping, trace, cap, missing))
+            })??;
         if i == 0 {
             unsupported = missing;
         }
@@ -172,6 +190,7 @@ fn run(plan: &Plan, t0: Instant) -> Result<Observed, WorkerError> {
             nl,
             ping,
             trace,
+            cap,
         });
     }
 
@@ -205,12 +224,25 @@ fn run(plan: &Plan, t0: Instant) -> Result<Observed, WorkerError> {
             run_line(plan, &nodes[i].ns, &pn.name, argv)?;
         }
     }
+    // Final link state: bridges take their MAC from their ports, so read MACs only now.
+    let states = rt.block_on(try_join_all(nodes.iter().map(|n| n.nl.links())))?;
     let build_us = micros(t_build.elapsed());
+    let mut frames: Vec<Frame> = Vec::new();
 
     let t_probe = Instant::now();
     let timeout = Duration::from_millis(plan.settings.probe_timeout_ms);
     let mut observations = Vec::with_capacity(plan.expectations.len());
     for (k, e) in plan.expectations.iter().enumerate() {
+        let captured =
+            capture && matches!(e, Expectation::Ping { .. } | Expectation::Traceroute { .. });
+        if captured {
+            // Whatever earlier steps left in the queues is not this probe's.
+            for n in nodes.iter_mut() {
+                if let Some(c) = n.cap.as_mut() {
+                    c.drain(|_| {});
+                }
+            }
+        }
         let obs = match e {
             Expectation::Ping { from, to, .. } => {
                 let name = &plan.nodes[*from].name;
@@ -263,7 +295,24 @@ fn run(plan: &Plan, t0: Instant) -> Result<Observed, WorkerError> {
             }
         };
         observations.push(obs);
+        if captured {
+            collect(&mut nodes, &states, k, &mut frames);
+        }
     }
+    let capture_drops = nodes
+        .iter()
+        .filter_map(|n| n.cap.as_ref())
+        .map(|c| u64::from(c.drops()))
+        .sum();
+    let macs = states
+        .iter()
+        .enumerate()
+        .flat_map(|(i, links)| {
+            links
+                .iter()
+                .filter_map(move |l| Some((i, l.name.clone(), l.mac?)))
+        })
+        .collect();
     let probe_us = micros(t_probe.elapsed());
     Ok(Observed {
         observations,
@@ -273,7 +322,35 @@ fn run(plan: &Plan, t0: Instant) -> Result<Observed, WorkerError> {
             probe_us,
         },
         unsupported_sysctls: unsupported,
+        frames,
+        capture_drops,
+        macs,
     })
+}
+
+/// Gathers the frames of probe `probe` from every node until the network is quiet.
+fn collect(nodes: &mut [Node], states: &[Vec<LinkState>], probe: usize, frames: &mut Vec<Frame>) {
+    let owners: Vec<usize> = (0..nodes.len())
+        .filter(|i| nodes[*i].cap.is_some())
+        .collect();
+    let mut socks: Vec<&mut PacketSocket> =
+        nodes.iter_mut().filter_map(|n| n.cap.as_mut()).collect();
+    let now_ns = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64)
+    };
+    settle(&mut socks, CAPTURE_QUIET, CAPTURE_LIMIT, |i, raw| {
+        let node = owners[i];
+        frames.push(Frame {
+            probe,
+            node,
+            iface: link_name(&states[node], raw.ifindex),
+            outgoing: raw.outgoing,
+            ts_ns: now_ns(),
+            data: raw.data.to_vec(),
+        });
+    });
 }
 
 /// A scenario sysctl the kernel does not have is the environment's problem when a module would

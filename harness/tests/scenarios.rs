@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 
 use libtest_mimic::{Arguments, Failed, Trial};
-use netconform::render::render_result;
+use netconform::render::{render_observations, render_result};
 use netconform::runner::{self, ScenarioResult};
 use netconform::scenario::{self, LoadError};
 
@@ -30,13 +30,45 @@ fn rel(p: &Path) -> String {
 fn scenario_trial(path: PathBuf) -> Trial {
     let name = rel(&path);
     Trial::test(name.clone(), move || {
-        let res = runner::run_file(&path, &worker()).map_err(|e| Failed::from(e.to_string()))?;
-        if res.passed() {
-            Ok(())
-        } else {
-            Err(render_result(Path::new(&name), &res).into())
+        let plan = scenario::load_file(&path).map_err(|e| Failed::from(e.to_string()))?;
+        let res =
+            runner::run_plan(&path, &plan, &worker()).map_err(|e| Failed::from(e.to_string()))?;
+        if !res.passed() {
+            let mut msg = render_result(Path::new(&name), &res);
+            // Keep the packets of a failing trial for Wireshark / tshark.
+            let pcap = target_dir()
+                .join("netconform")
+                .join(Path::new(&name).with_extension("pcapng"));
+            if let Ok(true) = runner::write_pcap(&plan, &res, &pcap) {
+                msg.push_str(&format!("  pcap: {}\n", pcap.display()));
+            }
+            msg.push_str("  every packet, hop by hop:\n");
+            for line in render_observations(&plan, &res).lines() {
+                msg.push_str(&format!("  | {line}\n"));
+            }
+            return Err(msg.into());
         }
+        // One snapshot per scenario, mirroring scenarios/ under snapshots/.
+        let rel_path = path
+            .strip_prefix(root().join("scenarios"))
+            .unwrap_or(&path)
+            .to_path_buf();
+        let dir = root()
+            .join("snapshots")
+            .join(rel_path.parent().unwrap_or(Path::new("")));
+        let snap = rel_path.file_stem().unwrap().to_string_lossy().to_string();
+        let mut settings = insta::Settings::clone_current();
+        settings.set_snapshot_path(dir);
+        settings.set_prepend_module_to_snapshot(false);
+        settings.set_input_file(&path);
+        settings.set_omit_expression(true);
+        settings.bind(|| insta::assert_snapshot!(snap, render_observations(&plan, &res)));
+        Ok(())
     })
+}
+
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root().join("target"), PathBuf::from)
 }
 
 /// Runs the Docker scenario with `from` replaced by `to` and hands back the rendered report.

@@ -33,6 +33,9 @@ pub struct Settings {
     pub deadline_ms: Option<u64>,
     /// The highest TTL a traceroute tries.
     pub max_hops: Option<u8>,
+    /// Capture every frame of every probe on every interface (default true): paths, NAT and ARP
+    /// steps in reports and snapshots, pcap files. Off, only probe results are checked.
+    pub capture: Option<bool>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
@@ -124,6 +127,18 @@ pub struct PingExpect {
     pub to: String,
     #[serde(default = "yes")]
     pub reply: bool,
+    /// The `node:interface` points the echo request crossed, in order.
+    pub path: Option<Vec<String>>,
+    /// Where the request's source or destination address is rewritten, and to what.
+    pub nat: Option<NatExpect>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct NatExpect {
+    pub at: String,
+    pub src: Option<String>,
+    pub dst: Option<String>,
 }
 
 fn yes() -> bool {

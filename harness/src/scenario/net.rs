@@ -67,7 +67,7 @@ pub fn parse_ipv4(s: &str) -> Result<Ipv4Addr, String> {
 }
 
 /// An Ethernet address. Scenario MACs must be unicast: a multicast MAC cannot name an interface.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Mac(pub [u8; 6]);
 
 impl fmt::Display for Mac {

@@ -21,6 +21,7 @@ pub struct Timing {
     pub run_timeout_ms: u64,
     pub deadline_ms: u64,
     pub max_hops: u8,
+    pub capture: bool,
 }
 
 impl Default for Timing {
@@ -30,6 +31,7 @@ impl Default for Timing {
             run_timeout_ms: 5_000,
             deadline_ms: 60_000,
             max_hops: 8,
+            capture: true,
         }
     }
 }
@@ -78,6 +80,14 @@ pub struct PlanEnd {
     pub mtu: Option<u32>,
 }
 
+/// An expected address rewrite of the echo request at `at` (`node:interface`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Nat {
+    pub at: String,
+    pub src: Option<Ipv4Addr>,
+    pub dst: Option<Ipv4Addr>,
+}
+
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 pub enum Via {
     /// A connected route: no gateway.
@@ -92,6 +102,9 @@ pub enum Expectation {
         from: usize,
         to: Ipv4Addr,
         reply: bool,
+        /// `node:interface` points, validated.
+        path: Option<Vec<String>>,
+        nat: Option<Nat>,
     },
     Traceroute {
         from: usize,

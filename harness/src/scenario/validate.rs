@@ -153,12 +153,47 @@ pub fn validate(file: &ScenarioFile, node_order: &[String]) -> Result<Plan, Vec<
         let path = root.key("expect").key("ping").index(k);
         let from = v.node_ref(&path.key("from"), &p.from, &index);
         let to = v.ip(&path.key("to"), &p.to);
+        let hops = p.path.as_ref().map(|list| {
+            for (h, point) in list.iter().enumerate() {
+                v.point(&path.key("path").index(h), point, &index, &ifaces);
+            }
+            list.clone()
+        });
+        let nat = p.nat.as_ref().map(|n| {
+            let npath = path.key("nat");
+            v.point(&npath.key("at"), &n.at, &index, &ifaces);
+            if n.src.is_none() && n.dst.is_none() {
+                v.push(
+                    Diagnostic::new(
+                        npath.clone(),
+                        "a nat expectation needs `src`, `dst` or both",
+                    )
+                    .hint(r#"e.g. nat = { at = "host:eth0", src = "10.168.0.2" }"#),
+                );
+            }
+            Nat {
+                at: n.at.clone(),
+                src: n.src.as_deref().and_then(|s| v.ip(&npath.key("src"), s)),
+                dst: n.dst.as_deref().and_then(|s| v.ip(&npath.key("dst"), s)),
+            }
+        });
+        if (hops.is_some() || nat.is_some()) && !settings.capture {
+            v.push(
+                Diagnostic::new(
+                    path.clone(),
+                    "`path` and `nat` need captures, but settings.capture is false",
+                )
+                .hint("remove settings.capture = false"),
+            );
+        }
         if let (Some(from), Some(to)) = (from, to) {
             v.reachable_at_all(&path, &p.from, has_iface(from), to);
             expectations.push(Expectation::Ping {
                 from,
                 to,
                 reply: p.reply,
+                path: hops,
+                nat,
             });
         }
     }
@@ -309,6 +344,7 @@ impl Validator {
             d.run_timeout_ms,
         );
         let deadline_ms = ms("deadline_ms", s.deadline_ms, 100, 3_600_000, d.deadline_ms);
+        let capture = s.capture.unwrap_or(d.capture);
         let max_hops = u8::try_from(ms(
             "max_hops",
             s.max_hops.map(u64::from),
@@ -322,6 +358,7 @@ impl Validator {
             run_timeout_ms,
             deadline_ms,
             max_hops,
+            capture,
         }
     }
 
@@ -465,6 +502,29 @@ impl Validator {
                 );
                 None
             }
+        }
+    }
+
+    /// A `node:interface` point, as paths and NAT expectations name them.
+    fn point(
+        &mut self,
+        path: &KeyPath,
+        point: &str,
+        index: &BTreeMap<&str, usize>,
+        ifaces: &[BTreeSet<String>],
+    ) {
+        let Some((node, iface)) = point.rsplit_once(':') else {
+            self.push(
+                Diagnostic::new(
+                    path.clone(),
+                    format!("`{point}` is not a `node:interface` point"),
+                )
+                .hint(r#"e.g. "host:eth0""#),
+            );
+            return;
+        };
+        if let Some(n) = self.node_ref(path, node, index) {
+            self.dev_ref(path, iface, node, &ifaces[n]);
         }
     }
 

@@ -1,0 +1,497 @@
+//! Reconstructing the path each packet of a probe took, from the frames captured on every
+//! interface. Pure: the order comes from the topology, never from capture timestamps (a bridge and
+//! its port see a frame at the same instant).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::Ipv4Addr;
+
+use super::frame::{parse, Eth, Icmp, Payload};
+use super::Frame;
+use crate::scenario::plan::Plan;
+
+/// An interface of a node.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Point {
+    pub node: usize,
+    pub iface: String,
+}
+
+/// How frames can move between interfaces, from the plan.
+#[derive(Debug, Default)]
+pub struct Topo {
+    peer: BTreeMap<Point, Point>,
+    bridge_of: BTreeMap<Point, String>,
+    ports: BTreeMap<(usize, String), Vec<String>>,
+    bridges: BTreeSet<(usize, String)>,
+    ifaces: Vec<Vec<String>>,
+}
+
+impl Topo {
+    pub fn from_plan(plan: &Plan) -> Self {
+        let mut t = Topo {
+            ifaces: vec![Vec::new(); plan.nodes.len()],
+            ..Default::default()
+        };
+        for (i, n) in plan.nodes.iter().enumerate() {
+            for b in &n.bridges {
+                t.bridges.insert((i, b.name.clone()));
+                t.ifaces[i].push(b.name.clone());
+                t.ports.entry((i, b.name.clone())).or_default();
+            }
+        }
+        for l in &plan.links {
+            let a = Point {
+                node: l.a.node,
+                iface: l.a.name.clone(),
+            };
+            let b = Point {
+                node: l.b.node,
+                iface: l.b.name.clone(),
+            };
+            t.peer.insert(a.clone(), b.clone());
+            t.peer.insert(b, a);
+            for e in [&l.a, &l.b] {
+                t.ifaces[e.node].push(e.name.clone());
+                if let Some(br) = &e.bridge {
+                    t.bridge_of.insert(
+                        Point {
+                            node: e.node,
+                            iface: e.name.clone(),
+                        },
+                        br.clone(),
+                    );
+                    t.ports
+                        .entry((e.node, br.clone()))
+                        .or_default()
+                        .push(e.name.clone());
+                }
+            }
+        }
+        for v in t.ifaces.iter_mut() {
+            v.sort();
+        }
+        for v in t.ports.values_mut() {
+            v.sort();
+        }
+        t
+    }
+
+    pub fn is_bridge(&self, p: &Point) -> bool {
+        self.bridges.contains(&(p.node, p.iface.clone()))
+    }
+
+    pub fn bridge_of(&self, p: &Point) -> Option<&str> {
+        self.bridge_of.get(p).map(String::as_str)
+    }
+
+    pub fn ports(&self, node: usize, bridge: &str) -> &[String] {
+        self.ports
+            .get(&(node, bridge.to_string()))
+            .map_or(&[], Vec::as_slice)
+    }
+
+    /// Where a frame seen at `p` (in direction `out`) can be seen next.
+    fn next(&self, p: &Point, out: bool) -> Vec<(Point, bool)> {
+        let at = |iface: &str| Point {
+            node: p.node,
+            iface: iface.to_string(),
+        };
+        if out {
+            if self.is_bridge(p) {
+                // A bridge sends through its ports.
+                self.ports(p.node, &p.iface)
+                    .iter()
+                    .map(|q| (at(q), true))
+                    .collect()
+            } else {
+                self.peer
+                    .get(p)
+                    .map(|q| vec![(q.clone(), false)])
+                    .unwrap_or_default()
+            }
+        } else if let Some(br) = self.bridge_of(p) {
+            // A port hands the frame to its bridge: delivered to the bridge device, or forwarded
+            // (or flooded) out of the other ports.
+            let mut v = vec![(at(br), false)];
+            v.extend(
+                self.ports(p.node, br)
+                    .iter()
+                    .filter(|q| **q != p.iface)
+                    .map(|q| (at(q), true)),
+            );
+            v
+        } else {
+            // Received by the node's IP stack: it may route the packet out of any interface
+            // that has an IP stack of its own (a bridge port sends only what its bridge sends).
+            self.ifaces[p.node]
+                .iter()
+                .map(|i| at(i))
+                .filter(|q| !self.bridge_of.contains_key(q))
+                .map(|q| (q, true))
+                .collect()
+        }
+    }
+}
+
+/// One sighting of a packet on its path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hop {
+    pub at: Point,
+    pub out: bool,
+    pub eth: Eth,
+    /// Distance from where the packet entered the network (0 for the first sighting).
+    pub depth: usize,
+    /// The sighting this one followed from, as an index into the same list.
+    pub parent: Option<usize>,
+}
+
+impl Hop {
+    pub fn icmp(&self) -> Option<&Icmp> {
+        match &self.eth.payload {
+            Payload::Icmp(i) => Some(i),
+            _ => None,
+        }
+    }
+}
+
+/// Orders the sightings of one packet by following the topology from where it entered.
+pub fn order(topo: &Topo, mut events: Vec<Sighting>) -> Vec<Hop> {
+    events.sort_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
+    let n = events.len();
+    let mut reachable = vec![false; n];
+    for (i, (p, out, _)) in events.iter().enumerate() {
+        for (q, qout) in topo.next(p, *out) {
+            for (j, (p2, out2, _)) in events.iter().enumerate() {
+                if j != i && *p2 == q && *out2 == qout {
+                    reachable[j] = true;
+                }
+            }
+        }
+    }
+    let mut roots: Vec<usize> = (0..n).filter(|i| !reachable[*i]).collect();
+    if roots.is_empty() && n > 0 {
+        roots.push(0);
+    }
+    let mut visited = vec![false; n];
+    let mut hops: Vec<Hop> = Vec::with_capacity(n);
+    let mut queue = std::collections::VecDeque::new();
+    for r in roots {
+        visited[r] = true;
+        hops.push(Hop {
+            at: events[r].0.clone(),
+            out: events[r].1,
+            eth: events[r].2.clone(),
+            depth: 0,
+            parent: None,
+        });
+        queue.push_back(hops.len() - 1);
+    }
+    while let Some(h) = queue.pop_front() {
+        let (p, out, depth) = (hops[h].at.clone(), hops[h].out, hops[h].depth);
+        for (q, qout) in topo.next(&p, out) {
+            if let Some(j) =
+                (0..n).find(|j| !visited[*j] && events[*j].0 == q && events[*j].1 == qout)
+            {
+                visited[j] = true;
+                hops.push(Hop {
+                    at: q,
+                    out: qout,
+                    eth: events[j].2.clone(),
+                    depth: depth + 1,
+                    parent: Some(h),
+                });
+                queue.push_back(hops.len() - 1);
+            }
+        }
+    }
+    // Sightings the topology cannot explain still get shown, last.
+    let tail = hops.iter().map(|h| h.depth + 1).max().unwrap_or(0);
+    for j in 0..n {
+        if !visited[j] {
+            hops.push(Hop {
+                at: events[j].0.clone(),
+                out: events[j].1,
+                eth: events[j].2.clone(),
+                depth: tail,
+                parent: None,
+            });
+        }
+    }
+    hops
+}
+
+/// One packet's journey, with what it was.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Flow {
+    pub kind: FlowKind,
+    pub hops: Vec<Hop>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FlowKind {
+    ArpRequest {
+        asker: Ipv4Addr,
+        target: Ipv4Addr,
+    },
+    ArpReply {
+        ip: Ipv4Addr,
+        to: Ipv4Addr,
+    },
+    EchoRequest {
+        seq: u16,
+    },
+    EchoReply {
+        seq: u16,
+    },
+    IcmpError {
+        seq: u16,
+        icmp_type: u8,
+        code: u8,
+        from: Ipv4Addr,
+    },
+}
+
+/// Sorts flows: ARP first, then by sequence number, request before its answers.
+type FlowKey = (u8, u16, u32, u32, u8);
+/// Where and in which direction a frame was seen, and what it was.
+type Sighting = (Point, bool, Eth);
+
+/// Every packet of one probe, ARP first, then by sequence number: request, then its answer.
+pub fn flows(topo: &Topo, frames: &[&Frame], id: u16) -> Vec<Flow> {
+    let mut groups: BTreeMap<FlowKey, (FlowKind, Vec<Sighting>)> = BTreeMap::new();
+    for f in frames {
+        let Some(eth) = parse(&f.data) else { continue };
+        let key = match &eth.payload {
+            Payload::Arp(a) if a.op == 1 => Some((
+                (0, 0, u32::from(a.spa), u32::from(a.tpa), 0),
+                FlowKind::ArpRequest {
+                    asker: a.spa,
+                    target: a.tpa,
+                },
+            )),
+            Payload::Arp(a) if a.op == 2 => Some((
+                (0, 1, u32::from(a.spa), u32::from(a.tpa), 0),
+                FlowKind::ArpReply {
+                    ip: a.spa,
+                    to: a.tpa,
+                },
+            )),
+            Payload::Icmp(i) if i.icmp_type == 8 && i.id == id => {
+                Some(((1, i.seq, 0, 0, 0), FlowKind::EchoRequest { seq: i.seq }))
+            }
+            Payload::Icmp(i) if i.icmp_type == 0 && i.id == id => {
+                Some(((1, i.seq, 1, 0, 0), FlowKind::EchoReply { seq: i.seq }))
+            }
+            Payload::Icmp(i)
+                if matches!(i.icmp_type, 3 | 11) && i.quoted.is_some_and(|q| q.0 == id) =>
+            {
+                let seq = i.quoted.map_or(0, |q| q.1);
+                Some((
+                    (1, seq, 2, u32::from(i.src), i.icmp_type),
+                    FlowKind::IcmpError {
+                        seq,
+                        icmp_type: i.icmp_type,
+                        code: i.code,
+                        from: i.src,
+                    },
+                ))
+            }
+            _ => None,
+        };
+        if let Some((k, kind)) = key {
+            groups
+                .entry(k)
+                .or_insert_with(|| (kind, Vec::new()))
+                .1
+                .push((
+                    Point {
+                        node: f.node,
+                        iface: f.iface.clone(),
+                    },
+                    f.outgoing,
+                    eth,
+                ));
+        }
+    }
+    groups
+        .into_values()
+        .map(|(kind, events)| Flow {
+            kind,
+            hops: order(topo, events),
+        })
+        .collect()
+}
+
+/// What changed between a hop and the one it followed from.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Changes {
+    pub ttl: Option<(u8, u8)>,
+    pub src: Option<(Ipv4Addr, Ipv4Addr)>,
+    pub dst: Option<(Ipv4Addr, Ipv4Addr)>,
+    pub mac: bool,
+}
+
+pub fn changes(hops: &[Hop], i: usize) -> Changes {
+    let Some(p) = hops[i].parent else {
+        return Changes::default();
+    };
+    let (a, b) = (&hops[p], &hops[i]);
+    let mut c = Changes {
+        mac: a.eth.src != b.eth.src || a.eth.dst != b.eth.dst,
+        ..Default::default()
+    };
+    if let (Some(x), Some(y)) = (a.icmp(), b.icmp()) {
+        if x.ttl != y.ttl {
+            c.ttl = Some((x.ttl, y.ttl));
+        }
+        if x.src != y.src {
+            c.src = Some((x.src, y.src));
+        }
+        if x.dst != y.dst {
+            c.dst = Some((x.dst, y.dst));
+        }
+    }
+    c
+}
+
+/// The interfaces a packet crossed, in order, without repeats: what `path = [...]` compares.
+pub fn crossed(hops: &[Hop], names: &dyn Fn(usize) -> String) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for h in hops {
+        let s = format!("{}:{}", names(h.at.node), h.at.iface);
+        if !out.contains(&s) {
+            out.push(s);
+        }
+    }
+    out
+}
+
+/// For a flooded frame: the bridges it entered through a port and every other port it left by.
+pub fn flooded(topo: &Topo, hops: &[Hop]) -> Vec<(usize, String, bool)> {
+    let mut out = Vec::new();
+    for h in hops.iter().filter(|h| !h.out) {
+        if let Some(br) = topo.bridge_of(&h.at) {
+            let others: Vec<&String> = topo
+                .ports(h.at.node, br)
+                .iter()
+                .filter(|q| **q != h.at.iface)
+                .collect();
+            let left: BTreeSet<&String> = hops
+                .iter()
+                .filter(|x| x.out && x.at.node == h.at.node && others.contains(&&x.at.iface))
+                .map(|x| &x.at.iface)
+                .collect();
+            out.push((
+                h.at.node,
+                br.to_string(),
+                !others.is_empty() && left.len() == others.len(),
+            ));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::frame::tests::{arp_frame, echo_frame};
+    use super::*;
+    use crate::scenario::load_str;
+    use std::path::Path;
+
+    const SRC: &str = r#"
+[nodes.host]
+sysctl = { "net.ipv4.ip_forward" = "1" }
+bridges.br0 = { addresses = ["10.0.0.1/24"] }
+[nodes.a]
+[nodes.b]
+[nodes.c]
+[nodes.ext]
+[[links]]
+a = { node = "a", name = "eth0", addresses = ["10.0.0.2/24"] }
+b = { node = "host", name = "va", bridge = "br0" }
+[[links]]
+a = { node = "b", name = "eth0", addresses = ["10.0.0.3/24"] }
+b = { node = "host", name = "vb", bridge = "br0" }
+[[links]]
+a = { node = "c", name = "eth0", addresses = ["10.0.0.4/24"] }
+b = { node = "host", name = "vc", bridge = "br0" }
+[[links]]
+a = { node = "host", name = "eth0", addresses = ["10.9.0.1/24"] }
+b = { node = "ext", name = "eth0", addresses = ["10.9.0.2/24"] }
+"#;
+
+    fn frame(node: usize, iface: &str, out: bool, data: Vec<u8>) -> Frame {
+        Frame {
+            probe: 0,
+            node,
+            iface: iface.into(),
+            outgoing: out,
+            ts_ns: 0,
+            data,
+        }
+    }
+
+    #[test]
+    fn a_flooded_arp_and_a_routed_nat_packet_come_out_in_topology_order() {
+        let plan = load_str(SRC, Path::new("t.toml")).unwrap();
+        let topo = Topo::from_plan(&plan);
+        let (host, a, b, c, ext) = (0, 1, 2, 3, 4);
+        let ma = [2, 0, 0, 0, 0, 0xa];
+        let mbr = [2, 0, 0, 0, 0, 0x1];
+        let mh = [2, 0, 0, 0, 0, 0x9];
+        let mx = [2, 0, 0, 0, 0, 0xe];
+        let req = arp_frame(1, ma, [10, 0, 0, 2], [0; 6], [10, 0, 0, 3], [0xff; 6]);
+        let pre = echo_frame(ma, mbr, [10, 0, 0, 2], [10, 9, 0, 2], 64, 5, 1, 8);
+        let post = echo_frame(mh, mx, [10, 9, 0, 1], [10, 9, 0, 2], 63, 5, 1, 8);
+        // Captured in a scrambled order on purpose.
+        let frames = vec![
+            frame(ext, "eth0", false, post.clone()),
+            frame(host, "vc", true, req.clone()),
+            frame(b, "eth0", false, req.clone()),
+            frame(host, "eth0", true, post),
+            frame(host, "br0", false, req.clone()),
+            frame(a, "eth0", true, req.clone()),
+            frame(host, "va", false, pre.clone()),
+            frame(host, "vb", true, req.clone()),
+            frame(c, "eth0", false, req.clone()),
+            frame(host, "va", false, req),
+            frame(a, "eth0", true, pre.clone()),
+            frame(host, "br0", false, pre),
+        ];
+        let refs: Vec<&Frame> = frames.iter().collect();
+        let fl = flows(&topo, &refs, 5);
+        assert_eq!(fl.len(), 2);
+        let names = |i: usize| plan.nodes[i].name.clone();
+        assert_eq!(
+            fl[0].kind,
+            FlowKind::ArpRequest {
+                asker: "10.0.0.2".parse().unwrap(),
+                target: "10.0.0.3".parse().unwrap()
+            }
+        );
+        assert_eq!(
+            crossed(&fl[0].hops, &names),
+            ["a:eth0", "host:va", "host:br0", "host:vb", "host:vc", "b:eth0", "c:eth0"]
+        );
+        assert_eq!(
+            flooded(&topo, &fl[0].hops),
+            vec![(host, "br0".to_string(), true)]
+        );
+        assert_eq!(
+            crossed(&fl[1].hops, &names),
+            ["a:eth0", "host:va", "host:br0", "host:eth0", "ext:eth0"]
+        );
+        let at_eth0 = fl[1]
+            .hops
+            .iter()
+            .position(|h| h.at.iface == "eth0" && h.at.node == host)
+            .unwrap();
+        let ch = changes(&fl[1].hops, at_eth0);
+        assert_eq!(ch.ttl, Some((64, 63)));
+        assert_eq!(
+            ch.src,
+            Some(("10.0.0.2".parse().unwrap(), "10.9.0.1".parse().unwrap()))
+        );
+        assert!(ch.mac);
+    }
+}

@@ -1,0 +1,144 @@
+//! An AF_PACKET socket that sees every frame of the namespace it was opened in.
+
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+use std::time::{Duration, Instant};
+
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+
+/// What one read returned: the interface index, whether the frame was outgoing, and its bytes.
+pub struct Raw<'a> {
+    pub ifindex: u32,
+    pub outgoing: bool,
+    pub data: &'a [u8],
+}
+
+pub struct PacketSocket {
+    fd: OwnedFd,
+    buf: Vec<u8>,
+}
+
+impl PacketSocket {
+    /// Opens the socket; call it on a thread inside the node's namespace.
+    pub fn open() -> io::Result<Self> {
+        let proto = (libc::ETH_P_ALL as u16).to_be() as libc::c_int;
+        // SAFETY: socket() takes plain integers and returns a new fd or -1.
+        let fd = unsafe {
+            libc::socket(
+                libc::AF_PACKET,
+                libc::SOCK_RAW | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+                proto,
+            )
+        };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: the kernel just returned this fd and nothing else owns it.
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        // A larger queue, so that a burst (a flooded ARP, eight traceroute probes) is never cut.
+        let size: libc::c_int = 4 << 20;
+        // SAFETY: setsockopt reads one c_int from a live local.
+        unsafe {
+            libc::setsockopt(
+                fd.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_RCVBUF,
+                (&size as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        Ok(PacketSocket {
+            fd,
+            buf: vec![0; 65536],
+        })
+    }
+
+    /// Reads every queued frame without waiting.
+    pub fn drain(&mut self, mut f: impl FnMut(Raw<'_>)) {
+        loop {
+            // SAFETY: sockaddr_ll is plain old data; all zeroes is a valid value.
+            let mut addr: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+            let mut len = std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t;
+            // SAFETY: recvfrom writes at most buf.len() bytes into our buffer and at most `len`
+            // bytes into `addr`.
+            let n = unsafe {
+                libc::recvfrom(
+                    self.fd.as_raw_fd(),
+                    self.buf.as_mut_ptr().cast(),
+                    self.buf.len(),
+                    libc::MSG_DONTWAIT,
+                    (&mut addr as *mut libc::sockaddr_ll).cast(),
+                    &mut len,
+                )
+            };
+            if n < 0 {
+                return;
+            }
+            f(Raw {
+                ifindex: addr.sll_ifindex as u32,
+                outgoing: addr.sll_pkttype == libc::PACKET_OUTGOING,
+                data: &self.buf[..n as usize],
+            });
+        }
+    }
+
+    /// Frames the kernel dropped because the queue was full, since the last call.
+    pub fn drops(&self) -> u32 {
+        let mut st = libc::tpacket_stats {
+            tp_packets: 0,
+            tp_drops: 0,
+        };
+        let mut len = std::mem::size_of::<libc::tpacket_stats>() as libc::socklen_t;
+        // SAFETY: getsockopt writes at most `len` bytes into `st`.
+        let rc = unsafe {
+            libc::getsockopt(
+                self.fd.as_raw_fd(),
+                libc::SOL_PACKET,
+                libc::PACKET_STATISTICS,
+                (&mut st as *mut libc::tpacket_stats).cast(),
+                &mut len,
+            )
+        };
+        if rc == 0 {
+            st.tp_drops
+        } else {
+            0
+        }
+    }
+}
+
+/// Reads every socket until the network has been quiet for `quiet` (or `limit` has passed):
+/// frames still crossing a veth or waiting in another CPU's backlog get captured too.
+/// `f` gets the index of the socket and each frame.
+pub fn settle(
+    socks: &mut [&mut PacketSocket],
+    quiet: Duration,
+    limit: Duration,
+    mut f: impl FnMut(usize, Raw<'_>),
+) {
+    let end = Instant::now() + limit;
+    loop {
+        let mut got = 0usize;
+        for (i, s) in socks.iter_mut().enumerate() {
+            s.drain(|r| {
+                got += 1;
+                f(i, r)
+            });
+        }
+        let now = Instant::now();
+        if now >= end {
+            return;
+        }
+        let wait = quiet.min(end - now);
+        let mut fds: Vec<PollFd<'_>> = socks
+            .iter()
+            .map(|s| PollFd::new(s.fd.as_fd(), PollFlags::POLLIN))
+            .collect();
+        let ms = PollTimeout::try_from(wait.as_millis().max(1) as i32).unwrap_or(PollTimeout::ZERO);
+        match poll(&mut fds, ms) {
+            Ok(0) if got == 0 => return,
+            Ok(_) => {}
+            Err(_) => return,
+        }
+    }
+}
