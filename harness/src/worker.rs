@@ -215,7 +215,9 @@ fn run(plan: &Plan, t0: Instant) -> Result<Observed, WorkerError> {
     }
 
     rt.block_on(async {
-        wait_ready(plan, &nodes).await?;
+        wait_ready(plan, &nodes, Stage::Links).await?;
+        bridges_up(plan, &nodes, &states).await?;
+        wait_ready(plan, &nodes, Stage::Bridges).await?;
         add_routes(plan, &nodes, &states).await
     })?;
 
@@ -404,32 +406,57 @@ fn index_of(links: &[LinkState], node: &str, name: &str) -> Result<u32, NetlinkE
         })
 }
 
+/// Interface indexes: unique across the whole scenario, in plan order (bridges, then link ends).
+fn ifindexes(plan: &Plan) -> (Vec<Vec<u32>>, Vec<(u32, u32)>) {
+    let mut next = 2u32; // 1 is lo in every namespace
+    let mut take = || {
+        next += 1;
+        next - 1
+    };
+    let bridges = plan
+        .nodes
+        .iter()
+        .map(|n| n.bridges.iter().map(|_| take()).collect())
+        .collect();
+    let links = plan.links.iter().map(|_| (take(), take())).collect();
+    (bridges, links)
+}
+
 /// Bridges, veth pairs, ports, link-up and addresses, every node's requests in flight together.
 async fn build(plan: &Plan, nodes: &[Node]) -> Result<Vec<Vec<LinkState>>, WorkerError> {
+    let (bridge_idx, link_idx) = ifindexes(plan);
     // lo is ifindex 1 in every new namespace.
     try_join_all(nodes.iter().map(|n| n.nl.set_up(1, None, "lo"))).await?;
-    try_join_all(plan.nodes.iter().zip(nodes).flat_map(|(pn, n)| {
-        pn.bridges.iter().map(move |b| {
-            n.nl.add_bridge(
-                &b.name,
-                LinkOpts {
-                    mac: b.mac,
-                    mtu: b.mtu,
-                },
-            )
-        })
-    }))
+    try_join_all(
+        plan.nodes
+            .iter()
+            .zip(nodes)
+            .enumerate()
+            .flat_map(|(i, (pn, n))| {
+                let idx = &bridge_idx[i];
+                pn.bridges.iter().enumerate().map(move |(j, b)| {
+                    let opts = LinkOpts {
+                        index: idx[j],
+                        mac: b.mac,
+                        mtu: b.mtu,
+                    };
+                    n.nl.add_bridge(&b.name, opts)
+                })
+            }),
+    )
     .await?;
-    try_join_all(plan.links.iter().map(|l| {
+    try_join_all(plan.links.iter().zip(&link_idx).map(|(l, (ia, ib))| {
         nodes[l.a.node].nl.add_veth(
             &l.a.name,
             LinkOpts {
+                index: *ia,
                 mac: l.a.mac,
                 mtu: l.a.mtu,
             },
             &l.b.name,
             &nodes[l.b.node].ns,
             LinkOpts {
+                index: *ib,
                 mac: l.b.mac,
                 mtu: l.b.mtu,
             },
@@ -468,22 +495,70 @@ async fn build(plan: &Plan, nodes: &[Node]) -> Result<Vec<Vec<LinkState>>, Worke
     Ok(states)
 }
 
-/// Waits until every link has carrier and every bridge port forwards: a probe sent earlier can be
-/// lost, which would make results depend on timing.
-async fn wait_ready(plan: &Plan, nodes: &[Node]) -> Result<(), WorkerError> {
+/// `ip link set BRIDGE up` for every bridge, once its ports are ready. A bridge that opens with
+/// carrier activates its queue at once; one that gets carrier later waits for the kernel's link
+/// watcher, which handles a bridge's carrier as non-urgent (up to a second), and until then drops
+/// what the node sends through it.
+async fn bridges_up(
+    plan: &Plan,
+    nodes: &[Node],
+    states: &[Vec<LinkState>],
+) -> Result<(), WorkerError> {
+    let mut ups = Vec::new();
+    for (i, pn) in plan.nodes.iter().enumerate() {
+        for b in &pn.bridges {
+            let idx = index_of(&states[i], &pn.name, &b.name)?;
+            ups.push(nodes[i].nl.set_up(idx, None, &b.name));
+        }
+    }
+    try_join_all(ups).await?;
+    Ok(())
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    /// Every veth end can send: carrier, and operationally up (the link watcher has run).
+    Links,
+    /// Every bridge port forwards and every bridge with ports has carrier.
+    Bridges,
+}
+
+/// Waits until links can really send. Carrier alone is not enough: the kernel activates a
+/// device's queue only when its link watcher runs, a moment after carrier comes up, and until
+/// then drops every frame (an ARP request, so a first ping) silently. The operational state is
+/// set in the same step, so it tells when that has happened.
+async fn wait_ready(plan: &Plan, nodes: &[Node], stage: Stage) -> Result<(), WorkerError> {
     let deadline = Instant::now() + LINK_READY_TIMEOUT;
     let mut pause = Duration::from_micros(50);
     loop {
         let states = try_join_all(nodes.iter().map(|n| n.nl.links())).await?;
+        let find = |node: usize, name: &str| states[node].iter().find(|s| s.name == name);
         let mut waiting = Vec::new();
         for l in &plan.links {
             for e in [&l.a, &l.b] {
-                let st = states[e.node].iter().find(|s| s.name == e.name);
-                let ready = st.is_some_and(|s| {
-                    s.lower_up && (e.bridge.is_none() || s.port_forwarding == Some(true))
-                });
+                let st = find(e.node, &e.name);
+                let ready = match stage {
+                    Stage::Links => st.is_some_and(LinkState::ready),
+                    Stage::Bridges => {
+                        e.bridge.is_none() || st.is_some_and(|s| s.port_forwarding == Some(true))
+                    }
+                };
                 if !ready {
                     waiting.push(format!("{}:{}", plan.nodes[e.node].name, e.name));
+                }
+            }
+        }
+        if stage == Stage::Bridges {
+            for (i, n) in plan.nodes.iter().enumerate() {
+                for b in &n.bridges {
+                    let has_port = plan.links.iter().any(|l| {
+                        [&l.a, &l.b]
+                            .iter()
+                            .any(|e| e.node == i && e.bridge.as_deref() == Some(b.name.as_str()))
+                    });
+                    if has_port && !find(i, &b.name).is_some_and(|s| s.up && s.lower_up) {
+                        waiting.push(format!("{}:{}", n.name, b.name));
+                    }
                 }
             }
         }
@@ -492,7 +567,7 @@ async fn wait_ready(plan: &Plan, nodes: &[Node]) -> Result<(), WorkerError> {
         }
         if Instant::now() >= deadline {
             return Err(WorkerError::Setup(format!(
-                "links not up (carrier, bridge port forwarding) after {} ms: {}",
+                "links not ready (carrier, queue, bridge port forwarding) after {} ms: {}",
                 LINK_READY_TIMEOUT.as_millis(),
                 waiting.join(", ")
             )));

@@ -71,18 +71,24 @@ fn target_dir() -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root().join("target"), PathBuf::from)
 }
 
-/// Runs the Docker scenario with `from` replaced by `to` and hands back the rendered report.
-fn docker_variant(from: &str, to: &str) -> Result<(ScenarioResult, String), Failed> {
+/// Runs the Docker scenario with each `from` replaced by its `to` and hands back the report.
+fn docker_variant_all(changes: &[(&str, &str)]) -> Result<(ScenarioResult, String), Failed> {
     let path = root().join("scenarios/docker/single-host.toml");
-    let text = std::fs::read_to_string(&path).map_err(|e| e.to_string())?;
-    if !text.contains(from) {
-        return Err(format!("the Docker scenario no longer contains {from:?}").into());
+    let mut text = std::fs::read_to_string(&path).map_err(|e| e.to_string())?;
+    for (from, to) in changes {
+        if !text.contains(from) {
+            return Err(format!("the Docker scenario no longer contains {from:?}").into());
+        }
+        text = text.replacen(from, to, 1);
     }
-    let changed = text.replacen(from, to, 1);
-    let plan = scenario::load_str(&changed, &path).map_err(|e| e.to_string())?;
+    let plan = scenario::load_str(&text, &path).map_err(|e| e.to_string())?;
     let res = runner::run_plan(&path, &plan, &worker()).map_err(|e| e.to_string())?;
     let text = render_result(Path::new("single-host.toml"), &res);
     Ok((res, text))
+}
+
+fn docker_variant(from: &str, to: &str) -> Result<(ScenarioResult, String), Failed> {
+    docker_variant_all(&[(from, to)])
 }
 
 fn expect_fail(report: &(ScenarioResult, String), must_contain: &[&str]) -> Result<(), Failed> {
@@ -168,11 +174,17 @@ src = "172.16.0.2""#,
             )
         }),
         Trial::test("meta::hanging_run_line_is_killed_at_its_deadline", || {
-            let r = docker_variant("[nodes.c1]\n", "[nodes.c1]\nrun = [[\"sleep\", \"30\"]]\n")?;
-            // The default run timeout is 5 s; the worker must kill the command, not wait 30 s.
+            let r = docker_variant_all(&[
+                (
+                    "[nodes.host]\n",
+                    "[settings]\nrun_timeout_ms = 400\n\n[nodes.host]\n",
+                ),
+                ("[nodes.c1]\n", "[nodes.c1]\nrun = [[\"sleep\", \"30\"]]\n"),
+            ])?;
+            // The worker must kill the command at its deadline, not wait 30 s.
             expect_fail(
                 &r,
-                &["run line `sleep 30` in node `c1` did not finish within 5000 ms and was killed"],
+                &["run line `sleep 30` in node `c1` did not finish within 400 ms and was killed"],
             )
         }),
         Trial::test(

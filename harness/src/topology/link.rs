@@ -5,7 +5,7 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use futures::TryStreamExt;
 use netlink_packet_route::link::{
     BridgePortState, InfoBridgePort, InfoData, InfoKind, InfoPortData, InfoVeth, LinkAttribute,
-    LinkFlags, LinkInfo, LinkMessage,
+    LinkFlags, LinkInfo, LinkMessage, State,
 };
 use rtnetlink::{LinkBridge, LinkMessageBuilder, LinkUnspec, LinkVeth};
 
@@ -25,16 +25,36 @@ pub struct LinkState {
     pub controller: Option<u32>,
     /// For a bridge port, whether it forwards.
     pub port_forwarding: Option<bool>,
+    /// IFLA_OPERSTATE is UP.
+    pub oper_up: bool,
+    /// The transmit queue discipline: `noop` until the kernel's link watcher has activated the
+    /// device after carrier came up. Until then every frame sent is silently dropped.
+    pub qdisc: Option<String>,
 }
 
-/// Optional attributes shared by every link we create.
+impl LinkState {
+    /// Carrier, operationally up, and able to send: the kernel's link watcher has run.
+    pub fn ready(&self) -> bool {
+        self.lower_up && self.oper_up && self.qdisc.as_deref().is_some_and(|q| q != "noop")
+    }
+}
+
+/// Attributes of a link we create.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct LinkOpts {
+    /// The interface index to create it with (0: the kernel picks). netconform numbers every
+    /// interface of a scenario uniquely: a veth whose index equals its peer's (both are often 2,
+    /// the first interface of a fresh namespace) has its carrier handled by the kernel's link
+    /// watcher as non-urgent, up to a second late, and drops what it sends until then.
+    pub index: u32,
     pub mac: Option<Mac>,
     pub mtu: Option<u32>,
 }
 
 fn with_opts<T>(mut b: LinkMessageBuilder<T>, o: LinkOpts) -> LinkMessageBuilder<T> {
+    if o.index != 0 {
+        b = b.index(o.index);
+    }
     if let Some(mac) = o.mac {
         b = b.address(mac.0.to_vec());
     }
@@ -45,14 +65,13 @@ fn with_opts<T>(mut b: LinkMessageBuilder<T>, o: LinkOpts) -> LinkMessageBuilder
 }
 
 impl Netlink {
-    /// `ip link add NAME type bridge mcast_snooping 0 [address MAC] [mtu N]; ip link set NAME up`
+    /// `ip link add NAME [index N] type bridge mcast_snooping 0 [address MAC] [mtu N]`
     ///
     /// Multicast snooping is off so that IGMP/MLD queries never add frames to what a test sees;
-    /// STP stays off (the kernel default), so ports forward as soon as they have carrier.
+    /// STP stays off (the kernel default), so ports forward as soon as they have carrier. The
+    /// bridge stays down until its ports are up (see `bridges_up` in the worker).
     pub async fn add_bridge(&self, name: &str, opts: LinkOpts) -> Result<(), NetlinkError> {
-        let msg = with_opts(LinkBridge::new(name).mcast_snooping(false), opts)
-            .up()
-            .build();
+        let msg = with_opts(LinkBridge::new(name).mcast_snooping(false), opts).build();
         self.handle
             .link()
             .add(msg)
@@ -61,7 +80,7 @@ impl Netlink {
             .map_err(self.fail(format!("ip link add {name} type bridge")))
     }
 
-    /// `ip link add A [address MAC] type veth peer name B netns PEER_NS [address MAC]`
+    /// `ip link add A [index N] [address MAC] type veth peer name B netns PEER_NS [index M] [address MAC]`
     ///
     /// The peer is born inside its own node's namespace, which is much cheaper than moving it
     /// there afterwards. Neither end is brought up here.
@@ -140,6 +159,8 @@ fn parse_link(m: &LinkMessage) -> LinkState {
         lower_up: m.header.flags.contains(LinkFlags::LowerUp),
         controller: None,
         port_forwarding: None,
+        oper_up: false,
+        qdisc: None,
     };
     for a in &m.attributes {
         match a {
@@ -148,6 +169,8 @@ fn parse_link(m: &LinkMessage) -> LinkState {
                 s.mac = Some(Mac([b[0], b[1], b[2], b[3], b[4], b[5]]))
             }
             LinkAttribute::Controller(c) => s.controller = Some(*c),
+            LinkAttribute::OperState(st) => s.oper_up = *st == State::Up,
+            LinkAttribute::Qdisc(q) => s.qdisc = Some(q.clone()),
             LinkAttribute::LinkInfo(infos) => {
                 for i in infos {
                     if let LinkInfo::PortData(InfoPortData::BridgePort(p)) = i {
