@@ -15,6 +15,9 @@ const USAGE: &str = "\
 usage: netconform run [--paths] [--pcap DIR] PATH...
                                   build and probe scenarios (files or folders of *.toml)
        netconform check PATH...   validate scenarios without building anything
+       netconform flake [--runs N] PATH...
+                                  run every scenario N times (default 20), in parallel, and report
+                                  any whose results or packet paths varied between runs
 
   --paths      also print every probe's packets hop by hop (what the snapshots record)
   --pcap DIR   write each scenario's captures to DIR/<scenario>.pcapng (Wireshark, tshark)
@@ -39,7 +42,9 @@ fn main() -> ExitCode {
 
 fn cli(args: &[String]) -> anyhow::Result<u8> {
     let (cmd, paths) = match args.split_first() {
-        Some((c, rest)) if (c == "run" || c == "check") && !rest.is_empty() => (c.as_str(), rest),
+        Some((c, rest)) if matches!(c.as_str(), "run" | "check" | "flake") && !rest.is_empty() => {
+            (c.as_str(), rest)
+        }
         Some((c, _)) if c == "-h" || c == "--help" || c == "help" => {
             println!("{USAGE}");
             return Ok(0);
@@ -55,6 +60,14 @@ fn cli(args: &[String]) -> anyhow::Result<u8> {
     while let Some(a) = it.next() {
         match a.as_str() {
             "--paths" if cmd == "run" => opts.paths = true,
+            "--runs" if cmd == "flake" => {
+                let n = it.next().context("--runs needs a number")?;
+                opts.runs = n
+                    .parse()
+                    .ok()
+                    .filter(|n| *n >= 2)
+                    .context("--runs takes a number of at least 2")?;
+            }
             "--pcap" if cmd == "run" => {
                 let dir = it.next().context("--pcap needs a folder")?;
                 opts.pcap = Some(PathBuf::from(dir));
@@ -78,14 +91,123 @@ fn cli(args: &[String]) -> anyhow::Result<u8> {
     }
     match cmd {
         "check" => Ok(check(&files)),
+        "flake" => flake(&files, opts.runs),
         _ => run(&files, &opts),
     }
 }
 
-#[derive(Default)]
 struct RunOpts {
     paths: bool,
     pcap: Option<PathBuf>,
+    runs: usize,
+}
+
+impl Default for RunOpts {
+    fn default() -> Self {
+        RunOpts {
+            paths: false,
+            pcap: None,
+            runs: 20,
+        }
+    }
+}
+
+/// Runs `jobs` on every core, returning results in order.
+fn parallel<T: Send>(n: usize, job: impl Fn(usize) -> T + Sync) -> Vec<T> {
+    let results: Vec<Mutex<Option<T>>> = (0..n).map(|_| Mutex::new(None)).collect();
+    let next = AtomicUsize::new(0);
+    let threads = std::thread::available_parallelism()
+        .map_or(2, |n| n.get())
+        .min(n.max(1));
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= n {
+                    break;
+                }
+                let r = job(i);
+                *results[i].lock().unwrap_or_else(|p| p.into_inner()) = Some(r);
+            });
+        }
+    });
+    results
+        .into_iter()
+        .map(|r| {
+            r.into_inner()
+                .unwrap_or_else(|p| p.into_inner())
+                .expect("every job ran")
+        })
+        .collect()
+}
+
+/// The flake gate: every scenario `runs` times, all at once on every core; any difference in
+/// verdicts or in the rendered packet paths between runs is reported.
+fn flake(files: &[PathBuf], runs: usize) -> anyhow::Result<u8> {
+    let exe =
+        std::env::current_exe().context("cannot find the netconform binary to start workers")?;
+    let mut plans = Vec::new();
+    for f in files {
+        match scenario::load_file(f) {
+            Ok(p) => plans.push(p),
+            Err(e) => {
+                eprintln!("{e}");
+                return Ok(2);
+            }
+        }
+    }
+    let started = Instant::now();
+    let total = files.len() * runs;
+    let outputs = parallel(total, |i| {
+        let (f, plan) = (&files[i % files.len()], &plans[i % files.len()]);
+        match runner::run_plan(f, plan, &exe) {
+            Ok(res) => render_observations(plan, &res),
+            Err(e) => format!("error: {e}"),
+        }
+    });
+    let mut varied = 0;
+    for (k, f) in files.iter().enumerate() {
+        let mine: Vec<&String> = outputs.iter().skip(k).step_by(files.len()).collect();
+        let mut distinct: Vec<(&String, usize)> = Vec::new();
+        for o in &mine {
+            match distinct.iter_mut().find(|(d, _)| d == o) {
+                Some(d) => d.1 += 1,
+                None => distinct.push((o, 1)),
+            }
+        }
+        if distinct.len() == 1 {
+            println!("stable {} ({runs} runs)", f.display());
+            continue;
+        }
+        varied += 1;
+        println!(
+            "VARIED {} ({runs} runs, {} different outcomes)",
+            f.display(),
+            distinct.len()
+        );
+        let (first, n0) = distinct[0];
+        for (other, n) in &distinct[1..] {
+            println!("  {n0} runs gave A, {n} gave B; first differing lines:");
+            let (a, b): (Vec<&str>, Vec<&str>) = (first.lines().collect(), other.lines().collect());
+            let at = a
+                .iter()
+                .zip(&b)
+                .position(|(x, y)| x != y)
+                .unwrap_or(a.len().min(b.len()));
+            for line in a.iter().skip(at).take(3) {
+                println!("  A| {line}");
+            }
+            for line in b.iter().skip(at).take(3) {
+                println!("  B| {line}");
+            }
+        }
+    }
+    println!(
+        "flake: {} scenarios x {runs} runs in {:.1} s: {varied} varied",
+        files.len(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(if varied == 0 { 0 } else { 1 })
 }
 
 fn check(files: &[PathBuf]) -> u8 {
@@ -112,32 +234,16 @@ fn run(files: &[PathBuf], opts: &RunOpts) -> anyhow::Result<u8> {
     let exe =
         std::env::current_exe().context("cannot find the netconform binary to start workers")?;
     let started = Instant::now();
-    type Outcome = Result<(ScenarioResult, scenario::Plan), RunError>;
-    let results: Vec<Mutex<Option<Outcome>>> = files.iter().map(|_| Mutex::new(None)).collect();
-    let next = AtomicUsize::new(0);
-    let threads = std::thread::available_parallelism()
-        .map_or(2, |n| n.get())
-        .min(files.len());
-    std::thread::scope(|s| {
-        for _ in 0..threads {
-            s.spawn(|| loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some(f) = files.get(i) else { break };
-                let r = scenario::load_file(f)
-                    .map_err(RunError::from)
-                    .and_then(|plan| Ok((runner::run_plan(f, &plan, &exe)?, plan)));
-                *results[i].lock().unwrap_or_else(|p| p.into_inner()) = Some(r);
-            });
-        }
+    let results = parallel(files.len(), |i| {
+        let f = &files[i];
+        scenario::load_file(f)
+            .map_err(RunError::from)
+            .and_then(|plan| Ok((runner::run_plan(f, &plan, &exe)?, plan)))
     });
 
     let mut code = 0u8;
     let (mut passed, mut failed, mut checks, mut checks_failed) = (0, 0, 0, 0);
     for (f, r) in files.iter().zip(results) {
-        let r = r
-            .into_inner()
-            .unwrap_or_else(|p| p.into_inner())
-            .expect("every file was run");
         match r {
             Ok((res, plan)) => {
                 print!("{}", render_result(f, &res));

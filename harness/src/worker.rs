@@ -19,6 +19,9 @@ use crate::scenario::plan::{Expectation, Plan};
 use crate::topology::link::LinkOpts;
 use crate::topology::{sysctl, LinkState, Netlink, NetlinkError};
 
+/// Set to `panic-after-build` to make workers panic mid-run (used by the leftover audit).
+pub const FAULT_ENV: &str = "NETCONFORM_FAULT";
+
 /// How long links may take to report carrier and bridge ports to forward.
 const LINK_READY_TIMEOUT: Duration = Duration::from_secs(3);
 /// After a probe, capture until no frame has arrived for this long...
@@ -115,6 +118,16 @@ fn run(plan: &Plan, t0: Instant) -> Result<Observed, WorkerError> {
         .enable_all()
         .build()
         .map_err(|e| WorkerError::Setup(format!("cannot start the netlink runtime: {e}")))?;
+    // Per node: its namespace, netlink, two ICMP and one capture socket; plus some to spare.
+    let need = plan.nodes.len() as u64 * 6 + 64;
+    if need > sandbox::fd_limit() {
+        return Err(WorkerError::Environment(format!(
+            "this scenario needs about {need} open files ({} nodes), but the limit is {}. \
+             Fix: raise it, e.g. `ulimit -n {need}` (or the hard limit in /etc/security/limits.conf)",
+            plan.nodes.len(),
+            sandbox::fd_limit()
+        )));
+    }
     let fds = sandbox::new_netns(plan.nodes.len())?;
     let sandbox_us = micros(t0.elapsed());
     let t_build = Instant::now();
@@ -225,6 +238,10 @@ fn run(plan: &Plan, t0: Instant) -> Result<Observed, WorkerError> {
         for argv in &pn.run {
             run_line(plan, &nodes[i].ns, &pn.name, argv)?;
         }
+    }
+    // A test hook: the leftover audit makes a worker panic in the middle of a run.
+    if std::env::var_os(FAULT_ENV).is_some_and(|v| v == "panic-after-build") {
+        panic!("fault injected by {FAULT_ENV}: panicking after the build, before the probes");
     }
     // Final link state: bridges take their MAC from their ports, so read MACs only now.
     let states = rt.block_on(try_join_all(nodes.iter().map(|n| n.nl.links())))?;

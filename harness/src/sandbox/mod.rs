@@ -9,6 +9,7 @@
 //! every `run` process, and the last reference to each namespace goes with them.
 
 pub mod env;
+pub mod fs;
 pub mod process;
 
 use std::fs::File;
@@ -45,6 +46,14 @@ pub enum SandboxError {
         source: std::io::Error,
     },
 }
+
+/// The namespaces a worker enters, all at once: a user namespace that owns the rest, a network
+/// namespace so that the worker itself never sits in the host's, a PID namespace whose PID 1
+/// takes every `run` process with it, and a mount namespace for a read-only view of the host.
+const NAMESPACES: CloneFlags = CloneFlags::CLONE_NEWUSER
+    .union(CloneFlags::CLONE_NEWNET)
+    .union(CloneFlags::CLONE_NEWPID)
+    .union(CloneFlags::CLONE_NEWNS);
 
 /// The environment variable that marks a worker and carries its parent's pid.
 pub const WORKER_PARENT_ENV: &str = "NETCONFORM_WORKER_PARENT";
@@ -83,13 +92,12 @@ pub fn enter(parent_pid: Option<i32>) -> Result<(), SandboxError> {
     unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 1) };
     die_with_parent(parent_pid);
     let (uid, gid) = (getuid().as_raw(), getgid().as_raw());
-    unshare(CloneFlags::CLONE_NEWUSER | CloneFlags::CLONE_NEWNET | CloneFlags::CLONE_NEWPID)
-        .map_err(|e| {
-            SandboxError::Refused(env::explain_userns(
-                "unshare(CLONE_NEWUSER | CLONE_NEWNET)",
-                e,
-            ))
-        })?;
+    unshare(NAMESPACES).map_err(|e| {
+        SandboxError::Refused(env::explain_userns(
+            "unshare(CLONE_NEWUSER | CLONE_NEWNET)",
+            e,
+        ))
+    })?;
     let write = |file: &str, text: String| -> Result<(), SandboxError> {
         let res = File::options()
             .write(true)
@@ -117,6 +125,8 @@ pub fn enter(parent_pid: Option<i32>) -> Result<(), SandboxError> {
     // SAFETY: PR_SET_DUMPABLE takes an integer; changing ids cleared it, which would make our own
     // /proc entries unreadable to us.
     unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 1) };
+    fs::isolate()?;
+    raise_fd_limit();
 
     // The child cannot see this process's pid from inside the new PID namespace, so it checks
     // that its parent still lives through a pidfd.
@@ -150,6 +160,21 @@ pub fn enter(parent_pid: Option<i32>) -> Result<(), SandboxError> {
             unsafe { libc::_exit(code) }
         }
     }
+}
+
+/// Every node holds several descriptors (its namespace, netlink, ICMP and capture sockets), so a
+/// large scenario needs more than the usual soft limit of 1024: take the hard limit.
+fn raise_fd_limit() {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    if let Ok((_, hard)) = getrlimit(Resource::RLIMIT_NOFILE) {
+        let _ = setrlimit(Resource::RLIMIT_NOFILE, hard, hard);
+    }
+}
+
+/// The open-file limit the worker runs with, for checking a scenario's needs up front.
+pub fn fd_limit() -> u64 {
+    nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
+        .map_or(1024, |(soft, _)| soft)
 }
 
 /// Creates `count` new network namespaces, returning a descriptor for each.

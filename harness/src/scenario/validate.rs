@@ -11,6 +11,8 @@ use super::plan::*;
 /// More nodes than this is refused up front: each node is a network namespace (~325 KiB of kernel
 /// memory) and counts toward `user.max_net_namespaces`.
 pub const MAX_NODES: usize = 4096;
+/// A Linux bridge refuses its 1024th port.
+pub const MAX_BRIDGE_PORTS: usize = 1023;
 /// Linux interface names are at most 15 bytes (IFNAMSIZ - 1).
 pub const IFNAMSIZ_MAX: usize = 15;
 
@@ -121,6 +123,27 @@ pub fn validate(file: &ScenarioFile, node_order: &[String]) -> Result<Plan, Vec<
         );
         if let (Some(a), Some(b)) = (a, b) {
             links.push(PlanLink { a, b });
+        }
+    }
+
+    // The kernel refuses a bridge's 1024th port (EXFULL).
+    let mut ports: BTreeMap<(usize, &str), usize> = BTreeMap::new();
+    for l in &links {
+        for e in [&l.a, &l.b] {
+            if let Some(b) = &e.bridge {
+                *ports.entry((e.node, b.as_str())).or_default() += 1;
+            }
+        }
+    }
+    for ((node, b), n) in ports {
+        if n > MAX_BRIDGE_PORTS {
+            v.push(
+                Diagnostic::new(
+                    root.key("nodes").key(names[node]).key("bridges").key(b),
+                    format!("bridge `{b}` has {n} ports; a Linux bridge takes at most {MAX_BRIDGE_PORTS}"),
+                )
+                .hint("spread the nodes over several bridges, joined by veth links"),
+            );
         }
     }
 
