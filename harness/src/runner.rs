@@ -64,8 +64,24 @@ pub fn missing_program_message(program: &str, node: &str) -> String {
     )
 }
 
-/// Checks what can be checked before building: every program a `run` line names exists.
+/// Checks what can be checked before building: every program a `run` line names exists, and the
+/// machine allows as many network namespaces as the scenario has nodes.
 pub fn preflight(plan: &Plan) -> Result<(), RunError> {
+    if let Some(limit) = std::fs::read_to_string("/proc/sys/user/max_net_namespaces")
+        .ok()
+        .and_then(|s| s.trim().parse::<usize>().ok())
+    {
+        // One for the worker itself, one per node.
+        let need = plan.nodes.len() + 1;
+        if need > limit {
+            return Err(RunError::Environment(format!(
+                "this scenario needs {need} network namespaces but user.max_net_namespaces is {limit} \
+                 (namespaces of finished runs still being freed count too). \
+                 Fix: `sudo sysctl -w user.max_net_namespaces={}`",
+                need.max(1024) * 4
+            )));
+        }
+    }
     for n in &plan.nodes {
         for argv in &n.run {
             if sandbox::find_program(&argv[0]).is_none() {

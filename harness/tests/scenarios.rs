@@ -187,6 +187,19 @@ src = "172.16.0.2""#,
                 &["run line `sleep 30` in node `c1` did not finish within 400 ms and was killed"],
             )
         }),
+        Trial::test("meta::scenario_deadline_ends_a_stuck_run", || {
+            let r = docker_variant_all(&[
+                (
+                    "[nodes.host]\n",
+                    "[settings]\nrun_timeout_ms = 60000\ndeadline_ms = 500\n\n[nodes.host]\n",
+                ),
+                ("[nodes.c1]\n", "[nodes.c1]\nrun = [[\"sleep\", \"30\"]]\n"),
+            ])?;
+            expect_fail(
+                &r,
+                &["the scenario did not finish within 500 ms and was killed (settings.deadline_ms)"],
+            )
+        }),
         Trial::test(
             "meta::missing_program_is_an_environment_error",
             || match docker_variant(
