@@ -6,6 +6,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
 
+mod bench;
+
 use anyhow::Context;
 use netconform::render::{render_observations, render_result};
 use netconform::runner::{self, RunError, ScenarioResult};
@@ -15,6 +17,12 @@ const USAGE: &str = "\
 usage: netconform run [--paths] [--pcap DIR] PATH...
                                   build and probe scenarios (files or folders of *.toml)
        netconform check PATH...   validate scenarios without building anything
+       netconform gen star|chain N [--permanent-neighbors]
+                                  print a generated scenario (a star of N nodes on one bridge,
+                                  or a chain of N routers), for scale runs
+       netconform bench [--runs N] [--quick] [--no-shell]
+                                  medians: the Docker scenario and its phases, the same in bash
+                                  side by side (as root), 10/100/1000-node stars and chains
        netconform flake [--runs N] PATH...
                                   run every scenario N times (default 20), in parallel, and report
                                   any whose results or packet paths varied between runs
@@ -41,6 +49,44 @@ fn main() -> ExitCode {
 }
 
 fn cli(args: &[String]) -> anyhow::Result<u8> {
+    if args.first().map(String::as_str) == Some("gen") {
+        let n: usize = args
+            .get(2)
+            .and_then(|n| n.parse().ok())
+            .context("gen needs a node count")?;
+        let permanent = args.iter().any(|a| a == "--permanent-neighbors");
+        match args.get(1).map(String::as_str) {
+            Some("star") => print!("{}", scenario::gen::star(n, permanent)),
+            Some("chain") => print!("{}", scenario::gen::chain(n, permanent)),
+            _ => anyhow::bail!("gen makes `star` or `chain`\n{USAGE}"),
+        }
+        return Ok(0);
+    }
+    if args.first().map(String::as_str) == Some("bench") {
+        let mut o = bench::Opts {
+            runs: 15,
+            quick: false,
+            shell: true,
+        };
+        let mut it = args.iter().skip(1);
+        while let Some(a) = it.next() {
+            match a.as_str() {
+                "--runs" => {
+                    o.runs = it
+                        .next()
+                        .and_then(|n| n.parse().ok())
+                        .filter(|n| *n >= 1)
+                        .context("--runs takes a number")?
+                }
+                "--quick" => o.quick = true,
+                "--no-shell" => o.shell = false,
+                other => anyhow::bail!("unknown option {other}\n{USAGE}"),
+            }
+        }
+        let exe = std::env::current_exe()
+            .context("cannot find the netconform binary to start workers")?;
+        return bench::bench(&exe, &o);
+    }
     let (cmd, paths) = match args.split_first() {
         Some((c, rest)) if matches!(c.as_str(), "run" | "check" | "flake") && !rest.is_empty() => {
             (c.as_str(), rest)

@@ -83,11 +83,15 @@ pub struct Observed {
 }
 
 /// Phase durations in microseconds, for the summary line and benchmarks; never in snapshots.
-#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Timings {
     pub sandbox_us: u64,
     pub build_us: u64,
     pub probe_us: u64,
+    /// The same time in finer steps, in order: (step, microseconds).
+    pub phases: Vec<(String, u64)>,
+    /// The worker's peak resident memory, KiB.
+    pub peak_rss_kib: u64,
 }
 
 /// Names for MACs in reports: a MAC the scenario assigned is shown as it is; one the kernel chose

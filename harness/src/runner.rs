@@ -82,6 +82,24 @@ pub fn preflight(plan: &Plan) -> Result<(), RunError> {
             )));
         }
     }
+    if let Some(table) = std::fs::read_to_string("/proc/sys/net/ipv4/neigh/default/gc_thresh3")
+        .ok()
+        .and_then(|s| s.trim().parse::<usize>().ok())
+    {
+        let need = neighbour_budget(plan);
+        if need > table {
+            return Err(RunError::Environment(format!(
+                "this scenario may need about {need} neighbour (ARP) entries, but the kernel's \
+                 neighbour table holds {table} for the whole machine (net.ipv4.neigh.default.gc_thresh3; \
+                 every namespace shares it, and a full table silently drops packets). Fix: set \
+                 `permanent_neighbors = true` in [settings] (the first hop of every probe then needs \
+                 no ARP, so the scenario no longer tests ARP resolution), or raise the table: \
+                 `sudo sysctl -w net.ipv4.neigh.default.gc_thresh3={} net.ipv4.neigh.default.gc_thresh2={}`",
+                (need * 2).next_power_of_two(),
+                need.next_power_of_two()
+            )));
+        }
+    }
     for n in &plan.nodes {
         for argv in &n.run {
             if sandbox::find_program(&argv[0]).is_none() {
@@ -92,6 +110,25 @@ pub fn preflight(plan: &Plan) -> Result<(), RunError> {
         }
     }
     Ok(())
+}
+
+/// Neighbour entries a scenario may create in the kernel's machine-wide table: two per ping (the
+/// prober learns its next hop, the next hop learns the prober; none with permanent neighbours)
+/// and two per possible hop of each traceroute.
+pub fn neighbour_budget(plan: &Plan) -> usize {
+    let mut n = 0;
+    for e in &plan.expectations {
+        match e {
+            crate::scenario::Expectation::Ping { .. } if !plan.settings.permanent_neighbors => {
+                n += 2
+            }
+            crate::scenario::Expectation::Traceroute { .. } => {
+                n += 2 * usize::from(plan.settings.max_hops)
+            }
+            _ => {}
+        }
+    }
+    n
 }
 
 /// Loads, builds and probes the scenario at `file` with the worker binary `worker_exe`.
@@ -143,7 +180,7 @@ pub fn run_plan(file: &Path, plan: &Plan, worker_exe: &Path) -> Result<ScenarioR
             }
             Ok(ScenarioResult::Checked {
                 checks: check_all(plan, &o),
-                timings: o.timings,
+                timings: o.timings.clone(),
                 notes,
                 observed: Box::new(o),
             })

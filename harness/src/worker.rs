@@ -25,7 +25,7 @@ pub const FAULT_ENV: &str = "NETCONFORM_FAULT";
 /// How long links may take to report carrier and bridge ports to forward.
 const LINK_READY_TIMEOUT: Duration = Duration::from_secs(3);
 /// After a probe, capture until no frame has arrived for this long...
-const CAPTURE_QUIET: Duration = Duration::from_millis(2);
+const CAPTURE_QUIET: Duration = Duration::from_micros(500);
 /// ...or this much time has passed.
 const CAPTURE_LIMIT: Duration = Duration::from_millis(100);
 
@@ -105,6 +105,25 @@ fn micros(d: Duration) -> u64 {
     d.as_micros() as u64
 }
 
+/// Time per step of a run, for `netconform bench`.
+struct Phases {
+    last: Instant,
+    list: Vec<(String, u64)>,
+}
+
+impl Phases {
+    fn mark(&mut self, name: &str) {
+        let now = Instant::now();
+        self.list.push((name.to_string(), micros(now - self.last)));
+        self.last = now;
+    }
+}
+
+fn peak_rss_kib() -> u64 {
+    nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_SELF)
+        .map_or(0, |u| u.max_rss() as u64)
+}
+
 struct Node {
     ns: OwnedFd,
     nl: Netlink,
@@ -128,7 +147,13 @@ fn run(plan: &Plan, t0: Instant) -> Result<Observed, WorkerError> {
             sandbox::fd_limit()
         )));
     }
+    let mut ph = Phases {
+        last: t0,
+        list: Vec::new(),
+    };
+    ph.mark("sandbox");
     let fds = sandbox::new_netns(plan.nodes.len())?;
+    ph.mark("namespaces");
     let sandbox_us = micros(t0.elapsed());
     let t_build = Instant::now();
 
@@ -207,7 +232,9 @@ fn run(plan: &Plan, t0: Instant) -> Result<Observed, WorkerError> {
         });
     }
 
+    ph.mark("node setup");
     let states = rt.block_on(build(plan, &nodes))?;
+    ph.mark("links");
 
     // Interface sysctls, now that the interfaces exist.
     for (i, pn) in plan.nodes.iter().enumerate() {
@@ -230,15 +257,18 @@ fn run(plan: &Plan, t0: Instant) -> Result<Observed, WorkerError> {
     rt.block_on(async {
         wait_ready(plan, &nodes, Stage::Links).await?;
         bridges_up(plan, &nodes, &states).await?;
-        wait_ready(plan, &nodes, Stage::Bridges).await?;
-        add_routes(plan, &nodes, &states).await
+        wait_ready(plan, &nodes, Stage::Bridges).await
     })?;
+    ph.mark("ready wait");
+    rt.block_on(add_routes(plan, &nodes, &states))?;
+    ph.mark("routes");
 
     for (i, pn) in plan.nodes.iter().enumerate() {
         for argv in &pn.run {
             run_line(plan, &nodes[i].ns, &pn.name, argv)?;
         }
     }
+    ph.mark("run lines");
     // A test hook: the leftover audit makes a worker panic in the middle of a run.
     if std::env::var_os(FAULT_ENV).is_some_and(|v| v == "panic-after-build") {
         panic!("fault injected by {FAULT_ENV}: panicking after the build, before the probes");
@@ -248,8 +278,19 @@ fn run(plan: &Plan, t0: Instant) -> Result<Observed, WorkerError> {
     let build_us = micros(t_build.elapsed());
     let mut frames: Vec<Frame> = Vec::new();
 
+    if plan.settings.permanent_neighbors {
+        rt.block_on(permanent_neighbours(plan, &nodes, &states))?;
+        ph.mark("neighbours");
+    }
+
     let t_probe = Instant::now();
     let timeout = Duration::from_millis(plan.settings.probe_timeout_ms);
+    // Without captures nothing needs the pings one at a time: send them all at once.
+    let mut batched = if capture {
+        None
+    } else {
+        Some(batch_pings(plan, &mut nodes, timeout)?)
+    };
     let mut observations = Vec::with_capacity(plan.expectations.len());
     for (k, e) in plan.expectations.iter().enumerate() {
         let captured =
@@ -263,6 +304,10 @@ fn run(plan: &Plan, t0: Instant) -> Result<Observed, WorkerError> {
             }
         }
         let obs = match e {
+            Expectation::Ping { .. } if batched.is_some() => {
+                let b = batched.as_mut().expect("checked");
+                Observation::Ping(b.remove(&k).expect("every ping is in the batch"))
+            }
             Expectation::Ping { from, to, .. } => {
                 let name = &plan.nodes[*from].name;
                 let sock = nodes[*from]
@@ -333,18 +378,107 @@ fn run(plan: &Plan, t0: Instant) -> Result<Observed, WorkerError> {
         })
         .collect();
     let probe_us = micros(t_probe.elapsed());
+    crate::capture::socket::close_all(nodes.iter_mut().filter_map(|n| n.cap.take()).collect());
+    ph.mark("probes");
     Ok(Observed {
         observations,
         timings: Timings {
             sandbox_us,
             build_us,
             probe_us,
+            phases: ph.list,
+            peak_rss_kib: peak_rss_kib(),
         },
         unsupported_sysctls: unsupported,
         frames,
         capture_drops,
         macs,
     })
+}
+
+/// Every ping of the plan at once; results by expectation index.
+fn batch_pings(
+    plan: &Plan,
+    nodes: &mut [Node],
+    timeout: Duration,
+) -> Result<std::collections::HashMap<usize, crate::observe::PingOutcome>, WorkerError> {
+    let mut socks = Vec::new();
+    let mut names = Vec::new();
+    let mut slot = vec![usize::MAX; nodes.len()];
+    for (i, n) in nodes.iter_mut().enumerate() {
+        if let Some(s) = n.ping.as_mut() {
+            slot[i] = socks.len();
+            socks.push(s);
+            names.push(plan.nodes[i].name.as_str());
+        }
+    }
+    let mut keys = Vec::new();
+    let mut pings = Vec::new();
+    for (k, e) in plan.expectations.iter().enumerate() {
+        if let Expectation::Ping { from, to, .. } = e {
+            keys.push(k);
+            pings.push(ping::BatchPing {
+                sock: slot[*from],
+                to: *to,
+                id: probe_id(k),
+            });
+        }
+    }
+    if pings.is_empty() {
+        return Ok(Default::default());
+    }
+    let res = ping::ping_batch(&mut socks, &names, &pings, timeout)?;
+    Ok(keys.into_iter().zip(res).collect())
+}
+
+/// `settings.permanent_neighbors`: for the first hop of every probe, a permanent neighbour
+/// entry on both sides (the prober for its next hop, the next hop for the prober), so that no
+/// ARP is needed and nothing counts against the kernel's machine-wide neighbour table.
+async fn permanent_neighbours(
+    plan: &Plan,
+    nodes: &[Node],
+    states: &[Vec<LinkState>],
+) -> Result<(), WorkerError> {
+    let mac = |node: usize, iface: &str| {
+        states[node]
+            .iter()
+            .find(|l| l.name == iface)
+            .and_then(|l| l.mac)
+    };
+    let mut wanted = std::collections::BTreeSet::new();
+    for e in &plan.expectations {
+        let (Expectation::Ping { from, to, .. } | Expectation::Traceroute { from, to, .. }) = e
+        else {
+            continue;
+        };
+        let Some((dev, hop)) = plan.first_hop(*from, *to) else {
+            continue;
+        };
+        let Some((owner, owner_if)) = plan.owner_of(hop) else {
+            continue;
+        };
+        wanted.insert((*from, dev.clone(), hop, owner, owner_if.to_string()));
+        // The way back: the next hop learns the prober's address on that link.
+        if let Some((_, mine)) = plan
+            .addresses_of(*from)
+            .into_iter()
+            .find(|(d, c)| *d == dev && c.contains(hop))
+        {
+            wanted.insert((owner, owner_if.to_string(), mine.addr, *from, dev));
+        }
+    }
+    let mut reqs = Vec::new();
+    for (node, dev, ip, owner, owner_if) in &wanted {
+        let (Some(m), Ok(idx)) = (
+            mac(*owner, owner_if),
+            index_of(&states[*node], &plan.nodes[*node].name, dev),
+        ) else {
+            continue;
+        };
+        reqs.push(nodes[*node].nl.add_permanent(idx, dev, *ip, m));
+    }
+    try_join_all(reqs).await?;
+    Ok(())
 }
 
 /// Gathers the frames of probe `probe` from every node until the network is quiet.

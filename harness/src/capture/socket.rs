@@ -4,7 +4,8 @@ use std::io;
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use std::time::{Duration, Instant};
 
-use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::poll::{ppoll, PollFd, PollFlags};
+use nix::sys::time::TimeSpec;
 
 /// What one read returned: the interface index, whether the frame was outgoing, and its bytes.
 pub struct Raw<'a> {
@@ -134,11 +135,23 @@ pub fn settle(
             .iter()
             .map(|s| PollFd::new(s.fd.as_fd(), PollFlags::POLLIN))
             .collect();
-        let ms = PollTimeout::try_from(wait.as_millis().max(1) as i32).unwrap_or(PollTimeout::ZERO);
-        match poll(&mut fds, ms) {
+        // ppoll, not poll: the quiet window is well under a millisecond.
+        let ts = TimeSpec::from_duration(wait);
+        match ppoll(&mut fds, Some(ts), None) {
             Ok(0) if got == 0 => return,
             Ok(_) => {}
             Err(_) => return,
         }
     }
+}
+
+/// Closes packet sockets concurrently. The kernel waits for an RCU grace period when it releases
+/// a packet socket (several milliseconds on an idle machine); closed one after another, as at
+/// process exit, those waits add up, while concurrent closes share them.
+pub fn close_all(socks: Vec<PacketSocket>) {
+    std::thread::scope(|s| {
+        for sock in socks {
+            s.spawn(move || drop(sock));
+        }
+    });
 }

@@ -63,7 +63,7 @@ impl IcmpSocket {
         })
     }
 
-    fn fd(&self) -> BorrowedFd<'_> {
+    pub fn fd(&self) -> BorrowedFd<'_> {
         // SAFETY: the fd is owned by `self.tx` and outlives the borrow of `self`.
         unsafe { BorrowedFd::borrow_raw(self.tx.socket.fd) }
     }
@@ -88,6 +88,12 @@ impl IcmpSocket {
         let csum = pnet::packet::util::checksum(pkt.packet(), 1);
         pkt.set_checksum(csum);
         self.tx.send_to(pkt, IpAddr::V4(to)).map(|_| ())
+    }
+
+    /// Reads one queued message without waiting: `None` when the queue is empty, `Some(None)` for
+    /// something that is not ours to read.
+    pub fn try_recv(&mut self) -> io::Result<Option<Option<Received>>> {
+        self.recv_raw(Some(0))
     }
 
     /// Waits until `deadline` for the next ICMP message; `Ok(None)` when time is up.

@@ -36,6 +36,10 @@ pub struct Settings {
     /// Capture every frame of every probe on every interface (default true): paths, NAT and ARP
     /// steps in reports and snapshots, pcap files. Off, only probe results are checked.
     pub capture: Option<bool>,
+    /// Pre-install permanent neighbour (ARP) entries for every first hop the probes use, for
+    /// scale runs: the kernel's neighbour table is shared by the whole machine (1024 entries by
+    /// default). Such scenarios do not test ARP resolution.
+    pub permanent_neighbors: Option<bool>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]

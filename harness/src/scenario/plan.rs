@@ -22,6 +22,7 @@ pub struct Timing {
     pub deadline_ms: u64,
     pub max_hops: u8,
     pub capture: bool,
+    pub permanent_neighbors: bool,
 }
 
 impl Default for Timing {
@@ -32,6 +33,7 @@ impl Default for Timing {
             deadline_ms: 60_000,
             max_hops: 8,
             capture: true,
+            permanent_neighbors: false,
         }
     }
 }
@@ -132,5 +134,66 @@ pub enum Expectation {
 impl Plan {
     pub fn node_name(&self, index: usize) -> &str {
         &self.nodes[index].name
+    }
+}
+
+impl Plan {
+    /// Which node and interface hold `ip`.
+    pub fn owner_of(&self, ip: Ipv4Addr) -> Option<(usize, &str)> {
+        for (i, n) in self.nodes.iter().enumerate() {
+            for b in &n.bridges {
+                if b.addresses.iter().any(|c| c.addr == ip) {
+                    return Some((i, &b.name));
+                }
+            }
+        }
+        for l in &self.links {
+            for e in [&l.a, &l.b] {
+                if e.addresses.iter().any(|c| c.addr == ip) {
+                    return Some((e.node, &e.name));
+                }
+            }
+        }
+        None
+    }
+
+    /// Every (interface, address) of a node.
+    pub fn addresses_of(&self, node: usize) -> Vec<(&str, Cidr)> {
+        let mut v: Vec<(&str, Cidr)> = self.nodes[node]
+            .bridges
+            .iter()
+            .flat_map(|b| b.addresses.iter().map(move |c| (b.name.as_str(), *c)))
+            .collect();
+        for l in &self.links {
+            for e in [&l.a, &l.b] {
+                if e.node == node {
+                    v.extend(e.addresses.iter().map(|c| (e.name.as_str(), *c)));
+                }
+            }
+        }
+        v
+    }
+
+    /// The first hop from `node` towards `to`, from the plan alone: the interface it leaves by
+    /// and the address whose neighbour entry it needs (`to` itself when on-link, else the
+    /// gateway of the longest matching route). `None` when the plan has no way there.
+    pub fn first_hop(&self, node: usize, to: Ipv4Addr) -> Option<(String, Ipv4Addr)> {
+        let addrs = self.addresses_of(node);
+        if let Some((dev, _)) = addrs.iter().find(|(_, c)| c.contains(to)) {
+            return Some((dev.to_string(), to));
+        }
+        let r = self.nodes[node]
+            .routes
+            .iter()
+            .filter(|r| r.to.contains(to))
+            .max_by_key(|r| r.to.prefix)?;
+        match (r.via, &r.dev) {
+            (Some(gw), _) => addrs
+                .iter()
+                .find(|(_, c)| c.contains(gw))
+                .map(|(d, _)| (d.to_string(), gw)),
+            (None, Some(dev)) => Some((dev.clone(), to)),
+            (None, None) => None,
+        }
     }
 }

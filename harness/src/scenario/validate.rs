@@ -368,6 +368,7 @@ impl Validator {
         );
         let deadline_ms = ms("deadline_ms", s.deadline_ms, 100, 3_600_000, d.deadline_ms);
         let capture = s.capture.unwrap_or(d.capture);
+        let permanent_neighbors = s.permanent_neighbors.unwrap_or(d.permanent_neighbors);
         let max_hops = u8::try_from(ms(
             "max_hops",
             s.max_hops.map(u64::from),
@@ -382,6 +383,7 @@ impl Validator {
             deadline_ms,
             max_hops,
             capture,
+            permanent_neighbors,
         }
     }
 

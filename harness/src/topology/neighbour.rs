@@ -18,6 +18,27 @@ pub struct Neighbour {
 }
 
 impl Netlink {
+    /// `ip neigh replace IP lladdr MAC dev DEV nud permanent`
+    pub async fn add_permanent(
+        &self,
+        index: u32,
+        dev: &str,
+        ip: Ipv4Addr,
+        mac: Mac,
+    ) -> Result<(), NetlinkError> {
+        self.handle
+            .neighbours()
+            .add(index, std::net::IpAddr::V4(ip))
+            .link_layer_address(&mac.0)
+            .state(NeighbourState::Permanent)
+            .replace()
+            .execute()
+            .await
+            .map_err(self.fail(format!(
+                "ip neigh replace {ip} lladdr {mac} dev {dev} nud permanent"
+            )))
+    }
+
     /// `ip -4 neigh show`
     pub async fn neighbours(&self) -> Result<Vec<Neighbour>, NetlinkError> {
         let msgs: Vec<_> = self

@@ -1,0 +1,258 @@
+//! `netconform bench`: medians for the Docker scenario (and each phase), the same experiment as
+//! shell scripts side by side, star and chain scenarios of 10, 100 and 1000 nodes, and the whole
+//! suite in parallel.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use netconform::runner::{self, ScenarioResult};
+use netconform::scenario::{self, gen, Plan};
+
+const DOCKER: &str = include_str!("../../scenarios/docker/single-host.toml");
+const SHELL_USER: &str = include_str!("../benches/docker-single-host-user.sh");
+const SHELL_EXPERT: &str = include_str!("../benches/docker-single-host-expert.sh");
+
+pub struct Opts {
+    pub runs: usize,
+    pub quick: bool,
+    pub shell: bool,
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v.sort_by(|a, b| a.total_cmp(b));
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn show(ms: f64) -> String {
+    if ms >= 1000.0 {
+        format!("{:.2} s", ms / 1000.0)
+    } else {
+        format!("{ms:.1} ms")
+    }
+}
+
+struct Sample {
+    e2e_ms: f64,
+    phases: Vec<(String, f64)>,
+    worker_ms: f64,
+    failed: usize,
+    rss_kib: u64,
+}
+
+fn run_once(exe: &Path, file: &Path, plan: &Plan) -> anyhow::Result<Sample> {
+    let t = Instant::now();
+    let res = runner::run_plan(file, plan, exe)?;
+    let e2e_ms = ms(t.elapsed());
+    match res {
+        ScenarioResult::Checked {
+            checks, timings, ..
+        } => {
+            let phases: Vec<(String, f64)> = timings
+                .phases
+                .iter()
+                .map(|(n, us)| (n.clone(), *us as f64 / 1000.0))
+                .collect();
+            let worker_ms = phases.iter().map(|p| p.1).sum();
+            Ok(Sample {
+                e2e_ms,
+                phases,
+                worker_ms,
+                failed: checks.iter().filter(|c| !c.passed).count(),
+                rss_kib: timings.peak_rss_kib,
+            })
+        }
+        ScenarioResult::SetupFailed(m) => {
+            anyhow::bail!("{} could not be built: {m}", file.display())
+        }
+    }
+}
+
+fn measure(exe: &Path, name: &str, text: &str, runs: usize) -> anyhow::Result<Vec<Sample>> {
+    let file = PathBuf::from(name);
+    let plan = scenario::load_str(text, &file).map_err(|e| anyhow::anyhow!("{e}"))?;
+    (0..runs).map(|_| run_once(exe, &file, &plan)).collect()
+}
+
+fn phase_medians(samples: &[Sample]) -> Vec<(String, f64)> {
+    let names: Vec<String> = samples[0].phases.iter().map(|p| p.0.clone()).collect();
+    names
+        .iter()
+        .map(|n| {
+            let v = samples
+                .iter()
+                .filter_map(|s| s.phases.iter().find(|p| &p.0 == n).map(|p| p.1))
+                .collect();
+            (n.clone(), median(v))
+        })
+        .collect()
+}
+
+/// Runs a shell script `runs` times as root; the median wall time, or why it could not run.
+fn shell(script: &str, runs: usize) -> Result<f64, String> {
+    if !nix::unistd::geteuid().is_root() {
+        return Err("needs root (ip netns add)".into());
+    }
+    for tool in ["ip", "ping", "traceroute", "iptables"] {
+        if netconform::sandbox::find_program(tool).is_none() {
+            return Err(format!("`{tool}` is not installed (apt-get install -y iproute2 iputils-ping traceroute iptables)"));
+        }
+    }
+    let path = std::env::temp_dir().join(format!("netconform-bench-{}.sh", std::process::id()));
+    std::fs::write(&path, script).map_err(|e| e.to_string())?;
+    let mut times = Vec::new();
+    for _ in 0..runs {
+        let t = Instant::now();
+        let st = Command::new("bash")
+            .arg(&path)
+            .output()
+            .map_err(|e| e.to_string())?;
+        times.push(ms(t.elapsed()));
+        if !st.status.success() {
+            let _ = std::fs::remove_file(&path);
+            return Err(format!(
+                "the script failed: {}",
+                String::from_utf8_lossy(&st.stderr).trim()
+            ));
+        }
+    }
+    let _ = std::fs::remove_file(&path);
+    Ok(median(times))
+}
+
+pub fn bench(exe: &Path, opts: &Opts) -> anyhow::Result<u8> {
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let build = if cfg!(debug_assertions) {
+        "debug build: use --release for real figures"
+    } else {
+        "release build"
+    };
+    println!(
+        "netconform bench: {build}, {cores} cores, kernel {}",
+        kernel.trim()
+    );
+
+    let runs = opts.runs;
+    println!("\nDocker single-host scenario, {runs} runs (medians):");
+    let docker = measure(exe, "scenarios/docker/single-host.toml", DOCKER, runs)?;
+    let e2e = median(docker.iter().map(|s| s.e2e_ms).collect());
+    let worker = median(docker.iter().map(|s| s.worker_ms).collect());
+    println!(
+        "  end to end (sandbox, build, every probe, teardown): {}",
+        show(e2e)
+    );
+    for (n, v) in phase_medians(&docker) {
+        println!("    {n:<12} {}", show(v));
+    }
+    println!(
+        "    {:<12} {}  (process start and exit, namespaces freed)",
+        "spawn+exit",
+        show(e2e - worker)
+    );
+    let failed: usize = docker.iter().map(|s| s.failed).sum();
+    println!("  failed checks over all runs: {failed}");
+
+    if opts.shell {
+        println!("\nThe same experiment in bash, side by side (harness/benches/):");
+        match shell(SHELL_EXPERT, runs.min(10)) {
+            Ok(t) => println!(
+                "  expert script (ip -batch, ping -c 1 -W 1):  {}   netconform is {:.1}x faster",
+                show(t),
+                t / e2e
+            ),
+            Err(e) => println!("  expert script: not run: {e}"),
+        }
+        let user_runs = if opts.quick { 1 } else { 3 };
+        match shell(SHELL_USER, user_runs) {
+            Ok(t) => println!("  user script (ping -c 3, traceroute), {user_runs} runs:  {}   netconform is {:.0}x faster", show(t), t / e2e),
+            Err(e) => println!("  user script: not run: {e}"),
+        }
+    }
+
+    println!("\nScale (captures off; 1000 nodes with permanent neighbours), medians:");
+    println!(
+        "  {:<22} {:>10} {:>10} {:>10} {:>10} {:>9} {:>8}",
+        "scenario", "total", "per node", "netns", "build", "probes", "failed"
+    );
+    let sizes: &[usize] = if opts.quick {
+        &[10, 100]
+    } else {
+        &[10, 100, 1000]
+    };
+    let mut peak = 0u64;
+    for kind in ["star", "chain"] {
+        for &n in sizes {
+            let text = match kind {
+                "star" => gen::star(n, n >= 1000),
+                _ => gen::chain(n, n >= 1000),
+            };
+            let r = if n >= 1000 { 5 } else { runs.min(5) };
+            let s = measure(exe, &format!("{kind}-{n}.toml"), &text, r)?;
+            let e2e = median(s.iter().map(|x| x.e2e_ms).collect());
+            let ph = phase_medians(&s);
+            let get = |name: &str| ph.iter().filter(|p| p.0 == name).map(|p| p.1).sum::<f64>();
+            let build = [
+                "node setup",
+                "links",
+                "ready wait",
+                "routes",
+                "run lines",
+                "neighbours",
+            ]
+            .iter()
+            .map(|n| get(n))
+            .sum::<f64>();
+            let failed: usize = s.iter().map(|x| x.failed).sum();
+            peak = peak.max(s.iter().map(|x| x.rss_kib).max().unwrap_or(0));
+            println!(
+                "  {:<22} {:>10} {:>10} {:>10} {:>10} {:>9} {:>8}",
+                format!("{kind} {n} ({r} runs)"),
+                show(e2e),
+                show(e2e / n as f64),
+                show(get("namespaces")),
+                show(build),
+                show(get("probes")),
+                failed
+            );
+        }
+    }
+    println!(
+        "  worker peak RSS (largest case): {:.1} MiB",
+        peak as f64 / 1024.0
+    );
+
+    let dir = Path::new("scenarios");
+    if dir.is_dir() {
+        let files = runner::collect_scenarios(dir).context("reading scenarios/")?;
+        let mut times = Vec::new();
+        for _ in 0..3 {
+            let t = Instant::now();
+            std::thread::scope(|sc| {
+                for f in &files {
+                    sc.spawn(|| runner::run_file(f, exe));
+                }
+            });
+            times.push(ms(t.elapsed()));
+        }
+        println!(
+            "\nThe suite: all {} scenarios of scenarios/ in parallel, median of 3: {}",
+            files.len(),
+            show(median(times))
+        );
+    }
+    Ok(0)
+}
