@@ -11,6 +11,7 @@ pub mod check;
 pub mod observe;
 pub mod probe;
 pub mod render;
+pub mod report;
 pub mod runner;
 pub mod sandbox;
 pub mod scenario;

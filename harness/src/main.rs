@@ -1,6 +1,6 @@
 //! The `netconform` command line.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
@@ -10,11 +10,12 @@ mod bench;
 
 use anyhow::Context;
 use netconform::render::{render_observations, render_result};
+use netconform::report;
 use netconform::runner::{self, RunError, ScenarioResult};
 use netconform::scenario;
 
 const USAGE: &str = "\
-usage: netconform run [--paths] [--pcap DIR] PATH...
+usage: netconform run [--paths] [--pcap DIR] [--json FILE] PATH...
                                   build and probe scenarios (files or folders of *.toml)
        netconform check PATH...   validate scenarios without building anything
        netconform gen star|chain N [--permanent-neighbors]
@@ -29,6 +30,11 @@ usage: netconform run [--paths] [--pcap DIR] PATH...
 
   --paths      also print every probe's packets hop by hop (what the snapshots record)
   --pcap DIR   write each scenario's captures to DIR/<scenario>.pcapng (Wireshark, tshark)
+  --json FILE  write the results (verdicts, packet paths, tables) as JSON, for `netconform diff`
+
+       netconform diff A B        what differs between two runs, in network terms: A and B are
+                                  scenario files (run now) or JSON files from `run --json` (e.g.
+                                  the same suite on two kernels)
 
 exit status: 0 all expectations held, 1 an expectation failed or a network could not be built,
              2 invalid input or an environment that cannot run scenarios";
@@ -61,6 +67,12 @@ fn cli(args: &[String]) -> anyhow::Result<u8> {
             _ => anyhow::bail!("gen makes `star` or `chain`\n{USAGE}"),
         }
         return Ok(0);
+    }
+    if args.first().map(String::as_str) == Some("diff") {
+        let [_, a, b] = args else {
+            anyhow::bail!("diff takes two files\n{USAGE}");
+        };
+        return diff(Path::new(a), Path::new(b));
     }
     if args.first().map(String::as_str) == Some("bench") {
         let mut o = bench::Opts {
@@ -114,6 +126,10 @@ fn cli(args: &[String]) -> anyhow::Result<u8> {
                     .filter(|n| *n >= 2)
                     .context("--runs takes a number of at least 2")?;
             }
+            "--json" if cmd == "run" => {
+                let f = it.next().context("--json needs a file")?;
+                opts.json = Some(PathBuf::from(f));
+            }
             "--pcap" if cmd == "run" => {
                 let dir = it.next().context("--pcap needs a folder")?;
                 opts.pcap = Some(PathBuf::from(dir));
@@ -145,6 +161,7 @@ fn cli(args: &[String]) -> anyhow::Result<u8> {
 struct RunOpts {
     paths: bool,
     pcap: Option<PathBuf>,
+    json: Option<PathBuf>,
     runs: usize,
 }
 
@@ -153,6 +170,7 @@ impl Default for RunOpts {
         RunOpts {
             paths: false,
             pcap: None,
+            json: None,
             runs: 20,
         }
     }
@@ -289,10 +307,12 @@ fn run(files: &[PathBuf], opts: &RunOpts) -> anyhow::Result<u8> {
 
     let mut code = 0u8;
     let (mut passed, mut failed, mut checks, mut checks_failed) = (0, 0, 0, 0);
+    let mut records = Vec::new();
     for (f, r) in files.iter().zip(results) {
         match r {
             Ok((res, plan)) => {
                 print!("{}", render_result(f, &res));
+                records.push(report::record(&f.display().to_string(), &plan, &res));
                 if opts.paths {
                     for line in render_observations(&plan, &res).lines() {
                         println!("  | {line}");
@@ -334,6 +354,14 @@ fn run(files: &[PathBuf], opts: &RunOpts) -> anyhow::Result<u8> {
             }
         }
     }
+    if let Some(path) = &opts.json {
+        let rec = report::RunRecord {
+            kernel: report::kernel_release(),
+            scenarios: records,
+        };
+        let text = serde_json::to_string_pretty(&rec).context("encoding the results")?;
+        std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))?;
+    }
     println!(
         "summary: {} scenarios ({passed} passed, {failed} failed), {checks} checks ({} passed, {checks_failed} failed) in {:.0} ms",
         files.len(),
@@ -351,4 +379,77 @@ fn pcap_name(f: &std::path::Path) -> PathBuf {
         .filter(|c| matches!(c, std::path::Component::Normal(_)))
         .collect();
     rel.with_extension("pcapng")
+}
+
+/// One side of `netconform diff`: a JSON record, or a scenario file run now.
+fn side(path: &Path) -> anyhow::Result<report::RunRecord> {
+    if path.extension().is_some_and(|e| e == "json") {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        return serde_json::from_str(&text)
+            .with_context(|| format!("{} is not a `netconform run --json` file", path.display()));
+    }
+    let exe =
+        std::env::current_exe().context("cannot find the netconform binary to start workers")?;
+    let plan = scenario::load_file(path).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let res = runner::run_plan(path, &plan, &exe).map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok(report::RunRecord {
+        kernel: report::kernel_release(),
+        scenarios: vec![report::record(&path.display().to_string(), &plan, &res)],
+    })
+}
+
+fn diff(a: &Path, b: &Path) -> anyhow::Result<u8> {
+    let (ra, rb) = (side(a)?, side(b)?);
+    // Name the sides by kernel when the same scenarios ran on two kernels, else by file.
+    let same_files = ra
+        .scenarios
+        .iter()
+        .map(|s| &s.file)
+        .eq(rb.scenarios.iter().map(|s| &s.file));
+    let (la, lb) = if same_files && ra.kernel != rb.kernel {
+        (
+            format!("kernel {}", ra.kernel),
+            format!("kernel {}", rb.kernel),
+        )
+    } else {
+        (a.display().to_string(), b.display().to_string())
+    };
+    let pairs: Vec<(&report::ScenarioRecord, &report::ScenarioRecord)> =
+        if ra.scenarios.len() == 1 && rb.scenarios.len() == 1 {
+            vec![(&ra.scenarios[0], &rb.scenarios[0])]
+        } else {
+            for s in &ra.scenarios {
+                if !rb.scenarios.iter().any(|x| x.file == s.file) {
+                    println!("{}: only in {la}", s.file);
+                }
+            }
+            ra.scenarios
+                .iter()
+                .filter_map(|s| {
+                    rb.scenarios
+                        .iter()
+                        .find(|x| x.file == s.file)
+                        .map(|x| (s, x))
+                })
+                .collect()
+        };
+    let mut differ = 0;
+    for (x, y) in pairs {
+        let lines = report::diff(x, y, &la, &lb);
+        if lines.is_empty() {
+            println!("same: {} and {}", x.file, y.file);
+            continue;
+        }
+        differ += 1;
+        if x.file == y.file {
+            println!("{} differs between {la} and {lb}:", x.file);
+        } else {
+            println!("{} and {} differ:", x.file, y.file);
+        }
+        for l in lines {
+            println!("  {l}");
+        }
+    }
+    Ok(if differ == 0 { 0 } else { 1 })
 }

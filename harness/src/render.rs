@@ -44,67 +44,107 @@ pub fn render_result(file: &Path, result: &ScenarioResult) -> String {
     s
 }
 
-/// Everything a scenario's probes did, hop by hop, for a person to read and for snapshots.
-/// Deterministic: kernel-chosen MACs are named by interface, and nothing timed, numbered by the
-/// kernel (ifindex, IP ID) or random appears.
-pub fn render_observations(plan: &Plan, result: &ScenarioResult) -> String {
+/// One part of the observations: an expectation with the packets of its probe, or a
+/// neighbour table. `netconform diff` compares sections with the same `what`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Section {
+    /// e.g. `ping ns1 -> 10.168.0.3`, or `neighbour table of c1`.
+    pub what: String,
+    pub passed: bool,
+    pub detail: String,
+    /// The section's first line as rendered.
+    pub heading: String,
+    /// The packets hop by hop (or the table), one line each.
+    pub lines: Vec<String>,
+}
+
+/// The observations of a run as sections, in expectation order, neighbour tables last.
+pub fn sections(plan: &Plan, result: &ScenarioResult) -> Vec<Section> {
     let ScenarioResult::Checked {
         checks, observed, ..
     } = result
     else {
-        return render_result(Path::new("scenario"), result);
+        return Vec::new();
     };
     let macs = MacNames::new(plan, &observed.macs);
     let flows = probe_flows(plan, observed);
     let topo = Topo::from_plan(plan);
-    let mut s = String::new();
-    if let Some(d) = &plan.description {
-        let _ = writeln!(s, "# {d}");
-    }
+    let mut out = Vec::new();
     for (k, c) in checks.iter().enumerate() {
         let mark = if c.passed { "ok" } else { "FAIL" };
-        let _ = writeln!(s, "\n{mark} {}: {}", c.what, c.detail);
-        let Some(fl) = &flows[k] else { continue };
-        // A traceroute's later probes (past the destination) repeat the last answer: show only
-        // the TTLs its result lists.
-        let max_seq = match (&plan.expectations[k], &observed.observations[k]) {
-            (Expectation::Traceroute { .. }, Observation::Traceroute(t)) => t.hops.len() as u16,
-            _ => u16::MAX,
-        };
-        if fl.is_empty() {
-            let _ = writeln!(s, "  no packet was seen on any interface");
-        }
-        for f in fl {
-            let seq = match f.kind {
-                FlowKind::EchoRequest { seq }
-                | FlowKind::EchoReply { seq }
-                | FlowKind::IcmpError { seq, .. } => seq,
-                _ => 0,
+        let mut body = String::new();
+        if let Some(fl) = &flows[k] {
+            // A traceroute's later probes (past the destination) repeat the last answer: show
+            // only the TTLs its result lists.
+            let max_seq = match (&plan.expectations[k], &observed.observations[k]) {
+                (Expectation::Traceroute { .. }, Observation::Traceroute(t)) => t.hops.len() as u16,
+                _ => u16::MAX,
             };
-            if seq > max_seq {
-                continue;
+            if fl.is_empty() {
+                let _ = writeln!(body, "  no packet was seen on any interface");
             }
-            render_flow(&mut s, plan, &topo, &macs, f);
+            for f in fl {
+                let seq = match f.kind {
+                    FlowKind::EchoRequest { seq }
+                    | FlowKind::EchoReply { seq }
+                    | FlowKind::IcmpError { seq, .. } => seq,
+                    _ => 0,
+                };
+                if seq <= max_seq {
+                    render_flow(&mut body, plan, &topo, &macs, f);
+                }
+            }
         }
+        out.push(Section {
+            what: c.what.clone(),
+            passed: c.passed,
+            detail: c.detail.clone(),
+            heading: format!("{mark} {}: {}", c.what, c.detail),
+            lines: body.lines().map(String::from).collect(),
+        });
     }
     for (k, e) in plan.expectations.iter().enumerate() {
         if let (Expectation::Neighbor { node, .. }, Observation::Neighbor(n)) =
             (e, &observed.observations[k])
         {
-            let _ = writeln!(
-                s,
-                "\nneighbour table of {} (after the probes):",
-                plan.node_name(*node)
-            );
+            let what = format!("neighbour table of {}", plan.node_name(*node));
+            let mut lines = Vec::new();
             if n.table.is_empty() {
-                let _ = writeln!(s, "  (empty)");
+                lines.push("  (empty)".to_string());
             }
             for x in &n.table {
                 let mac = x
                     .mac
                     .map_or_else(|| "unresolved".to_string(), |m| macs.name(m));
-                let _ = writeln!(s, "  {} at {mac} on {}", x.ip, x.dev);
+                lines.push(format!("  {} at {mac} on {}", x.ip, x.dev));
             }
+            out.push(Section {
+                heading: format!("{what} (after the probes):"),
+                what,
+                passed: true,
+                detail: String::new(),
+                lines,
+            });
+        }
+    }
+    out
+}
+
+/// Everything a scenario's probes did, hop by hop, for a person to read and for snapshots.
+/// Deterministic: kernel-chosen MACs are named by interface, and nothing timed, numbered by the
+/// kernel (ifindex, IP ID) or random appears.
+pub fn render_observations(plan: &Plan, result: &ScenarioResult) -> String {
+    if !matches!(result, ScenarioResult::Checked { .. }) {
+        return render_result(Path::new("scenario"), result);
+    }
+    let mut s = String::new();
+    if let Some(d) = &plan.description {
+        let _ = writeln!(s, "# {d}");
+    }
+    for sec in sections(plan, result) {
+        let _ = writeln!(s, "\n{}", sec.heading);
+        for l in &sec.lines {
+            let _ = writeln!(s, "{l}");
         }
     }
     s

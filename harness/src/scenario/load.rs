@@ -61,28 +61,37 @@ fn render_all(list: &[Located]) -> String {
         .join("\n")
 }
 
-/// Reads and validates the scenario at `path`.
-pub fn load_file(path: &Path) -> Result<Plan, LoadError> {
+/// How deep `extends` may chain.
+const MAX_EXTENDS: usize = 16;
+
+/// Reads a scenario file's text, refusing huge or non-UTF-8 files with a located message.
+fn read_text(path: &Path) -> Result<String, LoadError> {
     let io = |source| LoadError::Io {
         path: path.to_path_buf(),
         source,
     };
-    let meta = std::fs::metadata(path).map_err(io)?;
-    if meta.len() > MAX_FILE_BYTES {
-        return Err(LoadError::Invalid(vec![Located {
+    let at_start = |message: String, hint: &str| {
+        LoadError::Invalid(vec![Located {
             file: path.to_path_buf(),
             line: 1,
             column: 1,
             key: String::new(),
-            message: format!(
+            message,
+            hint: Some(hint.into()),
+        }])
+    };
+    let meta = std::fs::metadata(path).map_err(io)?;
+    if meta.len() > MAX_FILE_BYTES {
+        return Err(at_start(
+            format!(
                 "the file is {} bytes, more than the limit of {MAX_FILE_BYTES}",
                 meta.len()
             ),
-            hint: Some("a scenario describes one network; split large ones".into()),
-        }]));
+            "a scenario describes one network; split large ones",
+        ));
     }
     let bytes = std::fs::read(path).map_err(io)?;
-    let src = String::from_utf8(bytes).map_err(|e| {
+    String::from_utf8(bytes).map_err(|e| {
         let offset = e.utf8_error().valid_up_to();
         let text = String::from_utf8_lossy(e.as_bytes()).into_owned();
         let (line, column) = line_col(&text, offset);
@@ -94,50 +103,217 @@ pub fn load_file(path: &Path) -> Result<Plan, LoadError> {
             message: "the file is not valid UTF-8".into(),
             hint: Some("TOML files must be UTF-8 text".into()),
         }])
-    })?;
+    })
+}
+
+/// Reads and validates the scenario at `path` (and the files it extends).
+pub fn load_file(path: &Path) -> Result<Plan, LoadError> {
+    let src = read_text(path)?;
     load_str(&src, path)
 }
 
-/// Parses and validates scenario text; `path` is only used in messages.
-pub fn load_str(src: &str, path: &Path) -> Result<Plan, LoadError> {
-    let locate_at = |span: Range<usize>, key: String, message: String, hint: Option<String>| {
-        let (line, column) = line_col(src, span.start);
+/// One file of an `extends` chain.
+struct Doc {
+    path: PathBuf,
+    src: String,
+}
+
+impl Doc {
+    fn locate_at(
+        &self,
+        span: Range<usize>,
+        key: String,
+        message: String,
+        hint: Option<String>,
+    ) -> Located {
+        let (line, column) = line_col(&self.src, span.start);
         Located {
-            file: path.to_path_buf(),
+            file: self.path.clone(),
             line,
             column,
             key,
             message,
             hint,
         }
-    };
-    let tree = match DeTable::parse(src) {
-        Ok(t) => t,
-        Err(e) => {
-            let span = e.span().unwrap_or(0..0);
-            return Err(LoadError::Invalid(vec![locate_at(
-                span,
+    }
+
+    /// TOML syntax, then key names and types: the tree (for positions) and the file.
+    fn parse(&self) -> Result<(Spanned<DeTable<'_>>, ScenarioFile), LoadError> {
+        let tree = DeTable::parse(&self.src).map_err(|e| {
+            LoadError::Invalid(vec![self.locate_at(
+                e.span().unwrap_or(0..0),
                 String::new(),
                 format!("invalid TOML: {}", first_line(e.message())),
                 Some("see https://toml.io for the syntax".into()),
-            )]));
+            )])
+        })?;
+        match toml::from_str::<ScenarioFile>(&self.src) {
+            Ok(file) => Ok((tree, file)),
+            Err(e) => {
+                let span = e.span().unwrap_or(0..0);
+                let key = path_at(&tree, span.start);
+                let (message, hint) = explain_serde(e.message(), &key);
+                Err(LoadError::Invalid(vec![self.locate_at(
+                    span,
+                    key.to_string(),
+                    message,
+                    hint,
+                )]))
+            }
+        }
+    }
+
+    /// The file as a plain table, for merging an `extends` chain.
+    fn table(&self) -> Result<toml::Table, LoadError> {
+        toml::from_str(&self.src).map_err(|e| {
+            LoadError::Invalid(vec![self.locate_at(
+                0..0,
+                String::new(),
+                e.message().to_string(),
+                None,
+            )])
+        })
+    }
+}
+
+/// The chain of files from the farthest ancestor to `doc` itself.
+/// `seen` holds each file of the chain so far: its canonical path (to find cycles) and the path
+/// as written (to name it).
+fn chain(doc: Doc, seen: &mut Vec<(PathBuf, PathBuf)>) -> Result<Vec<Doc>, LoadError> {
+    /// Only the key that decides whether there is a chain at all.
+    #[derive(serde::Deserialize)]
+    struct Head {
+        extends: Option<String>,
+    }
+    let head = match toml::from_str::<Head>(&doc.src) {
+        Ok(h) => h,
+        // A broken file: let the full parse say where.
+        Err(_) => {
+            doc.parse()?;
+            Head { extends: None }
         }
     };
-    let file: ScenarioFile = match toml::from_str(src) {
-        Ok(f) => f,
+    let Some(parent) = head.extends else {
+        return Ok(vec![doc]);
+    };
+    let (tree, _) = doc.parse()?;
+    let at_extends = |message: String, hint: Option<String>| {
+        let span = locate(&tree, &KeyPath::root().key("extends"));
+        LoadError::Invalid(vec![doc.locate_at(span, "extends".into(), message, hint)])
+    };
+    let parent_path = tidy(&doc.path.parent().unwrap_or(Path::new(".")).join(&parent));
+    let canonical = match std::fs::canonicalize(&parent_path) {
+        Ok(c) => c,
         Err(e) => {
-            let span = e.span().unwrap_or(0..0);
-            let key = path_at(&tree, span.start);
-            let (message, hint) = explain_serde(e.message(), &key);
-            return Err(LoadError::Invalid(vec![locate_at(
-                span,
-                key.to_string(),
-                message,
-                hint,
-            )]));
+            return Err(at_extends(
+                format!(
+                    "cannot read `{}`: {}",
+                    parent_path.display(),
+                    crate::probe::plain_error(&e)
+                ),
+                Some("the path is relative to this file".into()),
+            ))
         }
     };
-    let order = node_order(&tree);
+    if seen.iter().any(|(c, _)| *c == canonical) {
+        let mut names: Vec<String> = seen.iter().map(|(_, p)| p.display().to_string()).collect();
+        names.push(parent_path.display().to_string());
+        return Err(at_extends(
+            format!("`extends` forms a cycle: {}", names.join(" -> ")),
+            Some("a scenario cannot extend itself, directly or through others".into()),
+        ));
+    }
+    if seen.len() >= MAX_EXTENDS {
+        return Err(at_extends(
+            format!("`extends` chains more than {MAX_EXTENDS} files"),
+            None,
+        ));
+    }
+    seen.push((canonical, parent_path.clone()));
+    let src = read_text(&parent_path)?;
+    drop(tree);
+    let mut docs = chain(
+        Doc {
+            path: parent_path,
+            src,
+        },
+        seen,
+    )?;
+    docs.push(doc);
+    Ok(docs)
+}
+
+/// `a/b/../c` -> `a/c`, without touching the filesystem, so that messages name files simply.
+fn tidy(p: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out: Vec<Component<'_>> = Vec::new();
+    for c in p.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir if matches!(out.last(), Some(Component::Normal(_))) => {
+                out.pop();
+            }
+            c => out.push(c),
+        }
+    }
+    out.iter().collect()
+}
+
+/// Merges `over` into `base`: tables key by key, anything else (arrays included) replaced, and
+/// `expect` replaced as a whole, since a variant states its own expectations.
+fn merge(base: &mut toml::Table, over: toml::Table, top: bool) {
+    for (k, v) in over {
+        match (base.get_mut(&k), v) {
+            (Some(toml::Value::Table(b)), toml::Value::Table(o)) if !(top && k == "expect") => {
+                merge(b, o, false)
+            }
+            (_, v) => {
+                base.insert(k, v);
+            }
+        }
+    }
+}
+
+/// Parses and validates scenario text; `path` names it in messages and anchors `extends`.
+pub fn load_str(src: &str, path: &Path) -> Result<Plan, LoadError> {
+    let leaf = Doc {
+        path: path.to_path_buf(),
+        src: src.to_string(),
+    };
+    let mut seen = std::fs::canonicalize(path)
+        .map(|c| vec![(c, path.to_path_buf())])
+        .unwrap_or_default();
+    let docs = chain(leaf, &mut seen)?;
+    let parsed = docs.iter().map(Doc::parse).collect::<Result<Vec<_>, _>>()?;
+    let (trees, mut files): (Vec<_>, Vec<_>) = parsed.into_iter().unzip();
+    let mut order: Vec<String> = Vec::new();
+    let mut known = std::collections::HashSet::new();
+    for tree in &trees {
+        for n in node_order(tree) {
+            if known.insert(n.clone()) {
+                order.push(n);
+            }
+        }
+    }
+    let leaf = docs.last().expect("a chain has its own file");
+    let file: ScenarioFile = if docs.len() == 1 {
+        files.pop().expect("one file")
+    } else {
+        let mut merged = toml::Table::new();
+        for d in &docs {
+            merge(&mut merged, d.table()?, true);
+        }
+        merged.remove("extends");
+        toml::Value::Table(merged)
+            .try_into()
+            .map_err(|e: toml::de::Error| {
+                let msg = format!(
+                    "the merged scenario is invalid: {}",
+                    first_line(e.message())
+                );
+                LoadError::Invalid(vec![leaf.locate_at(0..0, String::new(), msg, None)])
+            })?
+    };
     validate(&file, &order).map_err(|diags| {
         LoadError::Invalid(
             diags
@@ -148,7 +324,16 @@ pub fn load_str(src: &str, path: &Path) -> Result<Plan, LoadError> {
                          message,
                          hint,
                      }| {
-                        locate_at(locate(&tree, &key), key.to_string(), message, hint)
+                        // The file that says most about this key: the child wins ties.
+                        let (doc, span) = docs
+                            .iter()
+                            .zip(&trees)
+                            .map(|(d, tree)| (d, locate_depth(tree, &key)))
+                            // max_by_key keeps the last of equals: the child, which comes last.
+                            .max_by_key(|(_, (depth, _))| *depth)
+                            .map(|(d, (_, span))| (d, span))
+                            .expect("a chain has its own file");
+                        doc.locate_at(span, key.to_string(), message, hint)
                     },
                 )
                 .collect(),
@@ -213,6 +398,12 @@ fn node_order(tree: &Spanned<DeTable<'_>>) -> Vec<String> {
 
 /// The span of the deepest part of `path` present in the file: the value of the last key found.
 fn locate(tree: &Spanned<DeTable<'_>>, path: &KeyPath) -> Range<usize> {
+    locate_depth(tree, path).1
+}
+
+/// How many segments of `path` the file has, and the span of the last one.
+fn locate_depth(tree: &Spanned<DeTable<'_>>, path: &KeyPath) -> (usize, Range<usize>) {
+    let mut depth = 0;
     let mut span = 0..0;
     let mut table: Option<&DeTable<'_>> = Some(tree.get_ref());
     let mut array: Option<&[Spanned<DeValue<'_>>]> = None;
@@ -225,11 +416,12 @@ fn locate(tree: &Spanned<DeTable<'_>>, path: &KeyPath) -> Range<usize> {
             _ => None,
         };
         let Some(v) = next else { break };
+        depth += 1;
         span = v.span();
         table = v.get_ref().as_table();
         array = v.get_ref().as_array().map(|a| &a[..]);
     }
-    span
+    (depth, span)
 }
 
 /// The key path at byte `offset`, for errors that come with a span but no key. Searches the whole

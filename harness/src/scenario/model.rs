@@ -10,6 +10,10 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ScenarioFile {
+    /// A scenario this one derives from, relative to this file: tables merge key by key, arrays
+    /// replace, and `expect` replaces as a whole.
+    #[serde(default)]
+    pub extends: Option<String>,
     #[serde(default)]
     pub description: Option<String>,
     #[serde(default)]
@@ -90,6 +94,8 @@ pub struct Route {
     pub via: Option<String>,
     pub dev: Option<String>,
     pub metric: Option<u32>,
+    /// The preferred source address for packets this route sends (`ip route ... src`).
+    pub src: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

@@ -63,6 +63,7 @@ pub struct PlanRoute {
     pub via: Option<Ipv4Addr>,
     pub dev: Option<String>,
     pub metric: Option<u32>,
+    pub src: Option<Ipv4Addr>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

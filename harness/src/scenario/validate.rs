@@ -717,11 +717,24 @@ impl Validator {
                 );
             }
         }
+        let src = r.src.as_deref().and_then(|s| self.ip(&path.key("src"), s));
+        if let Some(s) = src {
+            if !subnets.iter().any(|(_, c)| c.addr == s) {
+                self.push(
+                    Diagnostic::new(
+                        path.key("src"),
+                        format!("{s} is not an address of node `{node}`"),
+                    )
+                    .hint("a route's source must be one of the node's own addresses"),
+                );
+            }
+        }
         Some(PlanRoute {
             to: to?,
             via,
             dev: r.dev.clone(),
             metric: r.metric,
+            src,
         })
     }
 }

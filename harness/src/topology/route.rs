@@ -42,6 +42,10 @@ impl Netlink {
             b = b.output_interface(i);
             cmd.push_str(&format!(" dev {}", r.dev.as_deref().unwrap_or("?")));
         }
+        if let Some(s) = r.src {
+            b = b.pref_source(s);
+            cmd.push_str(&format!(" src {s}"));
+        }
         if let Some(m) = r.metric {
             b = b.priority(m);
             cmd.push_str(&format!(" metric {m}"));

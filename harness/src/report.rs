@@ -1,0 +1,166 @@
+//! Results as data: the JSON that `netconform run --json` writes, and `netconform diff`, which
+//! says in network terms what differs between two runs (two scenarios, or one scenario on two
+//! kernels). Pure.
+
+use std::collections::BTreeSet;
+
+use serde::{Deserialize, Serialize};
+
+use crate::render::{sections, Section};
+use crate::runner::ScenarioResult;
+use crate::scenario::Plan;
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct RunRecord {
+    /// `uname -r` of the kernel the run used.
+    pub kernel: String,
+    pub scenarios: Vec<ScenarioRecord>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ScenarioRecord {
+    pub file: String,
+    pub description: Option<String>,
+    /// `passed`, `failed`, or why the network could not be built.
+    pub outcome: String,
+    pub sections: Vec<Section>,
+}
+
+pub fn kernel_release() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map_or_else(|_| "unknown".into(), |s| s.trim().to_string())
+}
+
+pub fn record(file: &str, plan: &Plan, result: &ScenarioResult) -> ScenarioRecord {
+    let outcome = match result {
+        ScenarioResult::SetupFailed(m) => format!("could not be built: {m}"),
+        r if r.passed() => "passed".into(),
+        _ => "failed".into(),
+    };
+    ScenarioRecord {
+        file: file.to_string(),
+        description: plan.description.clone(),
+        outcome,
+        sections: sections(plan, result),
+    }
+}
+
+/// The NAT rewrites a section's packets went through: `source NAT 172.16.0.2 > 10.168.0.2 at host:eth0`.
+fn nat_steps(sec: &Section) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    for line in &sec.lines {
+        let Some(notes) = line
+            .rsplit_once("  [")
+            .map(|(_, n)| n.trim_end_matches(']'))
+        else {
+            continue;
+        };
+        let point = line.split_whitespace().nth(1).unwrap_or("?");
+        for n in notes.split("; ") {
+            if let Some(rest) = n.strip_prefix("source NAT: ") {
+                out.insert(format!("source NAT {rest} at {point}"));
+            } else if let Some(rest) = n.strip_prefix("destination NAT: ") {
+                out.insert(format!("destination NAT {rest} at {point}"));
+            }
+        }
+    }
+    out
+}
+
+/// What differs between `a` and `b`, one line per fact; empty when they agree. `la` and `lb` name
+/// the two sides (file names, or kernels).
+pub fn diff(a: &ScenarioRecord, b: &ScenarioRecord, la: &str, lb: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    if a.outcome != b.outcome {
+        out.push(format!("outcome: {la}: {}; {lb}: {}", a.outcome, b.outcome));
+    }
+    for sa in &a.sections {
+        let Some(sb) = b.sections.iter().find(|s| s.what == sa.what) else {
+            out.push(format!("{}: only in {la}", sa.what));
+            continue;
+        };
+        if sa.detail != sb.detail {
+            out.push(format!(
+                "{}: {la}: {}; {lb}: {}",
+                sa.what, sa.detail, sb.detail
+            ));
+        }
+        let (na, nb) = (nat_steps(sa), nat_steps(sb));
+        for gone in na.difference(&nb) {
+            out.push(format!("{}: the {gone} no longer happens in {lb}", sa.what));
+        }
+        for new in nb.difference(&na) {
+            out.push(format!("{}: {lb} has a {new} that {la} does not", sa.what));
+        }
+        if sa.lines != sb.lines {
+            out.push(format!(
+                "{}: packets differ hop by hop (- {la}, + {lb}):",
+                sa.what
+            ));
+            let ta = sa.lines.join("\n");
+            let tb = sb.lines.join("\n");
+            let d = similar::TextDiff::from_lines(&ta, &tb);
+            for change in d.iter_all_changes() {
+                let sign = match change.tag() {
+                    similar::ChangeTag::Delete => "-",
+                    similar::ChangeTag::Insert => "+",
+                    similar::ChangeTag::Equal => continue,
+                };
+                out.push(format!("  {sign}{}", change.value().trim_end()));
+            }
+        }
+    }
+    for sb in &b.sections {
+        if !a.sections.iter().any(|s| s.what == sb.what) {
+            out.push(format!("{}: only in {lb}", sb.what));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sec(what: &str, detail: &str, lines: &[&str]) -> Section {
+        Section {
+            what: what.into(),
+            passed: true,
+            detail: detail.into(),
+            heading: String::new(),
+            lines: lines.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn a_vanished_nat_step_is_named() {
+        let a = ScenarioRecord {
+            file: "a".into(),
+            description: None,
+            outcome: "passed".into(),
+            sections: vec![sec(
+                "ping ns1 -> 10.168.0.3",
+                "a reply from 10.168.0.3",
+                &["     4 host:eth0      out  x > y  10.168.0.2 > 10.168.0.3 ttl 63  [routed: ttl 64 > 63; source NAT: 172.16.0.2 > 10.168.0.2]"],
+            )],
+        };
+        let b = ScenarioRecord {
+            sections: vec![sec(
+                "ping ns1 -> 10.168.0.3",
+                "no reply within 300 ms",
+                &["     4 host:eth0      out  x > y  172.16.0.2 > 10.168.0.3 ttl 63  [routed: ttl 64 > 63]"],
+            )],
+            ..a.clone()
+        };
+        let d = diff(&a, &b, "A", "B");
+        assert!(
+            d.contains(
+                &"ping ns1 -> 10.168.0.3: A: a reply from 10.168.0.3; B: no reply within 300 ms"
+                    .to_string()
+            ),
+            "{d:?}"
+        );
+        assert!(d.iter().any(|l| l == "ping ns1 -> 10.168.0.3: the source NAT 172.16.0.2 > 10.168.0.2 at host:eth0 no longer happens in B"), "{d:?}");
+        assert!(diff(&a, &a, "A", "B").is_empty());
+    }
+}
