@@ -16,4 +16,5 @@ pub mod runner;
 pub mod sandbox;
 pub mod scenario;
 pub mod topology;
+pub mod vm_guest;
 pub mod worker;

@@ -32,6 +32,9 @@ usage: netconform run [--paths] [--pcap DIR] [--json FILE] PATH...
   --pcap DIR   write each scenario's captures to DIR/<scenario>.pcapng (Wireshark, tshark)
   --json FILE  write the results (verdicts, packet paths, tables) as JSON, for `netconform diff`
 
+       netconform snapshots RESULT.json
+                                  compare a run's packet paths (e.g. from a VM on another kernel)
+                                  with the committed snapshots/, as a diff per scenario
        netconform diff A B        what differs between two runs, in network terms: A and B are
                                   scenario files (run now) or JSON files from `run --json` (e.g.
                                   the same suite on two kernels)
@@ -45,6 +48,15 @@ fn main() -> ExitCode {
     if args.first().map(String::as_str) == Some("__worker") {
         return ExitCode::from(netconform::worker::main() as u8);
     }
+    // PID 1 of the VM that vm/run boots, where the binary is /init next to a marker file. All
+    // three must hold: this path powers the machine off.
+    if netconform::vm_guest::is_vm_init() {
+        netconform::vm_guest::main();
+    }
+    // Like other command-line tools, end quietly when the reader of our output goes away
+    // (`netconform ... | head`) instead of panicking on a broken pipe.
+    // SAFETY: restoring the default disposition of one signal before any thread exists.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
     match cli(&args) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
@@ -67,6 +79,27 @@ fn cli(args: &[String]) -> anyhow::Result<u8> {
             _ => anyhow::bail!("gen makes `star` or `chain`\n{USAGE}"),
         }
         return Ok(0);
+    }
+    if args.first().map(String::as_str) == Some("snapshots") {
+        let [_, result] = args else {
+            anyhow::bail!("snapshots takes a result file from `run --json`\n{USAGE}");
+        };
+        let text =
+            std::fs::read_to_string(result).with_context(|| format!("cannot read {result}"))?;
+        let run: report::RunRecord = serde_json::from_str(&text)
+            .with_context(|| format!("{result} is not a `netconform run --json` file"))?;
+        let lines = report::check_snapshots(&run, Path::new("snapshots"));
+        for l in &lines {
+            println!("{l}");
+        }
+        if lines.is_empty() {
+            println!(
+                "kernel {}: all {} scenarios match their snapshots",
+                run.kernel,
+                run.scenarios.len()
+            );
+        }
+        return Ok(if lines.is_empty() { 0 } else { 1 });
     }
     if args.first().map(String::as_str) == Some("diff") {
         let [_, a, b] = args else {

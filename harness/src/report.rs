@@ -45,6 +45,67 @@ pub fn record(file: &str, plan: &Plan, result: &ScenarioResult) -> ScenarioRecor
     }
 }
 
+/// The observations of one scenario as `render_observations` writes them (and snapshots hold).
+pub fn observation_text(rec: &ScenarioRecord) -> String {
+    let mut s = String::new();
+    if let Some(d) = &rec.description {
+        s.push_str(&format!("# {d}\n"));
+    }
+    for sec in &rec.sections {
+        s.push_str(&format!("\n{}\n", sec.heading));
+        for l in &sec.lines {
+            s.push_str(l);
+            s.push('\n');
+        }
+    }
+    s
+}
+
+/// The body of an insta snapshot file (what follows its `---` header).
+pub fn snapshot_body(file_text: &str) -> &str {
+    let rest = file_text.strip_prefix("---\n").unwrap_or(file_text);
+    match rest.find("\n---\n") {
+        Some(i) => &rest[i + 5..],
+        None => rest,
+    }
+}
+
+/// Compares a run's observations with the committed snapshots: for each scenario that differs,
+/// `kernel K differs from the snapshot in scenario X:` and a line diff.
+pub fn check_snapshots(run: &RunRecord, snapshots: &std::path::Path) -> Vec<String> {
+    let mut out = Vec::new();
+    for rec in &run.scenarios {
+        let rel = rec
+            .file
+            .rsplit_once("scenarios/")
+            .map_or(rec.file.as_str(), |(_, r)| r);
+        let snap = snapshots.join(rel).with_extension("snap");
+        let Ok(text) = std::fs::read_to_string(&snap) else {
+            out.push(format!("scenario {rel}: no snapshot at {}", snap.display()));
+            continue;
+        };
+        let want = snapshot_body(&text).trim_end().to_string();
+        let got = observation_text(rec).trim_end().to_string();
+        if want == got {
+            continue;
+        }
+        out.push(format!(
+            "kernel {} differs from the snapshot in scenario {rel}:",
+            run.kernel
+        ));
+        let d = similar::TextDiff::from_lines(&want, &got);
+        for change in d.iter_all_changes() {
+            let sign = match change.tag() {
+                similar::ChangeTag::Delete => "-",
+                similar::ChangeTag::Insert => "+",
+                similar::ChangeTag::Equal => continue,
+            };
+            out.push(format!("  {sign}{}", change.value().trim_end()));
+        }
+    }
+    out
+}
+
 /// The NAT rewrites a section's packets went through: `source NAT 172.16.0.2 > 10.168.0.2 at host:eth0`.
 fn nat_steps(sec: &Section) -> BTreeSet<String> {
     let mut out = BTreeSet::new();
