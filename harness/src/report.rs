@@ -93,17 +93,21 @@ pub fn check_snapshots(run: &RunRecord, snapshots: &std::path::Path) -> Vec<Stri
             "kernel {} differs from the snapshot in scenario {rel}:",
             run.kernel
         ));
-        let d = similar::TextDiff::from_lines(&want, &got);
-        for change in d.iter_all_changes() {
-            let sign = match change.tag() {
-                similar::ChangeTag::Delete => "-",
-                similar::ChangeTag::Insert => "+",
-                similar::ChangeTag::Equal => continue,
-            };
-            out.push(format!("  {sign}{}", change.value().trim_end()));
-        }
+        line_diff(&want, &got, &mut out);
     }
     out
+}
+
+/// The lines that differ between `a` and `b`, as `  -old` / `  +new`.
+fn line_diff(a: &str, b: &str, out: &mut Vec<String>) {
+    for change in similar::TextDiff::from_lines(a, b).iter_all_changes() {
+        let sign = match change.tag() {
+            similar::ChangeTag::Delete => "-",
+            similar::ChangeTag::Insert => "+",
+            similar::ChangeTag::Equal => continue,
+        };
+        out.push(format!("  {sign}{}", change.value().trim_end()));
+    }
 }
 
 /// The NAT rewrites a section's packets went through: `source NAT 172.16.0.2 > 10.168.0.2 at host:eth0`.
@@ -158,17 +162,7 @@ pub fn diff(a: &ScenarioRecord, b: &ScenarioRecord, la: &str, lb: &str) -> Vec<S
                 "{}: packets differ hop by hop (- {la}, + {lb}):",
                 sa.what
             ));
-            let ta = sa.lines.join("\n");
-            let tb = sb.lines.join("\n");
-            let d = similar::TextDiff::from_lines(&ta, &tb);
-            for change in d.iter_all_changes() {
-                let sign = match change.tag() {
-                    similar::ChangeTag::Delete => "-",
-                    similar::ChangeTag::Insert => "+",
-                    similar::ChangeTag::Equal => continue,
-                };
-                out.push(format!("  {sign}{}", change.value().trim_end()));
-            }
+            line_diff(&sa.lines.join("\n"), &sb.lines.join("\n"), &mut out);
         }
     }
     for sb in &b.sections {
