@@ -1,0 +1,282 @@
+//! Building the network: interfaces, readiness, routes, `run` lines, permanent neighbours.
+
+use super::*;
+
+/// Interface indexes: unique across the whole scenario, in plan order (bridges, then link ends).
+fn ifindexes(plan: &Plan) -> (Vec<Vec<u32>>, Vec<(u32, u32)>) {
+    let mut next = 2u32; // 1 is lo in every namespace
+    let mut take = || {
+        next += 1;
+        next - 1
+    };
+    let bridges = plan
+        .nodes
+        .iter()
+        .map(|n| n.bridges.iter().map(|_| take()).collect())
+        .collect();
+    let links = plan.links.iter().map(|_| (take(), take())).collect();
+    (bridges, links)
+}
+
+/// Bridges, veth pairs, ports, link-up and addresses, every node's requests in flight together.
+pub(super) async fn build(plan: &Plan, nodes: &[Node]) -> Result<Vec<Vec<LinkState>>, WorkerError> {
+    let (bridge_idx, link_idx) = ifindexes(plan);
+    // lo is ifindex 1 in every new namespace.
+    try_join_all(nodes.iter().map(|n| n.nl.set_up(1, None, "lo"))).await?;
+    try_join_all(
+        plan.nodes
+            .iter()
+            .zip(nodes)
+            .enumerate()
+            .flat_map(|(i, (pn, n))| {
+                let idx = &bridge_idx[i];
+                pn.bridges.iter().enumerate().map(move |(j, b)| {
+                    let opts = LinkOpts {
+                        index: idx[j],
+                        mac: b.mac,
+                        mtu: b.mtu,
+                    };
+                    n.nl.add_bridge(&b.name, opts)
+                })
+            }),
+    )
+    .await?;
+    try_join_all(plan.links.iter().zip(&link_idx).map(|(l, (ia, ib))| {
+        nodes[l.a.node].nl.add_veth(
+            &l.a.name,
+            LinkOpts {
+                index: *ia,
+                mac: l.a.mac,
+                mtu: l.a.mtu,
+            },
+            &l.b.name,
+            &nodes[l.b.node].ns,
+            LinkOpts {
+                index: *ib,
+                mac: l.b.mac,
+                mtu: l.b.mtu,
+            },
+        )
+    }))
+    .await?;
+    let states = try_join_all(nodes.iter().map(|n| n.nl.links())).await?;
+
+    let mut ups = Vec::new();
+    let mut addrs = Vec::new();
+    for (i, pn) in plan.nodes.iter().enumerate() {
+        for b in &pn.bridges {
+            let idx = index_of(&states[i], &pn.name, &b.name)?;
+            for a in &b.addresses {
+                addrs.push(nodes[i].nl.add_address(idx, &b.name, *a));
+            }
+        }
+    }
+    for l in &plan.links {
+        for e in [&l.a, &l.b] {
+            let node = &plan.nodes[e.node].name;
+            let idx = index_of(&states[e.node], node, &e.name)?;
+            let master = e
+                .bridge
+                .as_deref()
+                .map(|b| index_of(&states[e.node], node, b))
+                .transpose()?;
+            ups.push(nodes[e.node].nl.set_up(idx, master, &e.name));
+            for a in &e.addresses {
+                addrs.push(nodes[e.node].nl.add_address(idx, &e.name, *a));
+            }
+        }
+    }
+    try_join_all(ups).await?;
+    try_join_all(addrs).await?;
+    Ok(states)
+}
+
+/// `ip link set BRIDGE up` for every bridge, once its ports are ready. A bridge that opens with
+/// carrier activates its queue at once; one that gets carrier later waits for the kernel's link
+/// watcher, which handles a bridge's carrier as non-urgent (up to a second), and until then drops
+/// what the node sends through it.
+pub(super) async fn bridges_up(
+    plan: &Plan,
+    nodes: &[Node],
+    states: &[Vec<LinkState>],
+) -> Result<(), WorkerError> {
+    let mut ups = Vec::new();
+    for (i, pn) in plan.nodes.iter().enumerate() {
+        for b in &pn.bridges {
+            let idx = index_of(&states[i], &pn.name, &b.name)?;
+            ups.push(nodes[i].nl.set_up(idx, None, &b.name));
+        }
+    }
+    try_join_all(ups).await?;
+    Ok(())
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Stage {
+    /// Every veth end can send: carrier, and operationally up (the link watcher has run).
+    Links,
+    /// Every bridge port forwards and every bridge with ports has carrier.
+    Bridges,
+}
+
+/// Waits until links can really send. Carrier alone is not enough: the kernel activates a
+/// device's queue only when its link watcher runs, a moment after carrier comes up, and until
+/// then drops every frame (an ARP request, so a first ping) silently. The operational state is
+/// set in the same step, so it tells when that has happened.
+pub(super) async fn wait_ready(
+    plan: &Plan,
+    nodes: &[Node],
+    stage: Stage,
+) -> Result<(), WorkerError> {
+    let deadline = Instant::now() + LINK_READY_TIMEOUT;
+    let mut pause = Duration::from_micros(50);
+    loop {
+        let states = try_join_all(nodes.iter().map(|n| n.nl.links())).await?;
+        let find = |node: usize, name: &str| states[node].iter().find(|s| s.name == name);
+        let mut waiting = Vec::new();
+        for l in &plan.links {
+            for e in [&l.a, &l.b] {
+                let st = find(e.node, &e.name);
+                let ready = match stage {
+                    Stage::Links => st.is_some_and(LinkState::ready),
+                    Stage::Bridges => {
+                        e.bridge.is_none() || st.is_some_and(|s| s.port_forwarding == Some(true))
+                    }
+                };
+                if !ready {
+                    waiting.push(format!("{}:{}", plan.nodes[e.node].name, e.name));
+                }
+            }
+        }
+        if stage == Stage::Bridges {
+            for (i, n) in plan.nodes.iter().enumerate() {
+                for b in &n.bridges {
+                    let has_port = plan.links.iter().any(|l| {
+                        [&l.a, &l.b]
+                            .iter()
+                            .any(|e| e.node == i && e.bridge.as_deref() == Some(b.name.as_str()))
+                    });
+                    if has_port && !find(i, &b.name).is_some_and(|s| s.up && s.lower_up) {
+                        waiting.push(format!("{}:{}", n.name, b.name));
+                    }
+                }
+            }
+        }
+        if waiting.is_empty() {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            return Err(WorkerError::Setup(format!(
+                "links not ready (carrier, queue, bridge port forwarding) after {} ms: {}",
+                LINK_READY_TIMEOUT.as_millis(),
+                waiting.join(", ")
+            )));
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_millis(5));
+    }
+}
+
+pub(super) async fn add_routes(
+    plan: &Plan,
+    nodes: &[Node],
+    states: &[Vec<LinkState>],
+) -> Result<(), WorkerError> {
+    let mut reqs = Vec::new();
+    for (i, pn) in plan.nodes.iter().enumerate() {
+        for r in &pn.routes {
+            let dev = r
+                .dev
+                .as_deref()
+                .map(|d| index_of(&states[i], &pn.name, d))
+                .transpose()?;
+            reqs.push(nodes[i].nl.add_route(r, dev));
+        }
+    }
+    try_join_all(reqs).await?;
+    Ok(())
+}
+
+pub(super) fn run_line(
+    plan: &Plan,
+    ns: &OwnedFd,
+    node: &str,
+    argv: &[String],
+) -> Result<(), WorkerError> {
+    let timeout = Duration::from_millis(plan.settings.run_timeout_ms);
+    let shown = argv.join(" ");
+    let done = sandbox::run_in_netns(ns, argv, timeout).map_err(|e| match &e {
+        SandboxError::Spawn { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
+            WorkerError::Environment(crate::runner::missing_program_message(&argv[0], node))
+        }
+        _ => WorkerError::Setup(format!(
+            "run line `{shown}` in node `{node}`: {}",
+            chain(&e)
+        )),
+    })?;
+    if done.timed_out {
+        return Err(WorkerError::Setup(format!(
+            "run line `{shown}` in node `{node}` did not finish within {} ms and was killed (settings.run_timeout_ms)",
+            plan.settings.run_timeout_ms
+        )));
+    }
+    if !done.status.success() {
+        let stderr = String::from_utf8_lossy(&done.stderr);
+        return Err(WorkerError::Setup(format!(
+            "run line `{shown}` in node `{node}` failed ({}): {}",
+            done.status,
+            stderr.trim()
+        )));
+    }
+    Ok(())
+}
+
+/// `settings.permanent_neighbors`: for the first hop of every probe, a permanent neighbour
+/// entry on both sides (the prober for its next hop, the next hop for the prober), so that no
+/// ARP is needed and nothing counts against the kernel's machine-wide neighbour table.
+pub(super) async fn permanent_neighbours(
+    plan: &Plan,
+    nodes: &[Node],
+    states: &[Vec<LinkState>],
+) -> Result<(), WorkerError> {
+    let mac = |node: usize, iface: &str| {
+        states[node]
+            .iter()
+            .find(|l| l.name == iface)
+            .and_then(|l| l.mac)
+    };
+    let mut wanted = std::collections::BTreeSet::new();
+    for e in &plan.expectations {
+        let (Expectation::Ping { from, to, .. } | Expectation::Traceroute { from, to, .. }) = e
+        else {
+            continue;
+        };
+        let Some((dev, hop)) = plan.first_hop(*from, *to) else {
+            continue;
+        };
+        let Some((owner, owner_if)) = plan.owner_of(hop) else {
+            continue;
+        };
+        wanted.insert((*from, dev.clone(), hop, owner, owner_if.to_string()));
+        // The way back: the next hop learns the prober's address on that link.
+        if let Some((_, mine)) = plan
+            .addresses_of(*from)
+            .into_iter()
+            .find(|(d, c)| *d == dev && c.contains(hop))
+        {
+            wanted.insert((owner, owner_if.to_string(), mine.addr, *from, dev));
+        }
+    }
+    let mut reqs = Vec::new();
+    for (node, dev, ip, owner, owner_if) in &wanted {
+        let (Some(m), Ok(idx)) = (
+            mac(*owner, owner_if),
+            index_of(&states[*node], &plan.nodes[*node].name, dev),
+        ) else {
+            continue;
+        };
+        reqs.push(nodes[*node].nl.add_permanent(idx, dev, *ip, m));
+    }
+    try_join_all(reqs).await?;
+    Ok(())
+}
