@@ -67,7 +67,10 @@ pub fn to_pcapng(
         idb.extend(opts);
         out.extend(block(1, &idb));
     }
-    for f in frames {
+    // In the order the kernel saw them: a reader of the file follows the packets in time.
+    let mut by_time: Vec<&Frame> = frames.iter().collect();
+    by_time.sort_by_key(|f| f.ts_ns);
+    for f in by_time {
         let id = ids[&(f.node, f.iface.clone())];
         let mut epb = Vec::new();
         epb.extend(id.to_le_bytes());

@@ -12,7 +12,12 @@ pub struct Raw<'a> {
     pub ifindex: u32,
     pub outgoing: bool,
     pub data: &'a [u8],
+    /// When the kernel saw the frame, nanoseconds since the epoch (0 if unknown).
+    pub ts_ns: u64,
 }
+
+/// `SIOCGSTAMPNS` (linux/sockios.h): the receive time of the last frame read from a socket.
+const SIOCGSTAMPNS: libc::c_ulong = 0x8907;
 
 pub struct PacketSocket {
     fd: OwnedFd,
@@ -48,6 +53,19 @@ impl PacketSocket {
                 std::mem::size_of::<libc::c_int>() as libc::socklen_t,
             )
         };
+        // Timestamps on every frame, outgoing ones included (this turns on the kernel's
+        // network timestamping), read back per frame with SIOCGSTAMPNS.
+        let on: libc::c_int = 1;
+        // SAFETY: setsockopt reads one c_int from a live local.
+        unsafe {
+            libc::setsockopt(
+                fd.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_TIMESTAMPNS,
+                (&on as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
         Ok(PacketSocket {
             fd,
             buf: vec![0; 65536],
@@ -75,10 +93,21 @@ impl PacketSocket {
             if n < 0 {
                 return;
             }
+            let mut ts = libc::timespec {
+                tv_sec: 0,
+                tv_nsec: 0,
+            };
+            // SAFETY: SIOCGSTAMPNS writes one timespec into `ts`.
+            let ok = unsafe { libc::ioctl(self.fd.as_raw_fd(), SIOCGSTAMPNS as _, &mut ts) } == 0;
             f(Raw {
                 ifindex: addr.sll_ifindex as u32,
                 outgoing: addr.sll_pkttype == libc::PACKET_OUTGOING,
                 data: &self.buf[..n as usize],
+                ts_ns: if ok {
+                    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+                } else {
+                    0
+                },
             });
         }
     }

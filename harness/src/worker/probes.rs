@@ -61,7 +61,7 @@ pub(super) fn collect(
             node,
             iface: link_name(&states[node], raw.ifindex),
             outgoing: raw.outgoing,
-            ts_ns: now_ns(),
+            ts_ns: if raw.ts_ns != 0 { raw.ts_ns } else { now_ns() },
             data: raw.data.to_vec(),
         });
     });
