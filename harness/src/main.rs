@@ -17,27 +17,24 @@ use netconform::scenario;
 const USAGE: &str = "\
 usage: netconform run [--paths] [--pcap DIR] [--json FILE] PATH...
                                   build and probe scenarios (files or folders of *.toml)
+         --paths                  also print every probe's packets hop by hop (the snapshots' text)
+         --pcap DIR               write each scenario's captures to DIR/<scenario>.pcapng
+         --json FILE              write the results as JSON, for `diff` and `snapshots`
        netconform check PATH...   validate scenarios without building anything
-       netconform gen star|chain N [--permanent-neighbors]
-                                  print a generated scenario (a star of N nodes on one bridge,
-                                  or a chain of N routers), for scale runs
+       netconform diff A B        what differs between two runs, in network terms; A and B are
+                                  scenario files (run now) or `run --json` results (the same
+                                  suite on two kernels, say)
+       netconform snapshots RESULT.json
+                                  compare a `run --json` result (from a VM on another kernel, say)
+                                  with the committed snapshots/, a diff per scenario
+       netconform flake [--runs N] PATH...
+                                  run every scenario N times (default 20) at once and report any
+                                  whose verdicts or packet paths varied
        netconform bench [--runs N] [--quick] [--no-shell]
                                   medians: the Docker scenario and its phases, the same in bash
                                   side by side (as root), 10/100/1000-node stars and chains
-       netconform flake [--runs N] PATH...
-                                  run every scenario N times (default 20), in parallel, and report
-                                  any whose results or packet paths varied between runs
-
-  --paths      also print every probe's packets hop by hop (what the snapshots record)
-  --pcap DIR   write each scenario's captures to DIR/<scenario>.pcapng (Wireshark, tshark)
-  --json FILE  write the results (verdicts, packet paths, tables) as JSON, for `netconform diff`
-
-       netconform snapshots RESULT.json
-                                  compare a run's packet paths (e.g. from a VM on another kernel)
-                                  with the committed snapshots/, as a diff per scenario
-       netconform diff A B        what differs between two runs, in network terms: A and B are
-                                  scenario files (run now) or JSON files from `run --json` (e.g.
-                                  the same suite on two kernels)
+       netconform gen star|chain N [--permanent-neighbors]
+                                  print a generated scale scenario
 
 exit status: 0 all expectations held, 1 an expectation failed or a network could not be built,
              2 invalid input or an environment that cannot run scenarios";
