@@ -53,3 +53,24 @@ pub fn package_for(program: &str) -> Option<&'static str> {
         _ => return None,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_explanation_names_the_step_and_a_fix() {
+        for errno in [Errno::EPERM, Errno::ENOSPC, Errno::EUSERS, Errno::EINVAL] {
+            let text = explain_userns("unshare(CLONE_NEWUSER)", errno);
+            assert!(text.contains("unshare(CLONE_NEWUSER) failed"), "{text}");
+            // Whatever the machine's sysctls say, the paragraph ends with a way forward.
+            assert!(
+                text.contains("Fix:") || text.contains("built without"),
+                "{text}"
+            );
+        }
+        assert_eq!(package_for("/usr/sbin/iptables"), Some("iptables"));
+        assert_eq!(package_for("nft"), Some("nftables"));
+        assert_eq!(package_for("frobnicate"), None);
+    }
+}
