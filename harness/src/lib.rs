@@ -15,6 +15,7 @@ pub mod report;
 pub mod runner;
 pub mod sandbox;
 pub mod scenario;
+pub mod sockopt;
 pub mod topology;
 pub mod vm_guest;
 pub mod worker;

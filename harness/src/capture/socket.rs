@@ -41,31 +41,12 @@ impl PacketSocket {
         }
         // SAFETY: the kernel just returned this fd and nothing else owns it.
         let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-        // A larger queue, so that a burst (a flooded ARP, eight traceroute probes) is never cut.
-        let size: libc::c_int = 4 << 20;
-        // SAFETY: setsockopt reads one c_int from a live local.
-        unsafe {
-            libc::setsockopt(
-                fd.as_raw_fd(),
-                libc::SOL_SOCKET,
-                libc::SO_RCVBUF,
-                (&size as *const libc::c_int).cast(),
-                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-            )
-        };
+        // A larger queue, so that a burst (a flooded ARP, eight traceroute probes) is never cut;
+        // best effort, capped by net.core.rmem_max.
+        let _ = crate::sockopt::set_int(fd.as_raw_fd(), libc::SOL_SOCKET, libc::SO_RCVBUF, 4 << 20);
         // Timestamps on every frame, outgoing ones included (this turns on the kernel's
-        // network timestamping), read back per frame with SIOCGSTAMPNS.
-        let on: libc::c_int = 1;
-        // SAFETY: setsockopt reads one c_int from a live local.
-        unsafe {
-            libc::setsockopt(
-                fd.as_raw_fd(),
-                libc::SOL_SOCKET,
-                libc::SO_TIMESTAMPNS,
-                (&on as *const libc::c_int).cast(),
-                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-            )
-        };
+        // network timestamping), read back per frame with SIOCGSTAMPNS; best effort too.
+        let _ = crate::sockopt::set_int(fd.as_raw_fd(), libc::SOL_SOCKET, libc::SO_TIMESTAMPNS, 1);
         Ok(PacketSocket {
             fd,
             buf: vec![0; 65536],

@@ -41,20 +41,7 @@ impl IcmpSocket {
     pub fn open(recverr: bool) -> io::Result<Self> {
         let (tx, rx) = transport_channel(4096, Layer4(Ipv4(IpNextHeaderProtocols::Icmp)))?;
         if recverr {
-            let on: libc::c_int = 1;
-            // SAFETY: setsockopt reads `size_of::<c_int>()` bytes from a live local variable.
-            let rc = unsafe {
-                libc::setsockopt(
-                    tx.socket.fd,
-                    libc::IPPROTO_IP,
-                    libc::IP_RECVERR,
-                    (&on as *const libc::c_int).cast(),
-                    std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-                )
-            };
-            if rc != 0 {
-                return Err(io::Error::last_os_error());
-            }
+            crate::sockopt::set_int(tx.socket.fd, libc::IPPROTO_IP, libc::IP_RECVERR, 1)?;
         }
         Ok(IcmpSocket {
             tx,

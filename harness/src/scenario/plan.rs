@@ -158,6 +158,23 @@ impl Plan {
         None
     }
 
+    /// Every interface of a node besides `lo`: its bridges, then its link ends.
+    pub fn interfaces(&self, node: usize) -> Vec<&str> {
+        let mut v: Vec<&str> = self.nodes[node]
+            .bridges
+            .iter()
+            .map(|b| b.name.as_str())
+            .collect();
+        for l in &self.links {
+            for e in [&l.a, &l.b] {
+                if e.node == node {
+                    v.push(&e.name);
+                }
+            }
+        }
+        v
+    }
+
     /// Every (interface, address) of a node.
     pub fn addresses_of(&self, node: usize) -> Vec<(&str, Cidr)> {
         let mut v: Vec<(&str, Cidr)> = self.nodes[node]

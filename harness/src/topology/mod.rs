@@ -10,8 +10,6 @@ pub mod neighbour;
 pub mod route;
 pub mod sysctl;
 
-use std::os::fd::OwnedFd;
-
 pub use link::LinkState;
 
 #[derive(Debug, thiserror::Error)]
@@ -65,6 +63,3 @@ impl Netlink {
         }
     }
 }
-
-/// A node's namespace descriptor, used to place a veth peer straight into it.
-pub type NsFd = OwnedFd;

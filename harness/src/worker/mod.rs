@@ -179,7 +179,7 @@ fn run(plan: &Plan, t0: Instant) -> Result<Observed, WorkerError> {
     let mut unsupported = Vec::new();
     let mut nodes: Vec<Node> = Vec::with_capacity(plan.nodes.len());
     for (i, (pn, ns)) in plan.nodes.iter().zip(fds).enumerate() {
-        let ifaces = iface_names(plan, i);
+        let ifaces = plan.interfaces(i);
         let handle = rt.handle().clone();
         let (nl, ping, trace, cap, missing) =
             sandbox::in_netns(&ns, || -> Result<_, WorkerError> {
@@ -245,7 +245,7 @@ fn run(plan: &Plan, t0: Instant) -> Result<Observed, WorkerError> {
 
     // Interface sysctls, now that the interfaces exist.
     for (i, pn) in plan.nodes.iter().enumerate() {
-        let ifaces = iface_names(plan, i);
+        let ifaces = plan.interfaces(i);
         let late: Vec<_> = pn
             .sysctl
             .iter()
@@ -418,22 +418,6 @@ fn sysctl_error(node: &str, source: sysctl::SysctlError) -> WorkerError {
         node: node.to_string(),
         source,
     }
-}
-
-fn iface_names(plan: &Plan, node: usize) -> Vec<&str> {
-    let mut v: Vec<&str> = plan.nodes[node]
-        .bridges
-        .iter()
-        .map(|b| b.name.as_str())
-        .collect();
-    for l in &plan.links {
-        for e in [&l.a, &l.b] {
-            if e.node == node {
-                v.push(&e.name);
-            }
-        }
-    }
-    v
 }
 
 fn link_name(links: &[LinkState], index: u32) -> String {
