@@ -155,9 +155,11 @@ pub fn run_plan(file: &Path, plan: &Plan, worker_exe: &Path) -> Result<ScenarioR
     }
     let report: WorkerReport = serde_json::from_slice(&done.stdout).map_err(|_| {
         let stderr = String::from_utf8_lossy(&done.stderr);
+        let status = done
+            .status
+            .map_or_else(|| "no status".to_string(), |s| s.to_string());
         worker_err(format!(
-            "it exited with {} and no report; stderr: {}",
-            done.status,
+            "it exited with {status} and no report; stderr: {}",
             stderr.trim()
         ))
     })?;

@@ -129,12 +129,8 @@ pub fn settle(
 ) {
     let end = Instant::now() + limit;
     loop {
-        let mut got = 0usize;
         for (i, s) in socks.iter_mut().enumerate() {
-            s.drain(|r| {
-                got += 1;
-                f(i, r)
-            });
+            s.drain(|r| f(i, r));
         }
         let now = Instant::now();
         if now >= end {
@@ -147,21 +143,37 @@ pub fn settle(
             .collect();
         // ppoll, not poll: the quiet window is well under a millisecond.
         let ts = TimeSpec::from_duration(wait);
+        // Nothing became readable during a whole window: the network is quiet. (Frames drained
+        // before the window are already taken; a second window would only add latency.)
         match ppoll(&mut fds, Some(ts), None) {
-            Ok(0) if got == 0 => return,
+            Ok(0) | Err(_) => return,
             Ok(_) => {}
-            Err(_) => return,
         }
     }
 }
 
-/// Closes packet sockets concurrently. The kernel waits for an RCU grace period when it releases
-/// a packet socket (several milliseconds on an idle machine); closed one after another, as at
-/// process exit, those waits add up, while concurrent closes share them.
-pub fn close_all(socks: Vec<PacketSocket>) {
-    std::thread::scope(|s| {
-        for sock in socks {
-            s.spawn(move || drop(sock));
+/// Packet sockets being closed by helper threads.
+#[must_use = "wait for the sockets to close before the process exits"]
+pub struct Closing(Vec<std::thread::JoinHandle<()>>);
+
+impl Closing {
+    /// Waits until every socket is closed.
+    pub fn wait(self) {
+        for h in self.0 {
+            let _ = h.join();
         }
-    });
+    }
+}
+
+/// Starts closing packet sockets, concurrently and in the background. The kernel waits for an
+/// RCU grace period when it releases a packet socket (about 10 ms here, idle or not); closed one
+/// after another, as at process exit, those waits add up, while concurrent closes share one.
+/// The socket stops capturing at once; only the freeing waits, so the worker reports meanwhile.
+pub fn close_in_background(socks: Vec<PacketSocket>) -> Closing {
+    Closing(
+        socks
+            .into_iter()
+            .map(|sock| std::thread::spawn(move || drop(sock)))
+            .collect(),
+    )
 }

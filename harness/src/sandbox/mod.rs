@@ -14,7 +14,7 @@ pub mod process;
 
 use std::fs::File;
 use std::io::Write;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -26,7 +26,7 @@ use nix::sched::{setns, unshare, CloneFlags};
 use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::{fork, geteuid, getgid, getuid, ForkResult, Gid, Uid};
 
-pub use process::Finished;
+pub use process::{join_reapers, Finished};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SandboxError {
@@ -147,6 +147,9 @@ pub fn enter(parent_pid: Option<i32>) -> Result<(), SandboxError> {
             Ok(())
         }
         ForkResult::Parent { child } => {
+            // Only the child writes the report: let its closing stdout be the end of it.
+            // SAFETY: dup2 onto fd 1 of this single-threaded process; stderr stays valid.
+            unsafe { libc::dup2(2, 1) };
             let code = loop {
                 match waitpid(child, None) {
                     Ok(WaitStatus::Exited(_, c)) => break c,
@@ -232,31 +235,78 @@ pub fn in_netns<T: Send>(ns: &OwnedFd, f: impl FnOnce() -> T + Send) -> Result<T
     })
 }
 
+/// Runs `f(i)` for every namespace `nss[i]`, on a thread sitting in that namespace, with up to
+/// `threads` threads at once; the results in order. A thread moves on from one namespace to the
+/// next and then ends: none is ever used for anything but `f`, so none is left in a wrong one.
+pub fn in_each_netns<T: Send>(
+    nss: &[&OwnedFd],
+    threads: usize,
+    f: impl Fn(usize) -> T + Sync,
+) -> Result<Vec<T>, SandboxError> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Mutex;
+    let next = AtomicUsize::new(0);
+    let out: Mutex<Vec<Option<T>>> = Mutex::new((0..nss.len()).map(|_| None).collect());
+    let res = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..threads.clamp(1, nss.len().max(1)))
+            .map(|_| {
+                s.spawn(|| -> Result<(), SandboxError> {
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(ns) = nss.get(i) else {
+                            return Ok(());
+                        };
+                        setns(ns.as_fd(), CloneFlags::CLONE_NEWNET).map_err(|source| {
+                            SandboxError::Syscall {
+                                step: "setns(CLONE_NEWNET)",
+                                source,
+                            }
+                        })?;
+                        let v = f(i);
+                        out.lock().unwrap_or_else(|e| e.into_inner())[i] = Some(v);
+                    }
+                })
+            })
+            .collect();
+        workers.into_iter().try_for_each(|w| {
+            w.join().unwrap_or(Err(SandboxError::Syscall {
+                step: "namespace thread",
+                source: Errno::EIO,
+            }))
+        })
+    });
+    res?;
+    let out = out.into_inner().unwrap_or_else(|e| e.into_inner());
+    out.into_iter()
+        .map(|v| {
+            v.ok_or(SandboxError::Syscall {
+                step: "namespace thread",
+                source: Errno::EIO,
+            })
+        })
+        .collect()
+}
+
 /// Runs `argv` in the network namespace `ns`, with no shell, until it ends or `timeout` passes.
+///
+/// The child is started from a thread that sits in `ns`, so it is born there and the standard
+/// library can use `posix_spawn` (no copy of the worker's page tables). It needs no parent-death
+/// signal: it lives in the worker's PID namespace, whose PID 1 takes it along when it dies.
 pub fn run_in_netns(
     ns: &OwnedFd,
     argv: &[String],
     timeout: Duration,
 ) -> Result<Finished, SandboxError> {
-    let fd = ns.as_raw_fd();
-    let mut cmd = Command::new(&argv[0]);
-    cmd.args(&argv[1..])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .env("PATH", sandbox_path());
-    // SAFETY: runs in the forked child before exec; setns and prctl are async-signal-safe syscalls
-    // and touch no memory of the parent.
-    unsafe {
-        cmd.pre_exec(move || {
-            if libc::setns(fd, libc::CLONE_NEWNET) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-            Ok(())
-        });
-    }
-    let child = cmd.spawn().map_err(|source| SandboxError::Spawn {
+    let spawned = in_netns(ns, || {
+        Command::new(&argv[0])
+            .args(&argv[1..])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .env("PATH", sandbox_path())
+            .spawn()
+    })?;
+    let child = spawned.map_err(|source| SandboxError::Spawn {
         program: argv[0].clone(),
         source,
     })?;
@@ -300,7 +350,9 @@ pub fn find_program(program: &str) -> Option<std::path::PathBuf> {
 }
 
 /// Starts a worker: `exe __worker` with `input` on its stdin, killed if it outlives `timeout` or
-/// if the calling thread dies.
+/// if the calling thread dies. Returns once the worker has written a whole report (its last byte
+/// a newline, which compact JSON never contains) and closed its stdout; it then finishes exiting
+/// in the background. Without a whole report, waits for it to exit.
 pub fn spawn_worker(
     exe: &Path,
     input: Vec<u8>,
@@ -328,7 +380,8 @@ pub fn spawn_worker(
     let writer = std::thread::spawn(move || {
         let _ = stdin.write_all(&input);
     });
-    let out = process::wait_with_deadline(child, timeout).map_err(spawn_err)?;
+    let out = process::wait_for_output(child, timeout, &|out| out.last() == Some(&b'\n'))
+        .map_err(spawn_err)?;
     let _ = writer.join();
     Ok(out)
 }

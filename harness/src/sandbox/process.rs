@@ -3,7 +3,7 @@
 use std::io::Read;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::process::{Child, ExitStatus};
-use std::sync::mpsc;
+use std::sync::{mpsc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -12,7 +12,8 @@ use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 /// What a finished (or killed) child left behind.
 #[derive(Debug)]
 pub struct Finished {
-    pub status: ExitStatus,
+    /// `None` when the child was left to finish exiting in the background.
+    pub status: Option<ExitStatus>,
     pub stdout: Vec<u8>,
     pub stderr: Vec<u8>,
     /// The deadline passed and the child was killed.
@@ -43,9 +44,74 @@ fn pidfd_kill(pidfd: &OwnedFd) {
 }
 
 /// Waits for `child` until `timeout`, collecting its piped output; kills it when time is up.
-pub fn wait_with_deadline(mut child: Child, timeout: Duration) -> std::io::Result<Finished> {
+pub fn wait_with_deadline(child: Child, timeout: Duration) -> std::io::Result<Finished> {
     let pidfd = pidfd_open(child.id())?;
+    wait_inner(child, pidfd, timeout, None)
+}
+
+/// Like [`wait_with_deadline`], but returns as soon as the child has closed its stdout with
+/// output that `complete` accepts: the worker writes its report, closes stdout, and only then
+/// releases its sockets and exits, which the kernel finishes in the background like any
+/// namespace teardown. The child is then reaped by a helper thread (see [`join_reapers`]) and
+/// `status` is `None`.
+pub fn wait_for_output(
+    mut child: Child,
+    timeout: Duration,
+    complete: &dyn Fn(&[u8]) -> bool,
+) -> std::io::Result<Finished> {
+    let pidfd = pidfd_open(child.id())?;
+    let deadline = Instant::now() + timeout;
     let out = child.stdout.take().map(drain);
+    if let Some(rx) = &out {
+        if let Ok(bytes) = rx.recv_timeout(timeout) {
+            if complete(&bytes) {
+                let stderr = child.stderr.take();
+                let reaper = thread::spawn(move || {
+                    // Keep reading stderr so the child never blocks on a full pipe.
+                    let err = stderr.map(drain);
+                    let _ = child.wait();
+                    drop(err);
+                });
+                REAPERS
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(reaper);
+                return Ok(Finished {
+                    status: None,
+                    stdout: bytes,
+                    stderr: Vec::new(),
+                    timed_out: false,
+                });
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            let (tx, rx) = mpsc::channel();
+            let _ = tx.send(bytes);
+            return wait_inner(child, pidfd, left, Some(rx));
+        }
+    }
+    let left = deadline.saturating_duration_since(Instant::now());
+    wait_inner(child, pidfd, left, out)
+}
+
+/// Helper threads reaping workers that already delivered their report.
+static REAPERS: Mutex<Vec<thread::JoinHandle<()>>> = Mutex::new(Vec::new());
+
+/// Waits until every worker that returned early has fully exited (its sockets released, its
+/// processes gone); for `netconform bench`, which reports that time too.
+pub fn join_reapers() {
+    let all = std::mem::take(&mut *REAPERS.lock().unwrap_or_else(|e| e.into_inner()));
+    for h in all {
+        let _ = h.join();
+    }
+}
+
+fn wait_inner(
+    mut child: Child,
+    pidfd: OwnedFd,
+    timeout: Duration,
+    out: Option<mpsc::Receiver<Vec<u8>>>,
+) -> std::io::Result<Finished> {
+    let out = out.or_else(|| child.stdout.take().map(drain));
     let err = child.stderr.take().map(drain);
     let deadline = Instant::now() + timeout;
     let mut timed_out = false;
@@ -79,7 +145,7 @@ pub fn wait_with_deadline(mut child: Child, timeout: Duration) -> std::io::Resul
         .unwrap_or_default()
     };
     Ok(Finished {
-        status,
+        status: Some(status),
         stdout: join(out),
         stderr: join(err),
         timed_out,

@@ -64,6 +64,13 @@ fn with_opts<T>(mut b: LinkMessageBuilder<T>, o: LinkOpts) -> LinkMessageBuilder
     b
 }
 
+/// `numtxqueues 1 numrxqueues 1`: a veth otherwise gets a queue per CPU and then trims the real
+/// count to one, and each trim waits for an RCU grace period under the global RTNL lock.
+fn one_queue<T>(b: LinkMessageBuilder<T>) -> LinkMessageBuilder<T> {
+    b.append_extra_attribute(LinkAttribute::NumTxQueues(1))
+        .append_extra_attribute(LinkAttribute::NumRxQueues(1))
+}
+
 impl Netlink {
     /// `ip link add NAME [index N] type bridge mcast_snooping 0 [address MAC] [mtu N]`
     ///
@@ -80,7 +87,7 @@ impl Netlink {
             .map_err(self.fail(format!("ip link add {name} type bridge")))
     }
 
-    /// `ip link add A [index N] [address MAC] type veth peer name B netns PEER_NS [index M] [address MAC]`
+    /// `ip link add A [index N] [address MAC] numtxqueues 1 numrxqueues 1 type veth peer name B netns PEER_NS [index M] [address MAC] numtxqueues 1 numrxqueues 1`
     ///
     /// The peer is born inside its own node's namespace, which is much cheaper than moving it
     /// there afterwards. Neither end is brought up here.
@@ -92,19 +99,19 @@ impl Netlink {
         peer_ns: &OwnedFd,
         peer_opts: LinkOpts,
     ) -> Result<(), NetlinkError> {
-        let peer_msg = with_opts(
+        let peer_msg = one_queue(with_opts(
             LinkMessageBuilder::<LinkUnspec>::new()
                 .name(peer.to_string())
                 .setns_by_fd(peer_ns.as_raw_fd()),
             peer_opts,
-        )
+        ))
         .build();
-        let msg = with_opts(
+        let msg = one_queue(with_opts(
             LinkMessageBuilder::<LinkVeth>::new_with_info_kind(InfoKind::Veth)
                 .name(name.to_string())
                 .set_info_data(InfoData::Veth(InfoVeth::Peer(peer_msg))),
             opts,
-        )
+        ))
         .build();
         self.handle
             .link()

@@ -76,6 +76,43 @@ pub fn write(key: &str, value: &str) -> Result<(), SysctlError> {
         })
 }
 
+/// `sysctl -n KEY` for the calling thread's network namespace.
+pub fn read(key: &str) -> std::io::Result<String> {
+    let path = format!("/proc/sys/{}", key.replace('.', "/"));
+    Ok(std::fs::read_to_string(path)?.trim().to_string())
+}
+
+/// What every node of a run needs of [`BASELINE`].
+#[derive(Debug, Default)]
+pub struct BaselinePlan {
+    /// The keys to write in each node: those whose starting value differs.
+    pub writes: Vec<(&'static str, &'static str)>,
+    /// Optional keys this kernel lacks that the report should mention.
+    pub unsupported: Vec<String>,
+}
+
+/// Reads the calling thread's namespace to learn what each new node needs written. Every
+/// namespace of a run starts alike (the kernel copies the same source into each, or resets it to
+/// the same defaults), so one look at the worker's own fresh namespace serves all nodes, and a
+/// key that already holds its baseline value costs nothing per node: a `/proc/sys` write gets
+/// slower as namespaces multiply.
+pub fn plan_baseline() -> BaselinePlan {
+    let mut p = BaselinePlan::default();
+    for (k, v) in BASELINE {
+        match read(k) {
+            Ok(now) if now == *v => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && optional(k).is_some() => {
+                if optional(k) == Some(Absent::Report) {
+                    p.unsupported.push(k.to_string());
+                }
+            }
+            // A value to change, or one we could not read: write it, and report any failure.
+            _ => p.writes.push((k, v)),
+        }
+    }
+    p
+}
+
 /// Whether `key` names one interface (`net.ipv4.conf.eth0.rp_filter`) and so must wait until the
 /// interface exists.
 pub fn names_interface(key: &str, ifaces: &[&str]) -> bool {

@@ -220,11 +220,10 @@ pub(super) fn run_line(
             plan.settings.run_timeout_ms
         )));
     }
-    if !done.status.success() {
+    if let Some(status) = done.status.filter(|s| !s.success()) {
         let stderr = String::from_utf8_lossy(&done.stderr);
         return Err(WorkerError::Setup(format!(
-            "run line `{shown}` in node `{node}` failed ({}): {}",
-            done.status,
+            "run line `{shown}` in node `{node}` failed ({status}): {}",
             stderr.trim()
         )));
     }

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use futures::future::try_join_all;
 
-use crate::capture::socket::{settle, PacketSocket};
+use crate::capture::socket::{close_in_background, settle, Closing, PacketSocket};
 use crate::capture::Frame;
 use crate::observe::{
     NeighEntry, NeighSeen, Observation, Observed, RouteSeen, Timings, WorkerReport,
@@ -60,6 +60,7 @@ enum WorkerError {
 pub fn main() -> i32 {
     let t0 = Instant::now();
     let mut input = Vec::new();
+    let mut closing = None;
     let report = match std::io::stdin().read_to_end(&mut input) {
         Err(e) => WorkerReport::Setup(format!("cannot read the plan: {e}")),
         Ok(_) => match serde_json::from_slice::<Plan>(&input) {
@@ -71,7 +72,10 @@ pub fn main() -> i32 {
                 match sandbox::enter(parent) {
                     Err(e) => classify(e.into()),
                     Ok(()) => match run(&plan, t0) {
-                        Ok(o) => WorkerReport::Observed(o),
+                        Ok((o, c)) => {
+                            closing = c;
+                            WorkerReport::Observed(o)
+                        }
                         Err(e) => classify(e),
                     },
                 }
@@ -80,7 +84,16 @@ pub fn main() -> i32 {
     };
     let mut out = std::io::stdout().lock();
     let _ = serde_json::to_writer(&mut out, &report);
+    // The newline marks a whole report (compact JSON has none); closing stdout hands it over
+    // while the capture sockets are still being released.
+    let _ = out.write_all(b"\n");
     let _ = out.flush();
+    // SAFETY: dup2 replaces fd 1 with a copy of fd 2; no Rust object owns the raw fd 1 handle
+    // beyond the locked, flushed stdout, whose later writes would go to stderr.
+    unsafe { libc::dup2(2, 1) };
+    if let Some(c) = closing {
+        c.wait();
+    }
     0
 }
 
@@ -139,7 +152,7 @@ struct Node {
     cap: Option<PacketSocket>,
 }
 
-fn run(plan: &Plan, t0: Instant) -> Result<Observed, WorkerError> {
+fn run(plan: &Plan, t0: Instant) -> Result<(Observed, Option<Closing>), WorkerError> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -176,60 +189,49 @@ fn run(plan: &Plan, t0: Instant) -> Result<Observed, WorkerError> {
 
     let capture =
         plan.settings.capture && (pingers.iter().any(|x| *x) || tracers.iter().any(|x| *x));
-    let mut unsupported = Vec::new();
-    let mut nodes: Vec<Node> = Vec::with_capacity(plan.nodes.len());
-    for (i, (pn, ns)) in plan.nodes.iter().zip(fds).enumerate() {
+    // The worker's own namespace is as fresh as the nodes': it tells which baseline keys need
+    // writing at all.
+    let baseline = sysctl::plan_baseline();
+    let unsupported = baseline.unsupported.clone();
+    let handle = rt.handle().clone();
+    let ns_refs: Vec<&OwnedFd> = fds.iter().collect();
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let setups = sandbox::in_each_netns(&ns_refs, threads, |i| -> Result<_, WorkerError> {
+        let pn = &plan.nodes[i];
         let ifaces = plan.interfaces(i);
-        let handle = rt.handle().clone();
-        let (nl, ping, trace, cap, missing) =
-            sandbox::in_netns(&ns, || -> Result<_, WorkerError> {
-                let mut missing = Vec::new();
-                for (k, v) in sysctl::BASELINE {
-                    match sysctl::write(k, v) {
-                        Ok(()) => {}
-                        Err(e)
-                            if e.source.kind() == std::io::ErrorKind::NotFound
-                                && sysctl::optional(k).is_some() =>
-                        {
-                            if sysctl::optional(k) == Some(sysctl::Absent::Report) {
-                                missing.push(k.to_string());
-                            }
-                        }
-                        Err(source) => {
-                            return Err(WorkerError::Sysctl {
-                                node: pn.name.clone(),
-                                source,
-                            })
-                        }
-                    }
-                }
-                for (k, v) in &pn.sysctl {
-                    if !sysctl::names_interface(k, &ifaces) {
-                        sysctl::write(k, v).map_err(|source| sysctl_error(&pn.name, source))?;
-                    }
-                }
-                let nl = Netlink::open(&pn.name, &handle)?;
-                let sock = |recverr| {
-                    IcmpSocket::open(recverr).map_err(|source| ProbeError::Socket {
-                        node: pn.name.clone(),
-                        source,
-                    })
-                };
-                let ping = if pingers[i] { Some(sock(true)?) } else { None };
-                let trace = if tracers[i] { Some(sock(false)?) } else { None };
-                let cap = if capture {
-                    Some(PacketSocket::open().map_err(|source| ProbeError::Socket {
-                        node: pn.name.clone(),
-                        source,
-                    })?)
-                } else {
-                    None
-                };
-                Ok((nl, ping, trace, cap, missing))
-            })??;
-        if i == 0 {
-            unsupported = missing;
+        for (k, v) in &baseline.writes {
+            sysctl::write(k, v).map_err(|source| WorkerError::Sysctl {
+                node: pn.name.clone(),
+                source,
+            })?;
         }
+        for (k, v) in &pn.sysctl {
+            if !sysctl::names_interface(k, &ifaces) {
+                sysctl::write(k, v).map_err(|source| sysctl_error(&pn.name, source))?;
+            }
+        }
+        let nl = Netlink::open(&pn.name, &handle)?;
+        let sock = |recverr| {
+            IcmpSocket::open(recverr).map_err(|source| ProbeError::Socket {
+                node: pn.name.clone(),
+                source,
+            })
+        };
+        let ping = if pingers[i] { Some(sock(true)?) } else { None };
+        let trace = if tracers[i] { Some(sock(false)?) } else { None };
+        let cap = if capture {
+            Some(PacketSocket::open().map_err(|source| ProbeError::Socket {
+                node: pn.name.clone(),
+                source,
+            })?)
+        } else {
+            None
+        };
+        Ok((nl, ping, trace, cap))
+    })?;
+    let mut nodes: Vec<Node> = Vec::with_capacity(plan.nodes.len());
+    for (setup, ns) in setups.into_iter().zip(fds) {
+        let (nl, ping, trace, cap) = setup?;
         nodes.push(Node {
             ns,
             nl,
@@ -299,9 +301,14 @@ fn run(plan: &Plan, t0: Instant) -> Result<Observed, WorkerError> {
         Some(batch_pings(plan, &mut nodes, timeout)?)
     };
     let mut observations = Vec::with_capacity(plan.expectations.len());
+    let is_captured = |e: &Expectation| {
+        capture && matches!(e, Expectation::Ping { .. } | Expectation::Traceroute { .. })
+    };
+    let last_captured = plan.expectations.iter().rposition(is_captured);
+    let mut capture_drops = 0;
+    let mut closing = None;
     for (k, e) in plan.expectations.iter().enumerate() {
-        let captured =
-            capture && matches!(e, Expectation::Ping { .. } | Expectation::Traceroute { .. });
+        let captured = is_captured(e);
         if captured {
             // Whatever earlier steps left in the queues is not this probe's.
             for n in nodes.iter_mut() {
@@ -369,12 +376,13 @@ fn run(plan: &Plan, t0: Instant) -> Result<Observed, WorkerError> {
         if captured {
             collect(&mut nodes, &states, k, &mut frames);
         }
+        if Some(k) == last_captured {
+            // No capture is needed any more: let the sockets go while the rest runs.
+            let socks: Vec<PacketSocket> = nodes.iter_mut().filter_map(|n| n.cap.take()).collect();
+            capture_drops = socks.iter().map(|c| u64::from(c.drops())).sum();
+            closing = Some(close_in_background(socks));
+        }
     }
-    let capture_drops = nodes
-        .iter()
-        .filter_map(|n| n.cap.as_ref())
-        .map(|c| u64::from(c.drops()))
-        .sum();
     let macs = states
         .iter()
         .enumerate()
@@ -385,9 +393,8 @@ fn run(plan: &Plan, t0: Instant) -> Result<Observed, WorkerError> {
         })
         .collect();
     let probe_us = micros(t_probe.elapsed());
-    crate::capture::socket::close_all(nodes.iter_mut().filter_map(|n| n.cap.take()).collect());
     ph.mark("probes");
-    Ok(Observed {
+    let observed = Observed {
         observations,
         timings: Timings {
             sandbox_us,
@@ -400,7 +407,8 @@ fn run(plan: &Plan, t0: Instant) -> Result<Observed, WorkerError> {
         frames,
         capture_drops,
         macs,
-    })
+    };
+    Ok((observed, closing))
 }
 
 /// A scenario sysctl the kernel does not have is the environment's problem when a module would
