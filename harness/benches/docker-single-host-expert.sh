@@ -20,8 +20,8 @@ netns add $p-c2
 netns add $p-ns1
 netns add $p-ns2
 netns add $p-ext
-link add veth-c1 netns $p-host type veth peer name eth0 netns $p-c1
-link add veth-c2 netns $p-host type veth peer name eth0 netns $p-c2
+link add veth-c1 netns $p-host type veth peer name eth0 netns $p-c1 address 02:42:ac:11:00:02
+link add veth-c2 netns $p-host type veth peer name eth0 netns $p-c2 address 02:42:ac:11:00:03
 link add veth1 netns $p-host type veth peer name eth0 netns $p-ns1
 link add veth2 netns $p-host type veth peer name eth0 netns $p-ns2
 link add eth0 netns $p-host type veth peer name eth0 netns $p-ext

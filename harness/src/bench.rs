@@ -136,6 +136,31 @@ fn phase_medians(samples: &[Sample]) -> Vec<(String, f64)> {
         .collect()
 }
 
+/// `netconform run FILE` as a user types it, `runs` times on a quiet kernel: the median wall time
+/// of the whole process, from exec to exit.
+fn whole_process(exe: &Path, runs: usize) -> anyhow::Result<f64> {
+    let dir = std::env::temp_dir().join(format!("netconform-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).context("creating a scratch folder")?;
+    let file = dir.join("single-host.toml");
+    std::fs::write(&file, DOCKER).context("writing the scenario")?;
+    let mut times = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        std::thread::sleep(QUIET_GAP);
+        let t = Instant::now();
+        let out = Command::new(exe).arg("run").arg(&file).output()?;
+        times.push(ms(t.elapsed()));
+        if !out.status.success() {
+            let _ = std::fs::remove_dir_all(&dir);
+            anyhow::bail!(
+                "`netconform run` failed:\n{}",
+                String::from_utf8_lossy(&out.stdout)
+            );
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(median(times))
+}
+
 /// Runs a shell script `runs` times as root, each on a quiet kernel like [`Pace::Quiet`]; the
 /// median wall time, or why it could not run.
 fn shell(script: &str, runs: usize) -> Result<f64, String> {
@@ -210,6 +235,11 @@ pub fn bench(exe: &Path, opts: &Opts) -> anyhow::Result<u8> {
         "  worker exited too (capture sockets released, processes gone): {}",
         show(median(docker.iter().map(|s| s.exited_ms).collect()))
     );
+    let whole = whole_process(exe, runs)?;
+    println!(
+        "  the whole `netconform run FILE` process, exec to exit: {}",
+        show(whole)
+    );
     let b2b = measure(
         exe,
         "scenarios/docker/single-host.toml",
@@ -233,17 +263,10 @@ pub fn bench(exe: &Path, opts: &Opts) -> anyhow::Result<u8> {
     );
 
     if opts.shell {
-        let exited = median(docker.iter().map(|s| s.exited_ms).collect());
         println!(
-            "\nThe same experiment in bash, side by side (harness/benches/), paced like one run:"
+            "\nThe same experiment in bash, side by side (harness/benches/), whole processes paced like one run:"
         );
-        let ratio = |t: f64| {
-            format!(
-                "netconform is {:.1}x faster ({:.1}x counting its worker's exit)",
-                t / e2e,
-                t / exited
-            )
-        };
+        let ratio = |t: f64| format!("netconform run is {:.1}x faster", t / whole);
         match shell(SHELL_EXPERT, runs.min(10)) {
             Ok(t) => println!(
                 "  expert script (ip -batch, ping -c 1 -W 1), {} runs: {}   {}",
@@ -333,6 +356,7 @@ pub fn bench(exe: &Path, opts: &Opts) -> anyhow::Result<u8> {
         let files = runner::collect_scenarios(dir).context("reading scenarios/")?;
         let mut times = Vec::new();
         for _ in 0..3 {
+            std::thread::sleep(QUIET_GAP);
             let t = Instant::now();
             std::thread::scope(|sc| {
                 for f in &files {
@@ -342,10 +366,50 @@ pub fn bench(exe: &Path, opts: &Opts) -> anyhow::Result<u8> {
             times.push(ms(t.elapsed()));
         }
         println!(
-            "\nThe suite: all {} scenarios of scenarios/ in parallel, median of 3: {}",
+            "\nThe suite: all {} scenarios of scenarios/ at once on {cores} cores, median of 3: {}",
             files.len(),
             show(median(times))
         );
+        println!("  (its floor is the slowest scenario: a ping that must get no reply waits probe_timeout_ms)");
+    }
+    if !opts.quick {
+        match cargo_test() {
+            Ok(t) => println!("  the whole `cargo test` (already built; scenario trials, audit, fuzz, unit tests): {}", show(t)),
+            Err(e) => println!("  the whole `cargo test`: not run: {e}"),
+        }
     }
     Ok(0)
+}
+
+/// Wall time of the README's test command, `cargo test`, once it is built (building is not
+/// timed). Run from the repository's root.
+fn cargo_test() -> Result<f64, String> {
+    if !Path::new("harness/Cargo.toml").is_file() {
+        return Err("run the bench from the repository's root".into());
+    }
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let built = Command::new(&cargo)
+        .args(["test", "--no-run", "-q"])
+        .output()
+        .map_err(|e| format!("cannot run {cargo}: {e}"))?;
+    if !built.status.success() {
+        return Err(format!(
+            "`cargo test --no-run` failed: {}",
+            String::from_utf8_lossy(&built.stderr).trim()
+        ));
+    }
+    std::thread::sleep(QUIET_GAP);
+    let t = Instant::now();
+    let out = Command::new(&cargo)
+        .args(["test", "-q"])
+        .output()
+        .map_err(|e| e.to_string())?;
+    let took = ms(t.elapsed());
+    if !out.status.success() {
+        return Err(format!(
+            "`cargo test` failed:\n{}",
+            String::from_utf8_lossy(&out.stdout)
+        ));
+    }
+    Ok(took)
 }

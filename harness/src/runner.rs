@@ -71,8 +71,8 @@ pub fn preflight(plan: &Plan) -> Result<(), RunError> {
         .ok()
         .and_then(|s| s.trim().parse::<usize>().ok())
     {
-        // One for the worker itself, one per node.
-        let need = plan.nodes.len() + 1;
+        // One per node; the first node is the worker's own.
+        let need = plan.nodes.len().max(1);
         if need > limit {
             return Err(RunError::Environment(format!(
                 "this scenario needs {need} network namespaces but user.max_net_namespaces is {limit} \

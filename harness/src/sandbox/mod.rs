@@ -2,9 +2,9 @@
 //!
 //! A scenario runs in a worker process (this binary re-executed with `__worker`). Before any
 //! thread exists the worker enters a new user + network + PID namespace, maps its own ids to root
-//! inside, and forks: the child is PID 1 of the new PID namespace and does the work. Every node is
-//! a further network namespace owned by that user namespace, held only by file descriptors, so
-//! nothing is ever named under `/run/netns`. When the worker ends, or anything up its chain is
+//! inside, and forks: the child is PID 1 of the new PID namespace and does the work. The first
+//! node is the worker's own new network namespace; every other node is a further one owned by
+//! that user namespace, held only by file descriptors, so nothing is ever named under `/run/netns`. When the worker ends, or anything up its chain is
 //! killed (`PR_SET_PDEATHSIG` at each step), the kernel tears all of it down: PID 1 dying kills
 //! every `run` process, and the last reference to each namespace goes with them.
 
@@ -180,14 +180,26 @@ pub fn fd_limit() -> u64 {
         .map_or(1024, |(soft, _)| soft)
 }
 
-/// Creates `count` new network namespaces, returning a descriptor for each.
+/// Network namespaces for `count` nodes, a descriptor for each. The first is the worker's own
+/// (as fresh as the others, and one fewer to create and free); the rest are new.
 ///
-/// A helper thread unshares its network namespace once per node and keeps a descriptor of each;
-/// the thread then ends, and the descriptors alone keep the namespaces alive.
+/// A helper thread unshares its network namespace once per further node and keeps a descriptor
+/// of each; the thread then ends, and the descriptors alone keep the namespaces alive.
 pub fn new_netns(count: usize) -> Result<Vec<OwnedFd>, SandboxError> {
+    let open_own = || {
+        File::open("/proc/thread-self/ns/net")
+            .map(OwnedFd::from)
+            .map_err(|e| SandboxError::Syscall {
+                step: "open /proc/thread-self/ns/net",
+                source: Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
+            })
+    };
     std::thread::spawn(move || {
         let mut out = Vec::with_capacity(count);
-        for _ in 0..count {
+        if count > 0 {
+            out.push(open_own()?);
+        }
+        for _ in 1..count {
             unshare(CloneFlags::CLONE_NEWNET).map_err(|e| {
                 if e == Errno::ENOSPC {
                     SandboxError::Refused(env::explain_userns("unshare(CLONE_NEWNET)", e))
@@ -198,11 +210,7 @@ pub fn new_netns(count: usize) -> Result<Vec<OwnedFd>, SandboxError> {
                     }
                 }
             })?;
-            let f = File::open("/proc/thread-self/ns/net").map_err(|e| SandboxError::Syscall {
-                step: "open /proc/thread-self/ns/net",
-                source: Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
-            })?;
-            out.push(OwnedFd::from(f));
+            out.push(open_own()?);
         }
         Ok(out)
     })

@@ -64,16 +64,66 @@ pub struct SysctlError {
 
 /// `sysctl -w KEY=VALUE` for the calling thread's network namespace.
 pub fn write(key: &str, value: &str) -> Result<(), SysctlError> {
-    let path = format!("/proc/sys/{}", key.replace('.', "/"));
-    std::fs::OpenOptions::new()
-        .write(true)
-        .open(&path)
-        .and_then(|mut f| f.write_all(value.as_bytes()))
-        .map_err(|source| SysctlError {
+    Writer::default().write(key, value)
+}
+
+/// Writes sysctls of the calling thread's network namespace, opening each folder once. Every
+/// namespace has its own `/proc/sys/net` entries under the one shared `/proc/sys`, so looking a
+/// name up there walks one entry per namespace on the machine: with a thousand nodes that walk,
+/// not the write, is the cost. Below a folder opened once, names are this namespace's alone.
+#[derive(Default)]
+pub struct Writer {
+    dirs: Vec<(String, std::os::fd::OwnedFd)>,
+}
+
+impl Writer {
+    pub fn write(&mut self, key: &str, value: &str) -> Result<(), SysctlError> {
+        use nix::fcntl::{open, openat, OFlag};
+        use nix::sys::stat::Mode;
+        let err = |source: std::io::Error| SysctlError {
             key: key.to_string(),
             value: value.to_string(),
             source,
-        })
+        };
+        let path = key.replace('.', "/");
+        let (dir, name) = path.rsplit_once('/').unwrap_or(("", path.as_str()));
+        let dir_flags = OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
+        // The top folder (`net`) is the one with an entry per namespace: open it once, and
+        // every folder below it relative to it.
+        let top = dir.split('/').next().unwrap_or("");
+        let mut find = |d: &str| -> Result<usize, SysctlError> {
+            if let Some(i) = self.dirs.iter().position(|(x, _)| x == d) {
+                return Ok(i);
+            }
+            let fd = match (
+                d.strip_prefix(top),
+                self.dirs.iter().find(|(x, _)| x == top),
+            ) {
+                (Some(rest), Some((_, top_fd))) if !rest.is_empty() => openat(
+                    top_fd,
+                    rest.trim_start_matches('/'),
+                    dir_flags,
+                    Mode::empty(),
+                ),
+                _ => open(format!("/proc/sys/{d}").as_str(), dir_flags, Mode::empty()),
+            }
+            .map_err(|e| err(e.into()))?;
+            self.dirs.push((d.to_string(), fd));
+            Ok(self.dirs.len() - 1)
+        };
+        find(top)?;
+        let at = find(dir)?;
+        let fd = openat(
+            &self.dirs[at].1,
+            name,
+            OFlag::O_WRONLY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| err(e.into()))?;
+        std::fs::File::from(fd)
+            .write_all(value.as_bytes())
+            .map_err(err)
+    }
 }
 
 /// `sysctl -n KEY` for the calling thread's network namespace.
