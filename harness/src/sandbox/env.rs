@@ -26,7 +26,7 @@ pub fn explain_userns(step: &str, errno: Errno) -> String {
         why.push_str(" User namespaces are disabled (user.max_user_namespaces = 0). Fix: `sudo sysctl -w user.max_user_namespaces=15000`.");
     } else if errno == Errno::ENOSPC || errno == Errno::EUSERS {
         why.push_str(&format!(
-            " A namespace limit is exhausted (user.max_user_namespaces = {}, user.max_net_namespaces = {}); namespaces still being freed in the background count too. Fix: wait a few seconds, or raise the limit with `sudo sysctl -w user.max_net_namespaces=N`.",
+            " A namespace limit is exhausted (user.max_user_namespaces = {}, user.max_net_namespaces = {}); namespaces still being freed in the background count too, and netconform already waited 5 s for them. Fix: run fewer scenarios at once, or raise the limit with `sudo sysctl -w user.max_net_namespaces=N`.",
             max_user.as_deref().unwrap_or("?"),
             max_net.as_deref().unwrap_or("?")
         ));

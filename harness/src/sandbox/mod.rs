@@ -62,6 +62,26 @@ pub const WORKER_PARENT_ENV: &str = "NETCONFORM_WORKER_PARENT";
 /// lines cannot write root-owned files on the host.
 const NOBODY: u32 = 65534;
 
+/// How long a new namespace may wait for the limit (`user.max_net_namespaces`) to make room:
+/// namespaces of finished runs count until the kernel has freed them (about 3 s per 1000 nodes).
+const NAMESPACE_ROOM_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// `unshare(flags)`, waiting (with a deadline) while the namespace limit is full: back-to-back
+/// runs are throttled by the kernel's cleanup instead of failing.
+fn unshare_throttled(flags: CloneFlags) -> Result<(), Errno> {
+    let end = std::time::Instant::now() + NAMESPACE_ROOM_TIMEOUT;
+    let mut pause = Duration::from_millis(1);
+    loop {
+        match unshare(flags) {
+            Err(Errno::ENOSPC) if std::time::Instant::now() < end => {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_millis(64));
+            }
+            r => return r,
+        }
+    }
+}
+
 fn die_with_parent(expected_parent: Option<i32>) {
     // SAFETY: PR_SET_PDEATHSIG takes a signal number; no memory is passed.
     unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) };
@@ -79,20 +99,27 @@ fn die_with_parent(expected_parent: Option<i32>) {
 /// new PID namespace; the process that called it waits for that child and exits with its status.
 pub fn enter(parent_pid: Option<i32>) -> Result<(), SandboxError> {
     let sys = |step| move |source| SandboxError::Syscall { step, source };
+    // Root of the host runs as nobody, exactly like a rootless user: the sandbox's root then
+    // maps to nobody. (A process can only map its own id once inside the new namespace.) Root
+    // of a user namespace (a rootless container, `unshare -r`) may not change its groups: it
+    // is not the host's root, so it goes on as it is.
     if geteuid().is_root() {
-        // Run as nobody, exactly like a rootless user: the sandbox's root then maps to nobody.
-        // (A process can only map its own id once inside the new namespace.)
-        nix::unistd::setgroups(&[]).map_err(sys("setgroups"))?;
-        let (g, u) = (Gid::from_raw(NOBODY), Uid::from_raw(NOBODY));
-        nix::unistd::setresgid(g, g, g).map_err(sys("setresgid(nobody)"))?;
-        nix::unistd::setresuid(u, u, u).map_err(sys("setresuid(nobody)"))?;
+        match nix::unistd::setgroups(&[]) {
+            Err(Errno::EPERM) => {}
+            res => {
+                res.map_err(sys("setgroups"))?;
+                let (g, u) = (Gid::from_raw(NOBODY), Uid::from_raw(NOBODY));
+                nix::unistd::setresgid(g, g, g).map_err(sys("setresgid(nobody)"))?;
+                nix::unistd::setresuid(u, u, u).map_err(sys("setresuid(nobody)"))?;
+            }
+        }
     }
     // Changing ids clears the parent-death signal and dumpable flag; set them after it.
     // SAFETY: PR_SET_DUMPABLE takes an integer; without it /proc/self/uid_map is not ours to write.
     unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 1) };
     die_with_parent(parent_pid);
     let (uid, gid) = (getuid().as_raw(), getgid().as_raw());
-    unshare(NAMESPACES).map_err(|e| {
+    unshare_throttled(NAMESPACES).map_err(|e| {
         SandboxError::Refused(env::explain_userns(
             "unshare(CLONE_NEWUSER | CLONE_NEWNET)",
             e,
@@ -200,7 +227,7 @@ pub fn new_netns(count: usize) -> Result<Vec<OwnedFd>, SandboxError> {
             out.push(open_own()?);
         }
         for _ in 1..count {
-            unshare(CloneFlags::CLONE_NEWNET).map_err(|e| {
+            unshare_throttled(CloneFlags::CLONE_NEWNET).map_err(|e| {
                 if e == Errno::ENOSPC {
                     SandboxError::Refused(env::explain_userns("unshare(CLONE_NEWNET)", e))
                 } else {

@@ -72,10 +72,10 @@ pub fn wait_for_output(
                     let _ = child.wait();
                     drop(err);
                 });
-                REAPERS
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .push(reaper);
+                let mut reapers = REAPERS.lock().unwrap_or_else(|e| e.into_inner());
+                // Finished ones need no joining: keep the list short in long runs.
+                reapers.retain(|h| !h.is_finished());
+                reapers.push(reaper);
                 return Ok(Finished {
                     status: None,
                     stdout: bytes,
