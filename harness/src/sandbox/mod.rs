@@ -207,12 +207,25 @@ pub fn fd_limit() -> u64 {
         .map_or(1024, |(soft, _)| soft)
 }
 
-/// Network namespaces for `count` nodes, a descriptor for each. The first is the worker's own
-/// (as fresh as the others, and one fewer to create and free); the rest are new.
+/// Network namespaces for `count` nodes, each set up by `f(i)` on a thread sitting in it: the
+/// descriptors and results in order, and when the last namespace existed. The first namespace
+/// is the worker's own (as fresh as the others, and one fewer to create and free).
 ///
-/// A helper thread unshares its network namespace once per further node and keeps a descriptor
-/// of each; the thread then ends, and the descriptors alone keep the namespaces alive.
-pub fn new_netns(count: usize) -> Result<Vec<OwnedFd>, SandboxError> {
+/// One thread creates the namespaces, unsharing its own once per node and keeping a descriptor
+/// of each (the kernel creates namespaces one at a time anyway); up to `threads` others set
+/// each one up as soon as it exists, moving on from namespace to namespace. Every one of these
+/// threads then ends: none is ever used for anything else, so none is left in a wrong namespace.
+/// The descriptors alone keep the namespaces alive.
+pub fn new_netns_with<T: Send>(
+    count: usize,
+    threads: usize,
+    f: impl Fn(usize) -> T + Sync,
+) -> Result<(Vec<(OwnedFd, T)>, std::time::Instant), SandboxError> {
+    use std::sync::{mpsc, Mutex};
+    let broken = || SandboxError::Syscall {
+        step: "namespace thread",
+        source: Errno::EIO,
+    };
     let open_own = || {
         File::open("/proc/thread-self/ns/net")
             .map(OwnedFd::from)
@@ -221,31 +234,63 @@ pub fn new_netns(count: usize) -> Result<Vec<OwnedFd>, SandboxError> {
                 source: Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
             })
     };
-    std::thread::spawn(move || {
-        let mut out = Vec::with_capacity(count);
-        if count > 0 {
-            out.push(open_own()?);
-        }
-        for _ in 1..count {
-            unshare_throttled(CloneFlags::CLONE_NEWNET).map_err(|e| {
-                if e == Errno::ENOSPC {
-                    SandboxError::Refused(env::explain_userns("unshare(CLONE_NEWNET)", e))
-                } else {
-                    SandboxError::Syscall {
-                        step: "unshare(CLONE_NEWNET)",
-                        source: e,
-                    }
+    let (tx, rx) = mpsc::channel::<(usize, OwnedFd)>();
+    let rx = Mutex::new(rx);
+    let out: Mutex<Vec<Option<(OwnedFd, T)>>> = Mutex::new((0..count).map(|_| None).collect());
+    let (created, set_up) = std::thread::scope(|s| {
+        let creator = s.spawn(move || -> Result<std::time::Instant, SandboxError> {
+            for i in 0..count {
+                if i > 0 {
+                    unshare_throttled(CloneFlags::CLONE_NEWNET).map_err(|e| {
+                        if e == Errno::ENOSPC {
+                            SandboxError::Refused(env::explain_userns("unshare(CLONE_NEWNET)", e))
+                        } else {
+                            SandboxError::Syscall {
+                                step: "unshare(CLONE_NEWNET)",
+                                source: e,
+                            }
+                        }
+                    })?;
                 }
-            })?;
-            out.push(open_own()?);
-        }
-        Ok(out)
-    })
-    .join()
-    .unwrap_or(Err(SandboxError::Syscall {
-        step: "namespace thread",
-        source: Errno::EIO,
-    }))
+                if tx.send((i, open_own()?)).is_err() {
+                    break;
+                }
+            }
+            Ok(std::time::Instant::now())
+        });
+        let workers: Vec<_> = (0..threads.clamp(1, count.max(1)))
+            .map(|_| {
+                s.spawn(|| -> Result<(), SandboxError> {
+                    loop {
+                        let next = rx.lock().unwrap_or_else(|e| e.into_inner()).recv();
+                        let Ok((i, ns)) = next else {
+                            return Ok(());
+                        };
+                        setns(ns.as_fd(), CloneFlags::CLONE_NEWNET).map_err(|source| {
+                            SandboxError::Syscall {
+                                step: "setns(CLONE_NEWNET)",
+                                source,
+                            }
+                        })?;
+                        let v = f(i);
+                        out.lock().unwrap_or_else(|e| e.into_inner())[i] = Some((ns, v));
+                    }
+                })
+            })
+            .collect();
+        let set_up = workers
+            .into_iter()
+            .try_for_each(|w| w.join().unwrap_or_else(|_| Err(broken())));
+        (creator.join().unwrap_or_else(|_| Err(broken())), set_up)
+    });
+    let created = created?;
+    set_up?;
+    let out = out.into_inner().unwrap_or_else(|e| e.into_inner());
+    let all = out
+        .into_iter()
+        .map(|v| v.ok_or_else(broken))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((all, created))
 }
 
 /// Runs `f` on a fresh thread that sits in the network namespace `ns`, so sockets it creates
@@ -268,58 +313,6 @@ pub fn in_netns<T: Send>(ns: &OwnedFd, f: impl FnOnce() -> T + Send) -> Result<T
             source: Errno::EIO,
         }))
     })
-}
-
-/// Runs `f(i)` for every namespace `nss[i]`, on a thread sitting in that namespace, with up to
-/// `threads` threads at once; the results in order. A thread moves on from one namespace to the
-/// next and then ends: none is ever used for anything but `f`, so none is left in a wrong one.
-pub fn in_each_netns<T: Send>(
-    nss: &[&OwnedFd],
-    threads: usize,
-    f: impl Fn(usize) -> T + Sync,
-) -> Result<Vec<T>, SandboxError> {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::sync::Mutex;
-    let next = AtomicUsize::new(0);
-    let out: Mutex<Vec<Option<T>>> = Mutex::new((0..nss.len()).map(|_| None).collect());
-    let res = std::thread::scope(|s| {
-        let workers: Vec<_> = (0..threads.clamp(1, nss.len().max(1)))
-            .map(|_| {
-                s.spawn(|| -> Result<(), SandboxError> {
-                    loop {
-                        let i = next.fetch_add(1, Ordering::Relaxed);
-                        let Some(ns) = nss.get(i) else {
-                            return Ok(());
-                        };
-                        setns(ns.as_fd(), CloneFlags::CLONE_NEWNET).map_err(|source| {
-                            SandboxError::Syscall {
-                                step: "setns(CLONE_NEWNET)",
-                                source,
-                            }
-                        })?;
-                        let v = f(i);
-                        out.lock().unwrap_or_else(|e| e.into_inner())[i] = Some(v);
-                    }
-                })
-            })
-            .collect();
-        workers.into_iter().try_for_each(|w| {
-            w.join().unwrap_or(Err(SandboxError::Syscall {
-                step: "namespace thread",
-                source: Errno::EIO,
-            }))
-        })
-    });
-    res?;
-    let out = out.into_inner().unwrap_or_else(|e| e.into_inner());
-    out.into_iter()
-        .map(|v| {
-            v.ok_or(SandboxError::Syscall {
-                step: "namespace thread",
-                source: Errno::EIO,
-            })
-        })
-        .collect()
 }
 
 /// Runs `argv` in the network namespace `ns`, with no shell, until it ends or `timeout` passes.

@@ -136,9 +136,13 @@ struct Phases {
 
 impl Phases {
     fn mark(&mut self, name: &str) {
-        let now = Instant::now();
-        self.list.push((name.to_string(), micros(now - self.last)));
-        self.last = now;
+        self.mark_at(name, Instant::now());
+    }
+
+    fn mark_at(&mut self, name: &str, at: Instant) {
+        let at = at.max(self.last);
+        self.list.push((name.to_string(), micros(at - self.last)));
+        self.last = at;
     }
 }
 
@@ -175,8 +179,6 @@ fn run(plan: &Plan, t0: Instant) -> Result<(Observed, Option<Closing>), WorkerEr
         list: Vec::new(),
     };
     ph.mark("sandbox");
-    let fds = sandbox::new_netns(plan.nodes.len())?;
-    ph.mark("namespaces");
     let sandbox_us = micros(t0.elapsed());
     let t_build = Instant::now();
 
@@ -197,53 +199,56 @@ fn run(plan: &Plan, t0: Instant) -> Result<(Observed, Option<Closing>), WorkerEr
     let baseline = sysctl::plan_baseline();
     let unsupported = baseline.unsupported.clone();
     let handle = rt.handle().clone();
-    let ns_refs: Vec<&OwnedFd> = fds.iter().collect();
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let setups = sandbox::in_each_netns(&ns_refs, threads, |i| -> Result<_, WorkerError> {
-        let pn = &plan.nodes[i];
-        let ifaces = plan.interfaces(i);
-        // br_netfilter's switches act only on bridges of their own namespace: a node that has
-        // none, and no `run` line that could make one, does not need them.
-        let bridges = !pn.bridges.is_empty() || !pn.run.is_empty();
-        let mut sysctls = sysctl::Writer::default();
-        for (k, v) in baseline
-            .writes
-            .iter()
-            .filter(|(k, _)| bridges || !k.starts_with("net.bridge."))
-        {
-            sysctls.write(k, v).map_err(|source| WorkerError::Sysctl {
-                node: pn.name.clone(),
-                source,
-            })?;
-        }
-        for (k, v) in &pn.sysctl {
-            if !sysctl::names_interface(k, &ifaces) {
-                sysctls
-                    .write(k, v)
-                    .map_err(|source| sysctl_error(&pn.name, source))?;
+    let (setups, created) =
+        sandbox::new_netns_with(plan.nodes.len(), threads, |i| -> Result<_, WorkerError> {
+            let pn = &plan.nodes[i];
+            let ifaces = plan.interfaces(i);
+            // br_netfilter's switches act only on bridges of their own namespace: a node that has
+            // none, and no `run` line that could make one, does not need them.
+            let bridges = !pn.bridges.is_empty() || !pn.run.is_empty();
+            let mut sysctls = sysctl::Writer::default();
+            for (k, v) in baseline
+                .writes
+                .iter()
+                .filter(|(k, _)| bridges || !k.starts_with("net.bridge."))
+            {
+                sysctls.write(k, v).map_err(|source| WorkerError::Sysctl {
+                    node: pn.name.clone(),
+                    source,
+                })?;
             }
-        }
-        let nl = Netlink::open(&pn.name, &handle)?;
-        let sock = |recverr| {
-            IcmpSocket::open(recverr).map_err(|source| ProbeError::Socket {
-                node: pn.name.clone(),
-                source,
-            })
-        };
-        let ping = if pingers[i] { Some(sock(true)?) } else { None };
-        let trace = if tracers[i] { Some(sock(false)?) } else { None };
-        let cap = if capture {
-            Some(PacketSocket::open().map_err(|source| ProbeError::Socket {
-                node: pn.name.clone(),
-                source,
-            })?)
-        } else {
-            None
-        };
-        Ok((nl, ping, trace, cap))
-    })?;
+            for (k, v) in &pn.sysctl {
+                if !sysctl::names_interface(k, &ifaces) {
+                    sysctls
+                        .write(k, v)
+                        .map_err(|source| sysctl_error(&pn.name, source))?;
+                }
+            }
+            let nl = Netlink::open(&pn.name, &handle)?;
+            let sock = |recverr| {
+                IcmpSocket::open(recverr).map_err(|source| ProbeError::Socket {
+                    node: pn.name.clone(),
+                    source,
+                })
+            };
+            let ping = if pingers[i] { Some(sock(true)?) } else { None };
+            let trace = if tracers[i] { Some(sock(false)?) } else { None };
+            let cap = if capture {
+                Some(PacketSocket::open().map_err(|source| ProbeError::Socket {
+                    node: pn.name.clone(),
+                    source,
+                })?)
+            } else {
+                None
+            };
+            Ok((nl, ping, trace, cap))
+        })?;
+    // Namespaces are set up while later ones are created: "namespaces" ends when the last one
+    // existed, "node setup" is what remained after.
+    ph.mark_at("namespaces", created);
     let mut nodes: Vec<Node> = Vec::with_capacity(plan.nodes.len());
-    for (setup, ns) in setups.into_iter().zip(fds) {
+    for (ns, setup) in setups {
         let (nl, ping, trace, cap) = setup?;
         nodes.push(Node {
             ns,
