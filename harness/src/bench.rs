@@ -54,6 +54,8 @@ struct Sample {
     worker_ms: f64,
     failed: usize,
     rss_kib: u64,
+    /// What the run noted about this kernel (sysctls it lacks, lost frames).
+    notes: Vec<String>,
 }
 
 /// How samples follow each other.
@@ -79,7 +81,10 @@ fn run_once(exe: &Path, file: &Path, plan: &Plan) -> anyhow::Result<Sample> {
     let exited_ms = ms(t.elapsed());
     match res {
         ScenarioResult::Checked {
-            checks, timings, ..
+            checks,
+            timings,
+            notes,
+            ..
         } => {
             let phases: Vec<(String, f64)> = timings
                 .phases
@@ -94,6 +99,7 @@ fn run_once(exe: &Path, file: &Path, plan: &Plan) -> anyhow::Result<Sample> {
                 worker_ms,
                 failed: checks.iter().filter(|c| !c.passed).count(),
                 rss_kib: timings.peak_rss_kib,
+                notes,
             })
         }
         ScenarioResult::SetupFailed(m) => {
@@ -257,6 +263,16 @@ pub fn bench(exe: &Path, opts: &Opts) -> anyhow::Result<u8> {
     let failed: usize = docker.iter().chain(&b2b).map(|s| s.failed).sum();
     println!("  failed checks over all runs: {failed}");
     println!(
+        "  every node: IPv6 off (no router solicitations, DAD or MLD in captures), ICMP rate \
+         limits lifted (net.ipv4.icmp_ratelimit=0, icmp_msgs_per_sec=icmp_msgs_burst=100000)"
+    );
+    let mut notes: Vec<&String> = docker.iter().chain(&b2b).flat_map(|s| &s.notes).collect();
+    notes.sort();
+    notes.dedup();
+    for n in notes {
+        println!("  note: {n}");
+    }
+    println!(
         "  (one run: each starts {} ms after the previous one exited, so the kernel has freed its \
          namespaces; that gap is not counted)",
         QUIET_GAP.as_millis()
@@ -338,6 +354,25 @@ pub fn bench(exe: &Path, opts: &Opts) -> anyhow::Result<u8> {
                 failed
             );
         }
+    }
+    if let (Some(&n), Some(table)) = (
+        sizes.last(),
+        std::fs::read_to_string("/proc/sys/net/ipv4/neigh/default/gc_thresh3")
+            .ok()
+            .and_then(|s| s.trim().parse::<usize>().ok()),
+    ) {
+        let plan = scenario::load_str(&gen::star(n, false), Path::new("star.toml"))
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        println!(
+            "  neighbour budget: a {n}-node star resolving ARP needs about {} entries of the \
+             machine-wide table of {table} (gc_thresh3); {}",
+            runner::neighbour_budget(&plan),
+            if runner::neighbour_budget(&plan) > table {
+                "netconform refuses it with the fix, so the scale runs use permanent neighbours"
+            } else {
+                "it fits"
+            }
+        );
     }
     println!(
         "  worker peak RSS (largest case): {:.1} MiB",
