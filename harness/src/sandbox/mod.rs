@@ -175,8 +175,7 @@ pub fn enter(parent_pid: Option<i32>) -> Result<(), SandboxError> {
         }
         ForkResult::Parent { child } => {
             // Only the child writes the report: let its closing stdout be the end of it.
-            // SAFETY: dup2 onto fd 1 of this single-threaded process; stderr stays valid.
-            unsafe { libc::dup2(2, 1) };
+            end_stdout();
             let code = loop {
                 match waitpid(child, None) {
                     Ok(WaitStatus::Exited(_, c)) => break c,
@@ -190,6 +189,14 @@ pub fn enter(parent_pid: Option<i32>) -> Result<(), SandboxError> {
             unsafe { libc::_exit(code) }
         }
     }
+}
+
+/// Points stdout at stderr, so that this process no longer holds the pipe its report went
+/// down: the reader sees the report end while this process still finishes its work.
+pub fn end_stdout() {
+    // SAFETY: dup2 replaces fd 1 with a copy of fd 2, both valid for the whole process; Rust's
+    // stdout handle keeps working on fd 1 (now stderr) and owns no other copy of it.
+    unsafe { libc::dup2(2, 1) };
 }
 
 /// Every node holds several descriptors (its namespace, netlink, ICMP and capture sockets), so a
