@@ -254,11 +254,17 @@ pub fn bench(exe: &Path, opts: &Opts) -> anyhow::Result<u8> {
         Pace::BackToBack,
     )?;
     let b2b_ms: Vec<f64> = b2b.iter().map(|s| s.e2e_ms).collect();
-    let slowest = b2b_ms.iter().copied().fold(0.0, f64::max);
+    let mut sorted = b2b_ms.clone();
+    sorted.sort_by(|a, b| a.total_cmp(b));
+    let at = |q: f64| sorted[((sorted.len() - 1) as f64 * q).round() as usize];
     println!(
-        "  back to back (each run meets the previous one's teardown in the kernel): {}, slowest {}",
+        "  back to back (each run meets the previous one's teardown in the kernel): {}; \
+         fastest {}, quartiles {} and {}, slowest {}",
         show(median(b2b_ms)),
-        show(slowest)
+        show(at(0.0)),
+        show(at(0.25)),
+        show(at(0.75)),
+        show(at(1.0))
     );
     let failed: usize = docker.iter().chain(&b2b).map(|s| s.failed).sum();
     println!("  failed checks over all runs: {failed}");
