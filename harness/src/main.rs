@@ -28,8 +28,8 @@ usage: netconform run [--paths] [--pcap DIR] [--json FILE] PATH...
                                   compare a `run --json` result (from a VM on another kernel, say)
                                   with the committed snapshots/, a diff per scenario
        netconform flake [--runs N] PATH...
-                                  run every scenario N times (default 20) at once and report any
-                                  whose verdicts or packet paths varied
+                                  run every scenario N times (default 20), four per core at a
+                                  time, and report any whose verdicts or packet paths varied
        netconform bench [--runs N] [--quick] [--no-shell]
                                   medians: the Docker scenario and its phases, the same in bash
                                   side by side (as root), 10/100/1000-node stars and chains
@@ -206,13 +206,11 @@ impl Default for RunOpts {
     }
 }
 
-/// Runs `jobs` on every core, returning results in order.
+/// Runs `jobs`, [`runner::concurrency`] at a time, returning results in order.
 fn parallel<T: Send>(n: usize, job: impl Fn(usize) -> T + Sync) -> Vec<T> {
     let results: Vec<Mutex<Option<T>>> = (0..n).map(|_| Mutex::new(None)).collect();
     let next = AtomicUsize::new(0);
-    let threads = std::thread::available_parallelism()
-        .map_or(2, |n| n.get())
-        .min(n.max(1));
+    let threads = runner::concurrency().min(n.max(1));
     std::thread::scope(|s| {
         for _ in 0..threads {
             s.spawn(|| loop {
@@ -235,7 +233,7 @@ fn parallel<T: Send>(n: usize, job: impl Fn(usize) -> T + Sync) -> Vec<T> {
         .collect()
 }
 
-/// The flake gate: every scenario `runs` times, all at once on every core; any difference in
+/// The flake gate: every scenario `runs` times, four runs per core at a time; any difference in
 /// verdicts or in the rendered packet paths between runs is reported.
 fn flake(files: &[PathBuf], runs: usize) -> anyhow::Result<u8> {
     let exe =

@@ -131,6 +131,13 @@ pub fn neighbour_budget(plan: &Plan) -> usize {
     n
 }
 
+/// How many scenarios to run at once: a run mostly waits (for the kernel, for probes that must
+/// get no answer), so several per core keep the cores busy without slowing each other (the flake
+/// gate checks that paths stay the same).
+pub fn concurrency() -> usize {
+    4 * std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
 /// Loads, builds and probes the scenario at `file` with the worker binary `worker_exe`.
 pub fn run_file(file: &Path, worker_exe: &Path) -> Result<ScenarioResult, RunError> {
     let plan = scenario::load_file(file)?;

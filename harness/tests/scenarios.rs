@@ -270,7 +270,10 @@ fn malformed_trials() -> Vec<Trial> {
 }
 
 fn main() {
-    let args = Arguments::from_args();
+    let mut args = Arguments::from_args();
+    // Trials mostly wait on the kernel and on probes that must stay unanswered: run several per
+    // core unless told otherwise (`--test-threads N`).
+    args.test_threads = args.test_threads.or(Some(runner::concurrency()));
     let mut trials = Vec::new();
     for path in runner::collect_scenarios(&root().join("scenarios")).expect("scenarios/ exists") {
         trials.push(scenario_trial(path));
