@@ -135,15 +135,24 @@ fn wait_for(top: u32, limit: Duration, cond: impl Fn(&BTreeSet<u32>) -> bool) ->
     }
 }
 
-/// Waits until none of `pids` exists any more; panics naming the survivors.
+/// Whether `pid` still runs. A zombie does not: it has exited and released everything but its
+/// pid, and waits only for whoever reaps it (an orphan's reaper, the host's init, may take a
+/// second or two).
+fn running(pid: u32) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    let state = stat
+        .rsplit_once(')')
+        .and_then(|(_, rest)| rest.split_whitespace().next());
+    !matches!(state, Some("Z") | Some("X") | None)
+}
+
+/// Waits until none of `pids` runs any more; panics naming the survivors.
 fn assert_gone(pids: &BTreeSet<u32>, what: &str) {
     let end = Instant::now() + Duration::from_secs(5);
     loop {
-        let alive: Vec<u32> = pids
-            .iter()
-            .copied()
-            .filter(|p| Path::new(&format!("/proc/{p}")).exists())
-            .collect();
+        let alive: Vec<u32> = pids.iter().copied().filter(|p| running(*p)).collect();
         if alive.is_empty() {
             return;
         }
