@@ -218,9 +218,10 @@ pub fn fd_limit() -> u64 {
 /// descriptors and results in order, and when the last namespace existed. The first namespace
 /// is the worker's own (as fresh as the others, and one fewer to create and free).
 ///
-/// One thread creates the namespaces, unsharing its own once per node and keeping a descriptor
-/// of each (the kernel creates namespaces one at a time anyway); up to `threads` others set
-/// each one up as soon as it exists, moving on from namespace to namespace. Every one of these
+/// One thread creates the namespaces, unsharing from the worker's own once per further node and
+/// keeping a descriptor of each (the kernel creates namespaces one at a time anyway); up to
+/// `threads` others set each one up as soon as it exists (the worker's own last), moving on from
+/// namespace to namespace. Every one of these
 /// threads then ends: none is ever used for anything else, so none is left in a wrong namespace.
 /// The descriptors alone keep the namespaces alive.
 pub fn new_netns_with<T: Send>(
@@ -246,24 +247,39 @@ pub fn new_netns_with<T: Send>(
     let out: Mutex<Vec<Option<(OwnedFd, T)>>> = Mutex::new((0..count).map(|_| None).collect());
     let (created, set_up) = std::thread::scope(|s| {
         let creator = s.spawn(move || -> Result<std::time::Instant, SandboxError> {
-            for i in 0..count {
-                if i > 0 {
-                    unshare_throttled(CloneFlags::CLONE_NEWNET).map_err(|e| {
-                        if e == Errno::ENOSPC {
-                            SandboxError::Refused(env::explain_userns("unshare(CLONE_NEWNET)", e))
-                        } else {
-                            SandboxError::Syscall {
-                                step: "unshare(CLONE_NEWNET)",
-                                source: e,
-                            }
+            if count == 0 {
+                return Ok(std::time::Instant::now());
+            }
+            // Every namespace is made from the worker's own, untouched until the last one
+            // exists: where the kernel copies a new namespace's settings from its creator's
+            // (net.core.devconf_inherit_init_net = 3), no node inherits another's sysctls.
+            let own = open_own()?;
+            for i in 1..count {
+                if i > 1 {
+                    setns(own.as_fd(), CloneFlags::CLONE_NEWNET).map_err(|source| {
+                        SandboxError::Syscall {
+                            step: "setns(CLONE_NEWNET)",
+                            source,
                         }
                     })?;
                 }
+                unshare_throttled(CloneFlags::CLONE_NEWNET).map_err(|e| {
+                    if e == Errno::ENOSPC {
+                        SandboxError::Refused(env::explain_userns("unshare(CLONE_NEWNET)", e))
+                    } else {
+                        SandboxError::Syscall {
+                            step: "unshare(CLONE_NEWNET)",
+                            source: e,
+                        }
+                    }
+                })?;
                 if tx.send((i, open_own()?)).is_err() {
                     break;
                 }
             }
-            Ok(std::time::Instant::now())
+            let created = std::time::Instant::now();
+            let _ = tx.send((0, own));
+            Ok(created)
         });
         let workers: Vec<_> = (0..threads.clamp(1, count.max(1)))
             .map(|_| {
