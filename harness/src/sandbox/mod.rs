@@ -221,9 +221,8 @@ pub fn fd_limit() -> u64 {
 /// One thread creates the namespaces, unsharing from the worker's own once per further node and
 /// keeping a descriptor of each (the kernel creates namespaces one at a time anyway); up to
 /// `threads` others set each one up as soon as it exists (the worker's own last), moving on from
-/// namespace to namespace. Every one of these
-/// threads then ends: none is ever used for anything else, so none is left in a wrong namespace.
-/// The descriptors alone keep the namespaces alive.
+/// namespace to namespace. Every one of these threads then ends: none is ever used for anything
+/// else, so none is left in a wrong namespace. The descriptors alone keep the namespaces alive.
 pub fn new_netns_with<T: Send>(
     count: usize,
     threads: usize,
