@@ -142,33 +142,39 @@ fn phase_medians(samples: &[Sample]) -> Vec<(String, f64)> {
         .collect()
 }
 
-/// `netconform run FILE` as a user types it, `runs` times on a quiet kernel: the median wall time
-/// of the whole process, from exec to exit.
+/// Runs `cmd` `runs` times, each on a quiet kernel like [`Pace::Quiet`]: the median wall time of
+/// the whole process, from exec to exit, or what it printed when it failed.
+fn time_runs(cmd: &mut Command, runs: usize) -> Result<f64, String> {
+    let mut times = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        std::thread::sleep(QUIET_GAP);
+        let t = Instant::now();
+        let out = cmd.output().map_err(|e| e.to_string())?;
+        times.push(ms(t.elapsed()));
+        if !out.status.success() {
+            return Err(format!(
+                "it failed:\n{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+    }
+    Ok(median(times))
+}
+
+/// `netconform run FILE` as a user types it, `runs` times on a quiet kernel.
 fn whole_process(exe: &Path, runs: usize) -> anyhow::Result<f64> {
     let dir = std::env::temp_dir().join(format!("netconform-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).context("creating a scratch folder")?;
     let file = dir.join("single-host.toml");
     std::fs::write(&file, DOCKER).context("writing the scenario")?;
-    let mut times = Vec::with_capacity(runs);
-    for _ in 0..runs {
-        std::thread::sleep(QUIET_GAP);
-        let t = Instant::now();
-        let out = Command::new(exe).arg("run").arg(&file).output()?;
-        times.push(ms(t.elapsed()));
-        if !out.status.success() {
-            let _ = std::fs::remove_dir_all(&dir);
-            anyhow::bail!(
-                "`netconform run` failed:\n{}",
-                String::from_utf8_lossy(&out.stdout)
-            );
-        }
-    }
+    let took = time_runs(Command::new(exe).arg("run").arg(&file), runs);
     let _ = std::fs::remove_dir_all(&dir);
-    Ok(median(times))
+    took.map_err(|e| anyhow::anyhow!("`netconform run` {e}"))
 }
 
-/// Runs a shell script `runs` times as root, each on a quiet kernel like [`Pace::Quiet`]; the
-/// median wall time, or why it could not run.
+/// Runs a shell script `runs` times as root, paced like [`whole_process`]; the median wall time,
+/// or why it could not run.
 fn shell(script: &str, runs: usize) -> Result<f64, String> {
     if !nix::unistd::geteuid().is_root() {
         return Err("needs root (ip netns add)".into());
@@ -180,25 +186,9 @@ fn shell(script: &str, runs: usize) -> Result<f64, String> {
     }
     let path = std::env::temp_dir().join(format!("netconform-bench-{}.sh", std::process::id()));
     std::fs::write(&path, script).map_err(|e| e.to_string())?;
-    let mut times = Vec::new();
-    for _ in 0..runs {
-        std::thread::sleep(QUIET_GAP);
-        let t = Instant::now();
-        let st = Command::new("bash")
-            .arg(&path)
-            .output()
-            .map_err(|e| e.to_string())?;
-        times.push(ms(t.elapsed()));
-        if !st.status.success() {
-            let _ = std::fs::remove_file(&path);
-            return Err(format!(
-                "the script failed: {}",
-                String::from_utf8_lossy(&st.stderr).trim()
-            ));
-        }
-    }
+    let took = time_runs(Command::new("bash").arg(&path), runs);
     let _ = std::fs::remove_file(&path);
-    Ok(median(times))
+    took.map_err(|e| format!("the script {e}"))
 }
 
 pub fn bench(exe: &Path, opts: &Opts) -> anyhow::Result<u8> {
