@@ -4,9 +4,10 @@
 //! thread exists the worker enters a new user + network + PID namespace, maps its own ids to root
 //! inside, and forks: the child is PID 1 of the new PID namespace and does the work. The first
 //! node is the worker's own new network namespace; every other node is a further one owned by
-//! that user namespace, held only by file descriptors, so nothing is ever named under `/run/netns`. When the worker ends, or anything up its chain is
-//! killed (`PR_SET_PDEATHSIG` at each step), the kernel tears all of it down: PID 1 dying kills
-//! every `run` process, and the last reference to each namespace goes with them.
+//! that user namespace, held only by file descriptors, so nothing is ever named under
+//! `/run/netns`. When the worker ends, or anything up its chain is killed (`PR_SET_PDEATHSIG` at
+//! each step), the kernel tears all of it down: PID 1 dying kills every `run` process, and the
+//! last reference to each namespace goes with them.
 
 pub mod env;
 pub mod fs;
@@ -229,10 +230,6 @@ pub fn new_netns_with<T: Send>(
     f: impl Fn(usize) -> T + Sync,
 ) -> Result<(Vec<(OwnedFd, T)>, std::time::Instant), SandboxError> {
     use std::sync::{mpsc, Mutex};
-    let broken = || SandboxError::Syscall {
-        step: "namespace thread",
-        source: Errno::EIO,
-    };
     let open_own = || {
         File::open("/proc/thread-self/ns/net")
             .map(OwnedFd::from)
@@ -255,12 +252,7 @@ pub fn new_netns_with<T: Send>(
             let own = open_own()?;
             for i in 1..count {
                 if i > 1 {
-                    setns(own.as_fd(), CloneFlags::CLONE_NEWNET).map_err(|source| {
-                        SandboxError::Syscall {
-                            step: "setns(CLONE_NEWNET)",
-                            source,
-                        }
-                    })?;
+                    join_netns(&own)?;
                 }
                 unshare_throttled(CloneFlags::CLONE_NEWNET).map_err(|e| {
                     if e == Errno::ENOSPC {
@@ -288,12 +280,7 @@ pub fn new_netns_with<T: Send>(
                         let Ok((i, ns)) = next else {
                             return Ok(());
                         };
-                        setns(ns.as_fd(), CloneFlags::CLONE_NEWNET).map_err(|source| {
-                            SandboxError::Syscall {
-                                step: "setns(CLONE_NEWNET)",
-                                source,
-                            }
-                        })?;
+                        join_netns(&ns)?;
                         let v = f(i);
                         out.lock().unwrap_or_else(|e| e.into_inner())[i] = Some((ns, v));
                     }
@@ -302,17 +289,36 @@ pub fn new_netns_with<T: Send>(
             .collect();
         let set_up = workers
             .into_iter()
-            .try_for_each(|w| w.join().unwrap_or_else(|_| Err(broken())));
-        (creator.join().unwrap_or_else(|_| Err(broken())), set_up)
+            .try_for_each(|w| w.join().unwrap_or_else(|_| Err(thread_died())));
+        (
+            creator.join().unwrap_or_else(|_| Err(thread_died())),
+            set_up,
+        )
     });
     let created = created?;
     set_up?;
     let out = out.into_inner().unwrap_or_else(|e| e.into_inner());
     let all = out
         .into_iter()
-        .map(|v| v.ok_or_else(broken))
+        .map(|v| v.ok_or_else(thread_died))
         .collect::<Result<Vec<_>, _>>()?;
     Ok((all, created))
+}
+
+/// A helper thread that panicked.
+fn thread_died() -> SandboxError {
+    SandboxError::Syscall {
+        step: "namespace thread",
+        source: Errno::EIO,
+    }
+}
+
+/// Moves the calling thread into the network namespace `ns`.
+fn join_netns(ns: &OwnedFd) -> Result<(), SandboxError> {
+    setns(ns.as_fd(), CloneFlags::CLONE_NEWNET).map_err(|source| SandboxError::Syscall {
+        step: "setns(CLONE_NEWNET)",
+        source,
+    })
 }
 
 /// Runs `f` on a fresh thread that sits in the network namespace `ns`, so sockets it creates
@@ -321,19 +327,11 @@ pub fn new_netns_with<T: Send>(
 pub fn in_netns<T: Send>(ns: &OwnedFd, f: impl FnOnce() -> T + Send) -> Result<T, SandboxError> {
     std::thread::scope(|s| {
         s.spawn(|| {
-            setns(ns.as_fd(), CloneFlags::CLONE_NEWNET).map_err(|source| {
-                SandboxError::Syscall {
-                    step: "setns(CLONE_NEWNET)",
-                    source,
-                }
-            })?;
+            join_netns(ns)?;
             Ok(f())
         })
         .join()
-        .unwrap_or(Err(SandboxError::Syscall {
-            step: "namespace thread",
-            source: Errno::EIO,
-        }))
+        .unwrap_or_else(|_| Err(thread_died()))
     })
 }
 
