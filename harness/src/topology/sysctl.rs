@@ -78,7 +78,7 @@ pub struct Writer {
 
 impl Writer {
     pub fn write(&mut self, key: &str, value: &str) -> Result<(), SysctlError> {
-        use nix::fcntl::{open, openat, OFlag};
+        use nix::fcntl::{openat, OFlag};
         use nix::sys::stat::Mode;
         let err = |source: std::io::Error| SysctlError {
             key: key.to_string(),
@@ -87,32 +87,7 @@ impl Writer {
         };
         let path = key.replace('.', "/");
         let (dir, name) = path.rsplit_once('/').unwrap_or(("", path.as_str()));
-        let dir_flags = OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
-        // The top folder (`net`) is the one with an entry per namespace: open it once, and
-        // every folder below it relative to it.
-        let top = dir.split('/').next().unwrap_or("");
-        let mut find = |d: &str| -> Result<usize, SysctlError> {
-            if let Some(i) = self.dirs.iter().position(|(x, _)| x == d) {
-                return Ok(i);
-            }
-            let fd = match (
-                d.strip_prefix(top),
-                self.dirs.iter().find(|(x, _)| x == top),
-            ) {
-                (Some(rest), Some((_, top_fd))) if !rest.is_empty() => openat(
-                    top_fd,
-                    rest.trim_start_matches('/'),
-                    dir_flags,
-                    Mode::empty(),
-                ),
-                _ => open(format!("/proc/sys/{d}").as_str(), dir_flags, Mode::empty()),
-            }
-            .map_err(|e| err(e.into()))?;
-            self.dirs.push((d.to_string(), fd));
-            Ok(self.dirs.len() - 1)
-        };
-        find(top)?;
-        let at = find(dir)?;
+        let at = self.dir(dir).map_err(|e| err(e.into()))?;
         let fd = openat(
             &self.dirs[at].1,
             name,
@@ -123,6 +98,27 @@ impl Writer {
         std::fs::File::from(fd)
             .write_all(value.as_bytes())
             .map_err(err)
+    }
+
+    /// The folder `dir` of `/proc/sys` (`net/ipv4`), opened once: its index in `dirs`.
+    fn dir(&mut self, dir: &str) -> nix::Result<usize> {
+        use nix::fcntl::{open, openat, OFlag};
+        use nix::sys::stat::Mode;
+        if let Some(i) = self.dirs.iter().position(|(d, _)| d == dir) {
+            return Ok(i);
+        }
+        let flags = OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
+        let fd = match dir.split_once('/') {
+            // The top folder (`net`) is the one with an entry per namespace: look it up once,
+            // and every folder below it relative to it.
+            Some((top, rest)) => {
+                let top = self.dir(top)?;
+                openat(&self.dirs[top].1, rest, flags, Mode::empty())?
+            }
+            None => open(format!("/proc/sys/{dir}").as_str(), flags, Mode::empty())?,
+        };
+        self.dirs.push((dir.to_string(), fd));
+        Ok(self.dirs.len() - 1)
     }
 }
 
