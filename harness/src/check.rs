@@ -1,10 +1,13 @@
 //! Comparing observations with expectations, in network terms. Pure.
 
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 
 use crate::capture::path::{changes, crossed, flows, Flow, FlowKind, Hop, Topo};
-use crate::observe::{MacNames, Observation, Observed, PingOutcome, RouteSeen};
-use crate::probe::probe_id;
+use crate::icmp::describe;
+use crate::icmp::probe_id;
+use crate::observe::{
+    Names, NeighSeen, Observation, Observed, PingOutcome, RouteSeen, TraceOutcome,
+};
 use crate::scenario::plan::{Expectation, Nat, Plan, Via};
 
 /// The verdict on one expectation.
@@ -36,12 +39,12 @@ pub fn probe_flows(plan: &Plan, observed: &Observed) -> Vec<Option<Vec<Flow>>> {
 
 pub fn check_all(plan: &Plan, observed: &Observed) -> Vec<Checked> {
     let all = probe_flows(plan, observed);
-    let macs = MacNames::new(plan, &observed.macs);
+    let names = Names::new(plan, &observed.macs);
     plan.expectations
         .iter()
         .zip(&observed.observations)
         .zip(&all)
-        .map(|((e, o), f)| check(plan, e, o, f.as_deref(), &macs))
+        .map(|((e, o), f)| check(plan, e, o, f.as_deref(), &names))
         .collect()
 }
 
@@ -50,7 +53,7 @@ fn point(plan: &Plan, h: &Hop) -> String {
 }
 
 /// Where the echo request and its answer were last seen, for a ping that did not get its reply.
-pub fn last_seen(plan: &Plan, flows: &[Flow]) -> String {
+pub fn last_seen(plan: &Plan, flows: &[Flow], names: &Names) -> String {
     let req = flows
         .iter()
         .find(|f| f.kind == FlowKind::EchoRequest { seq: 1 });
@@ -64,23 +67,23 @@ pub fn last_seen(plan: &Plan, flows: &[Flow]) -> String {
         .map(|h| {
             let dir = if h.out { "out" } else { "in" };
             match h.icmp() {
-                Some(i) => format!("{} ({dir}, src {} dst {})", point(plan, h), i.src, i.dst),
+                Some(i) => format!(
+                    "{} ({dir}, src {} dst {})",
+                    point(plan, h),
+                    names.ip(i.src),
+                    names.ip(i.dst)
+                ),
                 None => format!("{} ({dir})", point(plan, h)),
             }
         })
         .collect();
     let mut s = format!("the request was last seen at {}", shown.join(" and "));
     for f in flows {
-        if let FlowKind::IcmpError {
-            seq: 1,
-            icmp_type,
-            code,
-            from,
-        } = f.kind
-        {
+        if let FlowKind::IcmpError { seq: 1, from, kind } = f.kind {
             s.push_str(&format!(
-                "; {from} answered `{}`",
-                crate::probe::icmp::describe(icmp_type, code)
+                "; {} answered `{}`",
+                names.ip(from),
+                describe(kind, from)
             ));
         }
     }
@@ -132,7 +135,7 @@ fn check_path(plan: &Plan, want: &[String], flows: &[Flow]) -> Option<String> {
     Some(d)
 }
 
-fn check_nat(plan: &Plan, want: &Nat, flows: &[Flow]) -> Option<String> {
+fn check_nat(plan: &Plan, want: &Nat, flows: &[Flow], names: &Names) -> Option<String> {
     let Some(req) = flows
         .iter()
         .find(|f| f.kind == FlowKind::EchoRequest { seq: 1 })
@@ -159,15 +162,21 @@ fn check_nat(plan: &Plan, want: &Nat, flows: &[Flow]) -> Option<String> {
             .iter()
             .any(|i| pick(changes(&req.hops, *i)).is_some_and(|(_, to)| to == expected));
         if !ok {
+            // Rewritten to something else, or not rewritten at all?
+            let rewritten = at
+                .iter()
+                .find_map(|i| pick(changes(&req.hops, *i)))
+                .map(|(_, to)| format!("rewritten to {}", names.ip(to)));
             let seen = at
                 .iter()
                 .filter_map(|i| req.hops[*i].icmp())
                 .map(|i| if field == "source" { i.src } else { i.dst })
                 .next();
-            let seen = seen.map_or_else(
-                || "not an IPv4 packet".into(),
-                |ip| format!("{ip}, not rewritten"),
-            );
+            let seen = match (rewritten, seen) {
+                (Some(r), _) => r,
+                (None, Some(ip)) => format!("{}, not rewritten", names.ip(ip)),
+                (None, None) => "not an IP packet".into(),
+            };
             problems.push(format!(
                 "expected the {field} rewritten to {expected} at {}, but there it was {seen}",
                 want.at
@@ -177,49 +186,50 @@ fn check_nat(plan: &Plan, want: &Nat, flows: &[Flow]) -> Option<String> {
     (!problems.is_empty()).then(|| problems.join("; "))
 }
 
-fn hops_text(hops: &[Option<Ipv4Addr>]) -> String {
+fn hops_text(hops: &[Option<IpAddr>], names: &Names) -> String {
     if hops.is_empty() {
         return "none".into();
     }
     hops.iter()
-        .map(|h| h.map_or_else(|| "*".to_string(), |ip| ip.to_string()))
+        .map(|h| h.map_or_else(|| "*".to_string(), |ip| names.ip(ip)))
         .collect::<Vec<_>>()
         .join(", ")
 }
 
-fn ping_seen(o: &PingOutcome, timeout_ms: u64) -> String {
+fn ping_seen(o: &PingOutcome, timeout_ms: u64, names: &Names) -> String {
     match o {
-        PingOutcome::Reply { from } => format!("a reply from {from}"),
+        PingOutcome::Reply { from } => format!("a reply from {}", names.ip(*from)),
         PingOutcome::Silence => format!("no reply within {timeout_ms} ms"),
-        PingOutcome::IcmpError { from, what } => format!("`{what}` from {from}"),
+        PingOutcome::IcmpError { from, kind } => {
+            format!("`{}` from {}", describe(*kind, *from), names.ip(*from))
+        }
         PingOutcome::SendFailed { error } => format!("no reply: sending failed ({error})"),
     }
 }
 
-fn route_seen(r: &RouteSeen) -> String {
+fn route_seen(r: &RouteSeen, names: &Names) -> String {
     let mut parts = Vec::new();
     if let Some(d) = &r.dev {
         parts.push(format!("dev {d}"));
     }
     parts.push(match r.via {
-        Some(g) => format!("via {g}"),
+        Some(g) => format!("via {}", names.ip(g)),
         None => "via none".into(),
     });
     if let Some(s) = r.src {
-        parts.push(format!("src {s}"));
+        parts.push(format!("src {}", names.ip(s)));
     }
     parts.join(", ")
 }
 
+/// One expectation against what was observed for it.
 pub fn check(
     plan: &Plan,
     e: &Expectation,
     o: &Observation,
     flows: Option<&[Flow]>,
-    macs: &MacNames,
+    names: &Names,
 ) -> Checked {
-    let name = |i: usize| plan.node_name(i).to_string();
-    let timeout = plan.settings.probe_timeout_ms;
     match (e, o) {
         (
             Expectation::Ping {
@@ -230,88 +240,21 @@ pub fn check(
                 nat,
             },
             Observation::Ping(p),
-        ) => {
-            let got_reply = matches!(p, PingOutcome::Reply { .. });
-            let seen = ping_seen(p, timeout);
-            let mut problems = Vec::new();
-            if got_reply != *reply {
-                let mut d = if *reply {
-                    format!("expected a reply, got {seen}")
-                } else {
-                    format!("expected no reply, got {seen}")
-                };
-                if let (true, Some(f)) = (*reply, flows) {
-                    if !matches!(p, PingOutcome::SendFailed { .. }) {
-                        d.push_str(&format!("; {}", last_seen(plan, f)));
-                    }
-                }
-                problems.push(d);
-            }
-            if let (Some(want), Some(f)) = (path, flows) {
-                problems.extend(check_path(plan, want, f));
-            }
-            if let (Some(want), Some(f)) = (nat, flows) {
-                problems.extend(check_nat(plan, want, f));
-            }
-            let passed = problems.is_empty();
-            let detail = if passed {
-                let mut d = seen;
-                if let Some(want) = path {
-                    d.push_str(&format!(" via {}", want.join(", ")));
-                }
-                if let Some(n) = nat {
-                    let what: Vec<String> = [
-                        n.src.map(|s| format!("source {s}")),
-                        n.dst.map(|d| format!("destination {d}")),
-                    ]
-                    .into_iter()
-                    .flatten()
-                    .collect();
-                    d.push_str(&format!("; {} rewritten at {}", what.join(" and "), n.at));
-                }
-                d
-            } else {
-                problems.join("; ")
-            };
-            Checked {
-                what: format!("ping {} -> {to}", name(*from)),
-                passed,
-                detail,
-            }
-        }
+        ) => check_ping(
+            plan,
+            PingWant {
+                from: *from,
+                to: *to,
+                reply: *reply,
+                path: path.as_deref(),
+                nat: nat.as_ref(),
+            },
+            p,
+            flows,
+            names,
+        ),
         (Expectation::Traceroute { from, to, hops }, Observation::Traceroute(t)) => {
-            let what = format!("traceroute {} -> {to}", name(*from));
-            if let Some(err) = &t.send_error {
-                return Checked {
-                    what,
-                    passed: false,
-                    detail: format!(
-                        "expected hops {}, but sending failed ({err})",
-                        hops_text(hops)
-                    ),
-                };
-            }
-            let passed = &t.hops == hops;
-            let detail = if passed {
-                hops_text(&t.hops)
-            } else {
-                let mut d = format!(
-                    "expected hops {}; got {}",
-                    hops_text(hops),
-                    hops_text(&t.hops)
-                );
-                if let Some(k) = hops.iter().zip(&t.hops).position(|(a, b)| a != b) {
-                    d.push_str(&format!(" (first difference at hop {})", k + 1));
-                } else if !t.reached {
-                    d.push_str(&format!(" ({to} never answered within {timeout} ms)"));
-                }
-                d
-            };
-            Checked {
-                what,
-                passed,
-                detail,
-            }
+            check_traceroute(plan, *from, *to, hops, t, names)
         }
         (
             Expectation::Route {
@@ -323,77 +266,19 @@ pub fn check(
                 reachable,
             },
             Observation::Route(r),
-        ) => {
-            let what = format!("route {} -> {to}", name(*node));
-            let r = match (r, reachable) {
-                (Ok(r), true) => r,
-                (Err(err), true) => {
-                    return Checked {
-                        what,
-                        passed: false,
-                        detail: format!("expected a route, got none ({err})"),
-                    }
-                }
-                (Err(err), false) => {
-                    return Checked {
-                        what,
-                        passed: true,
-                        detail: format!("no route ({err})"),
-                    }
-                }
-                (Ok(r), false) => {
-                    return Checked {
-                        what,
-                        passed: false,
-                        detail: format!("expected no route, got {}", route_seen(r)),
-                    }
-                }
-            };
-            let mut diffs = Vec::new();
-            if let Some(d) = dev {
-                if r.dev.as_deref() != Some(d.as_str()) {
-                    diffs.push(format!(
-                        "expected dev {d}, got dev {}",
-                        r.dev.as_deref().unwrap_or("none")
-                    ));
-                }
-            }
-            if let Some(v) = via {
-                let want = match v {
-                    Via::Direct => None,
-                    Via::Gateway(g) => Some(*g),
-                };
-                if want != r.via {
-                    let show = |x: Option<Ipv4Addr>| {
-                        x.map_or_else(|| "none".to_string(), |g| g.to_string())
-                    };
-                    diffs.push(format!(
-                        "expected via {}, got via {}",
-                        show(want),
-                        show(r.via)
-                    ));
-                }
-            }
-            if let Some(s) = src {
-                if r.src != Some(*s) {
-                    diffs.push(format!(
-                        "expected src {s}, got src {}",
-                        r.src.map_or_else(|| "none".to_string(), |x| x.to_string())
-                    ));
-                }
-            }
-            let passed = diffs.is_empty();
-            let detail = if passed {
-                route_seen(r)
-            } else {
-                diffs.join("; ")
-            };
-            Checked {
-                what,
-                passed,
-                detail,
-            }
-        }
+        ) => check_route(
+            plan,
+            RouteWant {
+                node: *node,
+                to: *to,
+                dev: dev.as_deref(),
+                via: *via,
+                src: *src,
+                reachable: *reachable,
+            },
+            r,
+            names,
+        ),
         (
             Expectation::Neighbor {
                 node,
@@ -403,67 +288,254 @@ pub fn check(
                 present,
             },
             Observation::Neighbor(n),
-        ) => {
-            let what = format!("neighbor {} {ip}", name(*node));
-            // An entry that never resolved (INCOMPLETE, FAILED) has no MAC: it is not a neighbour.
-            let found = n.table.iter().find(|x| {
-                x.ip == *ip && x.mac.is_some() && dev.as_ref().is_none_or(|d| *d == x.dev)
-            });
-            let table = || {
-                if n.table.is_empty() {
-                    "the table is empty".to_string()
-                } else {
-                    let rows: Vec<String> = n
-                        .table
-                        .iter()
-                        .map(|x| match x.mac {
-                            Some(m) => format!("{} at {} on {}", x.ip, macs.name(m), x.dev),
-                            None => format!("{} unresolved on {}", x.ip, x.dev),
-                        })
-                        .collect();
-                    format!("the table has {}", rows.join(", "))
-                }
-            };
-            let (passed, detail) = match (found, present) {
-                (None, true) => (
-                    false,
-                    format!(
-                        "expected an entry{}, found none; {}",
-                        dev.as_ref().map(|d| format!(" on {d}")).unwrap_or_default(),
-                        table()
-                    ),
-                ),
-                (None, false) => (true, "no entry".to_string()),
-                (Some(x), false) => (
-                    false,
-                    format!(
-                        "expected no entry, found {} at {} on {}",
-                        x.ip,
-                        x.mac.map(|m| macs.name(m)).unwrap_or_default(),
-                        x.dev
-                    ),
-                ),
-                (Some(x), true) => {
-                    let got_mac = x.mac.expect("found entries have a MAC");
-                    let got = macs.name(got_mac);
-                    match mac {
-                        Some(m) if *m != got_mac => {
-                            (false, format!("expected {m}, got {got} on {}", x.dev))
-                        }
-                        _ => (true, format!("{got} on {}", x.dev)),
-                    }
-                }
-            };
-            Checked {
-                what,
-                passed,
-                detail,
-            }
-        }
+        ) => check_neighbor(plan, *node, *ip, *mac, dev.as_deref(), *present, n, names),
         (e, o) => Checked {
             what: format!("{e:?}"),
             passed: false,
             detail: format!("internal error: observation {o:?} does not match the expectation"),
         },
+    }
+}
+
+struct PingWant<'a> {
+    from: usize,
+    to: IpAddr,
+    reply: bool,
+    path: Option<&'a [String]>,
+    nat: Option<&'a Nat>,
+}
+
+fn check_ping(
+    plan: &Plan,
+    want: PingWant<'_>,
+    p: &PingOutcome,
+    flows: Option<&[Flow]>,
+    names: &Names,
+) -> Checked {
+    let got_reply = matches!(p, PingOutcome::Reply { .. });
+    let seen = ping_seen(p, plan.settings.probe_timeout_ms, names);
+    let mut problems = Vec::new();
+    if got_reply != want.reply {
+        let mut d = if want.reply {
+            format!("expected a reply, got {seen}")
+        } else {
+            format!("expected no reply, got {seen}")
+        };
+        if let (true, Some(f)) = (want.reply, flows) {
+            if !matches!(p, PingOutcome::SendFailed { .. }) {
+                d.push_str(&format!("; {}", last_seen(plan, f, names)));
+            }
+        }
+        problems.push(d);
+    }
+    if let (Some(path), Some(f)) = (want.path, flows) {
+        problems.extend(check_path(plan, path, f));
+    }
+    if let (Some(nat), Some(f)) = (want.nat, flows) {
+        problems.extend(check_nat(plan, nat, f, names));
+    }
+    let passed = problems.is_empty();
+    let detail = if passed {
+        let mut d = seen;
+        if let Some(path) = want.path {
+            d.push_str(&format!(" via {}", path.join(", ")));
+        }
+        if let Some(n) = want.nat {
+            let what: Vec<String> = [
+                n.src.map(|s| format!("source {s}")),
+                n.dst.map(|d| format!("destination {d}")),
+            ]
+            .into_iter()
+            .flatten()
+            .collect();
+            d.push_str(&format!("; {} rewritten at {}", what.join(" and "), n.at));
+        }
+        d
+    } else {
+        problems.join("; ")
+    };
+    Checked {
+        what: format!("ping {} -> {}", plan.node_name(want.from), want.to),
+        passed,
+        detail,
+    }
+}
+
+fn check_traceroute(
+    plan: &Plan,
+    from: usize,
+    to: IpAddr,
+    hops: &[Option<IpAddr>],
+    t: &TraceOutcome,
+    names: &Names,
+) -> Checked {
+    let what = format!("traceroute {} -> {to}", plan.node_name(from));
+    if let Some(err) = &t.send_error {
+        return Checked {
+            what,
+            passed: false,
+            detail: format!(
+                "expected hops {}, but sending failed ({err})",
+                hops_text(hops, names)
+            ),
+        };
+    }
+    let passed = t.hops == hops;
+    let detail = if passed {
+        hops_text(&t.hops, names)
+    } else {
+        let mut d = format!(
+            "expected hops {}; got {}",
+            hops_text(hops, names),
+            hops_text(&t.hops, names)
+        );
+        if let Some(k) = hops.iter().zip(&t.hops).position(|(a, b)| a != b) {
+            d.push_str(&format!(" (first difference at hop {})", k + 1));
+        } else if !t.reached {
+            d.push_str(&format!(
+                " ({to} never answered within {} ms)",
+                plan.settings.probe_timeout_ms
+            ));
+        }
+        d
+    };
+    Checked {
+        what,
+        passed,
+        detail,
+    }
+}
+
+struct RouteWant<'a> {
+    node: usize,
+    to: IpAddr,
+    dev: Option<&'a str>,
+    via: Option<Via>,
+    src: Option<IpAddr>,
+    reachable: bool,
+}
+
+fn check_route(
+    plan: &Plan,
+    want: RouteWant<'_>,
+    r: &Result<RouteSeen, String>,
+    names: &Names,
+) -> Checked {
+    let what = format!("route {} -> {}", plan.node_name(want.node), want.to);
+    let verdict = |passed: bool, detail: String| Checked {
+        what: what.clone(),
+        passed,
+        detail,
+    };
+    let r = match (r, want.reachable) {
+        (Ok(r), true) => r,
+        (Err(err), true) => return verdict(false, format!("expected a route, got none ({err})")),
+        (Err(err), false) => return verdict(true, format!("no route ({err})")),
+        (Ok(r), false) => {
+            return verdict(
+                false,
+                format!("expected no route, got {}", route_seen(r, names)),
+            )
+        }
+    };
+    let show = |x: Option<IpAddr>| x.map_or_else(|| "none".to_string(), |g| names.ip(g));
+    let mut diffs = Vec::new();
+    if let Some(d) = want.dev {
+        if r.dev.as_deref() != Some(d) {
+            diffs.push(format!(
+                "expected dev {d}, got dev {}",
+                r.dev.as_deref().unwrap_or("none")
+            ));
+        }
+    }
+    if let Some(v) = want.via {
+        let expected = match v {
+            Via::Direct => None,
+            Via::Gateway(g) => Some(g),
+        };
+        if expected != r.via {
+            diffs.push(format!(
+                "expected via {}, got via {}",
+                show(expected),
+                show(r.via)
+            ));
+        }
+    }
+    if let Some(s) = want.src {
+        if r.src != Some(s) {
+            diffs.push(format!("expected src {s}, got src {}", show(r.src)));
+        }
+    }
+    if diffs.is_empty() {
+        verdict(true, route_seen(r, names))
+    } else {
+        verdict(false, diffs.join("; "))
+    }
+}
+
+#[allow(clippy::too_many_arguments)] // the expectation's fields, spelled out
+fn check_neighbor(
+    plan: &Plan,
+    node: usize,
+    ip: IpAddr,
+    mac: Option<crate::scenario::net::Mac>,
+    dev: Option<&str>,
+    present: bool,
+    n: &NeighSeen,
+    names: &Names,
+) -> Checked {
+    let what = format!("neighbor {} {ip}", plan.node_name(node));
+    // An entry that never resolved (INCOMPLETE, FAILED) has no MAC: it is not a neighbour.
+    let found = n
+        .table
+        .iter()
+        .find(|x| x.ip == ip && x.mac.is_some() && dev.is_none_or(|d| d == x.dev));
+    let table = || {
+        if n.table.is_empty() {
+            "the table is empty".to_string()
+        } else {
+            let rows: Vec<String> = n
+                .table
+                .iter()
+                .map(|x| match x.mac {
+                    Some(m) => format!("{} at {} on {}", names.ip(x.ip), names.mac(m), x.dev),
+                    None => format!("{} unresolved on {}", names.ip(x.ip), x.dev),
+                })
+                .collect();
+            format!("the table has {}", rows.join(", "))
+        }
+    };
+    let (passed, detail) = match (found, present) {
+        (None, true) => (
+            false,
+            format!(
+                "expected an entry{}, found none; {}",
+                dev.map(|d| format!(" on {d}")).unwrap_or_default(),
+                table()
+            ),
+        ),
+        (None, false) => (true, "no entry".to_string()),
+        (Some(x), false) => (
+            false,
+            format!(
+                "expected no entry, found {} at {} on {}",
+                names.ip(x.ip),
+                x.mac.map(|m| names.mac(m)).unwrap_or_default(),
+                x.dev
+            ),
+        ),
+        (Some(x), true) => {
+            let got_mac = x.mac.expect("found entries have a MAC");
+            let got = names.mac(got_mac);
+            match mac {
+                Some(m) if m != got_mac => (false, format!("expected {m}, got {got} on {}", x.dev)),
+                _ => (true, format!("{got} on {}", x.dev)),
+            }
+        }
+    };
+    Checked {
+        what,
+        passed,
+        detail,
     }
 }

@@ -8,6 +8,7 @@
 
 pub mod capture;
 pub mod check;
+pub mod icmp;
 pub mod observe;
 pub mod probe;
 pub mod render;
@@ -16,6 +17,7 @@ pub mod runner;
 pub mod sandbox;
 pub mod scenario;
 pub mod sockopt;
+pub mod text;
 pub mod topology;
 pub mod vm_guest;
 pub mod worker;

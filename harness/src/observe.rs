@@ -1,6 +1,6 @@
 //! What the worker saw, one observation per expectation, sent back to the parent as JSON.
 
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 
@@ -18,11 +18,14 @@ pub enum Observation {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub enum PingOutcome {
     /// An echo reply came back.
-    Reply { from: Ipv4Addr },
+    Reply { from: IpAddr },
     /// Nothing came back before the deadline.
     Silence,
     /// An ICMP error came back instead, from `from`.
-    IcmpError { from: Ipv4Addr, what: String },
+    IcmpError {
+        from: IpAddr,
+        kind: crate::icmp::Kind,
+    },
     /// The node's own stack refused to send (e.g. no route).
     SendFailed { error: String },
 }
@@ -31,7 +34,7 @@ pub enum PingOutcome {
 pub struct TraceOutcome {
     /// The address that answered each TTL from 1, up to the destination (or, when it never
     /// answered, up to the last hop that did, followed by one silent hop).
-    pub hops: Vec<Option<Ipv4Addr>>,
+    pub hops: Vec<Option<IpAddr>>,
     pub reached: bool,
     /// Set when the probes could not be sent at all.
     pub send_error: Option<String>,
@@ -40,13 +43,13 @@ pub struct TraceOutcome {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct RouteSeen {
     pub dev: Option<String>,
-    pub via: Option<Ipv4Addr>,
-    pub src: Option<Ipv4Addr>,
+    pub via: Option<IpAddr>,
+    pub src: Option<IpAddr>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct NeighEntry {
-    pub ip: Ipv4Addr,
+    pub ip: IpAddr,
     pub dev: String,
     pub mac: Option<Mac>,
     pub state: String,
@@ -54,7 +57,7 @@ pub struct NeighEntry {
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct NeighSeen {
-    /// The node's whole IPv4 neighbour table, for context in reports.
+    /// The node's whole neighbour table (ARP and neighbour discovery), for context in reports.
     pub table: Vec<NeighEntry>,
 }
 
@@ -94,14 +97,16 @@ pub struct Timings {
     pub peak_rss_kib: u64,
 }
 
-/// Names for MACs in reports: a MAC the scenario assigned is shown as it is; one the kernel chose
-/// (random on every run) is shown as `<mac node:iface>`, so reports and snapshots are stable.
+/// Names for what the kernel picks at random, so that reports and snapshots are stable: a MAC
+/// the scenario assigned is shown as it is, one the kernel chose as `<mac node:iface>`; likewise
+/// a link-local IPv6 address, which follows from its interface's MAC, as `<ll node:iface>`.
 #[derive(Debug, Clone, Default)]
-pub struct MacNames {
-    names: std::collections::BTreeMap<Mac, String>,
+pub struct Names {
+    macs: std::collections::BTreeMap<Mac, String>,
+    link_locals: std::collections::BTreeMap<IpAddr, String>,
 }
 
-impl MacNames {
+impl Names {
     pub fn new(plan: &crate::scenario::Plan, macs: &[(usize, String, Mac)]) -> Self {
         let mut declared = std::collections::BTreeSet::new();
         for n in &plan.nodes {
@@ -110,7 +115,7 @@ impl MacNames {
         for l in &plan.links {
             declared.extend([l.a.mac, l.b.mac].into_iter().flatten());
         }
-        let mut names = std::collections::BTreeMap::new();
+        let mut names = Names::default();
         // Bridges first: a bridge shares its MAC with one of its ports (which one depends on the
         // random port MACs), so naming it after the bridge keeps the name stable.
         let bridges: std::collections::BTreeSet<(usize, &str)> = plan
@@ -127,20 +132,38 @@ impl MacNames {
             if declared.contains(mac) || iface == "lo" {
                 continue;
             }
+            let at = format!("{}:{iface}", plan.node_name(*i));
             names
+                .link_locals
+                .entry(IpAddr::V6(crate::scenario::net::eui64_link_local(*mac)))
+                .or_insert_with(|| format!("<ll {at}>"));
+            names
+                .macs
                 .entry(*mac)
-                .or_insert_with(|| format!("<mac {}:{iface}>", plan.node_name(*i)));
+                .or_insert_with(|| format!("<mac {at}>"));
         }
-        MacNames { names }
+        names
     }
 
-    pub fn name(&self, mac: Mac) -> String {
+    pub fn mac(&self, mac: Mac) -> String {
         if mac.0 == [0xff; 6] {
             return "broadcast".into();
         }
-        self.names
+        // IPv6 multicast (33:33:...) and IPv4 multicast (01:00:5e:...): a group, not a host;
+        // a solicited-node group's MAC would otherwise show part of a random address.
+        if mac.0[..2] == [0x33, 0x33] || mac.0[..3] == [0x01, 0x00, 0x5e] {
+            return "multicast".into();
+        }
+        self.macs
             .get(&mac)
             .cloned()
             .unwrap_or_else(|| mac.to_string())
+    }
+
+    pub fn ip(&self, ip: IpAddr) -> String {
+        self.link_locals
+            .get(&ip)
+            .cloned()
+            .unwrap_or_else(|| ip.to_string())
     }
 }

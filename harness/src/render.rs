@@ -6,8 +6,8 @@ use std::path::Path;
 use crate::capture::frame::Payload;
 use crate::capture::path::{changes, flooded, Flow, FlowKind, Topo};
 use crate::check::probe_flows;
-use crate::observe::{MacNames, Observation};
-use crate::probe::icmp::describe;
+use crate::icmp::describe;
+use crate::observe::{Names, Observation};
 use crate::runner::ScenarioResult;
 use crate::scenario::plan::{Expectation, Plan};
 
@@ -66,7 +66,7 @@ pub fn sections(plan: &Plan, result: &ScenarioResult) -> Vec<Section> {
     else {
         return Vec::new();
     };
-    let macs = MacNames::new(plan, &observed.macs);
+    let names = Names::new(plan, &observed.macs);
     let flows = probe_flows(plan, observed);
     let topo = Topo::from_plan(plan);
     let mut out = Vec::new();
@@ -84,14 +84,8 @@ pub fn sections(plan: &Plan, result: &ScenarioResult) -> Vec<Section> {
                 let _ = writeln!(body, "  no packet was seen on any interface");
             }
             for f in fl {
-                let seq = match f.kind {
-                    FlowKind::EchoRequest { seq }
-                    | FlowKind::EchoReply { seq }
-                    | FlowKind::IcmpError { seq, .. } => seq,
-                    _ => 0,
-                };
-                if seq <= max_seq {
-                    render_flow(&mut body, plan, &topo, &macs, f);
+                if f.kind.seq() <= max_seq {
+                    render_flow(&mut body, plan, &topo, &names, f);
                 }
             }
         }
@@ -103,10 +97,15 @@ pub fn sections(plan: &Plan, result: &ScenarioResult) -> Vec<Section> {
             lines: body.lines().map(String::from).collect(),
         });
     }
+    // Each node's table once, however many expectations look at it.
+    let mut shown = std::collections::BTreeSet::new();
     for (k, e) in plan.expectations.iter().enumerate() {
         if let (Expectation::Neighbor { node, .. }, Observation::Neighbor(n)) =
             (e, &observed.observations[k])
         {
+            if !shown.insert(*node) {
+                continue;
+            }
             let what = format!("neighbour table of {}", plan.node_name(*node));
             let mut lines = Vec::new();
             if n.table.is_empty() {
@@ -115,8 +114,8 @@ pub fn sections(plan: &Plan, result: &ScenarioResult) -> Vec<Section> {
             for x in &n.table {
                 let mac = x
                     .mac
-                    .map_or_else(|| "unresolved".to_string(), |m| macs.name(m));
-                lines.push(format!("  {} at {mac} on {}", x.ip, x.dev));
+                    .map_or_else(|| "unresolved".to_string(), |m| names.mac(m));
+                lines.push(format!("  {} at {mac} on {}", names.ip(x.ip), x.dev));
             }
             out.push(Section {
                 heading: format!("{what} (after the probes):"),
@@ -150,10 +149,25 @@ pub fn render_observations(plan: &Plan, result: &ScenarioResult) -> String {
     s
 }
 
-fn render_flow(s: &mut String, plan: &Plan, topo: &Topo, macs: &MacNames, f: &Flow) {
+fn render_flow(s: &mut String, plan: &Plan, topo: &Topo, names: &Names, f: &Flow) {
+    // ARP in IPv4, neighbour discovery in IPv6: the same question and answer.
+    let v6 = match &f.kind {
+        FlowKind::NeighRequest { target, .. } => target.is_ipv6(),
+        FlowKind::NeighReply { ip, .. } => ip.is_ipv6(),
+        _ => false,
+    };
+    let (ask, answer) = if v6 {
+        ("neighbour solicitation", "neighbour advertisement")
+    } else {
+        ("arp request", "arp reply")
+    };
     let title = match &f.kind {
-        FlowKind::ArpRequest { asker, target } => {
-            let mut t = format!("arp request: who has {target}? tell {asker}");
+        FlowKind::NeighRequest { asker, target } => {
+            let mut t = format!(
+                "{ask}: who has {}? tell {}",
+                names.ip(*target),
+                names.ip(*asker)
+            );
             let flood = flooded(topo, &f.hops);
             for (node, br, all) in flood {
                 let name = format!("{}:{br}", plan.node_name(node));
@@ -165,27 +179,26 @@ fn render_flow(s: &mut String, plan: &Plan, topo: &Topo, macs: &MacNames, f: &Fl
             }
             t
         }
-        FlowKind::ArpReply { ip, to } => {
+        FlowKind::NeighReply { ip, to } => {
             let mac = f.hops.iter().find_map(|h| match &h.eth.payload {
-                Payload::Arp(a) => Some(a.sha),
+                Payload::Neigh(n) => n.mac,
                 _ => None,
             });
             format!(
-                "arp reply: {ip} is at {} (to {to})",
-                mac.map_or("?".into(), |m| macs.name(m))
+                "{answer}: {} is at {} (to {})",
+                names.ip(*ip),
+                mac.map_or("?".into(), |m| names.mac(m)),
+                names.ip(*to)
             )
         }
         FlowKind::EchoRequest { seq } => format!("echo request {seq}"),
         FlowKind::EchoReply { seq } => format!("echo reply {seq}"),
-        FlowKind::IcmpError {
-            seq,
-            icmp_type,
-            code,
-            from,
-        } => {
+        FlowKind::IcmpError { seq, from, kind } => {
+            let icmp = if from.is_ipv6() { "icmpv6" } else { "icmp" };
             format!(
-                "icmp `{}` from {from}, about echo request {seq}",
-                describe(*icmp_type, *code)
+                "{icmp} `{}` from {}, about echo request {seq}",
+                describe(*kind, *from),
+                names.ip(*from)
             )
         }
     };
@@ -199,23 +212,35 @@ fn render_flow(s: &mut String, plan: &Plan, topo: &Topo, macs: &MacNames, f: &Fl
     for (i, h) in f.hops.iter().enumerate() {
         let point = format!("{}:{}", plan.node_name(h.at.node), h.at.iface);
         let dir = if h.out { "out" } else { "in " };
-        let l2 = format!("{} > {}", macs.name(h.eth.src), macs.name(h.eth.dst));
+        let l2 = format!("{} > {}", names.mac(h.eth.src), names.mac(h.eth.dst));
+        // IPv4's TTL is IPv6's hop limit.
+        let ttl = |ip: std::net::IpAddr| if ip.is_ipv6() { "hlim" } else { "ttl" };
         let l3 = match &h.eth.payload {
-            Payload::Icmp(x) => format!("  {} > {} ttl {}", x.src, x.dst, x.ttl),
+            Payload::Icmp(x) => format!(
+                "  {} > {} {} {}",
+                names.ip(x.src),
+                names.ip(x.dst),
+                ttl(x.src),
+                x.ttl
+            ),
             _ => String::new(),
         };
         let c = changes(&f.hops, i);
         let mut notes = Vec::new();
-        if let Some((a, b)) = c.ttl {
-            notes.push(format!("routed: ttl {a} > {b}"));
+        if let (Some((a, b)), Some(x)) = (c.ttl, h.icmp()) {
+            notes.push(format!("routed: {} {a} > {b}", ttl(x.src)));
         }
         if let Some((a, b)) = c.src {
-            notes.push(format!("source NAT: {a} > {b}"));
+            notes.push(format!("source NAT: {} > {}", names.ip(a), names.ip(b)));
         }
         if let Some((a, b)) = c.dst {
-            notes.push(format!("destination NAT: {a} > {b}"));
+            notes.push(format!(
+                "destination NAT: {} > {}",
+                names.ip(a),
+                names.ip(b)
+            ));
         }
-        if c.mac && c.ttl.is_none() && !matches!(h.eth.payload, Payload::Arp(_)) {
+        if c.mac && c.ttl.is_none() && !matches!(h.eth.payload, Payload::Neigh(_)) {
             notes.push("MAC rewritten".into());
         }
         let notes = if notes.is_empty() {

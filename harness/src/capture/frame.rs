@@ -1,14 +1,15 @@
-//! Reading captured Ethernet frames with pnet: the fields a path needs.
+//! Reading captured Ethernet frames with pnet: the fields a path needs, for either family.
 
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 
 use pnet::packet::arp::ArpPacket;
 use pnet::packet::ethernet::{EtherTypes, EthernetPacket};
-use pnet::packet::icmp::IcmpPacket;
 use pnet::packet::ip::IpNextHeaderProtocols;
 use pnet::packet::ipv4::Ipv4Packet;
+use pnet::packet::ipv6::Ipv6Packet;
 use pnet::packet::Packet;
 
+use crate::icmp::{Kind, Message};
 use crate::scenario::net::Mac;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -20,100 +21,123 @@ pub struct Eth {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Payload {
-    Arp(Arp),
+    /// ARP, or IPv6 neighbour discovery: the same question and answer in each family.
+    Neigh(Neigh),
     Icmp(Icmp),
     Other,
 }
 
+/// An ARP request or reply, or a neighbour solicitation or advertisement.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Arp {
-    /// 1 request, 2 reply.
-    pub op: u16,
-    pub sha: Mac,
-    pub spa: Ipv4Addr,
-    pub tha: Mac,
-    pub tpa: Ipv4Addr,
+pub struct Neigh {
+    /// A question (ARP request, solicitation) rather than an answer.
+    pub request: bool,
+    /// The address asked about, or answered for.
+    pub ip: IpAddr,
+    /// Who asks (a question), or who is told (an answer).
+    pub peer: IpAddr,
+    /// The asker's MAC (a question) or the answer (an answer), when the message carries it.
+    pub mac: Option<Mac>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Icmp {
-    pub src: Ipv4Addr,
-    pub dst: Ipv4Addr,
+    pub src: IpAddr,
+    pub dst: IpAddr,
+    /// TTL, or IPv6 hop limit.
     pub ttl: u8,
-    pub icmp_type: u8,
-    pub code: u8,
-    /// For echo request/reply: their id and sequence number.
-    pub id: u16,
-    pub seq: u16,
-    /// For errors: the echo request they quote (its id and sequence number).
-    pub quoted: Option<(u16, u16)>,
+    pub kind: Kind,
+    /// The echo's (id, seq): its own, or for an error the quoted request's.
+    pub echo: Option<(u16, u16)>,
 }
 
 fn mac(b: pnet::util::MacAddr) -> Mac {
     Mac([b.0, b.1, b.2, b.3, b.4, b.5])
 }
 
+/// An IP packet carrying ICMP of its family: neighbour discovery becomes [`Payload::Neigh`].
+fn ip_payload(src: IpAddr, dst: IpAddr, ttl: u8, icmp: &[u8], eth_src: Mac) -> Payload {
+    let Some(m) = Message::parse(src.is_ipv6(), icmp) else {
+        return Payload::Other;
+    };
+    match m.kind {
+        Kind::NeighborSolicit { target, mac } => Payload::Neigh(Neigh {
+            request: true,
+            ip: IpAddr::V6(target),
+            peer: src,
+            mac: mac.or(Some(eth_src)),
+        }),
+        Kind::NeighborAdvert { target, mac } => Payload::Neigh(Neigh {
+            request: false,
+            ip: IpAddr::V6(target),
+            peer: dst,
+            mac: mac.or(Some(eth_src)),
+        }),
+        kind => Payload::Icmp(Icmp {
+            src,
+            dst,
+            ttl,
+            kind,
+            echo: m.echo,
+        }),
+    }
+}
+
 pub fn parse(data: &[u8]) -> Option<Eth> {
     let eth = EthernetPacket::new(data)?;
+    let eth_src = mac(eth.get_source());
     let payload = match eth.get_ethertype() {
         EtherTypes::Arp => {
             let a = ArpPacket::new(eth.payload())?;
-            Payload::Arp(Arp {
-                op: a.get_operation().0,
-                sha: mac(a.get_sender_hw_addr()),
-                spa: a.get_sender_proto_addr(),
-                tha: mac(a.get_target_hw_addr()),
-                tpa: a.get_target_proto_addr(),
+            let request = a.get_operation().0 == 1;
+            let (spa, tpa) = (
+                IpAddr::V4(a.get_sender_proto_addr()),
+                IpAddr::V4(a.get_target_proto_addr()),
+            );
+            Payload::Neigh(Neigh {
+                request,
+                ip: if request { tpa } else { spa },
+                peer: if request { spa } else { tpa },
+                mac: Some(mac(a.get_sender_hw_addr())),
             })
         }
-        EtherTypes::Ipv4 => {
-            let ip = Ipv4Packet::new(eth.payload())?;
-            if ip.get_next_level_protocol() != IpNextHeaderProtocols::Icmp {
-                Payload::Other
-            } else {
-                let icmp = IcmpPacket::new(ip.payload())?;
-                let body = icmp.payload();
-                let be = |i: usize| -> Option<u16> {
-                    Some(u16::from_be_bytes([*body.get(i)?, *body.get(i + 1)?]))
+        t @ (EtherTypes::Ipv4 | EtherTypes::Ipv6) => {
+            let data = eth.payload();
+            // The family's header fields, and where its ICMP message starts, if it has one.
+            let (src, dst, ttl, icmp, start): (IpAddr, IpAddr, u8, bool, usize) =
+                if t == EtherTypes::Ipv4 {
+                    let ip = Ipv4Packet::new(data)?;
+                    let icmp = ip.get_next_level_protocol() == IpNextHeaderProtocols::Icmp;
+                    let start = usize::from(ip.get_header_length()) * 4;
+                    (
+                        ip.get_source().into(),
+                        ip.get_destination().into(),
+                        ip.get_ttl(),
+                        icmp,
+                        start,
+                    )
+                } else {
+                    // Extension headers (MLD's hop-by-hop router alert) are not followed: none
+                    // of the packets a path shows has any.
+                    let ip = Ipv6Packet::new(data)?;
+                    let icmp = ip.get_next_header() == IpNextHeaderProtocols::Icmpv6;
+                    (
+                        ip.get_source().into(),
+                        ip.get_destination().into(),
+                        ip.get_hop_limit(),
+                        icmp,
+                        40,
+                    )
                 };
-                let t = icmp.get_icmp_type().0;
-                let (id, seq, quoted) = match t {
-                    0 | 8 => (be(0)?, be(2)?, None),
-                    3 | 11 => {
-                        let q = body.get(4..).and_then(Ipv4Packet::new).and_then(|inner| {
-                            let p = inner.payload();
-                            if inner.get_next_level_protocol() == IpNextHeaderProtocols::Icmp
-                                && p.first() == Some(&8)
-                                && p.len() >= 8
-                            {
-                                Some((
-                                    u16::from_be_bytes([p[4], p[5]]),
-                                    u16::from_be_bytes([p[6], p[7]]),
-                                ))
-                            } else {
-                                None
-                            }
-                        });
-                        (0, 0, q)
-                    }
-                    _ => (0, 0, None),
-                };
-                Payload::Icmp(Icmp {
-                    src: ip.get_source(),
-                    dst: ip.get_destination(),
-                    ttl: ip.get_ttl(),
-                    icmp_type: t,
-                    code: icmp.get_icmp_code().0,
-                    id,
-                    seq,
-                    quoted,
-                })
+            match data.get(start..) {
+                Some(body) if icmp => ip_payload(src, dst, ttl, body, eth_src),
+                _ => Payload::Other,
             }
         }
         _ => Payload::Other,
     };
     Some(Eth {
-        src: mac(eth.get_source()),
+        src: eth_src,
         dst: mac(eth.get_destination()),
         payload,
     })
@@ -168,6 +192,66 @@ pub mod tests {
         f
     }
 
+    /// An Ethernet frame carrying an ICMPv6 message (`icmp`, from its type byte).
+    pub fn icmp6_frame(
+        src: [u8; 6],
+        dst: [u8; 6],
+        ip_src: &str,
+        ip_dst: &str,
+        hlim: u8,
+        icmp: &[u8],
+    ) -> Vec<u8> {
+        let a: std::net::Ipv6Addr = ip_src.parse().unwrap();
+        let b: std::net::Ipv6Addr = ip_dst.parse().unwrap();
+        let mut f = Vec::new();
+        f.extend(dst);
+        f.extend(src);
+        f.extend([0x86, 0xdd]);
+        f.extend([0x60, 0, 0, 0]);
+        f.extend((icmp.len() as u16).to_be_bytes());
+        f.extend([58, hlim]);
+        f.extend(a.octets());
+        f.extend(b.octets());
+        f.extend(icmp);
+        f
+    }
+
+    #[test]
+    fn parses_neighbour_discovery_and_icmpv6() {
+        let target: std::net::Ipv6Addr = "fd00::3".parse().unwrap();
+        let mut ns = vec![135, 0, 0, 0, 0, 0, 0, 0];
+        ns.extend(target.octets());
+        ns.extend([1, 1, 2, 0, 0, 0, 0, 2]);
+        let f = icmp6_frame(
+            [2, 0, 0, 0, 0, 2],
+            [0x33, 0x33, 0xff, 0, 0, 3],
+            "fd00::2",
+            "ff02::1:ff00:3",
+            255,
+            &ns,
+        );
+        match parse(&f).unwrap().payload {
+            Payload::Neigh(n) => {
+                assert!(n.request);
+                assert_eq!(n.ip, IpAddr::V6(target));
+                assert_eq!(n.peer, "fd00::2".parse::<IpAddr>().unwrap());
+                assert_eq!(n.mac, Some(Mac([2, 0, 0, 0, 0, 2])));
+            }
+            other => panic!("{other:?}"),
+        }
+        let echo = [128, 0, 0, 0, 0, 7, 0, 1];
+        let f = icmp6_frame([2; 6], [4; 6], "fd00::2", "fd00::3", 64, &echo);
+        match parse(&f).unwrap().payload {
+            Payload::Icmp(i) => {
+                assert_eq!(
+                    (i.ttl, i.kind, i.echo),
+                    (64, Kind::EchoRequest, Some((7, 1)))
+                )
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
     #[test]
     fn parses_icmp_and_arp() {
         let e = parse(&echo_frame(
@@ -182,7 +266,10 @@ pub mod tests {
         ))
         .unwrap();
         match e.payload {
-            Payload::Icmp(i) => assert_eq!((i.ttl, i.icmp_type, i.id, i.seq), (64, 8, 7, 1)),
+            Payload::Icmp(i) => assert_eq!(
+                (i.ttl, i.kind, i.echo),
+                (64, Kind::EchoRequest, Some((7, 1)))
+            ),
             other => panic!("{other:?}"),
         }
         let a = parse(&arp_frame(
@@ -195,7 +282,10 @@ pub mod tests {
         ))
         .unwrap();
         match a.payload {
-            Payload::Arp(a) => assert_eq!((a.op, a.tpa), (1, Ipv4Addr::new(10, 0, 0, 2))),
+            Payload::Neigh(a) => {
+                assert!(a.request);
+                assert_eq!(a.ip, "10.0.0.2".parse::<IpAddr>().unwrap());
+            }
             other => panic!("{other:?}"),
         }
     }

@@ -3,10 +3,11 @@
 //! its port see a frame at the same instant).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 
 use super::frame::{parse, Eth, Icmp, Payload};
 use super::Frame;
+use crate::icmp::Kind;
 use crate::scenario::plan::Plan;
 
 /// An interface of a node.
@@ -227,15 +228,19 @@ pub struct Flow {
     pub hops: Vec<Hop>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What a flow is. The order of the variants (and their fields) is the order flows are shown
+/// in: neighbour resolution first, then each echo by sequence number, request before answers.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub enum FlowKind {
-    ArpRequest {
-        asker: Ipv4Addr,
-        target: Ipv4Addr,
+    /// An ARP request or neighbour solicitation: who has `target`? tell `asker`.
+    NeighRequest {
+        asker: IpAddr,
+        target: IpAddr,
     },
-    ArpReply {
-        ip: Ipv4Addr,
-        to: Ipv4Addr,
+    /// An ARP reply or neighbour advertisement: `ip` is at ..., to `to`.
+    NeighReply {
+        ip: IpAddr,
+        to: IpAddr,
     },
     EchoRequest {
         seq: u16,
@@ -245,77 +250,80 @@ pub enum FlowKind {
     },
     IcmpError {
         seq: u16,
-        icmp_type: u8,
-        code: u8,
-        from: Ipv4Addr,
+        from: IpAddr,
+        kind: Kind,
     },
 }
 
-/// Sorts flows: ARP first, then by sequence number, request before its answers.
-type FlowKey = (u8, u16, u32, u32, u8);
+impl FlowKind {
+    /// The echo sequence number a flow belongs to (0 for neighbour resolution).
+    pub fn seq(&self) -> u16 {
+        match self {
+            FlowKind::EchoRequest { seq }
+            | FlowKind::EchoReply { seq }
+            | FlowKind::IcmpError { seq, .. } => *seq,
+            _ => 0,
+        }
+    }
+}
+
 /// Where and in which direction a frame was seen, and what it was.
 type Sighting = (Point, bool, Eth);
 
-/// Every packet of one probe, ARP first, then by sequence number: request, then its answer.
+/// What one frame is to a probe whose echoes carry `id`: `None` for anything else (MLD
+/// reports, router solicitations, other probes' packets).
+fn flow_kind(eth: &Eth, id: u16) -> Option<FlowKind> {
+    match &eth.payload {
+        Payload::Neigh(n) if n.request => Some(FlowKind::NeighRequest {
+            asker: n.peer,
+            target: n.ip,
+        }),
+        Payload::Neigh(n) => Some(FlowKind::NeighReply {
+            ip: n.ip,
+            to: n.peer,
+        }),
+        Payload::Icmp(i) => {
+            let (_, seq) = i.echo.filter(|e| e.0 == id)?;
+            match i.kind {
+                Kind::EchoRequest => Some(FlowKind::EchoRequest { seq }),
+                Kind::EchoReply => Some(FlowKind::EchoReply { seq }),
+                k if k.is_error() => Some(FlowKind::IcmpError {
+                    seq,
+                    from: i.src,
+                    kind: k,
+                }),
+                _ => None,
+            }
+        }
+        Payload::Other => None,
+    }
+}
+
+/// Every packet of one probe, neighbour resolution first, then by sequence number: request,
+/// then its answers.
 pub fn flows(topo: &Topo, frames: &[&Frame], id: u16) -> Vec<Flow> {
-    let mut groups: BTreeMap<FlowKey, (FlowKind, Vec<Sighting>)> = BTreeMap::new();
+    let mut groups: BTreeMap<(u8, u16, FlowKind), Vec<Sighting>> = BTreeMap::new();
     for f in frames {
         let Some(eth) = parse(&f.data) else { continue };
-        let key = match &eth.payload {
-            Payload::Arp(a) if a.op == 1 => Some((
-                (0, 0, u32::from(a.spa), u32::from(a.tpa), 0),
-                FlowKind::ArpRequest {
-                    asker: a.spa,
-                    target: a.tpa,
-                },
-            )),
-            Payload::Arp(a) if a.op == 2 => Some((
-                (0, 1, u32::from(a.spa), u32::from(a.tpa), 0),
-                FlowKind::ArpReply {
-                    ip: a.spa,
-                    to: a.tpa,
-                },
-            )),
-            Payload::Icmp(i) if i.icmp_type == 8 && i.id == id => {
-                Some(((1, i.seq, 0, 0, 0), FlowKind::EchoRequest { seq: i.seq }))
-            }
-            Payload::Icmp(i) if i.icmp_type == 0 && i.id == id => {
-                Some(((1, i.seq, 1, 0, 0), FlowKind::EchoReply { seq: i.seq }))
-            }
-            Payload::Icmp(i)
-                if matches!(i.icmp_type, 3 | 11) && i.quoted.is_some_and(|q| q.0 == id) =>
-            {
-                let seq = i.quoted.map_or(0, |q| q.1);
-                Some((
-                    (1, seq, 2, u32::from(i.src), i.icmp_type),
-                    FlowKind::IcmpError {
-                        seq,
-                        icmp_type: i.icmp_type,
-                        code: i.code,
-                        from: i.src,
-                    },
-                ))
-            }
-            _ => None,
+        let Some(kind) = flow_kind(&eth, id) else {
+            continue;
         };
-        if let Some((k, kind)) = key {
-            groups
-                .entry(k)
-                .or_insert_with(|| (kind, Vec::new()))
-                .1
-                .push((
-                    Point {
-                        node: f.node,
-                        iface: f.iface.clone(),
-                    },
-                    f.outgoing,
-                    eth,
-                ));
-        }
+        let group = u8::from(!matches!(
+            kind,
+            FlowKind::NeighRequest { .. } | FlowKind::NeighReply { .. }
+        ));
+        groups.entry((group, kind.seq(), kind)).or_default().push((
+            Point {
+                node: f.node,
+                iface: f.iface.clone(),
+            },
+            f.outgoing,
+            eth,
+        ));
     }
     groups
-        .into_values()
-        .map(|(kind, events)| Flow {
+        .into_iter()
+        .map(|((_, _, kind), events)| Flow {
             kind,
             hops: order(topo, events),
         })
@@ -326,8 +334,8 @@ pub fn flows(topo: &Topo, frames: &[&Frame], id: u16) -> Vec<Flow> {
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Changes {
     pub ttl: Option<(u8, u8)>,
-    pub src: Option<(Ipv4Addr, Ipv4Addr)>,
-    pub dst: Option<(Ipv4Addr, Ipv4Addr)>,
+    pub src: Option<(IpAddr, IpAddr)>,
+    pub dst: Option<(IpAddr, IpAddr)>,
     pub mac: bool,
 }
 
@@ -464,7 +472,7 @@ b = { node = "ext", name = "eth0", addresses = ["10.9.0.2/24"] }
         let names = |i: usize| plan.nodes[i].name.clone();
         assert_eq!(
             fl[0].kind,
-            FlowKind::ArpRequest {
+            FlowKind::NeighRequest {
                 asker: "10.0.0.2".parse().unwrap(),
                 target: "10.0.0.3".parse().unwrap()
             }

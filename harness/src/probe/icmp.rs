@@ -1,35 +1,30 @@
-//! A raw ICMP socket in a node, through pnet: echo requests go through the node's own stack, so
-//! the kernel routes them and resolves neighbours exactly as it would for `ping`.
+//! A raw ICMP or ICMPv6 socket in a node: echo requests go through the node's own stack, so the
+//! kernel routes them and resolves neighbours exactly as it would for `ping`. The family is the
+//! socket's one parameter; everything else is shared.
 
 use std::io;
-use std::net::{IpAddr, Ipv4Addr};
-use std::os::fd::BorrowedFd;
+use std::net::{IpAddr, SocketAddr};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::time::Instant;
 
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-use pnet::packet::icmp::echo_request::MutableEchoRequestPacket;
-use pnet::packet::icmp::{IcmpPacket, IcmpTypes};
-use pnet::packet::ip::IpNextHeaderProtocols;
-use pnet::packet::ipv4::Ipv4Packet;
-use pnet::packet::Packet;
-use pnet::transport::{
-    transport_channel, TransportChannelType::Layer4, TransportProtocol::Ipv4, TransportReceiver,
-    TransportSender,
+use nix::sys::socket::{
+    self, AddressFamily, MsgFlags, SockFlag, SockProtocol, SockType, SockaddrStorage,
 };
 
+use crate::icmp::{echo_request_type, Kind, Message};
+
 pub struct IcmpSocket {
-    tx: TransportSender,
-    // Keeps the receive side of pnet's channel alive; reads go through `recv` for the IP header.
-    _rx: TransportReceiver,
+    fd: OwnedFd,
+    v6: bool,
     buf: Vec<u8>,
 }
 
-/// One ICMP message received, with the IP header fields a probe needs.
+/// One ICMP message received, about one of our echo requests.
 #[derive(Debug, Clone)]
 pub struct Received {
-    pub src: Ipv4Addr,
-    pub icmp_type: u8,
-    pub icmp_code: u8,
+    pub src: IpAddr,
+    pub kind: Kind,
     /// For echo replies: (id, seq). For errors: the id and seq of the echo request they quote.
     pub id: u16,
     pub seq: u16,
@@ -38,52 +33,77 @@ pub struct Received {
 impl IcmpSocket {
     /// Opens the socket; call it on a thread inside the node's namespace. `recverr` asks the
     /// kernel to report local delivery failures, such as a full neighbour table, as errors.
-    pub fn open(recverr: bool) -> io::Result<Self> {
-        let (tx, rx) = transport_channel(4096, Layer4(Ipv4(IpNextHeaderProtocols::Icmp)))?;
+    pub fn open(v6: bool, recverr: bool) -> io::Result<Self> {
+        let (domain, proto) = if v6 {
+            (AddressFamily::Inet6, SockProtocol::IcmpV6)
+        } else {
+            (AddressFamily::Inet, SockProtocol::Icmp)
+        };
+        // Non-blocking: every read follows a poll, and a poll that saw only an error must not
+        // turn into a read that waits.
+        let fd = socket::socket(
+            domain,
+            SockType::Raw,
+            SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK,
+            proto,
+        )?;
         if recverr {
-            crate::sockopt::set_int(tx.socket.fd, libc::IPPROTO_IP, libc::IP_RECVERR, 1)?;
+            let (level, opt) = if v6 {
+                (libc::IPPROTO_IPV6, libc::IPV6_RECVERR)
+            } else {
+                (libc::IPPROTO_IP, libc::IP_RECVERR)
+            };
+            crate::sockopt::set_int(fd.as_raw_fd(), level, opt, 1)?;
         }
         Ok(IcmpSocket {
-            tx,
-            _rx: rx,
+            fd,
+            v6,
             buf: vec![0; 65536],
         })
     }
 
     pub fn fd(&self) -> BorrowedFd<'_> {
-        // SAFETY: the fd is owned by `self.tx` and outlives the borrow of `self`.
-        unsafe { BorrowedFd::borrow_raw(self.tx.socket.fd) }
+        self.fd.as_fd()
     }
 
     /// Throws away whatever earlier traffic left in the queue (including pending socket errors).
     pub fn drain(&mut self) {
-        while let Ok(Some(_)) = self.recv_raw(Some(0)) {}
+        while let Ok(Some(_)) = self.recv_raw(0) {}
     }
 
+    /// The TTL (IPv4) or hop limit (IPv6) of the next echo requests.
     pub fn set_ttl(&mut self, ttl: u8) -> io::Result<()> {
-        self.tx.set_ttl(ttl)
+        let (level, opt) = if self.v6 {
+            (libc::IPPROTO_IPV6, libc::IPV6_UNICAST_HOPS)
+        } else {
+            (libc::IPPROTO_IP, libc::IP_TTL)
+        };
+        crate::sockopt::set_int(self.fd.as_raw_fd(), level, opt, i32::from(ttl))
     }
 
-    /// Sends one echo request.
-    pub fn send_echo(&mut self, to: Ipv4Addr, id: u16, seq: u16) -> io::Result<()> {
-        let mut buf = [0u8; 8 + 16];
-        let mut pkt = MutableEchoRequestPacket::new(&mut buf).expect("buffer fits an echo request");
-        pkt.set_icmp_type(IcmpTypes::EchoRequest);
-        pkt.set_identifier(id);
-        pkt.set_sequence_number(seq);
-        pkt.set_payload(b"netconform probe");
-        let csum = pnet::packet::util::checksum(pkt.packet(), 1);
-        pkt.set_checksum(csum);
-        self.tx.send_to(pkt, IpAddr::V4(to)).map(|_| ())
+    /// Sends one echo request. The kernel fills in an ICMPv6 checksum; an IPv4 one is ours.
+    pub fn send_echo(&mut self, to: IpAddr, id: u16, seq: u16) -> io::Result<()> {
+        let mut pkt = [0u8; 8 + 16];
+        pkt[0] = echo_request_type(self.v6);
+        pkt[4..6].copy_from_slice(&id.to_be_bytes());
+        pkt[6..8].copy_from_slice(&seq.to_be_bytes());
+        pkt[8..].copy_from_slice(b"netconform probe");
+        if !self.v6 {
+            let csum = pnet::packet::util::checksum(&pkt, 1);
+            pkt[2..4].copy_from_slice(&csum.to_be_bytes());
+        }
+        let to = SockaddrStorage::from(SocketAddr::new(to, 0));
+        socket::sendto(self.fd.as_raw_fd(), &pkt, &to, MsgFlags::empty())?;
+        Ok(())
     }
 
     /// Reads one queued message without waiting: `None` when the queue is empty, `Some(None)` for
     /// something that is not ours to read.
     pub fn try_recv(&mut self) -> io::Result<Option<Option<Received>>> {
-        self.recv_raw(Some(0))
+        self.recv_raw(0)
     }
 
-    /// Waits until `deadline` for the next ICMP message; `Ok(None)` when time is up.
+    /// Waits until `deadline` for the next ICMP message about an echo; `Ok(None)` when time is up.
     pub fn recv(&mut self, deadline: Instant) -> io::Result<Option<Received>> {
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
@@ -94,7 +114,7 @@ impl IcmpSocket {
             } else {
                 ms
             };
-            match self.recv_raw(Some(ms))? {
+            match self.recv_raw(ms)? {
                 None => return Ok(None),
                 Some(Some(r)) => return Ok(Some(r)),
                 Some(None) => continue,
@@ -103,8 +123,8 @@ impl IcmpSocket {
     }
 
     /// `Ok(None)`: timeout; `Ok(Some(None))`: a packet that is not one we can read.
-    fn recv_raw(&mut self, timeout_ms: Option<i32>) -> io::Result<Option<Option<Received>>> {
-        let t = PollTimeout::try_from(timeout_ms.unwrap_or(0)).unwrap_or(PollTimeout::ZERO);
+    fn recv_raw(&mut self, timeout_ms: i32) -> io::Result<Option<Option<Received>>> {
+        let t = PollTimeout::try_from(timeout_ms).unwrap_or(PollTimeout::ZERO);
         let mut fds = [PollFd::new(self.fd(), PollFlags::POLLIN)];
         match poll(&mut fds, t) {
             Ok(0) => return Ok(None),
@@ -112,13 +132,13 @@ impl IcmpSocket {
             Err(nix::errno::Errno::EINTR) => return Ok(Some(None)),
             Err(e) => return Err(e.into()),
         }
-        let fd = self.tx.socket.fd;
+        let fd = self.fd.as_raw_fd();
         if fds[0]
             .revents()
             .is_some_and(|r| r.contains(PollFlags::POLLERR))
         {
-            // With IP_RECVERR, ICMP errors also land on the error queue, which keeps POLLERR set
-            // until read. The same ICMP message arrives on the normal queue, so discard these.
+            // With IP(V6)_RECVERR, ICMP errors also land on the error queue, which keeps POLLERR
+            // set until read. The same ICMP message arrives on the normal queue: discard these.
             loop {
                 // SAFETY: recv writes at most `buf.len()` bytes into our own buffer.
                 let n = unsafe {
@@ -147,73 +167,37 @@ impl IcmpSocket {
             };
             return Ok(Some(None));
         }
-        // SAFETY: recv writes at most `buf.len()` bytes into our own buffer.
-        let n = unsafe {
-            libc::recv(
-                fd,
-                self.buf.as_mut_ptr().cast(),
-                self.buf.len(),
-                libc::MSG_DONTWAIT,
-            )
-        };
-        if n < 0 {
+        let Ok((n, from)) = socket::recvfrom::<SockaddrStorage>(fd, &mut self.buf) else {
             // A pending socket error (reported once, then cleared) or nothing after all.
             return Ok(Some(None));
-        }
-        Ok(Some(parse(&self.buf[..n as usize])))
+        };
+        let data = &self.buf[..n];
+        Ok(Some(if self.v6 {
+            // A raw ICMPv6 socket reads the message alone: the sender is in the address.
+            from.and_then(|a| a.as_sockaddr_in6().map(|s| IpAddr::V6(s.ip())))
+                .and_then(|src| received(true, src, data))
+        } else {
+            parse_v4(data)
+        }))
     }
 }
 
-/// Reads an IPv4 packet carrying ICMP: echo replies directly, errors by the request they quote.
-pub fn parse(data: &[u8]) -> Option<Received> {
-    let ip = Ipv4Packet::new(data)?;
-    let icmp = IcmpPacket::new(ip.payload())?;
-    let t = icmp.get_icmp_type();
-    let body = icmp.payload(); // after type, code, checksum
-    let (id, seq) = if t == IcmpTypes::EchoReply || t == IcmpTypes::EchoRequest {
-        (
-            u16::from_be_bytes([*body.first()?, *body.get(1)?]),
-            u16::from_be_bytes([*body.get(2)?, *body.get(3)?]),
-        )
-    } else if t == IcmpTypes::DestinationUnreachable || t == IcmpTypes::TimeExceeded {
-        // 4 unused bytes, then the original IP header and the first 8 bytes of its payload.
-        let inner = Ipv4Packet::new(body.get(4..)?)?;
-        if inner.get_next_level_protocol() != IpNextHeaderProtocols::Icmp {
-            return None;
-        }
-        let q = inner.payload();
-        if q.first() != Some(&8) {
-            return None;
-        }
-        (
-            u16::from_be_bytes([*q.get(4)?, *q.get(5)?]),
-            u16::from_be_bytes([*q.get(6)?, *q.get(7)?]),
-        )
-    } else {
-        return None;
-    };
+/// A raw IPv4 socket reads the IP header too.
+fn parse_v4(data: &[u8]) -> Option<Received> {
+    let ihl = usize::from(data.first()? & 0x0f) * 4;
+    let src: [u8; 4] = data.get(12..16)?.try_into().ok()?;
+    received(false, IpAddr::from(src), data.get(ihl..)?)
+}
+
+fn received(v6: bool, src: IpAddr, msg: &[u8]) -> Option<Received> {
+    let m = Message::parse(v6, msg)?;
+    let (id, seq) = m.echo?;
     Some(Received {
-        src: ip.get_source(),
-        icmp_type: t.0,
-        icmp_code: icmp.get_icmp_code().0,
+        src,
+        kind: m.kind,
         id,
         seq,
     })
-}
-
-/// Names an ICMP error the way `ping` prints it.
-pub fn describe(icmp_type: u8, code: u8) -> String {
-    match (icmp_type, code) {
-        (3, 0) => "destination net unreachable".into(),
-        (3, 1) => "destination host unreachable".into(),
-        (3, 2) => "destination protocol unreachable".into(),
-        (3, 3) => "destination port unreachable".into(),
-        (3, 4) => "fragmentation needed".into(),
-        (3, 9) | (3, 10) | (3, 13) => "packet filtered (administratively prohibited)".into(),
-        (3, c) => format!("destination unreachable (code {c})"),
-        (11, _) => "time to live exceeded".into(),
-        (t, c) => format!("ICMP type {t} code {c}"),
-    }
 }
 
 #[cfg(test)]
@@ -221,31 +205,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn parses_an_echo_reply_and_a_quoted_request() {
+    fn reads_an_ipv4_reply_with_its_header() {
         // IPv4 header (20 bytes) from 10.0.0.2, ICMP echo reply id 0x1234 seq 7.
         let mut reply = vec![
             0x45, 0, 0, 28, 0, 0, 0, 0, 64, 1, 0, 0, 10, 0, 0, 2, 10, 0, 0, 1,
         ];
         reply.extend([0, 0, 0, 0, 0x12, 0x34, 0, 7]);
-        let r = parse(&reply).unwrap();
+        let r = parse_v4(&reply).unwrap();
         assert_eq!(
-            (r.src, r.icmp_type, r.id, r.seq),
-            (Ipv4Addr::new(10, 0, 0, 2), 0, 0x1234, 7)
-        );
-
-        // Time exceeded from 10.0.0.254 quoting an echo request id 0x1234 seq 3.
-        let mut te = vec![
-            0x45, 0, 0, 56, 0, 0, 0, 0, 64, 1, 0, 0, 10, 0, 0, 254, 10, 0, 0, 1,
-        ];
-        te.extend([11, 0, 0, 0, 0, 0, 0, 0]);
-        te.extend([
-            0x45, 0, 0, 28, 0, 0, 0, 0, 1, 1, 0, 0, 10, 0, 0, 1, 10, 9, 9, 9,
-        ]);
-        te.extend([8, 0, 0, 0, 0x12, 0x34, 0, 3]);
-        let r = parse(&te).unwrap();
-        assert_eq!(
-            (r.src, r.icmp_type, r.id, r.seq),
-            (Ipv4Addr::new(10, 0, 0, 254), 11, 0x1234, 3)
+            (r.src, r.kind, r.id, r.seq),
+            ("10.0.0.2".parse().unwrap(), Kind::EchoReply, 0x1234, 7)
         );
     }
 }

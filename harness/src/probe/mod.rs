@@ -24,10 +24,7 @@ pub enum ProbeError {
     },
 }
 
-/// Distinct ICMP ids per probe, so that a late answer to one probe is never taken for another's.
-pub fn probe_id(index: usize) -> u16 {
-    0x4e00u16.wrapping_add(index as u16)
-}
+pub use crate::icmp::probe_id;
 
 fn send_error(node: &str, e: std::io::Error) -> Result<String, ProbeError> {
     if e.raw_os_error() == Some(libc::ENOBUFS) {
@@ -35,16 +32,5 @@ fn send_error(node: &str, e: std::io::Error) -> Result<String, ProbeError> {
             node: node.to_string(),
         });
     }
-    Ok(plain_error(&e))
-}
-
-/// "Network is unreachable (os error 101)" → "network is unreachable".
-pub fn plain_error(e: &std::io::Error) -> String {
-    let s = e.to_string();
-    let s = s.split(" (os error").next().unwrap_or(&s).to_string();
-    let mut c = s.chars();
-    match c.next() {
-        Some(f) => f.to_lowercase().chain(c).collect(),
-        None => s,
-    }
+    Ok(crate::text::plain_error(&e))
 }

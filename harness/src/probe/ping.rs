@@ -1,19 +1,20 @@
-//! `ping -c 1 -W TIMEOUT TO`, from a node's raw ICMP socket.
+//! `ping -c 1 -W TIMEOUT TO`, from a node's raw ICMP or ICMPv6 socket.
 
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 
-use super::icmp::{describe, IcmpSocket, Received};
+use super::icmp::{IcmpSocket, Received};
 use super::{send_error, ProbeError};
+use crate::icmp::Kind;
 use crate::observe::PingOutcome;
 
 /// Sends one echo request and waits up to `timeout` for its reply or an ICMP error about it.
 pub fn ping(
     sock: &mut IcmpSocket,
     node: &str,
-    to: Ipv4Addr,
+    to: IpAddr,
     id: u16,
     timeout: Duration,
 ) -> Result<PingOutcome, ProbeError> {
@@ -35,15 +36,8 @@ pub fn ping(
         if r.id != id {
             continue;
         }
-        match r.icmp_type {
-            0 => return Ok(PingOutcome::Reply { from: r.src }),
-            3 | 11 => {
-                return Ok(PingOutcome::IcmpError {
-                    from: r.src,
-                    what: describe(r.icmp_type, r.icmp_code),
-                })
-            }
-            _ => {}
+        if let Some(o) = outcome(&r) {
+            return Ok(o);
         }
     }
     Ok(PingOutcome::Silence)
@@ -53,16 +47,18 @@ pub fn ping(
 /// which ICMP id.
 pub struct BatchPing {
     pub sock: usize,
-    pub to: Ipv4Addr,
+    pub to: IpAddr,
     pub id: u16,
 }
 
+/// What a message about our echo means for the ping: a reply, an error, or nothing (our own
+/// request, seen when pinging the node itself).
 fn outcome(r: &Received) -> Option<PingOutcome> {
-    match r.icmp_type {
-        0 => Some(PingOutcome::Reply { from: r.src }),
-        3 | 11 => Some(PingOutcome::IcmpError {
+    match r.kind {
+        Kind::EchoReply => Some(PingOutcome::Reply { from: r.src }),
+        k if k.is_error() => Some(PingOutcome::IcmpError {
             from: r.src,
-            what: describe(r.icmp_type, r.icmp_code),
+            kind: k,
         }),
         _ => None,
     }

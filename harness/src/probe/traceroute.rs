@@ -1,17 +1,19 @@
-//! `traceroute -n -I -q 1 -m MAX_HOPS TO`: every TTL is sent at once, answers are collected
-//! until the destination has answered and every hop before it has, or the deadline passes.
+//! `traceroute -n -I -q 1 -m MAX_HOPS TO` (or `traceroute6`): every TTL or hop limit is sent at
+//! once, answers are collected until the destination has answered and every hop before it has,
+//! or the deadline passes.
 
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use super::icmp::IcmpSocket;
 use super::{send_error, ProbeError};
+use crate::icmp::Kind;
 use crate::observe::TraceOutcome;
 
 pub fn traceroute(
     sock: &mut IcmpSocket,
     node: &str,
-    to: Ipv4Addr,
+    to: IpAddr,
     id: u16,
     max_hops: u8,
     timeout: Duration,
@@ -33,7 +35,7 @@ pub fn traceroute(
             });
         }
     }
-    let mut answers: Vec<Option<Ipv4Addr>> = vec![None; usize::from(max_hops)];
+    let mut answers: Vec<Option<IpAddr>> = vec![None; usize::from(max_hops)];
     // The lowest TTL at which the destination itself answered.
     let mut reached: Option<usize> = None;
     while let Some(r) = sock.recv(deadline).map_err(sock_err)? {
@@ -42,15 +44,16 @@ pub fn traceroute(
             continue;
         }
         let slot = ttl - 1;
-        match r.icmp_type {
-            // Echo reply, or the destination's own unreachable (e.g. a filtered port): arrived.
-            0 | 3 => {
+        match r.kind {
+            // Echo reply, or an unreachable (the end of the road, as traceroute's `!H`, `!N`):
+            // arrived.
+            Kind::EchoReply | Kind::Unreachable { .. } => {
                 answers[slot] = Some(r.src);
-                if r.src == to || r.icmp_type == 3 {
+                if r.src == to || r.kind != Kind::EchoReply {
                     reached = Some(reached.map_or(slot, |s| s.min(slot)));
                 }
             }
-            11 => answers[slot] = Some(r.src),
+            Kind::TimeExceeded { .. } => answers[slot] = Some(r.src),
             _ => {}
         }
         if let Some(end) = reached {

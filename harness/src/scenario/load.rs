@@ -209,7 +209,7 @@ fn chain(doc: Doc, seen: &mut Vec<(PathBuf, PathBuf)>) -> Result<Vec<Doc>, LoadE
                 format!(
                     "cannot read `{}`: {}",
                     parent_path.display(),
-                    crate::probe::plain_error(&e)
+                    crate::text::plain_error(&e)
                 ),
                 Some("the path is relative to this file".into()),
             ))

@@ -1,6 +1,6 @@
 //! The validated scenario: typed, resolved, ready to build. The worker receives it as JSON.
 
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 
@@ -43,6 +43,12 @@ pub struct PlanNode {
     pub name: String,
     /// Scenario sysctls in file order, keys as written (`net.ipv4.ip_forward`).
     pub sysctl: Vec<(String, String)>,
+    /// IPv6 is on in this node: it has an IPv6 address, route or sysctl. Elsewhere it stays off,
+    /// so that no router solicitation, MLD report or DAD probe ever appears.
+    pub ipv6: bool,
+    /// The scenario turned duplicate address detection back on (`accept_dad`): addresses are
+    /// added without `nodad` and waited for until they leave the tentative state.
+    pub dad: bool,
     pub bridges: Vec<PlanBridge>,
     pub routes: Vec<PlanRoute>,
     pub run: Vec<Vec<String>>,
@@ -58,12 +64,12 @@ pub struct PlanBridge {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PlanRoute {
-    /// `0.0.0.0/0` for `default`.
+    /// `0.0.0.0/0` or `::/0` for `default`.
     pub to: Cidr,
-    pub via: Option<Ipv4Addr>,
+    pub via: Option<IpAddr>,
     pub dev: Option<String>,
     pub metric: Option<u32>,
-    pub src: Option<Ipv4Addr>,
+    pub src: Option<IpAddr>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -87,15 +93,15 @@ pub struct PlanEnd {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Nat {
     pub at: String,
-    pub src: Option<Ipv4Addr>,
-    pub dst: Option<Ipv4Addr>,
+    pub src: Option<IpAddr>,
+    pub dst: Option<IpAddr>,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 pub enum Via {
     /// A connected route: no gateway.
     Direct,
-    Gateway(Ipv4Addr),
+    Gateway(IpAddr),
 }
 
 /// One expectation; the worker runs the matching probe and the parent checks the observation.
@@ -103,7 +109,7 @@ pub enum Via {
 pub enum Expectation {
     Ping {
         from: usize,
-        to: Ipv4Addr,
+        to: IpAddr,
         reply: bool,
         /// `node:interface` points, validated.
         path: Option<Vec<String>>,
@@ -111,21 +117,21 @@ pub enum Expectation {
     },
     Traceroute {
         from: usize,
-        to: Ipv4Addr,
+        to: IpAddr,
         /// `None` is a hop that must stay silent (`"*"`).
-        hops: Vec<Option<Ipv4Addr>>,
+        hops: Vec<Option<IpAddr>>,
     },
     Route {
         node: usize,
-        to: Ipv4Addr,
+        to: IpAddr,
         dev: Option<String>,
         via: Option<Via>,
-        src: Option<Ipv4Addr>,
+        src: Option<IpAddr>,
         reachable: bool,
     },
     Neighbor {
         node: usize,
-        ip: Ipv4Addr,
+        ip: IpAddr,
         mac: Option<Mac>,
         dev: Option<String>,
         present: bool,
@@ -140,7 +146,7 @@ impl Plan {
 
 impl Plan {
     /// Which node and interface hold `ip`.
-    pub fn owner_of(&self, ip: Ipv4Addr) -> Option<(usize, &str)> {
+    pub fn owner_of(&self, ip: IpAddr) -> Option<(usize, &str)> {
         for (i, n) in self.nodes.iter().enumerate() {
             for b in &n.bridges {
                 if b.addresses.iter().any(|c| c.addr == ip) {
@@ -175,6 +181,15 @@ impl Plan {
         v
     }
 
+    /// Whether a bridge of `node` has ports: only then can it get carrier.
+    pub fn has_ports(&self, node: usize, bridge: &str) -> bool {
+        self.links.iter().any(|l| {
+            [&l.a, &l.b]
+                .iter()
+                .any(|e| e.node == node && e.bridge.as_deref() == Some(bridge))
+        })
+    }
+
     /// Every (interface, address) of a node.
     pub fn addresses_of(&self, node: usize) -> Vec<(&str, Cidr)> {
         let mut v: Vec<(&str, Cidr)> = self.nodes[node]
@@ -195,17 +210,20 @@ impl Plan {
     /// The first hop from `node` towards `to`, from the plan alone: the interface it leaves by
     /// and the address whose neighbour entry it needs (`to` itself when on-link, else the
     /// gateway of the longest matching route). `None` when the plan has no way there.
-    pub fn first_hop(&self, node: usize, to: Ipv4Addr) -> Option<(String, Ipv4Addr)> {
+    pub fn first_hop(&self, node: usize, to: IpAddr) -> Option<(String, IpAddr)> {
         let addrs = self.addresses_of(node);
         if let Some((dev, _)) = addrs.iter().find(|(_, c)| c.contains(to)) {
             return Some((dev.to_string(), to));
         }
+        // Off-link: the longest matching route of the destination's family.
         let r = self.nodes[node]
             .routes
             .iter()
             .filter(|r| r.to.contains(to))
             .max_by_key(|r| r.to.prefix)?;
         match (r.via, &r.dev) {
+            // A link-local gateway is on the link the route names.
+            (Some(gw), Some(dev)) if super::net::is_link_local(gw) => Some((dev.clone(), gw)),
             (Some(gw), _) => addrs
                 .iter()
                 .find(|(_, c)| c.contains(gw))

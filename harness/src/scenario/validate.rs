@@ -1,11 +1,11 @@
 //! Turns a [`ScenarioFile`] into a [`Plan`], or into every problem it has. Pure: no syscalls.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 
 use super::diag::{did_you_mean, Diagnostic, KeyPath};
 use super::model::{self, ScenarioFile};
-use super::net::{parse_ipv4, Cidr, Mac};
+use super::net::{family_name, is_link_local, max_prefix, parse_ip, Cidr, Mac};
 use super::plan::*;
 
 /// More nodes than this is refused up front: each node is a network namespace (~325 KiB of kernel
@@ -96,6 +96,8 @@ pub fn validate(file: &ScenarioFile, node_order: &[String]) -> Result<Plan, Vec<
         nodes.push(PlanNode {
             name: (*name).clone(),
             sysctl,
+            ipv6: false,
+            dad: false,
             bridges,
             routes: Vec::new(),
             run,
@@ -169,6 +171,16 @@ pub fn validate(file: &ScenarioFile, node_order: &[String]) -> Result<Plan, Vec<
         }
     }
 
+    // IPv6 is on where the scenario uses it: an IPv6 address or route, or any IPv6 sysctl.
+    for (i, n) in nodes.iter_mut().enumerate() {
+        n.ipv6 = subnets[i].iter().any(|(_, c)| c.is_v6())
+            || n.routes.iter().any(|r| r.to.is_v6())
+            || n.sysctl.iter().any(|(k, _)| k.starts_with("net.ipv6."));
+        n.dad = n.sysctl.iter().any(|(k, v)| {
+            k.starts_with("net.ipv6.conf.") && k.ends_with(".accept_dad") && v != "0"
+        });
+    }
+
     let has_iface = |n: usize| !ifaces[n].is_empty();
     let mut expectations = Vec::new();
     let e = &file.expect;
@@ -194,10 +206,16 @@ pub fn validate(file: &ScenarioFile, node_order: &[String]) -> Result<Plan, Vec<
                     .hint(r#"e.g. nat = { at = "host:eth0", src = "10.168.0.2" }"#),
                 );
             }
+            let src = n.src.as_deref().and_then(|s| v.ip(&npath.key("src"), s));
+            let dst = n.dst.as_deref().and_then(|s| v.ip(&npath.key("dst"), s));
+            if let Some(to) = to {
+                v.same_family(&npath.key("src"), src, to, "the ping's `to`");
+                v.same_family(&npath.key("dst"), dst, to, "the ping's `to`");
+            }
             Nat {
                 at: n.at.clone(),
-                src: n.src.as_deref().and_then(|s| v.ip(&npath.key("src"), s)),
-                dst: n.dst.as_deref().and_then(|s| v.ip(&npath.key("dst"), s)),
+                src,
+                dst,
             }
         });
         if (hops.is_some() || nat.is_some()) && !settings.capture {
@@ -229,7 +247,11 @@ pub fn validate(file: &ScenarioFile, node_order: &[String]) -> Result<Plan, Vec<
             if hop == "*" {
                 hops.push(None);
             } else {
-                hops.push(v.ip(&path.key("hops").index(h), hop));
+                let ip = v.ip(&path.key("hops").index(h), hop);
+                if let Some(to) = to {
+                    v.same_family(&path.key("hops").index(h), ip, to, "the traceroute's `to`");
+                }
+                hops.push(ip);
             }
         }
         if t.hops.is_empty() {
@@ -267,6 +289,12 @@ pub fn validate(file: &ScenarioFile, node_order: &[String]) -> Result<Plan, Vec<
             Some(s) => v.ip(&path.key("via"), s).map(Via::Gateway),
         };
         let src = r.src.as_deref().and_then(|s| v.ip(&path.key("src"), s));
+        if let Some(to) = to {
+            if let Some(Via::Gateway(g)) = via {
+                v.same_family(&path.key("via"), Some(g), to, "`to`");
+            }
+            v.same_family(&path.key("src"), src, to, "`to`");
+        }
         if let (Some(node), Some(dev)) = (node, &r.dev) {
             v.dev_ref(&path.key("dev"), dev, &r.node, &ifaces[node]);
         }
@@ -428,7 +456,7 @@ impl Validator {
         let mut out: Vec<Cidr> = Vec::new();
         for (i, s) in list.iter().enumerate() {
             match s.parse::<Cidr>() {
-                Ok(c) if c.prefix < 32 && c.is_network() => self.push(
+                Ok(c) if c.prefix < max_prefix(c.addr) && c.is_network() => self.push(
                     Diagnostic::new(path.index(i), format!("`{s}` is a network address, not a host address"))
                         .hint("give the interface a host address inside the subnet, e.g. the network address + 1"),
                 ),
@@ -464,8 +492,8 @@ impl Validator {
         Some(m)
     }
 
-    fn ip(&mut self, path: &KeyPath, s: &str) -> Option<Ipv4Addr> {
-        match parse_ipv4(s) {
+    fn ip(&mut self, path: &KeyPath, s: &str) -> Option<IpAddr> {
+        match parse_ip(s) {
             Ok(ip) => Some(ip),
             Err(e) => {
                 let d = Diagnostic::new(path.clone(), e);
@@ -477,6 +505,23 @@ impl Validator {
                 self.push(d);
                 None
             }
+        }
+    }
+
+    /// `ip` (when given) must be of the family of `like`, which `what` names.
+    fn same_family(&mut self, path: &KeyPath, ip: Option<IpAddr>, like: IpAddr, what: &str) {
+        if let Some(ip) = ip.filter(|ip| ip.is_ipv4() != like.is_ipv4()) {
+            self.push(
+                Diagnostic::new(
+                    path.clone(),
+                    format!(
+                        "{ip} is an {} address, but {what} ({like}) is {}",
+                        family_name(ip),
+                        family_name(like)
+                    ),
+                )
+                .hint(format!("use an {} address here", family_name(like))),
+            );
         }
     }
 
@@ -571,7 +616,16 @@ impl Validator {
         }
     }
 
-    fn reachable_at_all(&mut self, path: &KeyPath, from: &str, has_iface: bool, to: Ipv4Addr) {
+    fn reachable_at_all(&mut self, path: &KeyPath, from: &str, has_iface: bool, to: IpAddr) {
+        if is_link_local(to) {
+            self.push(
+                Diagnostic::new(
+                    path.key("to"),
+                    format!("{to} is a link-local address, which means something only on one link, and a probe names no interface"),
+                )
+                .hint("probe a global or unique-local address of that interface instead (e.g. fd00::1)"),
+            );
+        }
         if !has_iface && !to.is_loopback() {
             self.push(
                 Diagnostic::new(
@@ -663,11 +717,11 @@ impl Validator {
         ifaces: &BTreeSet<String>,
         subnets: &[(String, Cidr)],
     ) -> Option<PlanRoute> {
+        let via = r.via.as_deref().and_then(|s| self.ip(&path.key("via"), s));
         let to = if r.to == "default" {
-            Some(Cidr {
-                addr: Ipv4Addr::UNSPECIFIED,
-                prefix: 0,
-            })
+            // The family of `default` is its gateway's; with `dev` alone it is IPv4 (`::/0` is
+            // the IPv6 one), as `ip route add default dev eth0` means.
+            Some(Cidr::default_route(via.is_some_and(|g| g.is_ipv6())))
         } else {
             match r.to.parse::<Cidr>() {
                 Ok(c) if !c.is_network() => {
@@ -679,15 +733,13 @@ impl Validator {
                 }
                 Ok(c) => Some(c),
                 Err(e) => {
-                    self.push(
-                        Diagnostic::new(path.key("to"), e)
-                            .hint("write `default` or a network like `10.0.0.0/24`"),
-                    );
+                    self.push(Diagnostic::new(path.key("to"), e).hint(
+                        "write `default`, `::/0` or a network like `10.0.0.0/24` or `fd00::/64`",
+                    ));
                     None
                 }
             }
         };
-        let via = r.via.as_deref().and_then(|s| self.ip(&path.key("via"), s));
         if let Some(dev) = &r.dev {
             self.dev_ref(&path.key("dev"), dev, node, ifaces);
         }
@@ -697,27 +749,71 @@ impl Validator {
                     .hint(r#"e.g. { to = "default", via = "10.0.0.1" }"#),
             );
         }
-        if let Some(gw) = via {
-            let on_link = subnets
-                .iter()
-                .any(|(dev, c)| c.contains(gw) && r.dev.as_ref().is_none_or(|d| d == dev));
-            if !on_link {
-                let have: Vec<String> =
-                    subnets.iter().map(|(d, c)| format!("{c} on {d}")).collect();
+        let mut family_ok = true;
+        if let (Some(gw), Some(to)) = (via, to) {
+            if gw.is_ipv4() != to.addr.is_ipv4() {
+                family_ok = false;
                 self.push(
                     Diagnostic::new(
                         path.key("via"),
-                        format!("gateway {gw} is not inside any subnet of node `{node}`{}", r.dev.as_ref().map(|d| format!(" on `{d}`")).unwrap_or_default()),
+                        format!(
+                            "an {} route to {} cannot go via the {} gateway {gw}",
+                            family_name(to.addr),
+                            r.to,
+                            family_name(gw)
+                        ),
                     )
-                    .hint(if have.is_empty() {
-                        "the node has no addresses; give one of its interfaces an address in the gateway's subnet".to_string()
-                    } else {
-                        format!("the kernel only accepts a gateway it can reach directly; the node has {}", have.join(", "))
-                    }),
+                    .hint(format!(
+                        "give it an {} gateway, or write the route in the gateway's family",
+                        family_name(to.addr)
+                    )),
                 );
             }
         }
+        match via {
+            Some(gw) if is_link_local(gw) && r.dev.is_none() => self.push(
+                Diagnostic::new(
+                    path.key("via"),
+                    format!("the link-local gateway {gw} needs `dev`"),
+                )
+                .hint(format!(
+                    "a link-local address means something on one link only: add `dev = \"eth0\"` (the interface that reaches {gw})"
+                )),
+            ),
+            Some(gw) if !is_link_local(gw) && family_ok => {
+                let on_link = subnets
+                    .iter()
+                    .any(|(dev, c)| c.contains(gw) && r.dev.as_ref().is_none_or(|d| d == dev));
+                if !on_link {
+                    let have: Vec<String> = subnets
+                        .iter()
+                        .filter(|(_, c)| c.addr.is_ipv4() == gw.is_ipv4())
+                        .map(|(d, c)| format!("{c} on {d}"))
+                        .collect();
+                    self.push(
+                        Diagnostic::new(
+                            path.key("via"),
+                            format!("gateway {gw} is not inside any subnet of node `{node}`{}", r.dev.as_ref().map(|d| format!(" on `{d}`")).unwrap_or_default()),
+                        )
+                        .hint(if have.is_empty() {
+                            format!("the node has no {} addresses; give one of its interfaces an address in the gateway's subnet", family_name(gw))
+                        } else {
+                            format!("the kernel only accepts a gateway it can reach directly; the node has {}", have.join(", "))
+                        }),
+                    );
+                }
+            }
+            _ => {}
+        }
         let src = r.src.as_deref().and_then(|s| self.ip(&path.key("src"), s));
+        if let (Some(to), Some(s)) = (to, src) {
+            self.same_family(
+                &path.key("src"),
+                Some(s),
+                to.addr,
+                "the route's destination",
+            );
+        }
         if let Some(s) = src {
             if !subnets.iter().any(|(_, c)| c.addr == s) {
                 self.push(

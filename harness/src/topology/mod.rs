@@ -27,6 +27,12 @@ pub enum NetlinkError {
         #[source]
         source: rtnetlink::Error,
     },
+    #[error("`{command}` in node `{node}` is not a valid request: {detail}")]
+    Invalid {
+        node: String,
+        command: String,
+        detail: String,
+    },
     #[error("node `{node}` has no interface `{name}`")]
     NoSuchLink { node: String, name: String },
 }

@@ -1,6 +1,7 @@
-//! Reading the neighbour (ARP) table back.
+//! Neighbour tables (ARP for IPv4, neighbour discovery for IPv6): permanent entries, and reading
+//! them back.
 
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 
 use futures::TryStreamExt;
 use netlink_packet_route::neighbour::{NeighbourAddress, NeighbourAttribute, NeighbourState};
@@ -11,7 +12,7 @@ use crate::scenario::net::Mac;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Neighbour {
-    pub ip: Ipv4Addr,
+    pub ip: IpAddr,
     pub ifindex: u32,
     pub mac: Option<Mac>,
     pub state: String,
@@ -23,12 +24,12 @@ impl Netlink {
         &self,
         index: u32,
         dev: &str,
-        ip: Ipv4Addr,
+        ip: IpAddr,
         mac: Mac,
     ) -> Result<(), NetlinkError> {
         self.handle
             .neighbours()
-            .add(index, std::net::IpAddr::V4(ip))
+            .add(index, ip)
             .link_layer_address(&mac.0)
             .state(NeighbourState::Permanent)
             .replace()
@@ -39,38 +40,47 @@ impl Netlink {
             )))
     }
 
-    /// `ip -4 neigh show`
+    /// `ip neigh show`: both families. Like `ip`, entries the kernel keeps for multicast
+    /// destinations (NOARP, made when MLD reports or other multicast leave) are not shown: they
+    /// come and go with timers, and resolve nothing.
     pub async fn neighbours(&self) -> Result<Vec<Neighbour>, NetlinkError> {
         let msgs: Vec<_> = self
             .handle
             .neighbours()
             .get()
-            .set_address_family(AddressFamily::Inet)
+            .set_address_family(AddressFamily::Unspec)
             .execute()
             .try_collect()
             .await
-            .map_err(self.fail("ip -4 neigh show".into()))?;
+            .map_err(self.fail("ip neigh show".into()))?;
         let mut out = Vec::new();
         for m in msgs {
             let mut ip = None;
             let mut mac = None;
             for a in &m.attributes {
                 match a {
-                    NeighbourAttribute::Destination(NeighbourAddress::Inet(i)) => ip = Some(*i),
+                    NeighbourAttribute::Destination(NeighbourAddress::Inet(i)) => {
+                        ip = Some(IpAddr::V4(*i))
+                    }
+                    NeighbourAttribute::Destination(NeighbourAddress::Inet6(i)) => {
+                        ip = Some(IpAddr::V6(*i))
+                    }
                     NeighbourAttribute::LinkLayerAddress(b) if b.len() == 6 => {
                         mac = Some(Mac([b[0], b[1], b[2], b[3], b[4], b[5]]))
                     }
                     _ => {}
                 }
             }
-            if let Some(ip) = ip {
-                out.push(Neighbour {
-                    ip,
-                    ifindex: m.header.ifindex,
-                    mac,
-                    state: state_name(m.header.state),
-                });
+            let Some(ip) = ip else { continue };
+            if ip.is_multicast() && m.header.state == NeighbourState::Noarp {
+                continue;
             }
+            out.push(Neighbour {
+                ip,
+                ifindex: m.header.ifindex,
+                mac,
+                state: state_name(m.header.state),
+            });
         }
         Ok(out)
     }

@@ -1,6 +1,6 @@
 //! Routes: adding them, and asking the kernel which one it picks.
 
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 
 use futures::TryStreamExt;
 use netlink_packet_route::route::{RouteAddress, RouteAttribute, RouteScope};
@@ -13,42 +13,69 @@ use crate::scenario::plan::PlanRoute;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RouteLookup {
     pub oif: Option<u32>,
-    pub gateway: Option<Ipv4Addr>,
-    pub src: Option<Ipv4Addr>,
+    pub gateway: Option<IpAddr>,
+    pub src: Option<IpAddr>,
+}
+
+fn route_address(a: &RouteAddress) -> Option<IpAddr> {
+    match a {
+        RouteAddress::Inet(v4) => Some(IpAddr::V4(*v4)),
+        RouteAddress::Inet6(v6) => Some(IpAddr::V6(*v6)),
+        _ => None,
+    }
 }
 
 impl Netlink {
-    /// `ip route add TO [via GW] [dev DEV] [metric N]`
+    /// `ip [-6] route add TO [via GW] [dev DEV] [src SRC] [metric N]`
     pub async fn add_route(
         &self,
         r: &PlanRoute,
         dev_index: Option<u32>,
     ) -> Result<(), NetlinkError> {
-        let mut b =
-            RouteMessageBuilder::<Ipv4Addr>::new().destination_prefix(r.to.addr, r.to.prefix);
-        let mut cmd = if r.to.prefix == 0 {
-            "ip route add default".to_string()
+        let v6 = r.to.is_v6();
+        let mut cmd = format!("ip{} route add ", if v6 { " -6" } else { "" });
+        if r.to.prefix == 0 {
+            cmd.push_str("default");
         } else {
-            format!("ip route add {}", r.to)
-        };
+            cmd.push_str(&r.to.to_string());
+        }
         if let Some(gw) = r.via {
-            b = b.gateway(gw);
             cmd.push_str(&format!(" via {gw}"));
-        } else {
-            // Like `ip`, a route with no gateway is a link-scope route.
+        }
+        if dev_index.is_some() {
+            cmd.push_str(&format!(" dev {}", r.dev.as_deref().unwrap_or("?")));
+        }
+        if let Some(s) = r.src {
+            cmd.push_str(&format!(" src {s}"));
+        }
+        if let Some(m) = r.metric {
+            cmd.push_str(&format!(" metric {m}"));
+        }
+        // Validation guarantees one family throughout; the builder checks it again.
+        // (rtnetlink does not export the builder's error type: take it as text.)
+        let invalid = |e: &dyn std::fmt::Display| NetlinkError::Invalid {
+            node: self.node.clone(),
+            command: cmd.clone(),
+            detail: e.to_string(),
+        };
+        let mut b = RouteMessageBuilder::<IpAddr>::new()
+            .destination_prefix(r.to.addr, r.to.prefix)
+            .map_err(|e| invalid(&e))?;
+        if let Some(gw) = r.via {
+            b = b.gateway(gw).map_err(|e| invalid(&e))?;
+        } else if !v6 {
+            // Like `ip`, an IPv4 route with no gateway is a link-scope route (IPv6 routes have
+            // no scope).
             b = b.scope(RouteScope::Link);
         }
         if let Some(i) = dev_index {
             b = b.output_interface(i);
-            cmd.push_str(&format!(" dev {}", r.dev.as_deref().unwrap_or("?")));
         }
         if let Some(s) = r.src {
-            b = b.pref_source(s);
-            cmd.push_str(&format!(" src {s}"));
+            b = b.pref_source(s).map_err(|e| invalid(&e))?;
         }
         if let Some(m) = r.metric {
             b = b.priority(m);
-            cmd.push_str(&format!(" metric {m}"));
         }
         self.handle
             .route()
@@ -58,13 +85,16 @@ impl Netlink {
             .map_err(self.fail(cmd))
     }
 
-    /// `ip route get TO`: `Ok(None)` when the kernel has no route (e.g. network unreachable).
-    pub async fn route_get(
-        &self,
-        to: Ipv4Addr,
-    ) -> Result<Result<RouteLookup, String>, NetlinkError> {
-        let msg = RouteMessageBuilder::<Ipv4Addr>::new()
-            .destination_prefix(to, 32)
+    /// `ip route get TO`: `Ok(Err(why))` when the kernel has no route (e.g. network unreachable).
+    pub async fn route_get(&self, to: IpAddr) -> Result<Result<RouteLookup, String>, NetlinkError> {
+        let cmd = format!("ip route get {to}");
+        let msg = RouteMessageBuilder::<IpAddr>::new()
+            .destination_prefix(to, crate::scenario::net::max_prefix(to))
+            .map_err(|e| NetlinkError::Invalid {
+                node: self.node.clone(),
+                command: cmd.clone(),
+                detail: e.to_string(),
+            })?
             .build();
         let res: Result<Vec<_>, rtnetlink::Error> =
             self.handle.route().get(msg).execute().try_collect().await;
@@ -72,11 +102,11 @@ impl Netlink {
             Ok(m) => m,
             Err(rtnetlink::Error::NetlinkError(e)) => {
                 let errno = e.raw_code().unsigned_abs() as i32;
-                return Ok(Err(crate::probe::plain_error(
+                return Ok(Err(crate::text::plain_error(
                     &std::io::Error::from_raw_os_error(errno),
                 )));
             }
-            Err(e) => return Err(self.fail(format!("ip route get {to}"))(e)),
+            Err(e) => return Err(self.fail(cmd)(e)),
         };
         let mut out = RouteLookup {
             oif: None,
@@ -86,8 +116,8 @@ impl Netlink {
         for a in msgs.iter().flat_map(|m| &m.attributes) {
             match a {
                 RouteAttribute::Oif(i) => out.oif = Some(*i),
-                RouteAttribute::Gateway(RouteAddress::Inet(g)) => out.gateway = Some(*g),
-                RouteAttribute::PrefSource(RouteAddress::Inet(s)) => out.src = Some(*s),
+                RouteAttribute::Gateway(g) => out.gateway = route_address(g),
+                RouteAttribute::PrefSource(s) => out.src = route_address(s),
                 _ => {}
             }
         }

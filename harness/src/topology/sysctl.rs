@@ -4,8 +4,8 @@ use std::io::Write;
 
 /// Sysctls every node gets before its links exist, so that a run never depends on what the host
 /// has set: a new namespace copies several IPv4 settings from the host's, and ICMP rate limits
-/// would silently eat traceroute answers. IPv6 is off so that router solicitations, MLD and DAD
-/// never show up (a scenario can turn it back on). Scenario sysctls are applied after these.
+/// would silently eat traceroute answers. IPv6 is set apart: [`IPV6_OFF`] or [`IPV6_ON`].
+/// Scenario sysctls are applied after these.
 pub const BASELINE: &[(&str, &str)] = &[
     ("net.ipv4.ip_forward", "0"),
     ("net.ipv4.conf.all.rp_filter", "0"),
@@ -23,14 +23,42 @@ pub const BASELINE: &[(&str, &str)] = &[
     ("net.ipv4.icmp_echo_ignore_broadcasts", "1"),
     ("net.ipv4.icmp_msgs_per_sec", "100000"),
     ("net.ipv4.icmp_msgs_burst", "100000"),
-    ("net.ipv6.conf.all.disable_ipv6", "1"),
-    ("net.ipv6.conf.default.disable_ipv6", "1"),
     // With br_netfilter loaded (Docker loads it) a new namespace starts with these at 1, and
     // bridged frames then cross iptables/nftables FORWARD rules; without the module they are
     // absent, which behaves as 0. Pin them to 0 so both hosts behave alike.
     ("net.bridge.bridge-nf-call-iptables", "0"),
     ("net.bridge.bridge-nf-call-ip6tables", "0"),
     ("net.bridge.bridge-nf-call-arptables", "0"),
+];
+
+/// A node that uses no IPv6 has it off, so that router solicitations, MLD reports and DAD
+/// probes never show up.
+pub const IPV6_OFF: &[(&str, &str)] = &[
+    ("net.ipv6.conf.all.disable_ipv6", "1"),
+    ("net.ipv6.conf.default.disable_ipv6", "1"),
+];
+
+/// A node that uses IPv6 has it on, quiet and deterministic: addresses usable at once (no
+/// duplicate address detection, so no tentative state and no solicitation from `::`), no router
+/// solicitations, no router advertisements accepted, no autoconfiguration, link-local addresses
+/// derived from the MAC (EUI-64, so a MAC the scenario assigns gives a known `fe80::`), and no
+/// ICMPv6 rate limit (traceroute sends every hop limit at once). MLD reports still go out when
+/// a link comes up: captures ignore them. Written before any interface exists, since interfaces
+/// take their settings from `default` when they are created.
+pub const IPV6_ON: &[(&str, &str)] = &[
+    ("net.ipv6.conf.all.disable_ipv6", "0"),
+    ("net.ipv6.conf.default.disable_ipv6", "0"),
+    ("net.ipv6.conf.all.accept_dad", "0"),
+    ("net.ipv6.conf.default.accept_dad", "0"),
+    ("net.ipv6.conf.all.accept_ra", "0"),
+    ("net.ipv6.conf.default.accept_ra", "0"),
+    ("net.ipv6.conf.all.autoconf", "0"),
+    ("net.ipv6.conf.default.autoconf", "0"),
+    ("net.ipv6.conf.all.router_solicitations", "0"),
+    ("net.ipv6.conf.default.router_solicitations", "0"),
+    ("net.ipv6.conf.default.addr_gen_mode", "0"),
+    ("net.ipv6.conf.all.forwarding", "0"),
+    ("net.ipv6.icmp.ratelimit", "0"),
 ];
 
 /// Baseline sysctls that may be missing: the ICMP token bucket is per namespace only on newer
@@ -128,11 +156,15 @@ pub fn read(key: &str) -> std::io::Result<String> {
     Ok(std::fs::read_to_string(path)?.trim().to_string())
 }
 
-/// What every node of a run needs of [`BASELINE`].
+/// What every node of a run needs of [`BASELINE`], [`IPV6_OFF`] and [`IPV6_ON`].
 #[derive(Debug, Default)]
 pub struct BaselinePlan {
     /// The keys to write in each node: those whose starting value differs.
     pub writes: Vec<(&'static str, &'static str)>,
+    /// Likewise, for nodes without IPv6.
+    pub ipv6_off: Vec<(&'static str, &'static str)>,
+    /// Likewise, for nodes with IPv6.
+    pub ipv6_on: Vec<(&'static str, &'static str)>,
     /// Optional keys this kernel lacks that the report should mention.
     pub unsupported: Vec<String>,
 }
@@ -144,19 +176,31 @@ pub struct BaselinePlan {
 /// slower as namespaces multiply.
 pub fn plan_baseline() -> BaselinePlan {
     let mut p = BaselinePlan::default();
-    for (k, v) in BASELINE {
-        match read(k) {
-            Ok(now) if now == *v => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound && optional(k).is_some() => {
-                if optional(k) == Some(Absent::Report) {
-                    p.unsupported.push(k.to_string());
+    let mut needed = |list: &[(&'static str, &'static str)]| {
+        let mut writes = Vec::new();
+        for (k, v) in list {
+            match read(k) {
+                Ok(now) if now == *v => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound && optional(k).is_some() => {
+                    if optional(k) == Some(Absent::Report) {
+                        p.unsupported.push(k.to_string());
+                    }
                 }
+                // A value to change, or one we could not read: write it, and report any failure.
+                _ => writes.push((*k, *v)),
             }
-            // A value to change, or one we could not read: write it, and report any failure.
-            _ => p.writes.push((k, v)),
         }
+        writes
+    };
+    let writes = needed(BASELINE);
+    let ipv6_off = needed(IPV6_OFF);
+    let ipv6_on = needed(IPV6_ON);
+    BaselinePlan {
+        writes,
+        ipv6_off,
+        ipv6_on,
+        ..p
     }
-    p
 }
 
 /// Whether `key` names one interface (`net.ipv4.conf.eth0.rp_filter`) and so must wait until the

@@ -1,6 +1,9 @@
 //! Building the network: interfaces, readiness, routes, `run` lines, permanent neighbours.
 
+use std::net::IpAddr;
+
 use super::*;
+use crate::scenario::net::eui64_link_local;
 
 /// Interface indexes: unique across the whole scenario, in plan order (bridges, then link ends).
 fn ifindexes(plan: &Plan) -> (Vec<Vec<u32>>, Vec<(u32, u32)>) {
@@ -67,7 +70,7 @@ pub(super) async fn build(plan: &Plan, nodes: &[Node]) -> Result<Vec<Vec<LinkSta
         for b in &pn.bridges {
             let idx = index_of(&states[i], &pn.name, &b.name)?;
             for a in &b.addresses {
-                addrs.push(nodes[i].nl.add_address(idx, &b.name, *a));
+                addrs.push(nodes[i].nl.add_address(idx, &b.name, *a, pn.dad));
             }
         }
     }
@@ -81,8 +84,9 @@ pub(super) async fn build(plan: &Plan, nodes: &[Node]) -> Result<Vec<Vec<LinkSta
                 .map(|b| index_of(&states[e.node], node, b))
                 .transpose()?;
             ups.push(nodes[e.node].nl.set_up(idx, master, &e.name));
+            let dad = plan.nodes[e.node].dad;
             for a in &e.addresses {
-                addrs.push(nodes[e.node].nl.add_address(idx, &e.name, *a));
+                addrs.push(nodes[e.node].nl.add_address(idx, &e.name, *a, dad));
             }
         }
     }
@@ -128,9 +132,8 @@ pub(super) async fn wait_ready(
     nodes: &[Node],
     stage: Stage,
 ) -> Result<(), WorkerError> {
-    let deadline = Instant::now() + LINK_READY_TIMEOUT;
-    let mut pause = Duration::from_micros(50);
-    loop {
+    let what = "links not ready (carrier, queue, bridge port forwarding)";
+    wait_until(LINK_READY_TIMEOUT, what, || async move {
         let states = try_join_all(nodes.iter().map(|n| n.nl.links())).await?;
         let find = |node: usize, name: &str| states[node].iter().find(|s| s.name == name);
         let mut waiting = Vec::new();
@@ -151,30 +154,121 @@ pub(super) async fn wait_ready(
         if stage == Stage::Bridges {
             for (i, n) in plan.nodes.iter().enumerate() {
                 for b in &n.bridges {
-                    let has_port = plan.links.iter().any(|l| {
-                        [&l.a, &l.b]
-                            .iter()
-                            .any(|e| e.node == i && e.bridge.as_deref() == Some(b.name.as_str()))
-                    });
-                    if has_port && !find(i, &b.name).is_some_and(|s| s.up && s.lower_up) {
+                    if plan.has_ports(i, &b.name)
+                        && !find(i, &b.name).is_some_and(|s| s.up && s.lower_up)
+                    {
                         waiting.push(format!("{}:{}", n.name, b.name));
                     }
                 }
             }
         }
-        if waiting.is_empty() {
+        Ok(waiting)
+    })
+    .await
+}
+
+/// Asks `waiting` what is not ready yet until the answer is nothing, pausing a little longer each
+/// time (50 µs up to 5 ms), and fails after `timeout` naming what never became ready.
+async fn wait_until<F, Fut>(
+    timeout: Duration,
+    what: &str,
+    mut waiting: F,
+) -> Result<(), WorkerError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<Vec<String>, WorkerError>>,
+{
+    let deadline = Instant::now() + timeout;
+    let mut pause = Duration::from_micros(50);
+    loop {
+        let left = waiting().await?;
+        if left.is_empty() {
             return Ok(());
         }
         if Instant::now() >= deadline {
             return Err(WorkerError::Setup(format!(
-                "links not ready (carrier, queue, bridge port forwarding) after {} ms: {}",
-                LINK_READY_TIMEOUT.as_millis(),
-                waiting.join(", ")
+                "{what} after {} ms: {}",
+                timeout.as_millis(),
+                left.join(", ")
             )));
         }
         tokio::time::sleep(pause).await;
         pause = (pause * 2).min(Duration::from_millis(5));
     }
+}
+
+/// How long IPv6 addresses may take to become usable: a link-local address appears once its link
+/// is up; with duplicate address detection turned back on, each address waits a random delay
+/// of up to a second, then a second per probe (`dad_transmits`).
+const IPV6_READY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Waits until IPv6 can be used in every node that has it: each interface that can send (a veth
+/// end that is no bridge port, a bridge with ports) has its link-local address, and no address
+/// is tentative. The kernel sends a neighbour solicitation only from a link-local address of the
+/// interface (none yet: it silently sends nothing), and never from a tentative address, so a
+/// probe sent earlier would go unanswered on timing alone.
+pub(super) async fn wait_ipv6(plan: &Plan, nodes: &[Node]) -> Result<(), WorkerError> {
+    let v6: Vec<usize> = (0..plan.nodes.len())
+        .filter(|i| plan.nodes[*i].ipv6)
+        .collect();
+    if v6.is_empty() {
+        return Ok(());
+    }
+    // Interfaces that need a link-local address, by node.
+    let mut need: Vec<Vec<&str>> = vec![Vec::new(); plan.nodes.len()];
+    for l in &plan.links {
+        for e in [&l.a, &l.b] {
+            if e.bridge.is_none() {
+                need[e.node].push(&e.name);
+            }
+        }
+    }
+    for (i, n) in plan.nodes.iter().enumerate() {
+        for b in n.bridges.iter().filter(|b| plan.has_ports(i, &b.name)) {
+            need[i].push(&b.name);
+        }
+    }
+    let need = &need;
+    let v6 = &v6;
+    wait_until(IPV6_READY_TIMEOUT, "IPv6 addresses not usable", || async move {
+        let (states, addrs) = futures::future::try_join(
+            try_join_all(v6.iter().map(|i| nodes[*i].nl.links())),
+            try_join_all(v6.iter().map(|i| nodes[*i].nl.ipv6_addresses())),
+        )
+        .await?;
+        let mut waiting = Vec::new();
+        for ((i, links), addrs) in v6.iter().zip(&states).zip(&addrs) {
+            let name = &plan.nodes[*i].name;
+            let ifname = |idx: u32| link_name(links, idx);
+            if let Some(a) = addrs.iter().find(|a| a.dad_failed) {
+                return Err(WorkerError::Setup(format!(
+                    "duplicate address detection failed for {} on {name}:{}: another node on the link has it",
+                    a.addr,
+                    ifname(a.ifindex)
+                )));
+            }
+            for a in addrs.iter().filter(|a| a.tentative) {
+                waiting.push(format!(
+                    "{} on {name}:{} (tentative)",
+                    a.addr,
+                    ifname(a.ifindex)
+                ));
+            }
+            for dev in &need[*i] {
+                let Ok(idx) = index_of(links, name, dev) else {
+                    continue;
+                };
+                let has_ll = addrs.iter().any(|a| {
+                    a.ifindex == idx && !a.tentative && crate::scenario::net::is_link_local(a.addr)
+                });
+                if !has_ll {
+                    waiting.push(format!("{name}:{dev} (no link-local address yet)"));
+                }
+            }
+        }
+        Ok(waiting)
+    })
+    .await
 }
 
 pub(super) async fn add_routes(
@@ -244,6 +338,20 @@ pub(super) async fn permanent_neighbours(
             .find(|l| l.name == iface)
             .and_then(|l| l.mac)
     };
+    // Who holds an address: the plan says for configured ones; a link-local address follows
+    // from the MAC of its interface.
+    let owner_of = |ip: IpAddr| -> Option<(usize, String)> {
+        if let Some((n, i)) = plan.owner_of(ip) {
+            return Some((n, i.to_string()));
+        }
+        let IpAddr::V6(ll) = ip else { return None };
+        states.iter().enumerate().find_map(|(n, links)| {
+            links
+                .iter()
+                .find(|l| l.mac.is_some_and(|m| eui64_link_local(m) == ll))
+                .map(|l| (n, l.name.clone()))
+        })
+    };
     let mut wanted = std::collections::BTreeSet::new();
     for e in &plan.expectations {
         let (Expectation::Ping { from, to, .. } | Expectation::Traceroute { from, to, .. }) = e
@@ -253,17 +361,25 @@ pub(super) async fn permanent_neighbours(
         let Some((dev, hop)) = plan.first_hop(*from, *to) else {
             continue;
         };
-        let Some((owner, owner_if)) = plan.owner_of(hop) else {
+        let Some((owner, owner_if)) = owner_of(hop) else {
             continue;
         };
-        wanted.insert((*from, dev.clone(), hop, owner, owner_if.to_string()));
-        // The way back: the next hop learns the prober's address on that link.
-        if let Some((_, mine)) = plan
+        wanted.insert((*from, dev.clone(), hop, owner, owner_if.clone()));
+        // The way back: the next hop learns the prober's addresses of that family on that link
+        // (for IPv6 its link-local one too, which neighbour discovery may use).
+        let mut mine: Vec<IpAddr> = plan
             .addresses_of(*from)
             .into_iter()
-            .find(|(d, c)| *d == dev && c.contains(hop))
-        {
-            wanted.insert((owner, owner_if.to_string(), mine.addr, *from, dev));
+            .filter(|(d, c)| *d == dev && c.addr.is_ipv4() == hop.is_ipv4())
+            .map(|(_, c)| c.addr)
+            .collect();
+        if hop.is_ipv6() {
+            if let Some(m) = mac(*from, &dev) {
+                mine.push(IpAddr::V6(eui64_link_local(m)));
+            }
+        }
+        for ip in mine {
+            wanted.insert((owner, owner_if.clone(), ip, *from, dev.clone()));
         }
     }
     let mut reqs = Vec::new();

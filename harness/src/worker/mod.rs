@@ -5,7 +5,9 @@
 mod build;
 mod probes;
 
-use build::{add_routes, bridges_up, build, permanent_neighbours, run_line, wait_ready, Stage};
+use build::{
+    add_routes, bridges_up, build, permanent_neighbours, run_line, wait_ipv6, wait_ready, Stage,
+};
 use probes::{batch_pings, collect};
 
 use std::io::{Read, Write};
@@ -153,9 +155,16 @@ fn peak_rss_kib() -> u64 {
 struct Node {
     ns: OwnedFd,
     nl: Netlink,
-    ping: Option<IcmpSocket>,
-    trace: Option<IcmpSocket>,
+    /// Ping and traceroute sockets, by family ([`fam`]): each probe's own, so that a
+    /// traceroute's hop limits never touch a ping.
+    ping: [Option<IcmpSocket>; 2],
+    trace: [Option<IcmpSocket>; 2],
     cap: Option<PacketSocket>,
+}
+
+/// A family as an index: 0 for IPv4, 1 for IPv6.
+fn fam(ip: std::net::IpAddr) -> usize {
+    usize::from(ip.is_ipv6())
 }
 
 fn run(plan: &Plan, t0: Instant) -> Result<(Observed, Option<Closing>), WorkerError> {
@@ -181,18 +190,21 @@ fn run(plan: &Plan, t0: Instant) -> Result<(Observed, Option<Closing>), WorkerEr
     let sandbox_us = micros(t0.elapsed());
     let t_build = Instant::now();
 
-    let mut pingers = vec![false; plan.nodes.len()];
-    let mut tracers = vec![false; plan.nodes.len()];
+    let mut pingers = vec![[false; 2]; plan.nodes.len()];
+    let mut tracers = vec![[false; 2]; plan.nodes.len()];
     for e in &plan.expectations {
         match e {
-            Expectation::Ping { from, .. } => pingers[*from] = true,
-            Expectation::Traceroute { from, .. } => tracers[*from] = true,
+            Expectation::Ping { from, to, .. } => pingers[*from][fam(*to)] = true,
+            Expectation::Traceroute { from, to, .. } => tracers[*from][fam(*to)] = true,
             _ => {}
         }
     }
 
-    let capture =
-        plan.settings.capture && (pingers.iter().any(|x| *x) || tracers.iter().any(|x| *x));
+    let capture = plan.settings.capture
+        && plan
+            .expectations
+            .iter()
+            .any(|e| matches!(e, Expectation::Ping { .. } | Expectation::Traceroute { .. }));
     // The worker's own namespace is as fresh as the nodes': it tells which baseline keys need
     // writing at all.
     let baseline = sysctl::plan_baseline();
@@ -207,9 +219,15 @@ fn run(plan: &Plan, t0: Instant) -> Result<(Observed, Option<Closing>), WorkerEr
             // none, and no `run` line that could make one, does not need them.
             let bridges = !pn.bridges.is_empty() || !pn.run.is_empty();
             let mut sysctls = sysctl::Writer::default();
+            let ipv6 = if pn.ipv6 {
+                &baseline.ipv6_on
+            } else {
+                &baseline.ipv6_off
+            };
             for (k, v) in baseline
                 .writes
                 .iter()
+                .chain(ipv6)
                 .filter(|(k, _)| bridges || !k.starts_with("net.bridge."))
             {
                 sysctls.write(k, v).map_err(|source| WorkerError::Sysctl {
@@ -225,14 +243,23 @@ fn run(plan: &Plan, t0: Instant) -> Result<(Observed, Option<Closing>), WorkerEr
                 }
             }
             let nl = Netlink::open(&pn.name, &handle)?;
-            let sock = |recverr| {
-                IcmpSocket::open(recverr).map_err(|source| ProbeError::Socket {
-                    node: pn.name.clone(),
-                    source,
+            let sock = |want: bool, v6: bool, recverr: bool| {
+                want.then(|| {
+                    IcmpSocket::open(v6, recverr).map_err(|source| ProbeError::Socket {
+                        node: pn.name.clone(),
+                        source,
+                    })
                 })
+                .transpose()
             };
-            let ping = if pingers[i] { Some(sock(true)?) } else { None };
-            let trace = if tracers[i] { Some(sock(false)?) } else { None };
+            let ping = [
+                sock(pingers[i][0], false, true)?,
+                sock(pingers[i][1], true, true)?,
+            ];
+            let trace = [
+                sock(tracers[i][0], false, false)?,
+                sock(tracers[i][1], true, false)?,
+            ];
             let cap = if capture {
                 Some(PacketSocket::open().map_err(|source| ProbeError::Socket {
                     node: pn.name.clone(),
@@ -283,7 +310,8 @@ fn run(plan: &Plan, t0: Instant) -> Result<(Observed, Option<Closing>), WorkerEr
     rt.block_on(async {
         wait_ready(plan, &nodes, Stage::Links).await?;
         bridges_up(plan, &nodes, &states).await?;
-        wait_ready(plan, &nodes, Stage::Bridges).await
+        wait_ready(plan, &nodes, Stage::Bridges).await?;
+        wait_ipv6(plan, &nodes).await
     })?;
     ph.mark("ready wait");
     rt.block_on(add_routes(plan, &nodes, &states))?;
@@ -344,16 +372,14 @@ fn run(plan: &Plan, t0: Instant) -> Result<(Observed, Option<Closing>), WorkerEr
             }
             Expectation::Ping { from, to, .. } => {
                 let name = &plan.nodes[*from].name;
-                let sock = nodes[*from]
-                    .ping
+                let sock = nodes[*from].ping[fam(*to)]
                     .as_mut()
                     .expect("ping socket opened for every pinger");
                 Observation::Ping(ping::ping(sock, name, *to, probe_id(k), timeout)?)
             }
             Expectation::Traceroute { from, to, .. } => {
                 let name = &plan.nodes[*from].name;
-                let sock = nodes[*from]
-                    .trace
+                let sock = nodes[*from].trace[fam(*to)]
                     .as_mut()
                     .expect("trace socket opened for every tracer");
                 Observation::Traceroute(traceroute::traceroute(

@@ -10,12 +10,14 @@ pub(super) fn batch_pings(
 ) -> Result<std::collections::HashMap<usize, crate::observe::PingOutcome>, WorkerError> {
     let mut socks = Vec::new();
     let mut names = Vec::new();
-    let mut slot = vec![usize::MAX; nodes.len()];
+    let mut slot = vec![[usize::MAX; 2]; nodes.len()];
     for (i, n) in nodes.iter_mut().enumerate() {
-        if let Some(s) = n.ping.as_mut() {
-            slot[i] = socks.len();
-            socks.push(s);
-            names.push(plan.nodes[i].name.as_str());
+        for (f, s) in n.ping.iter_mut().enumerate() {
+            if let Some(s) = s.as_mut() {
+                slot[i][f] = socks.len();
+                socks.push(s);
+                names.push(plan.nodes[i].name.as_str());
+            }
         }
     }
     let mut keys = Vec::new();
@@ -24,7 +26,7 @@ pub(super) fn batch_pings(
         if let Expectation::Ping { from, to, .. } = e {
             keys.push(k);
             pings.push(ping::BatchPing {
-                sock: slot[*from],
+                sock: slot[*from][fam(*to)],
                 to: *to,
                 id: probe_id(k),
             });

@@ -1,0 +1,13 @@
+//! Small text helpers shared by every layer.
+
+/// "Network is unreachable (os error 101)" → "network is unreachable": the way reports and error
+/// messages show an OS error.
+pub fn plain_error(e: &std::io::Error) -> String {
+    let s = e.to_string();
+    let s = s.split(" (os error").next().unwrap_or(&s).to_string();
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_lowercase().chain(c).collect(),
+        None => s,
+    }
+}
