@@ -494,8 +494,9 @@ fn check_neighbor(
         if n.table.is_empty() {
             "the table is empty".to_string()
         } else {
-            let rows: Vec<String> = n
-                .table
+            let mut table: Vec<_> = n.table.iter().collect();
+            table.sort_by_cached_key(|x| (names.order_key(x.ip), x.dev.clone()));
+            let rows: Vec<String> = table
                 .iter()
                 .map(|x| match x.mac {
                     Some(m) => format!("{} at {} on {}", names.ip(x.ip), names.mac(m), x.dev),

@@ -160,6 +160,19 @@ impl Names {
             .unwrap_or_else(|| mac.to_string())
     }
 
+    /// Orders addresses the way reports show them, stable across runs: real addresses in
+    /// numeric order, then the redacted ones by their names (their values are random).
+    pub fn order_key(&self, ip: IpAddr) -> (bool, IpAddr, String) {
+        match self.link_locals.get(&ip) {
+            Some(name) => (
+                true,
+                IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED),
+                name.clone(),
+            ),
+            None => (false, ip, String::new()),
+        }
+    }
+
     pub fn ip(&self, ip: IpAddr) -> String {
         self.link_locals
             .get(&ip)

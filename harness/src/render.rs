@@ -1,6 +1,7 @@
 //! Rendering results for people. Deterministic: no timings, no kernel-assigned numbers.
 
 use std::fmt::Write;
+use std::net::IpAddr;
 use std::path::Path;
 
 use crate::capture::frame::Payload;
@@ -83,6 +84,8 @@ pub fn sections(plan: &Plan, result: &ScenarioResult) -> Vec<Section> {
             if fl.is_empty() {
                 let _ = writeln!(body, "  no packet was seen on any interface");
             }
+            let mut fl: Vec<&Flow> = fl.iter().collect();
+            fl.sort_by_cached_key(|f| flow_order(&f.kind, &names));
             for f in fl {
                 if f.kind.seq() <= max_seq {
                     render_flow(&mut body, plan, &topo, &names, f);
@@ -111,7 +114,9 @@ pub fn sections(plan: &Plan, result: &ScenarioResult) -> Vec<Section> {
             if n.table.is_empty() {
                 lines.push("  (empty)".to_string());
             }
-            for x in &n.table {
+            let mut rows: Vec<_> = n.table.iter().collect();
+            rows.sort_by_cached_key(|x| (names.order_key(x.ip), x.dev.clone()));
+            for x in rows {
                 let mac = x
                     .mac
                     .map_or_else(|| "unresolved".to_string(), |m| names.mac(m));
@@ -147,6 +152,35 @@ pub fn render_observations(plan: &Plan, result: &ScenarioResult) -> String {
         }
     }
     s
+}
+
+/// The order flows are shown in: neighbour resolution first, then each echo by sequence number,
+/// request before its answers; addresses compared as [`Names::order_key`] does, so that random
+/// link-local addresses never reorder a report.
+type FlowOrder = (
+    u8,
+    u16,
+    u8,
+    [(bool, IpAddr, String); 2],
+    Option<crate::icmp::Kind>,
+);
+
+fn flow_order(k: &FlowKind, names: &Names) -> FlowOrder {
+    let key = |ip: IpAddr| names.order_key(ip);
+    let none = || {
+        (
+            false,
+            IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
+            String::new(),
+        )
+    };
+    match k {
+        FlowKind::NeighRequest { asker, target } => (0, 0, 0, [key(*asker), key(*target)], None),
+        FlowKind::NeighReply { ip, to } => (0, 0, 1, [key(*ip), key(*to)], None),
+        FlowKind::EchoRequest { seq } => (1, *seq, 0, [none(), none()], None),
+        FlowKind::EchoReply { seq } => (1, *seq, 1, [none(), none()], None),
+        FlowKind::IcmpError { seq, from, kind } => (1, *seq, 2, [key(*from), none()], Some(*kind)),
+    }
 }
 
 fn render_flow(s: &mut String, plan: &Plan, topo: &Topo, names: &Names, f: &Flow) {

@@ -203,10 +203,16 @@ where
 const IPV6_READY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Waits until IPv6 can be used in every node that has it: each interface that can send (a veth
-/// end that is no bridge port, a bridge with ports) has its link-local address, and no address
-/// is tentative. The kernel sends a neighbour solicitation only from a link-local address of the
-/// interface (none yet: it silently sends nothing), and never from a tentative address, so a
-/// probe sent earlier would go unanswered on timing alone.
+/// end that is no bridge port, a bridge with ports) has its link-local address, no address is
+/// tentative, and every address's solicited-node multicast group is joined. Otherwise a probe
+/// sent too early goes unanswered on timing alone:
+/// - the kernel sends a neighbour solicitation only from a link-local address of the interface
+///   (none yet: it silently sends nothing), and never from a tentative address;
+/// - an address added with `nodad` is usable at once, but its interface joins the address's
+///   solicited-node group (ff02::1:ffXX:XXXX) only when the address's DAD work item runs, a
+///   moment later on a kernel workqueue; a solicitation for the address that arrives before then
+///   is dropped, and the asker tries again only a second later (measured: 1 run in 75 lost its
+///   first IPv6 ping that way).
 pub(super) async fn wait_ipv6(plan: &Plan, nodes: &[Node]) -> Result<(), WorkerError> {
     let v6: Vec<usize> = (0..plan.nodes.len())
         .filter(|i| plan.nodes[*i].ipv6)
@@ -254,6 +260,20 @@ pub(super) async fn wait_ipv6(plan: &Plan, nodes: &[Node]) -> Result<(), WorkerE
                     ifname(a.ifindex)
                 ));
             }
+            let joined = joined_groups(nodes[*i].igmp6.as_ref()).map_err(|e| {
+                WorkerError::Setup(format!("node `{name}`: cannot read /proc/net/igmp6: {e}"))
+            })?;
+            for a in addrs.iter().filter(|a| a.ifindex != 1 && !a.dad_failed) {
+                if let IpAddr::V6(v6) = a.addr {
+                    if !joined.contains(&(a.ifindex, solicited_node(v6))) {
+                        waiting.push(format!(
+                            "{} on {name}:{} (solicited-node group not joined yet)",
+                            a.addr,
+                            ifname(a.ifindex)
+                        ));
+                    }
+                }
+            }
             for dev in &need[*i] {
                 let Ok(idx) = index_of(links, name, dev) else {
                     continue;
@@ -269,6 +289,45 @@ pub(super) async fn wait_ipv6(plan: &Plan, nodes: &[Node]) -> Result<(), WorkerE
         Ok(waiting)
     })
     .await
+}
+
+/// The solicited-node multicast group of an address (RFC 4291 2.7.1): ff02::1:ff00:0/104 with
+/// the address's last 24 bits.
+fn solicited_node(a: std::net::Ipv6Addr) -> std::net::Ipv6Addr {
+    let o = a.octets();
+    std::net::Ipv6Addr::from([
+        0xff, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0xff, o[13], o[14], o[15],
+    ])
+}
+
+/// (ifindex, group) for every IPv6 multicast group the node's interfaces joined, from its
+/// `/proc/net/igmp6` (`2 eth0 ff0200000000000000000001ff000001 1 00000004 0`).
+fn joined_groups(
+    file: Option<&std::fs::File>,
+) -> std::io::Result<std::collections::BTreeSet<(u32, std::net::Ipv6Addr)>> {
+    use std::os::unix::fs::FileExt;
+    let mut out = std::collections::BTreeSet::new();
+    let Some(file) = file else { return Ok(out) };
+    // Read from the start each time (a proc file restarts at offset 0).
+    let mut text = Vec::new();
+    let mut buf = [0u8; 8192];
+    loop {
+        let n = file.read_at(&mut buf, text.len() as u64)?;
+        if n == 0 {
+            break;
+        }
+        text.extend_from_slice(&buf[..n]);
+    }
+    for line in String::from_utf8_lossy(&text).lines() {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        let (Some(idx), Some(hex)) = (f.first().and_then(|i| i.parse().ok()), f.get(2)) else {
+            continue;
+        };
+        if let Ok(bits) = u128::from_str_radix(hex, 16) {
+            out.insert((idx, std::net::Ipv6Addr::from(bits)));
+        }
+    }
+    Ok(out)
 }
 
 pub(super) async fn add_routes(

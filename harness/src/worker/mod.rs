@@ -160,6 +160,8 @@ struct Node {
     ping: [Option<IcmpSocket>; 2],
     trace: [Option<IcmpSocket>; 2],
     cap: Option<PacketSocket>,
+    /// The node's `/proc/net/igmp6`, in nodes with IPv6.
+    igmp6: Option<std::fs::File>,
 }
 
 /// A family as an index: 0 for IPv4, 1 for IPv6.
@@ -268,20 +270,36 @@ fn run(plan: &Plan, t0: Instant) -> Result<(Observed, Option<Closing>), WorkerEr
             } else {
                 None
             };
-            Ok((nl, ping, trace, cap))
+            // Which multicast groups the node's interfaces joined (IPv6 readiness, see
+            // `wait_ipv6`): opened here, on a thread inside the node, it stays bound to the
+            // node's namespace whichever thread reads it later.
+            let igmp6 = if pn.ipv6 {
+                Some(
+                    std::fs::File::open("/proc/thread-self/net/igmp6").map_err(|e| {
+                        WorkerError::Setup(format!(
+                            "node `{}`: cannot open /proc/thread-self/net/igmp6: {e}",
+                            pn.name
+                        ))
+                    })?,
+                )
+            } else {
+                None
+            };
+            Ok((nl, ping, trace, cap, igmp6))
         })?;
     // Namespaces are set up while later ones are created: "namespaces" ends when the last one
     // existed, "node setup" is what remained after.
     ph.mark_at("namespaces", created);
     let mut nodes: Vec<Node> = Vec::with_capacity(plan.nodes.len());
     for (ns, setup) in setups {
-        let (nl, ping, trace, cap) = setup?;
+        let (nl, ping, trace, cap, igmp6) = setup?;
         nodes.push(Node {
             ns,
             nl,
             ping,
             trace,
             cap,
+            igmp6,
         });
     }
 
