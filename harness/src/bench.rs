@@ -311,10 +311,11 @@ pub fn bench(exe: &Path, opts: &Opts) -> anyhow::Result<u8> {
     };
     let mut peak = 0u64;
     let mut largest = None;
-    for kind in ["star", "chain"] {
+    for kind in ["star", "dual-stack star", "chain"] {
         for &n in sizes {
             let text = match kind {
-                "star" => gen::star(n, n >= 1000),
+                "star" => gen::star(n, n >= 1000, false),
+                "dual-stack star" => gen::star(n, n >= 1000, true),
                 _ => gen::chain(n, n >= 1000),
             };
             let r = if n >= 1000 { 5 } else { runs.min(5) };
@@ -327,6 +328,7 @@ pub fn bench(exe: &Path, opts: &Opts) -> anyhow::Result<u8> {
                 "node setup",
                 "links",
                 "ready wait",
+                "ipv6 wait",
                 "routes",
                 "run lines",
                 "neighbours",
@@ -336,7 +338,7 @@ pub fn bench(exe: &Path, opts: &Opts) -> anyhow::Result<u8> {
             .sum::<f64>();
             let failed: usize = s.iter().map(|x| x.failed).sum();
             peak = peak.max(s.iter().map(|x| x.rss_kib).max().unwrap_or(0));
-            if kind == "star" && Some(&n) == sizes.last() {
+            if kind == "dual-stack star" && Some(&n) == sizes.last() {
                 largest = Some((n, ph.clone()));
             }
             println!(
@@ -351,24 +353,32 @@ pub fn bench(exe: &Path, opts: &Opts) -> anyhow::Result<u8> {
             );
         }
     }
-    if let (Some(&n), Some(table)) = (
-        sizes.last(),
-        std::fs::read_to_string("/proc/sys/net/ipv4/neigh/default/gc_thresh3")
-            .ok()
-            .and_then(|s| s.trim().parse::<usize>().ok()),
-    ) {
-        let plan = scenario::load_str(&gen::star(n, false), Path::new("star.toml"))
+    if let Some(&n) = sizes.last() {
+        let plan = scenario::load_str(&gen::star(n, false, true), Path::new("star.toml"))
             .map_err(|e| anyhow::anyhow!("{e}"))?;
-        println!(
-            "  neighbour budget: a {n}-node star resolving ARP needs about {} entries of the \
-             machine-wide table of {table} (gc_thresh3); {}",
-            runner::neighbour_budget(&plan),
-            if runner::neighbour_budget(&plan) > table {
-                "netconform refuses it with the fix, so the scale runs use permanent neighbours"
-            } else {
-                "it fits"
-            }
-        );
+        let need = runner::neighbour_budget(&plan);
+        for (family, (proto, what)) in [("ipv4", "ARP"), ("ipv6", "neighbour discovery")]
+            .into_iter()
+            .enumerate()
+        {
+            let Some(table) =
+                std::fs::read_to_string(format!("/proc/sys/net/{proto}/neigh/default/gc_thresh3"))
+                    .ok()
+                    .and_then(|s| s.trim().parse::<usize>().ok())
+            else {
+                continue;
+            };
+            println!(
+                "  neighbour budget: a {n}-node dual-stack star resolving {what} needs about {} \
+                 entries of the machine-wide table of {table} (net.{proto}.neigh.default.gc_thresh3); {}",
+                need[family],
+                if need[family] > table {
+                    "netconform refuses it with the fix, so the scale runs use permanent neighbours"
+                } else {
+                    "it fits"
+                }
+            );
+        }
     }
     println!(
         "  worker peak RSS (largest case): {:.1} MiB",

@@ -33,7 +33,7 @@ usage: netconform run [--paths] [--pcap DIR] [--json FILE] PATH...
        netconform bench [--runs N] [--quick] [--no-shell]
                                   medians: the Docker scenario and its phases, the same in bash
                                   side by side (as root), 10/100/1000-node stars and chains
-       netconform gen star|chain N [--permanent-neighbors]
+       netconform gen star|chain N [--permanent-neighbors] [--dual-stack]
                                   print a generated scale scenario
 
 exit status: 0 all expectations held, 1 an expectation failed or a network could not be built,
@@ -64,14 +64,36 @@ fn main() -> ExitCode {
 }
 
 fn cli(args: &[String]) -> anyhow::Result<u8> {
+    // For vm/run: every program the scenarios' `run` lines call, one per line, so that the VM
+    // image can carry them.
+    if args.first().map(String::as_str) == Some("__programs") {
+        let mut programs = std::collections::BTreeSet::new();
+        for p in &args[1..] {
+            for f in runner::collect_scenarios(Path::new(p))
+                .with_context(|| format!("cannot read {p}"))?
+            {
+                let plan = scenario::load_file(&f)?;
+                programs.extend(
+                    plan.nodes
+                        .iter()
+                        .flat_map(|n| n.run.iter().map(|a| a[0].clone())),
+                );
+            }
+        }
+        for p in programs {
+            println!("{p}");
+        }
+        return Ok(0);
+    }
     if args.first().map(String::as_str) == Some("gen") {
         let n: usize = args
             .get(2)
             .and_then(|n| n.parse().ok())
             .context("gen needs a node count")?;
         let permanent = args.iter().any(|a| a == "--permanent-neighbors");
+        let dual_stack = args.iter().any(|a| a == "--dual-stack");
         match args.get(1).map(String::as_str) {
-            Some("star") => print!("{}", scenario::gen::star(n, permanent)),
+            Some("star") => print!("{}", scenario::gen::star(n, permanent, dual_stack)),
             Some("chain") => print!("{}", scenario::gen::chain(n, permanent)),
             _ => anyhow::bail!("gen makes `star` or `chain`\n{USAGE}"),
         }

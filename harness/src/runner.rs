@@ -82,20 +82,29 @@ pub fn preflight(plan: &Plan) -> Result<(), RunError> {
             )));
         }
     }
-    if let Some(table) = std::fs::read_to_string("/proc/sys/net/ipv4/neigh/default/gc_thresh3")
-        .ok()
-        .and_then(|s| s.trim().parse::<usize>().ok())
+    let need = neighbour_budget(plan);
+    for (family, (proto, what)) in [("ipv4", "ARP"), ("ipv6", "neighbour discovery")]
+        .into_iter()
+        .enumerate()
     {
-        let need = neighbour_budget(plan);
+        let key = format!("net.{proto}.neigh.default.gc_thresh3");
+        let Some(table) = std::fs::read_to_string(format!("/proc/sys/{}", key.replace('.', "/")))
+            .ok()
+            .and_then(|s| s.trim().parse::<usize>().ok())
+        else {
+            continue;
+        };
+        let need = need[family];
         if need > table {
             return Err(RunError::Environment(format!(
-                "this scenario may need about {need} neighbour (ARP) entries, but the kernel's \
-                 neighbour table holds {table} for the whole machine (net.ipv4.neigh.default.gc_thresh3; \
+                "this scenario may need about {need} {what} entries, but the kernel's \
+                 {what} table holds {table} for the whole machine ({key}; \
                  every namespace shares it, and a full table silently drops packets). Fix: set \
                  `permanent_neighbors = true` in [settings] (the first hop of every probe then needs \
-                 no ARP, so the scenario no longer tests ARP resolution), or raise the table: \
-                 `sudo sysctl -w net.ipv4.neigh.default.gc_thresh3={} net.ipv4.neigh.default.gc_thresh2={}`",
+                 no {what}, so the scenario no longer tests it), or raise the table: \
+                 `sudo sysctl -w {key}={} {}={}`",
                 (need * 2).next_power_of_two(),
+                key.replace("thresh3", "thresh2"),
                 need.next_power_of_two()
             )));
         }
@@ -112,21 +121,42 @@ pub fn preflight(plan: &Plan) -> Result<(), RunError> {
     Ok(())
 }
 
-/// Neighbour entries a scenario may create in the kernel's machine-wide table: two per ping (the
-/// prober learns its next hop, the next hop learns the prober; none with permanent neighbours)
-/// and two per possible hop of each traceroute.
-pub fn neighbour_budget(plan: &Plan) -> usize {
-    let mut n = 0;
-    for e in &plan.expectations {
+/// Neighbour entries a scenario may create in the kernel's machine-wide tables, by family
+/// (`[ARP, neighbour discovery]`): each ping's first hop, counted once per (node, neighbour)
+/// pair whatever the number of pings, on both sides (the prober learns its next hop, the next
+/// hop learns the prober; none with permanent neighbours); two per possible hop of each
+/// traceroute, whose later hops the plan cannot tell.
+pub fn neighbour_budget(plan: &Plan) -> [usize; 2] {
+    // (family, who holds the entry, for whom): each distinct entry once.
+    let mut entries: std::collections::BTreeSet<(usize, String, String)> = Default::default();
+    let mut n = [0usize; 2];
+    for (k, e) in plan.expectations.iter().enumerate() {
         match e {
-            crate::scenario::Expectation::Ping { .. } if !plan.settings.permanent_neighbors => {
-                n += 2
+            crate::scenario::Expectation::Ping { from, to, .. }
+                if !plan.settings.permanent_neighbors =>
+            {
+                let family = usize::from(to.is_ipv6());
+                match plan.first_hop(*from, *to) {
+                    Some((dev, hop)) => {
+                        let prober = format!("node {from} on {dev}");
+                        entries.insert((family, prober.clone(), hop.to_string()));
+                        entries.insert((family, format!("holder of {hop}"), prober));
+                    }
+                    None => {
+                        // A way the plan cannot see (a `run` line's route): its own two entries.
+                        entries.insert((family, format!("probe {k}"), "next hop".into()));
+                        entries.insert((family, format!("probe {k}"), "way back".into()));
+                    }
+                }
             }
-            crate::scenario::Expectation::Traceroute { .. } => {
-                n += 2 * usize::from(plan.settings.max_hops)
+            crate::scenario::Expectation::Traceroute { to, .. } => {
+                n[usize::from(to.is_ipv6())] += 2 * usize::from(plan.settings.max_hops)
             }
             _ => {}
         }
+    }
+    for (family, _, _) in entries {
+        n[family] += 1;
     }
     n
 }
@@ -239,4 +269,28 @@ pub fn write_pcap(plan: &Plan, result: &ScenarioResult, out: &Path) -> std::io::
     let bytes = crate::capture::pcap::to_pcapng(&observed.frames, &name, &label);
     crate::capture::pcap::write_pcapng(out, &bytes)?;
     Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan(pings: usize, to: &str) -> Plan {
+        let mut s = String::from(
+            "[nodes.a]\n[nodes.b]\n[[links]]\n\
+             a = { node = \"a\", name = \"eth0\", addresses = [\"10.0.0.1/24\", \"fd00::1/64\"] }\n\
+             b = { node = \"b\", name = \"eth0\", addresses = [\"10.0.0.2/24\", \"fd00::2/64\"] }\n",
+        );
+        for _ in 0..pings {
+            s.push_str(&format!("[[expect.ping]]\nfrom = \"a\"\nto = \"{to}\"\n"));
+        }
+        scenario::load_str(&s, Path::new("t.toml")).unwrap()
+    }
+
+    #[test]
+    fn neighbour_budget_counts_distinct_neighbours_by_family() {
+        // 20,000 pings between the same two nodes make two entries, not 40,000.
+        assert_eq!(neighbour_budget(&plan(20_000, "10.0.0.2")), [2, 0]);
+        assert_eq!(neighbour_budget(&plan(3, "fd00::2")), [0, 2]);
+    }
 }

@@ -71,24 +71,113 @@ fn target_dir() -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root().join("target"), PathBuf::from)
 }
 
-/// Runs the Docker scenario with each `from` replaced by its `to` and hands back the report.
-fn docker_variant_all(changes: &[(&str, &str)]) -> Result<(ScenarioResult, String), Failed> {
-    let path = root().join("scenarios/docker/single-host.toml");
+/// Runs `scenarios/FILE` with each `from` replaced by its `to` and hands back the report.
+fn variant_all(file: &str, changes: &[(&str, &str)]) -> Result<(ScenarioResult, String), Failed> {
+    let path = root().join("scenarios").join(file);
     let mut text = std::fs::read_to_string(&path).map_err(|e| e.to_string())?;
     for (from, to) in changes {
         if !text.contains(from) {
-            return Err(format!("the Docker scenario no longer contains {from:?}").into());
+            return Err(format!("{file} no longer contains {from:?}").into());
         }
         text = text.replacen(from, to, 1);
     }
-    let plan = scenario::load_str(&text, &path).map_err(|e| e.to_string())?;
-    let res = runner::run_plan(&path, &plan, &worker()).map_err(|e| e.to_string())?;
-    let text = render_result(Path::new("single-host.toml"), &res);
+    run_text(&path, &text)
+}
+
+/// Runs a scenario given as text (located at `path`, for `extends` and messages).
+fn run_text(path: &Path, text: &str) -> Result<(ScenarioResult, String), Failed> {
+    let plan = scenario::load_str(text, path).map_err(|e| e.to_string())?;
+    let res = runner::run_plan(path, &plan, &worker()).map_err(|e| e.to_string())?;
+    let text = render_result(Path::new(path.file_name().unwrap_or_default()), &res);
     Ok((res, text))
+}
+
+fn docker_variant_all(changes: &[(&str, &str)]) -> Result<(ScenarioResult, String), Failed> {
+    variant_all("docker/single-host.toml", changes)
 }
 
 fn docker_variant(from: &str, to: &str) -> Result<(ScenarioResult, String), Failed> {
     docker_variant_all(&[(from, to)])
+}
+
+/// Two nodes on one link, IPv6 with duplicate address detection turned back on.
+const DAD_ON: &str = r#"
+[nodes.a]
+sysctl = { "net.ipv6.conf.all.accept_dad" = "1", "net.ipv6.conf.default.accept_dad" = "1" }
+[nodes.b]
+sysctl = { "net.ipv6.conf.default.accept_dad" = "1" }
+[[links]]
+a = { node = "a", name = "eth0", addresses = ["fd00::1/64"] }
+b = { node = "b", name = "eth0", addresses = ["fd00::2/64"] }
+[[expect.ping]]
+from = "a"
+to = "fd00::2"
+"#;
+
+/// A trial: `scenarios/FILE` with one change must fail, and say `must`.
+fn changed_fails(
+    name: &'static str,
+    file: &'static str,
+    change: (&'static str, &'static str),
+    must: &'static str,
+) -> Trial {
+    Trial::test(name, move || {
+        expect_fail(&variant_all(file, &[change])?, &[must])
+    })
+}
+
+fn ipv6_trials() -> Vec<Trial> {
+    vec![
+        Trial::test("meta::ipv6_nat66_removed_breaks_c1_to_ext", || {
+            let r = variant_all(
+                "docker/dual-stack.toml",
+                &[(
+                    r#"  ["ip6tables", "-t", "nat", "-A", "POSTROUTING", "-s", "fd00:dead:beef::/64", "!", "-o", "docker0", "-j", "MASQUERADE"],"#,
+                    "",
+                )],
+            )?;
+            expect_fail(&r, &[
+                "FAIL ping c1 -> 2001:db8:168::3: expected a reply, got no reply within 300 ms; the request was last seen at ext:eth0 (in, src fd00:dead:beef::2 dst 2001:db8:168::3); no reply left ext",
+                "expected the source rewritten to 2001:db8:168::2 at host:eth0, but there it was fd00:dead:beef::2, not rewritten",
+                "ok   ping c1 -> 10.168.0.3",
+            ])
+        }),
+        changed_fails(
+            "meta::ipv6_icmp_error_is_named",
+            "routing/ipv6-router-chain.toml",
+            ("to = \"2001:db8:99::1\"\nreply = false", "to = \"2001:db8:99::1\""),
+            "FAIL ping client -> 2001:db8:99::1: expected a reply, got `destination unreachable: no route` from 2001:db8:1::1",
+        ),
+        changed_fails(
+            "meta::ipv6_wrong_link_local_next_hop_is_named",
+            "routing/ipv6-router-chain.toml",
+            ("via = \"fe80::ff:fe00:1202\"\nsrc", "via = \"fe80::ff:fe00:1209\"\nsrc"),
+            "FAIL route r1 -> 2001:db8:2::2: expected via fe80::ff:fe00:1209, got via fe80::ff:fe00:1202",
+        ),
+        Trial::test("meta::ipv6_dad_is_waited_for", || {
+            let (res, text) = run_text(&root().join("dad-on.toml"), DAD_ON)?;
+            if res.passed() {
+                Ok(())
+            } else {
+                Err(format!("with DAD on, the ping must still pass:\n{text}").into())
+            }
+        }),
+        Trial::test("meta::ipv6_duplicate_address_fails_the_build", || {
+            // Only b detects duplicates, so b is the one that finds a holding its address.
+            let dup = DAD_ON.replace("fd00::2/64", "fd00::1/64").replace(
+                r#"sysctl = { "net.ipv6.conf.all.accept_dad" = "1", "net.ipv6.conf.default.accept_dad" = "1" }"#,
+                "",
+            );
+            let r = run_text(&root().join("dad-on.toml"), &dup)?;
+            expect_fail(
+                &r,
+                &[
+                    "the network could not be built",
+                    "duplicate address detection failed for fd00::1 on b:eth0",
+                ],
+            )
+        }),
+    ]
 }
 
 fn expect_fail(report: &(ScenarioResult, String), must_contain: &[&str]) -> Result<(), Failed> {
@@ -279,6 +368,7 @@ fn main() {
         trials.push(scenario_trial(path));
     }
     trials.extend(meta_trials());
+    trials.extend(ipv6_trials());
     trials.extend(malformed_trials());
     libtest_mimic::run(&args, trials).exit();
 }

@@ -9,21 +9,31 @@ fn star_addr(i: usize) -> String {
     format!("10.0.{}.{}", a / 256, a % 256)
 }
 
-/// `n` nodes on one bridge of a hub node; every node pings the bridge address. Captures off (a
-/// scale run checks results, not paths); `permanent` pre-installs the neighbour entries.
-pub fn star(n: usize, permanent: bool) -> String {
+/// `n` nodes on one bridge of a hub node; every node pings the bridge address (over IPv4 and,
+/// with `dual_stack`, over IPv6 too). Captures off (a scale run checks results, not paths);
+/// `permanent` pre-installs the neighbour entries.
+pub fn star(n: usize, permanent: bool, dual_stack: bool) -> String {
     let mut s = String::new();
+    let stack = if dual_stack { ", dual stack" } else { "" };
     let _ = writeln!(
         s,
-        "description = \"star: {n} nodes on one bridge, each pinging it\""
+        "description = \"star: {n} nodes on one bridge, each pinging it{stack}\""
     );
     let _ = writeln!(
         s,
         "[settings]\ncapture = false\npermanent_neighbors = {permanent}\ndeadline_ms = 600000\n"
     );
+    let six = |a: &str| {
+        if dual_stack {
+            format!(", \"{a}\"")
+        } else {
+            String::new()
+        }
+    };
     let _ = writeln!(
         s,
-        "[nodes.hub]\nbridges.br0 = {{ addresses = [\"10.0.0.1/16\"] }}\n"
+        "[nodes.hub]\nbridges.br0 = {{ addresses = [\"10.0.0.1/16\"{}] }}\n",
+        six("fd00::1/64")
     );
     for i in 0..n {
         let _ = writeln!(s, "[nodes.n{i}]");
@@ -31,12 +41,16 @@ pub fn star(n: usize, permanent: bool) -> String {
     for i in 0..n {
         let _ = writeln!(
             s,
-            "[[links]]\na = {{ node = \"n{i}\", name = \"eth0\", addresses = [\"{}/16\"] }}\nb = {{ node = \"hub\", name = \"p{i}\", bridge = \"br0\" }}",
-            star_addr(i)
+            "[[links]]\na = {{ node = \"n{i}\", name = \"eth0\", addresses = [\"{}/16\"{}] }}\nb = {{ node = \"hub\", name = \"p{i}\", bridge = \"br0\" }}",
+            star_addr(i),
+            six(&format!("fd00::{:x}/64", i + 2))
         );
     }
     for i in 0..n {
         let _ = writeln!(s, "[[expect.ping]]\nfrom = \"n{i}\"\nto = \"10.0.0.1\"");
+        if dual_stack {
+            let _ = writeln!(s, "[[expect.ping]]\nfrom = \"n{i}\"\nto = \"fd00::1\"");
+        }
     }
     s
 }
@@ -132,8 +146,11 @@ mod tests {
     #[test]
     fn generated_scenarios_are_valid() {
         for n in [2, 10, 300] {
-            let p = load_str(&star(n, n > 100), Path::new("star.toml")).unwrap();
+            let p = load_str(&star(n, n > 100, false), Path::new("star.toml")).unwrap();
             assert_eq!(p.nodes.len(), n + 1);
+            let d = load_str(&star(n, n > 100, true), Path::new("star.toml")).unwrap();
+            assert_eq!(d.expectations.len(), 2 * n);
+            assert!(d.nodes.iter().all(|n| n.ipv6));
             let c = load_str(&chain(n, false), Path::new("chain.toml")).unwrap();
             assert_eq!(c.nodes.len(), n);
         }

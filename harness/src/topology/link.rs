@@ -4,8 +4,8 @@ use std::os::fd::{AsRawFd, OwnedFd};
 
 use futures::TryStreamExt;
 use netlink_packet_route::link::{
-    BridgePortState, InfoBridgePort, InfoData, InfoKind, InfoPortData, InfoVeth, LinkAttribute,
-    LinkFlags, LinkInfo, LinkMessage, State,
+    AfSpecInet6, AfSpecUnspec, BridgePortState, In6AddrGenMode, InfoBridgePort, InfoData, InfoKind,
+    InfoPortData, InfoVeth, LinkAttribute, LinkFlags, LinkInfo, LinkMessage, State,
 };
 use rtnetlink::{LinkBridge, LinkMessageBuilder, LinkUnspec, LinkVeth};
 
@@ -72,13 +72,17 @@ fn one_queue<T>(b: LinkMessageBuilder<T>) -> LinkMessageBuilder<T> {
 }
 
 impl Netlink {
-    /// `ip link add NAME [index N] type bridge mcast_snooping 0 [address MAC] [mtu N]`
+    /// `ip link add NAME [index N] [address MAC] [mtu N] down type bridge mcast_snooping 0`
     ///
     /// Multicast snooping is off so that IGMP/MLD queries never add frames to what a test sees;
     /// STP stays off (the kernel default), so ports forward as soon as they have carrier. The
     /// bridge stays down until its ports are up (see `bridges_up` in the worker).
     pub async fn add_bridge(&self, name: &str, opts: LinkOpts) -> Result<(), NetlinkError> {
-        let msg = with_opts(LinkBridge::new(name).mcast_snooping(false), opts).build();
+        // `LinkBridge::new` asks for the bridge up: it must stay down until its ports are ready.
+        // Up with no ports, it would get carrier from its first port, make its IPv6 link-local
+        // address from the MAC it has then (a bridge takes its lowest port's MAC, so that address
+        // would not follow from its final MAC), and flood whatever arrives during the build.
+        let msg = with_opts(LinkBridge::new(name).down().mcast_snooping(false), opts).build();
         self.handle
             .link()
             .add(msg)
@@ -121,7 +125,28 @@ impl Netlink {
             .map_err(self.fail(format!("ip link add {name} type veth peer name {peer}")))
     }
 
-    /// `ip link set dev INDEX master BRIDGE` (when `controller` is set) `up`
+    /// `ip link set dev INDEX addrgenmode none`: no IPv6 link-local address for this device.
+    ///
+    /// For bridge ports of nodes with IPv6: a layer-2 port needs none, and each would cost a DAD
+    /// work item, group joins and MLD reports (a 1000-port bridge took seconds longer). It must
+    /// be its own request, before `up`: a port whose peer is up has carrier when it opens, and
+    /// the kernel makes the address inside the `up`, before it reads the rest of that message;
+    /// and the kernel refuses it at creation, when the device has no IPv6 state yet.
+    pub async fn no_link_local(&self, index: u32, label: &str) -> Result<(), NetlinkError> {
+        let b = LinkUnspec::new_with_index(index).append_extra_attribute(
+            LinkAttribute::AfSpecUnspec(vec![AfSpecUnspec::Inet6(vec![AfSpecInet6::AddrGenMode(
+                In6AddrGenMode::None,
+            )])]),
+        );
+        self.handle
+            .link()
+            .set(b.build())
+            .execute()
+            .await
+            .map_err(self.fail(format!("ip link set {label} addrgenmode none")))
+    }
+
+    /// `ip link set dev INDEX [master BRIDGE] up`
     pub async fn set_up(
         &self,
         index: u32,
@@ -141,6 +166,24 @@ impl Netlink {
             .execute()
             .await
             .map_err(self.fail(cmd))
+    }
+
+    /// `ip link show dev INDEX`: one link, asked for alone. The kernel then first runs the link
+    /// watcher's pending work for that device (`linkwatch_sync_dev`, Linux 6.9+), so that its
+    /// operational state, queue and IPv6 link-local address follow its carrier at once instead
+    /// of when the watcher's next one-second slot comes (a bridge's carrier change is not urgent
+    /// to it). On older kernels it is a plain read.
+    pub async fn sync_link(&self, index: u32, label: &str) -> Result<(), NetlinkError> {
+        let _: Vec<LinkMessage> = self
+            .handle
+            .link()
+            .get()
+            .match_index(index)
+            .execute()
+            .try_collect()
+            .await
+            .map_err(self.fail(format!("ip link show dev {label}")))?;
+        Ok(())
     }
 
     /// `ip -d link show`

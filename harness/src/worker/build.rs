@@ -64,6 +64,7 @@ pub(super) async fn build(plan: &Plan, nodes: &[Node]) -> Result<Vec<Vec<LinkSta
     .await?;
     let states = try_join_all(nodes.iter().map(|n| n.nl.links())).await?;
 
+    let mut quiet_ports = Vec::new();
     let mut ups = Vec::new();
     let mut addrs = Vec::new();
     for (i, pn) in plan.nodes.iter().enumerate() {
@@ -83,6 +84,9 @@ pub(super) async fn build(plan: &Plan, nodes: &[Node]) -> Result<Vec<Vec<LinkSta
                 .as_deref()
                 .map(|b| index_of(&states[e.node], node, b))
                 .transpose()?;
+            if master.is_some() && plan.nodes[e.node].ipv6 {
+                quiet_ports.push(nodes[e.node].nl.no_link_local(idx, &e.name));
+            }
             ups.push(nodes[e.node].nl.set_up(idx, master, &e.name));
             let dad = plan.nodes[e.node].dad;
             for a in &e.addresses {
@@ -90,6 +94,7 @@ pub(super) async fn build(plan: &Plan, nodes: &[Node]) -> Result<Vec<Vec<LinkSta
             }
         }
     }
+    try_join_all(quiet_ports).await?;
     try_join_all(ups).await?;
     try_join_all(addrs).await?;
     Ok(states)
@@ -112,6 +117,15 @@ pub(super) async fn bridges_up(
         }
     }
     try_join_all(ups).await?;
+    // Have the kernel act on each bridge's new carrier now (see `sync_link`).
+    let mut syncs = Vec::new();
+    for (i, pn) in plan.nodes.iter().enumerate() {
+        for b in &pn.bridges {
+            let idx = index_of(&states[i], &pn.name, &b.name)?;
+            syncs.push(nodes[i].nl.sync_link(idx, &b.name));
+        }
+    }
+    try_join_all(syncs).await?;
     Ok(())
 }
 
@@ -213,14 +227,27 @@ const IPV6_READY_TIMEOUT: Duration = Duration::from_secs(10);
 ///   moment later on a kernel workqueue; a solicitation for the address that arrives before then
 ///   is dropped, and the asker tries again only a second later (measured: 1 run in 75 lost its
 ///   first IPv6 ping that way).
-pub(super) async fn wait_ipv6(plan: &Plan, nodes: &[Node]) -> Result<(), WorkerError> {
+///
+/// At [`Stage::Links`] (bridges still down) it waits for everything but the bridges; at
+/// [`Stage::Bridges`] for everything. Waiting before bridges come up matters at scale: each
+/// address's DAD work item sends an MLD report while it holds the kernel's RTNL lock, and once
+/// a bridge is up it floods that report to every port, each peer processing it, all within the
+/// work item (a 1000-node dual-stack star spent seconds there). While the bridge is down, its
+/// ports drop the reports at once.
+pub(super) async fn wait_ipv6(
+    plan: &Plan,
+    nodes: &[Node],
+    built: &[Vec<LinkState>],
+    stage: Stage,
+) -> Result<(), WorkerError> {
     let v6: Vec<usize> = (0..plan.nodes.len())
         .filter(|i| plan.nodes[*i].ipv6)
         .collect();
     if v6.is_empty() {
         return Ok(());
     }
-    // Interfaces that need a link-local address, by node.
+    // Interfaces waited for at this stage, by node: veth ends that are no bridge port, and once
+    // bridges are up, bridges with ports (one without has no carrier, so no link-local address).
     let mut need: Vec<Vec<&str>> = vec![Vec::new(); plan.nodes.len()];
     for l in &plan.links {
         for e in [&l.a, &l.b] {
@@ -229,66 +256,161 @@ pub(super) async fn wait_ipv6(plan: &Plan, nodes: &[Node]) -> Result<(), WorkerE
             }
         }
     }
-    for (i, n) in plan.nodes.iter().enumerate() {
-        for b in n.bridges.iter().filter(|b| plan.has_ports(i, &b.name)) {
-            need[i].push(&b.name);
+    if stage == Stage::Bridges {
+        for (i, n) in plan.nodes.iter().enumerate() {
+            for b in n.bridges.iter().filter(|b| plan.has_ports(i, &b.name)) {
+                need[i].push(&b.name);
+            }
         }
     }
-    let need = &need;
-    let v6 = &v6;
-    wait_until(IPV6_READY_TIMEOUT, "IPv6 addresses not usable", || async move {
-        let (states, addrs) = futures::future::try_join(
-            try_join_all(v6.iter().map(|i| nodes[*i].nl.links())),
-            try_join_all(v6.iter().map(|i| nodes[*i].nl.ipv6_addresses())),
-        )
-        .await?;
-        let mut waiting = Vec::new();
-        for ((i, links), addrs) in v6.iter().zip(&states).zip(&addrs) {
-            let name = &plan.nodes[*i].name;
-            let ifname = |idx: u32| link_name(links, idx);
-            if let Some(a) = addrs.iter().find(|a| a.dad_failed) {
-                return Err(WorkerError::Setup(format!(
-                    "duplicate address detection failed for {} on {name}:{}: another node on the link has it",
-                    a.addr,
-                    ifname(a.ifindex)
-                )));
-            }
-            for a in addrs.iter().filter(|a| a.tentative) {
-                waiting.push(format!(
-                    "{} on {name}:{} (tentative)",
-                    a.addr,
-                    ifname(a.ifindex)
+    // Indexes and MACs as the build read them, except a bridge's: it takes its lowest port's
+    // MAC as ports join, so nodes with bridges are read again once bridges are up.
+    let mut states: Vec<Vec<LinkState>> = v6.iter().map(|i| built[*i].clone()).collect();
+    if stage == Stage::Bridges {
+        let again: Vec<usize> = (0..v6.len())
+            .filter(|k| !plan.nodes[v6[*k]].bridges.is_empty())
+            .collect();
+        let fresh = try_join_all(again.iter().map(|k| nodes[v6[*k]].nl.links())).await?;
+        for (k, l) in again.into_iter().zip(fresh) {
+            states[k] = l;
+        }
+    }
+    let mut expected: Vec<Expected> = Vec::new();
+    for (i, links) in v6.iter().zip(&states) {
+        let pn = &plan.nodes[*i];
+        // The link-local address follows from the MAC unless the scenario chose another way to
+        // make it; DAD leaves addresses tentative for a while. Such nodes are read back over
+        // netlink; the rest need no netlink at all while they wait (a dump takes the RTNL lock
+        // the kernel's DAD work items need, and a thousand nodes made that the bottleneck).
+        let eui64 = !pn
+            .sysctl
+            .iter()
+            .any(|(k, _)| k.ends_with(".addr_gen_mode") || k.ends_with(".stable_secret"));
+        if pn.dad || !eui64 {
+            expected.push(Expected::ReadBack(*i));
+            continue;
+        }
+        let mut groups = Vec::new();
+        let addresses = plan.addresses_of(*i);
+        for dev in &need[*i] {
+            let Some(l) = links.iter().find(|l| l.name == *dev) else {
+                continue;
+            };
+            let lls = l.mac.map(eui64_link_local);
+            let configured =
+                addresses
+                    .iter()
+                    .filter(|(d, _)| d == dev)
+                    .filter_map(|(_, c)| match c.addr {
+                        IpAddr::V6(a) => Some(a),
+                        IpAddr::V4(_) => None,
+                    });
+            for a in lls.into_iter().chain(configured) {
+                groups.push((
+                    l.index,
+                    solicited_node(a),
+                    format!("{a} on {}:{dev}", pn.name),
                 ));
             }
-            let joined = joined_groups(nodes[*i].igmp6.as_ref()).map_err(|e| {
-                WorkerError::Setup(format!("node `{name}`: cannot read /proc/net/igmp6: {e}"))
-            })?;
-            for a in addrs.iter().filter(|a| a.ifindex != 1 && !a.dad_failed) {
-                if let IpAddr::V6(v6) = a.addr {
-                    if !joined.contains(&(a.ifindex, solicited_node(v6))) {
-                        waiting.push(format!(
-                            "{} on {name}:{} (solicited-node group not joined yet)",
-                            a.addr,
-                            ifname(a.ifindex)
-                        ));
+        }
+        expected.push(Expected::Groups(*i, groups));
+    }
+    let (need, expected) = (&need, &expected);
+    wait_until(
+        IPV6_READY_TIMEOUT,
+        "IPv6 addresses not usable",
+        || async move {
+            let mut waiting = Vec::new();
+            for e in expected {
+                let i = match e {
+                    Expected::Groups(i, _) | Expected::ReadBack(i) => *i,
+                };
+                let name = &plan.nodes[i].name;
+                let joined = joined_groups(nodes[i].igmp6.as_ref()).map_err(|e| {
+                    WorkerError::Setup(format!("node `{name}`: cannot read /proc/net/igmp6: {e}"))
+                })?;
+                match e {
+                    Expected::Groups(_, groups) => {
+                        for (idx, group, what) in groups {
+                            if !joined.contains(&(*idx, *group)) {
+                                waiting
+                                    .push(format!("{what} (solicited-node group not joined yet)"));
+                            }
+                        }
+                    }
+                    Expected::ReadBack(_) => {
+                        read_back(plan, nodes, i, stage, &need[i], &joined, &mut waiting).await?
                     }
                 }
             }
-            for dev in &need[*i] {
-                let Ok(idx) = index_of(links, name, dev) else {
-                    continue;
-                };
-                let has_ll = addrs.iter().any(|a| {
-                    a.ifindex == idx && !a.tentative && crate::scenario::net::is_link_local(a.addr)
-                });
-                if !has_ll {
-                    waiting.push(format!("{name}:{dev} (no link-local address yet)"));
-                }
-            }
-        }
-        Ok(waiting)
-    })
+            Ok(waiting)
+        },
+    )
     .await
+}
+
+/// What a node with IPv6 must show before probes may start.
+enum Expected {
+    /// These (ifindex, solicited-node group, what) joined: derived from the plan and the MACs.
+    Groups(usize, Vec<(u32, std::net::Ipv6Addr, String)>),
+    /// Its addresses read back: none tentative, each one's group joined, a link-local address
+    /// on every interface that needs one.
+    ReadBack(usize),
+}
+
+/// The readiness of node `i` from its addresses as the kernel lists them, for nodes with DAD on
+/// or link-local addresses not derived from the MAC: what is not ready goes to `waiting`.
+async fn read_back(
+    plan: &Plan,
+    nodes: &[Node],
+    i: usize,
+    stage: Stage,
+    need: &[&str],
+    joined: &std::collections::BTreeSet<(u32, std::net::Ipv6Addr)>,
+    waiting: &mut Vec<String>,
+) -> Result<(), WorkerError> {
+    let name = &plan.nodes[i].name;
+    let (links, addrs) =
+        futures::future::try_join(nodes[i].nl.links(), nodes[i].nl.ipv6_addresses()).await?;
+    let ifname = |idx: u32| link_name(&links, idx);
+    if let Some(a) = addrs.iter().find(|a| a.dad_failed) {
+        return Err(WorkerError::Setup(format!(
+            "duplicate address detection failed for {} on {name}:{}: another node on the link has it",
+            a.addr,
+            ifname(a.ifindex)
+        )));
+    }
+    let bridges: Vec<&str> = plan.nodes[i]
+        .bridges
+        .iter()
+        .map(|b| b.name.as_str())
+        .collect();
+    // Bridges are still down at the first stage: their addresses are not waited for yet.
+    let addrs = addrs.iter().filter(|a| {
+        a.ifindex != 1
+            && (stage == Stage::Bridges || !bridges.contains(&ifname(a.ifindex).as_str()))
+    });
+    for a in addrs.clone() {
+        let at = format!("{} on {name}:{}", a.addr, ifname(a.ifindex));
+        let IpAddr::V6(v6) = a.addr else { continue };
+        if a.tentative {
+            waiting.push(format!("{at} (tentative)"));
+        } else if !joined.contains(&(a.ifindex, solicited_node(v6))) {
+            waiting.push(format!("{at} (solicited-node group not joined yet)"));
+        }
+    }
+    for dev in need {
+        let Ok(idx) = index_of(&links, name, dev) else {
+            continue;
+        };
+        let has_ll = addrs.clone().any(|a| {
+            a.ifindex == idx && !a.tentative && crate::scenario::net::is_link_local(a.addr)
+        });
+        if !has_ll {
+            waiting.push(format!("{name}:{dev} (no link-local address yet)"));
+        }
+    }
+    Ok(())
 }
 
 /// The solicited-node multicast group of an address (RFC 4291 2.7.1): ff02::1:ff00:0/104 with

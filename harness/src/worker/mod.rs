@@ -49,7 +49,8 @@ enum WorkerError {
     Netlink(#[from] NetlinkError),
     #[error(transparent)]
     Probe(#[from] ProbeError),
-    #[error("node `{node}`: {source}")]
+    // The source follows through `chain`, which reports every cause once.
+    #[error("node `{node}`")]
     Sysctl {
         node: String,
         #[source]
@@ -325,13 +326,18 @@ fn run(plan: &Plan, t0: Instant) -> Result<(Observed, Option<Closing>), WorkerEr
         }
     }
 
+    rt.block_on(wait_ready(plan, &nodes, Stage::Links))?;
+    ph.mark("ready wait");
+    // IPv6 addresses of everything but bridges, while bridges are still down (see wait_ipv6).
+    rt.block_on(wait_ipv6(plan, &nodes, &states, Stage::Links))?;
+    ph.mark("ipv6 wait");
     rt.block_on(async {
-        wait_ready(plan, &nodes, Stage::Links).await?;
         bridges_up(plan, &nodes, &states).await?;
-        wait_ready(plan, &nodes, Stage::Bridges).await?;
-        wait_ipv6(plan, &nodes).await
+        wait_ready(plan, &nodes, Stage::Bridges).await
     })?;
     ph.mark("ready wait");
+    rt.block_on(wait_ipv6(plan, &nodes, &states, Stage::Bridges))?;
+    ph.mark("ipv6 wait");
     rt.block_on(add_routes(plan, &nodes, &states))?;
     ph.mark("routes");
 
