@@ -128,14 +128,21 @@ fn measure(
     Ok(out)
 }
 
+/// The median of each phase, in the order phases first happen; a phase that happens more than
+/// once in a run (the readiness waits, before and after bridges come up) counts as their sum.
 fn phase_medians(samples: &[Sample]) -> Vec<(String, f64)> {
-    let names: Vec<String> = samples[0].phases.iter().map(|p| p.0.clone()).collect();
+    let mut names: Vec<String> = Vec::new();
+    for p in &samples[0].phases {
+        if !names.contains(&p.0) {
+            names.push(p.0.clone());
+        }
+    }
     names
         .iter()
         .map(|n| {
             let v = samples
                 .iter()
-                .filter_map(|s| s.phases.iter().find(|p| &p.0 == n).map(|p| p.1))
+                .map(|s| s.phases.iter().filter(|p| &p.0 == n).map(|p| p.1).sum())
                 .collect();
             (n.clone(), median(v))
         })
@@ -389,7 +396,7 @@ pub fn bench(exe: &Path, opts: &Opts) -> anyhow::Result<u8> {
             .iter()
             .map(|(name, v)| format!("{name} {}", show(*v)))
             .collect();
-        println!("  star {n} by phase: {}", shown.join(", "));
+        println!("  dual-stack star {n} by phase: {}", shown.join(", "));
     }
 
     let dir = Path::new("scenarios");

@@ -100,12 +100,15 @@ fn docker_variant(from: &str, to: &str) -> Result<(ScenarioResult, String), Fail
     docker_variant_all(&[(from, to)])
 }
 
-/// Two nodes on one link, IPv6 with duplicate address detection turned back on.
+/// Two nodes on one link, IPv6 with duplicate address detection turned back on. DAD starts at
+/// once instead of after a random delay of up to a second (`router_solicitation_delay`); its one
+/// probe still waits the second the kernel gives it (`retrans_time`, which an unprivileged
+/// namespace cannot change).
 const DAD_ON: &str = r#"
 [nodes.a]
-sysctl = { "net.ipv6.conf.all.accept_dad" = "1", "net.ipv6.conf.default.accept_dad" = "1" }
+sysctl = { "net.ipv6.conf.all.accept_dad" = "1", "net.ipv6.conf.default.accept_dad" = "1", "net.ipv6.conf.default.router_solicitation_delay" = "0" }
 [nodes.b]
-sysctl = { "net.ipv6.conf.default.accept_dad" = "1" }
+sysctl = { "net.ipv6.conf.default.accept_dad" = "1", "net.ipv6.conf.default.router_solicitation_delay" = "0" }
 [[links]]
 a = { node = "a", name = "eth0", addresses = ["fd00::1/64"] }
 b = { node = "b", name = "eth0", addresses = ["fd00::2/64"] }
@@ -165,8 +168,8 @@ fn ipv6_trials() -> Vec<Trial> {
         Trial::test("meta::ipv6_duplicate_address_fails_the_build", || {
             // Only b detects duplicates, so b is the one that finds a holding its address.
             let dup = DAD_ON.replace("fd00::2/64", "fd00::1/64").replace(
-                r#"sysctl = { "net.ipv6.conf.all.accept_dad" = "1", "net.ipv6.conf.default.accept_dad" = "1" }"#,
-                "",
+                r#"sysctl = { "net.ipv6.conf.all.accept_dad" = "1", "net.ipv6.conf.default.accept_dad" = "1", "#,
+                r#"sysctl = { "#,
             );
             let r = run_text(&root().join("dad-on.toml"), &dup)?;
             expect_fail(
