@@ -356,7 +356,7 @@ fn run(files: &[PathBuf], opts: &RunOpts) -> anyhow::Result<u8> {
     });
 
     let mut code = 0u8;
-    let (mut passed, mut failed, mut checks, mut checks_failed) = (0, 0, 0, 0);
+    let (mut passed, mut failed, mut invalid, mut checks, mut checks_failed) = (0, 0, 0, 0, 0);
     let mut records = Vec::new();
     for (f, r) in files.iter().zip(results) {
         match r {
@@ -397,9 +397,12 @@ fn run(files: &[PathBuf], opts: &RunOpts) -> anyhow::Result<u8> {
                 }
             }
             Err(e) => {
-                eprintln!("error: {}", f.display());
+                // A load error names its file, line and column already; others need the file.
+                if !matches!(e, RunError::Load(_)) {
+                    eprintln!("error: {}", f.display());
+                }
                 eprintln!("{e}");
-                failed += 1;
+                invalid += 1;
                 code = 2;
             }
         }
@@ -412,13 +415,28 @@ fn run(files: &[PathBuf], opts: &RunOpts) -> anyhow::Result<u8> {
         let text = serde_json::to_string_pretty(&rec).context("encoding the results")?;
         std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))?;
     }
+    let invalid_text = if invalid > 0 {
+        format!(", {invalid} invalid")
+    } else {
+        String::new()
+    };
     println!(
-        "summary: {} scenarios ({passed} passed, {failed} failed), {checks} checks ({} passed, {checks_failed} failed) in {:.0} ms",
-        files.len(),
+        "summary: {} ({passed} passed, {failed} failed{invalid_text}), {} ({} passed, {checks_failed} failed) in {:.0} ms",
+        plural(files.len(), "scenario"),
+        plural(checks, "check"),
         checks - checks_failed,
         started.elapsed().as_secs_f64() * 1000.0
     );
     Ok(code)
+}
+
+/// "1 scenario", "2 scenarios".
+fn plural(n: usize, what: &str) -> String {
+    if n == 1 {
+        format!("1 {what}")
+    } else {
+        format!("{n} {what}s")
+    }
 }
 
 /// `scenarios/docker/single-host.toml` -> `scenarios/docker/single-host.pcapng` (kept relative,
