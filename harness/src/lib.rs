@@ -8,6 +8,7 @@
 
 pub mod capture;
 pub mod check;
+pub mod coverage;
 pub mod icmp;
 pub mod observe;
 pub mod probe;

@@ -2,8 +2,6 @@
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
 use std::time::Instant;
 
 mod bench;
@@ -27,6 +25,10 @@ usage: netconform run [--paths] [--pcap DIR] [--json FILE] PATH...
        netconform snapshots RESULT.json
                                   compare a `run --json` result (from a VM on another kernel, say)
                                   with the committed snapshots/, a diff per scenario
+       netconform coverage [--min PERCENT] [--json FILE] PATH...
+                                  remove each element of each scenario's configuration in turn
+                                  (route, run line, sysctl, address, MAC, port, link) and say
+                                  which ones some expectation notices; exit 1 below --min
        netconform flake [--runs N] PATH...
                                   run every scenario N times (default 20), four per core at a
                                   time, and report any whose verdicts or packet paths varied
@@ -152,7 +154,9 @@ fn cli(args: &[String]) -> anyhow::Result<u8> {
         return bench::bench(&exe, &o);
     }
     let (cmd, paths) = match args.split_first() {
-        Some((c, rest)) if matches!(c.as_str(), "run" | "check" | "flake") && !rest.is_empty() => {
+        Some((c, rest))
+            if matches!(c.as_str(), "run" | "check" | "flake" | "coverage") && !rest.is_empty() =>
+        {
             (c.as_str(), rest)
         }
         Some((c, _)) if c == "-h" || c == "--help" || c == "help" => {
@@ -178,9 +182,19 @@ fn cli(args: &[String]) -> anyhow::Result<u8> {
                     .filter(|n| *n >= 2)
                     .context("--runs takes a number of at least 2")?;
             }
-            "--json" if cmd == "run" => {
+            "--json" if cmd == "run" || cmd == "coverage" => {
                 let f = it.next().context("--json needs a file")?;
                 opts.json = Some(PathBuf::from(f));
+            }
+            "--min" if cmd == "coverage" => {
+                let n = it.next().context("--min needs a percentage")?;
+                opts.min = Some(
+                    n.trim_end_matches('%')
+                        .parse()
+                        .ok()
+                        .filter(|n| *n <= 100)
+                        .context("--min takes a percentage from 0 to 100")?,
+                );
             }
             "--pcap" if cmd == "run" => {
                 let dir = it.next().context("--pcap needs a folder")?;
@@ -206,11 +220,53 @@ fn cli(args: &[String]) -> anyhow::Result<u8> {
     match cmd {
         "check" => Ok(check(&files)),
         "flake" => flake(&files, opts.runs),
+        "coverage" => coverage(&files, &opts),
         _ => run(&files, &opts),
     }
 }
 
+/// `netconform coverage`: each scenario's report, then the total; exit 1 when a scenario is
+/// below `--min`.
+fn coverage(files: &[PathBuf], opts: &RunOpts) -> anyhow::Result<u8> {
+    let exe =
+        std::env::current_exe().context("cannot find the netconform binary to start workers")?;
+    let mut reports = Vec::new();
+    let mut code = 0;
+    for f in files {
+        match netconform::coverage::coverage(f, &exe) {
+            Ok(r) => {
+                print!("{}", netconform::coverage::render(&r));
+                if let Some(min) = opts.min {
+                    if r.percent() < min {
+                        println!("  below --min {min}%");
+                        code = code.max(1);
+                    }
+                }
+                reports.push(r);
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                code = 2;
+            }
+        }
+    }
+    if reports.len() > 1 {
+        println!("total {}", netconform::coverage::summary(&reports));
+    }
+    if let Some(path) = &opts.json {
+        let text = serde_json::to_string_pretty(&serde_json::json!({
+            "format": 1,
+            "scenarios": reports,
+        }))
+        .context("encoding the coverage")?;
+        std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    Ok(code)
+}
+
 struct RunOpts {
+    /// `coverage --min`: the least percentage each scenario must reach.
+    min: Option<usize>,
     paths: bool,
     pcap: Option<PathBuf>,
     json: Option<PathBuf>,
@@ -220,39 +276,13 @@ struct RunOpts {
 impl Default for RunOpts {
     fn default() -> Self {
         RunOpts {
+            min: None,
             paths: false,
             pcap: None,
             json: None,
             runs: 20,
         }
     }
-}
-
-/// Runs `jobs`, [`runner::concurrency`] at a time, returning results in order.
-fn parallel<T: Send>(n: usize, job: impl Fn(usize) -> T + Sync) -> Vec<T> {
-    let results: Vec<Mutex<Option<T>>> = (0..n).map(|_| Mutex::new(None)).collect();
-    let next = AtomicUsize::new(0);
-    let threads = runner::concurrency().min(n.max(1));
-    std::thread::scope(|s| {
-        for _ in 0..threads {
-            s.spawn(|| loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                if i >= n {
-                    break;
-                }
-                let r = job(i);
-                *results[i].lock().unwrap_or_else(|p| p.into_inner()) = Some(r);
-            });
-        }
-    });
-    results
-        .into_iter()
-        .map(|r| {
-            r.into_inner()
-                .unwrap_or_else(|p| p.into_inner())
-                .expect("every job ran")
-        })
-        .collect()
 }
 
 /// The flake gate: every scenario `runs` times, four runs per core at a time; any difference in
@@ -272,7 +302,7 @@ fn flake(files: &[PathBuf], runs: usize) -> anyhow::Result<u8> {
     }
     let started = Instant::now();
     let total = files.len() * runs;
-    let outputs = parallel(total, |i| {
+    let outputs = runner::parallel(total, |i| {
         let (f, plan) = (&files[i % files.len()], &plans[i % files.len()]);
         match runner::run_plan(f, plan, &exe) {
             Ok(res) => render_observations(plan, &res),
@@ -348,7 +378,7 @@ fn run(files: &[PathBuf], opts: &RunOpts) -> anyhow::Result<u8> {
     let exe =
         std::env::current_exe().context("cannot find the netconform binary to start workers")?;
     let started = Instant::now();
-    let results = parallel(files.len(), |i| {
+    let results = runner::parallel(files.len(), |i| {
         let f = &files[i];
         scenario::load_file(f)
             .map_err(RunError::from)

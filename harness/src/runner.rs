@@ -168,6 +168,40 @@ pub fn concurrency() -> usize {
     4 * std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
+/// Runs `job(0..n)`, [`concurrency`] at a time, returning the results in order.
+pub fn parallel<T: Send>(n: usize, job: impl Fn(usize) -> T + Sync) -> Vec<T> {
+    parallel_at(concurrency(), n, job)
+}
+
+/// Runs `job(0..n)`, `threads` at a time, returning the results in order.
+pub fn parallel_at<T: Send>(threads: usize, n: usize, job: impl Fn(usize) -> T + Sync) -> Vec<T> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Mutex;
+    let results: Vec<Mutex<Option<T>>> = (0..n).map(|_| Mutex::new(None)).collect();
+    let next = AtomicUsize::new(0);
+    let threads = threads.clamp(1, n.max(1));
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= n {
+                    break;
+                }
+                let r = job(i);
+                *results[i].lock().unwrap_or_else(|p| p.into_inner()) = Some(r);
+            });
+        }
+    });
+    results
+        .into_iter()
+        .map(|r| {
+            r.into_inner()
+                .unwrap_or_else(|p| p.into_inner())
+                .expect("every job ran")
+        })
+        .collect()
+}
+
 /// Loads, builds and probes the scenario at `file` with the worker binary `worker_exe`.
 pub fn run_file(file: &Path, worker_exe: &Path) -> Result<ScenarioResult, RunError> {
     let plan = scenario::load_file(file)?;

@@ -129,6 +129,80 @@ fn changed_fails(
     })
 }
 
+fn coverage_fixture(name: &str) -> PathBuf {
+    root().join("harness/tests/coverage").join(name)
+}
+
+/// `netconform coverage --min 100 FIXTURE` must exit `code`.
+fn coverage_min_exits(name: &'static str, fixture: &'static str, code: i32) -> Trial {
+    Trial::test(name, move || {
+        let st = std::process::Command::new(worker())
+            .args(["coverage", "--min", "100"])
+            .arg(coverage_fixture(fixture))
+            .stdout(std::process::Stdio::null())
+            .status()
+            .map_err(|e| e.to_string())?;
+        match st.code() {
+            Some(c) if c == code => Ok(()),
+            c => Err(format!("coverage --min 100 {fixture} must exit {code}, not {c:?}").into()),
+        }
+    })
+}
+
+/// `netconform coverage`: the elements no expectation notices, and the exit status of `--min`.
+fn coverage_trials() -> Vec<Trial> {
+    vec![
+        Trial::test(
+            "meta::coverage_names_the_unexercised_route_and_rule",
+            || {
+                let r = netconform::coverage::coverage(
+                    &coverage_fixture("router-unexercised.toml"),
+                    &worker(),
+                )
+                .map_err(|e| e.to_string())?;
+                let uncovered: Vec<(usize, &str)> = r
+                    .elements
+                    .iter()
+                    .filter(|e| e.status == netconform::coverage::Status::Uncovered)
+                    .map(|e| (e.line, e.key.as_str()))
+                    .collect();
+                if uncovered == [(7, "nodes.r.routes[0]"), (8, "nodes.r.run[0]")] {
+                    Ok(())
+                } else {
+                    Err(format!(
+                        "expected exactly the route (line 7) and the rule (line 8) uncovered:\n{}",
+                        netconform::coverage::render(&r)
+                    )
+                    .into())
+                }
+            },
+        ),
+        coverage_min_exits(
+            "meta::coverage_min_100_fails_below",
+            "router-unexercised.toml",
+            1,
+        ),
+        coverage_min_exits(
+            "meta::coverage_min_100_passes_at_100",
+            "all-exercised.toml",
+            0,
+        ),
+        Trial::test(
+            "meta::coverage_of_the_docker_scenario_is_100_percent",
+            || {
+                let path = root().join("scenarios/docker/single-host.toml");
+                let r =
+                    netconform::coverage::coverage(&path, &worker()).map_err(|e| e.to_string())?;
+                if r.percent() == 100 {
+                    Ok(())
+                } else {
+                    Err(netconform::coverage::render(&r).into())
+                }
+            },
+        ),
+    ]
+}
+
 fn ipv6_trials() -> Vec<Trial> {
     vec![
         Trial::test("meta::ipv6_nat66_removed_breaks_c1_to_ext", || {
@@ -207,7 +281,7 @@ fn meta_trials() -> Vec<Trial> {
                 &r,
                 &[
                     "FAIL ping ns1 -> 10.168.0.3: expected a reply, got no reply within 300 ms",
-                    "(12 checks, 1 failed)",
+                    "(15 checks, 1 failed)",
                 ],
             )
         }),
@@ -372,6 +446,7 @@ fn main() {
     }
     trials.extend(meta_trials());
     trials.extend(ipv6_trials());
+    trials.extend(coverage_trials());
     trials.extend(malformed_trials());
     libtest_mimic::run(&args, trials).exit();
 }

@@ -276,6 +276,27 @@ fn merge(base: &mut toml::Table, over: toml::Table, top: bool) {
 
 /// Parses and validates scenario text; `path` names it in messages and anchors `extends`.
 pub fn load_str(src: &str, path: &Path) -> Result<Plan, LoadError> {
+    let source = source_from_str(src, path)?;
+    source.validate(&source.file)
+}
+
+/// A scenario as written, for tools that change it and build it again (`netconform coverage`):
+/// the file with its `extends` chain merged, the node order, and where each key is written.
+pub struct Source {
+    /// The chain, farthest ancestor first.
+    docs: Vec<Doc>,
+    pub file: ScenarioFile,
+    /// Node names in the order the files declare them.
+    pub order: Vec<String>,
+}
+
+/// Reads the scenario at `path` (and the files it extends) without validating it.
+pub fn load_source(path: &Path) -> Result<Source, LoadError> {
+    let src = read_text(path)?;
+    source_from_str(&src, path)
+}
+
+fn source_from_str(src: &str, path: &Path) -> Result<Source, LoadError> {
     let leaf = Doc {
         path: path.to_path_buf(),
         src: src.to_string(),
@@ -295,6 +316,7 @@ pub fn load_str(src: &str, path: &Path) -> Result<Plan, LoadError> {
             }
         }
     }
+    drop(trees);
     let leaf = docs.last().expect("a chain has its own file");
     let file: ScenarioFile = if docs.len() == 1 {
         files.pop().expect("one file")
@@ -314,31 +336,61 @@ pub fn load_str(src: &str, path: &Path) -> Result<Plan, LoadError> {
                 LoadError::Invalid(vec![leaf.locate_at(0..0, String::new(), msg, None)])
             })?
     };
-    validate(&file, &order).map_err(|diags| {
-        LoadError::Invalid(
-            diags
-                .into_iter()
-                .map(
-                    |Diagnostic {
-                         path: key,
-                         message,
-                         hint,
-                     }| {
-                        // The file that says most about this key: the child wins ties.
-                        let (doc, span) = docs
-                            .iter()
-                            .zip(&trees)
-                            .map(|(d, tree)| (d, locate_depth(tree, &key)))
-                            // max_by_key keeps the last of equals: the child, which comes last.
-                            .max_by_key(|(_, (depth, _))| *depth)
-                            .map(|(d, (_, span))| (d, span))
-                            .expect("a chain has its own file");
-                        doc.locate_at(span, key.to_string(), message, hint)
-                    },
-                )
-                .collect(),
-        )
-    })
+    Ok(Source { docs, file, order })
+}
+
+impl Source {
+    /// The syntax trees of the chain (the text was parsed once already, so this cannot fail).
+    fn trees(&self) -> Vec<Spanned<DeTable<'_>>> {
+        self.docs
+            .iter()
+            .filter_map(|d| DeTable::parse(&d.src).ok())
+            .collect()
+    }
+
+    /// The file of the chain that says most about `key` (the child wins ties), and the span.
+    fn place(&self, trees: &[Spanned<DeTable<'_>>], key: &KeyPath) -> (&Doc, Range<usize>) {
+        self.docs
+            .iter()
+            .zip(trees)
+            .map(|(d, tree)| (d, locate_depth(tree, key)))
+            // max_by_key keeps the last of equals: the child, which comes last.
+            .max_by_key(|(_, (depth, _))| *depth)
+            .map(|(d, (_, span))| (d, span))
+            .expect("a chain has its own file")
+    }
+
+    /// Validates `file`, this source's file or a changed copy of it, placing every problem in
+    /// the file that says most about its key.
+    pub fn validate(&self, file: &ScenarioFile) -> Result<Plan, LoadError> {
+        let trees = self.trees();
+        validate(file, &self.order).map_err(|diags| {
+            LoadError::Invalid(
+                diags
+                    .into_iter()
+                    .map(
+                        |Diagnostic {
+                             path: key,
+                             message,
+                             hint,
+                         }| {
+                            let (doc, span) = self.place(&trees, &key);
+                            doc.locate_at(span, key.to_string(), message, hint)
+                        },
+                    )
+                    .collect(),
+            )
+        })
+    }
+
+    /// Where `key` is written: the file, line and column, and the text of that line.
+    pub fn locate(&self, key: &KeyPath) -> (PathBuf, usize, usize, String) {
+        let trees = self.trees();
+        let (doc, span) = self.place(&trees, key);
+        let (line, column) = line_col(&doc.src, span.start);
+        let text = doc.src.lines().nth(line - 1).unwrap_or("").to_string();
+        (doc.path.clone(), line, column, text)
+    }
 }
 
 fn first_line(s: &str) -> &str {

@@ -8,5 +8,5 @@ pub mod net;
 pub mod plan;
 pub mod validate;
 
-pub use load::{load_file, load_str, LoadError, Located};
+pub use load::{load_file, load_source, load_str, LoadError, Located, Source};
 pub use plan::{Expectation, Plan, Via};

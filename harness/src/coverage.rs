@@ -1,0 +1,645 @@
+//! `netconform coverage`: which parts of a scenario's configuration its expectations pin down.
+//!
+//! Mutation testing for a network's configuration: every element (a route, a `run` line, a
+//! sysctl, an address, a MAC, an MTU, a bridge-port membership, a link) is removed in turn, or
+//! for a sysctl left at its baseline value, and the scenario runs again, each variant in its own
+//! sandbox, several at once. An element is
+//! - **covered** when some expectation's verdict changes (those expectations are named; an
+//!   expectation that can no longer even be written, say a `path` through a removed interface,
+//!   counts as changed);
+//! - **paths only** when no verdict changes but what was observed does (packets hop by hop, a
+//!   route's details, a neighbour table): a snapshot would catch it, an expectation does not;
+//! - **uncovered** when nothing changes;
+//! - **required** when the variant cannot be built at all (the kernel or validation refuses it,
+//!   say a route whose gateway is gone): that says nothing about the expectations, so it is
+//!   reported apart and not counted;
+//! - **ignored** when its line says `# coverage: ignore (reason)`: an accepted exception, shown
+//!   with its reason and not counted.
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::render::{sections, Section};
+use crate::runner::{self, RunError, ScenarioResult};
+use crate::scenario::diag::KeyPath;
+use crate::scenario::model::{LinkEnd, ScenarioFile};
+use crate::scenario::LoadError;
+
+/// How to build the variant without one element.
+#[derive(Debug, Clone)]
+enum Removal {
+    Sysctl(String, String),
+    BridgeAddress(String, String, usize),
+    BridgeMac(String, String),
+    BridgeMtu(String, String),
+    Route(String, usize),
+    Run(String, usize),
+    Link(usize),
+    EndAddress(usize, bool, usize),
+    EndMac(usize, bool),
+    EndMtu(usize, bool),
+    EndBridge(usize, bool),
+}
+
+/// One element of a scenario's configuration.
+#[derive(Debug, Clone)]
+struct Element {
+    key: KeyPath,
+    /// In network terms, e.g. `route 10.99.0.0/16 via 10.2.0.2`.
+    what: String,
+    removal: Removal,
+}
+
+/// What removing an element did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum Status {
+    /// These expectations' verdicts changed.
+    Covered {
+        by: Vec<String>,
+    },
+    /// No verdict changed; these sections' observations did.
+    PathsOnly {
+        probes: Vec<String>,
+    },
+    Uncovered,
+    /// The variant could not be built; why.
+    Required {
+        why: String,
+    },
+    /// `# coverage: ignore (reason)`.
+    Ignored {
+        reason: String,
+    },
+}
+
+/// One element and what removing it did.
+#[derive(Debug, Clone, Serialize)]
+pub struct ElementResult {
+    pub file: PathBuf,
+    pub line: usize,
+    pub column: usize,
+    /// e.g. `nodes.r.routes[0]`.
+    pub key: String,
+    /// e.g. `route 10.99.0.0/16 via 10.2.0.2`.
+    pub what: String,
+    #[serde(flatten)]
+    pub status: Status,
+}
+
+/// The coverage of one scenario.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub file: PathBuf,
+    /// Whether the scenario itself passed (coverage compares against it either way).
+    pub baseline_passed: bool,
+    pub elements: Vec<ElementResult>,
+}
+
+impl Report {
+    /// (covered, counted): elements whose removal changes a verdict, of all but the required
+    /// and the ignored ones.
+    pub fn counts(&self) -> (usize, usize) {
+        let counted = self
+            .elements
+            .iter()
+            .filter(|e| !matches!(e.status, Status::Required { .. } | Status::Ignored { .. }))
+            .count();
+        let covered = self
+            .elements
+            .iter()
+            .filter(|e| matches!(e.status, Status::Covered { .. }))
+            .count();
+        (covered, counted)
+    }
+
+    /// Covered of counted, in whole percent rounded down (100 only when all are covered); 100
+    /// when nothing counts.
+    pub fn percent(&self) -> usize {
+        percent(self.counts())
+    }
+}
+
+pub fn percent((covered, counted): (usize, usize)) -> usize {
+    (covered * 100).checked_div(counted).unwrap_or(100)
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CoverageError {
+    #[error(transparent)]
+    Load(#[from] LoadError),
+    #[error(transparent)]
+    Run(#[from] RunError),
+}
+
+fn end_of(link: &crate::scenario::model::Link, b: bool) -> &LinkEnd {
+    if b {
+        &link.b
+    } else {
+        &link.a
+    }
+}
+
+fn end_key(i: usize, b: bool) -> KeyPath {
+    KeyPath::root()
+        .key("links")
+        .index(i)
+        .key(if b { "b" } else { "a" })
+}
+
+/// Every element of the configuration, in file order: each node's sysctls, bridges, routes and
+/// `run` lines, then each link and its ends.
+fn elements(file: &ScenarioFile, order: &[String]) -> Vec<Element> {
+    let mut out = Vec::new();
+    let mut push =
+        |key: KeyPath, what: String, removal: Removal| out.push(Element { key, what, removal });
+    let mut names: Vec<&String> = order
+        .iter()
+        .filter(|n| file.nodes.contains_key(*n))
+        .collect();
+    names.extend(file.nodes.keys().filter(|n| !order.contains(n)));
+    for name in names {
+        let node = &file.nodes[name];
+        let at = KeyPath::root().key("nodes").key(name);
+        for (k, v) in &node.sysctl {
+            push(
+                at.key("sysctl").key(k),
+                format!("sysctl {k} = {} in {name}", v.as_text()),
+                Removal::Sysctl(name.clone(), k.clone()),
+            );
+        }
+        for (b, br) in &node.bridges {
+            let bk = at.key("bridges").key(b);
+            for (j, a) in br.addresses.iter().enumerate() {
+                push(
+                    bk.key("addresses").index(j),
+                    format!("address {a} on {name}:{b}"),
+                    Removal::BridgeAddress(name.clone(), b.clone(), j),
+                );
+            }
+            if let Some(m) = &br.mac {
+                push(
+                    bk.key("mac"),
+                    format!("MAC {m} of {name}:{b}"),
+                    Removal::BridgeMac(name.clone(), b.clone()),
+                );
+            }
+            if let Some(m) = br.mtu {
+                push(
+                    bk.key("mtu"),
+                    format!("MTU {m} of {name}:{b}"),
+                    Removal::BridgeMtu(name.clone(), b.clone()),
+                );
+            }
+        }
+        for (i, r) in node.routes.iter().enumerate() {
+            let mut what = format!("route {}", r.to);
+            if let Some(v) = &r.via {
+                what.push_str(&format!(" via {v}"));
+            }
+            if let Some(d) = &r.dev {
+                what.push_str(&format!(" dev {d}"));
+            }
+            if let Some(s) = &r.src {
+                what.push_str(&format!(" src {s}"));
+            }
+            if let Some(m) = r.metric {
+                what.push_str(&format!(" metric {m}"));
+            }
+            push(
+                at.key("routes").index(i),
+                format!("{what} in {name}"),
+                Removal::Route(name.clone(), i),
+            );
+        }
+        for (i, argv) in node.run.iter().enumerate() {
+            push(
+                at.key("run").index(i),
+                format!("run `{}` in {name}", argv.join(" ")),
+                Removal::Run(name.clone(), i),
+            );
+        }
+    }
+    for (i, l) in file.links.iter().enumerate() {
+        push(
+            end_key(i, false),
+            format!("link {}:{} - {}:{}", l.a.node, l.a.name, l.b.node, l.b.name),
+            Removal::Link(i),
+        );
+        for b in [false, true] {
+            let e = end_of(l, b);
+            let ek = end_key(i, b);
+            let point = format!("{}:{}", e.node, e.name);
+            for (j, a) in e.addresses.iter().enumerate() {
+                push(
+                    ek.key("addresses").index(j),
+                    format!("address {a} on {point}"),
+                    Removal::EndAddress(i, b, j),
+                );
+            }
+            if let Some(m) = &e.mac {
+                push(
+                    ek.key("mac"),
+                    format!("MAC {m} of {point}"),
+                    Removal::EndMac(i, b),
+                );
+            }
+            if let Some(m) = e.mtu {
+                push(
+                    ek.key("mtu"),
+                    format!("MTU {m} of {point}"),
+                    Removal::EndMtu(i, b),
+                );
+            }
+            if let Some(br) = &e.bridge {
+                push(
+                    ek.key("bridge"),
+                    format!("{point} as a port of bridge {br}"),
+                    Removal::EndBridge(i, b),
+                );
+            }
+        }
+    }
+    out
+}
+
+/// The scenario without one element.
+fn apply(file: &ScenarioFile, r: &Removal) -> ScenarioFile {
+    let mut f = file.clone();
+    match r {
+        Removal::Sysctl(n, k) => {
+            if let Some(x) = f.nodes.get_mut(n) {
+                x.sysctl.remove(k);
+            }
+        }
+        Removal::BridgeAddress(n, b, j) => {
+            if let Some(br) = f.nodes.get_mut(n).and_then(|x| x.bridges.get_mut(b)) {
+                br.addresses.remove(*j);
+            }
+        }
+        Removal::BridgeMac(n, b) => {
+            if let Some(br) = f.nodes.get_mut(n).and_then(|x| x.bridges.get_mut(b)) {
+                br.mac = None;
+            }
+        }
+        Removal::BridgeMtu(n, b) => {
+            if let Some(br) = f.nodes.get_mut(n).and_then(|x| x.bridges.get_mut(b)) {
+                br.mtu = None;
+            }
+        }
+        Removal::Route(n, i) => {
+            if let Some(x) = f.nodes.get_mut(n) {
+                x.routes.remove(*i);
+            }
+        }
+        Removal::Run(n, i) => {
+            if let Some(x) = f.nodes.get_mut(n) {
+                x.run.remove(*i);
+            }
+        }
+        Removal::Link(i) => {
+            f.links.remove(*i);
+        }
+        Removal::EndAddress(i, b, j) => {
+            end_mut(&mut f, *i, *b).addresses.remove(*j);
+        }
+        Removal::EndMac(i, b) => end_mut(&mut f, *i, *b).mac = None,
+        Removal::EndMtu(i, b) => end_mut(&mut f, *i, *b).mtu = None,
+        Removal::EndBridge(i, b) => end_mut(&mut f, *i, *b).bridge = None,
+    }
+    f
+}
+
+fn end_mut(f: &mut ScenarioFile, i: usize, b: bool) -> &mut LinkEnd {
+    let l = &mut f.links[i];
+    if b {
+        &mut l.b
+    } else {
+        &mut l.a
+    }
+}
+
+/// `# coverage: ignore (reason)` in a line: the reason.
+fn ignore_reason(line: &str) -> Option<String> {
+    let (_, comment) = line.split_once('#')?;
+    let rest = comment.trim().strip_prefix("coverage:")?.trim();
+    let rest = rest.strip_prefix("ignore")?.trim();
+    let reason = rest
+        .strip_prefix('(')
+        .and_then(|r| r.rfind(')').map(|end| r[..end].trim().to_string()))
+        .unwrap_or_else(|| rest.to_string());
+    Some(if reason.is_empty() {
+        "no reason given".into()
+    } else {
+        reason
+    })
+}
+
+/// The expectation an `expect.KIND[i]...` key is about, as the report names it: validation keeps
+/// the kinds in this order, each in file order.
+fn expectation_named(key: &str, file: &ScenarioFile, checks: &[Section]) -> Option<String> {
+    let rest = key.strip_prefix("expect.")?;
+    let (kind, tail) = rest.split_once('[')?;
+    let i: usize = tail.split(']').next()?.parse().ok()?;
+    let e = &file.expect;
+    let before = match kind {
+        "ping" => 0,
+        "traceroute" => e.ping.len(),
+        "route" => e.ping.len() + e.traceroute.len(),
+        "neighbor" => e.ping.len() + e.traceroute.len() + e.route.len(),
+        _ => return None,
+    };
+    checks.get(before + i).map(|c| c.what.clone())
+}
+
+/// Compares a variant's run with the original's.
+fn classify(
+    base: &[Section],
+    variant: Result<(crate::scenario::Plan, ScenarioResult), String>,
+) -> Status {
+    let (plan, result) = match variant {
+        Err(why) => return Status::Required { why },
+        Ok(x) => x,
+    };
+    if let ScenarioResult::SetupFailed(why) = &result {
+        return Status::Required {
+            why: format!("the network could not be built: {why}"),
+        };
+    }
+    let now = sections(&plan, &result);
+    let mut by = Vec::new();
+    let mut probes = Vec::new();
+    for b in base {
+        match now.iter().find(|n| n.what == b.what) {
+            Some(n) if n.passed != b.passed => by.push(b.what.clone()),
+            Some(n) if n.detail != b.detail || n.lines != b.lines => probes.push(b.what.clone()),
+            Some(_) => {}
+            // A neighbour table that is no longer shown: it was observed, now it is not.
+            None => probes.push(b.what.clone()),
+        }
+    }
+    if !by.is_empty() {
+        Status::Covered { by }
+    } else if !probes.is_empty() {
+        Status::PathsOnly { probes }
+    } else {
+        Status::Uncovered
+    }
+}
+
+/// Runs the scenario at `path` and every variant of it, `runner::concurrency()` at a time.
+pub fn coverage(path: &Path, exe: &Path) -> Result<Report, CoverageError> {
+    let source = crate::scenario::load_source(path)?;
+    let base_plan = source.validate(&source.file)?;
+    let elements = elements(&source.file, &source.order);
+    // Index 0 is the scenario itself; then one job per element not ignored.
+    let located: Vec<_> = elements.iter().map(|e| source.locate(&e.key)).collect();
+    let ignored: Vec<Option<String>> = located.iter().map(|l| ignore_reason(&l.3)).collect();
+    let mut jobs: Vec<Option<ScenarioFile>> = vec![None];
+    let mut job_of = Vec::new();
+    for (e, ig) in elements.iter().zip(&ignored) {
+        if ig.is_some() {
+            job_of.push(None);
+        } else {
+            job_of.push(Some(jobs.len()));
+            jobs.push(Some(apply(&source.file, &e.removal)));
+        }
+    }
+    type Outcome = Result<Result<(crate::scenario::Plan, ScenarioResult), String>, RunError>;
+    // Twice the usual: a variant mostly waits, for probes that must now go unanswered (measured
+    // on the Docker scenario, 2 cores: 8 at once 2.0-2.2 s, 16 at once 1.8-2.0 s).
+    let threads = 2 * runner::concurrency();
+    let mut outcomes: Vec<Outcome> = runner::parallel_at(threads, jobs.len(), |k| {
+        let plan = match &jobs[k] {
+            None => Ok(base_plan.clone()),
+            Some(f) => source.validate(f),
+        };
+        match plan {
+            Err(e) => Ok(Err(invalid_why(&e))),
+            Ok(plan) => runner::run_plan(path, &plan, exe).map(|r| Ok((plan, r))),
+        }
+    });
+    let base = match std::mem::replace(&mut outcomes[0], Ok(Err(String::new()))) {
+        Err(e) => return Err(e.into()),
+        Ok(Err(why)) => return Err(RunError::Environment(why).into()),
+        Ok(Ok((plan, result))) => (plan, result),
+    };
+    if let ScenarioResult::SetupFailed(why) = &base.1 {
+        return Err(RunError::Environment(format!(
+            "{} cannot be built, so no element's effect can be measured: {why}",
+            path.display()
+        ))
+        .into());
+    }
+    let base_sections = sections(&base.0, &base.1);
+    let mut out = Vec::new();
+    for (i, e) in elements.iter().enumerate() {
+        let (file, line, column, _) = located[i].clone();
+        let status = match (&ignored[i], job_of[i]) {
+            (Some(reason), _) => Status::Ignored {
+                reason: reason.clone(),
+            },
+            (None, Some(k)) => {
+                let outcome = std::mem::replace(&mut outcomes[k], Ok(Err(String::new())));
+                match outcome {
+                    Err(RunError::Environment(why)) => Status::Required { why },
+                    Err(e) => return Err(e.into()),
+                    Ok(Err(why)) if why.starts_with(EXPECTATION_NAMED) => Status::Covered {
+                        by: why[EXPECTATION_NAMED.len()..]
+                            .split('\n')
+                            .filter_map(|k| expectation_named(k, &source.file, &base_sections))
+                            .collect(),
+                    },
+                    Ok(v) => classify(&base_sections, v),
+                }
+            }
+            (None, None) => unreachable!("an element not ignored has a job"),
+        };
+        out.push(ElementResult {
+            file,
+            line,
+            column,
+            key: e.key.to_string(),
+            what: e.what.clone(),
+            status,
+        });
+    }
+    // File order (the model keeps bridges and sysctls sorted by name); one name per expectation.
+    out.sort_by(|a, b| (&a.file, a.line, a.column).cmp(&(&b.file, b.line, b.column)));
+    for e in &mut out {
+        if let Status::Covered { by } | Status::PathsOnly { probes: by } = &mut e.status {
+            let mut seen = std::collections::HashSet::new();
+            by.retain(|w| seen.insert(w.clone()));
+        }
+    }
+    Ok(Report {
+        file: path.to_path_buf(),
+        baseline_passed: base.1.passed(),
+        elements: out,
+    })
+}
+
+/// Marks a variant that is invalid only because expectations name what was removed: those
+/// expectations' keys follow, one per line.
+const EXPECTATION_NAMED: &str = "\u{0}expectations name it\n";
+
+/// Why a variant is invalid. When every problem is an expectation that names the removed element
+/// (a `path` through a removed interface, a route check on it), those expectations pin the
+/// element: it is covered, and this returns their keys after [`EXPECTATION_NAMED`].
+fn invalid_why(e: &LoadError) -> String {
+    let LoadError::Invalid(list) = e else {
+        return e.to_string();
+    };
+    if !list.is_empty() && list.iter().all(|l| l.key.starts_with("expect.")) {
+        let keys: Vec<&str> = list.iter().map(|l| l.key.as_str()).collect();
+        return format!("{EXPECTATION_NAMED}{}", keys.join("\n"));
+    }
+    let first = list
+        .iter()
+        .find(|l| !l.key.starts_with("expect."))
+        .or(list.first());
+    first.map_or_else(
+        || e.to_string(),
+        |l| format!("without it, {}: {}", l.key, l.message),
+    )
+}
+
+/// The report for people: one line per element, then the summary.
+pub fn render(r: &Report) -> String {
+    let mut s = String::new();
+    let width = r
+        .elements
+        .iter()
+        .map(|e| location(e).len())
+        .max()
+        .unwrap_or(0);
+    s.push_str(&format!(
+        "coverage of {}{}\n",
+        r.file.display(),
+        if r.baseline_passed {
+            ""
+        } else {
+            " (the scenario itself fails; variants are compared with what it does)"
+        }
+    ));
+    for e in &r.elements {
+        let (mark, tail) = match &e.status {
+            Status::Covered { by } => ("covered   ", format!(" (pinned by {})", by.join("; "))),
+            Status::PathsOnly { probes } => (
+                "paths only",
+                format!(
+                    " (no verdict changes; what {} observed does)",
+                    probes.join("; ")
+                ),
+            ),
+            Status::Uncovered => ("uncovered ", String::new()),
+            Status::Required { why } => ("required  ", format!(" ({why})")),
+            Status::Ignored { reason } => ("ignored   ", format!(" (accepted: {reason})")),
+        };
+        s.push_str(&format!(
+            "  {mark} {:<width$} {}: {}{tail}\n",
+            location(e),
+            e.key,
+            e.what
+        ));
+    }
+    s.push_str(&summary(std::slice::from_ref(r)));
+    s.push('\n');
+    s
+}
+
+fn location(e: &ElementResult) -> String {
+    format!("{}:{}:{}", e.file.display(), e.line, e.column)
+}
+
+/// `coverage: N of M elements (P%)`, with the required and the accepted exceptions apart.
+pub fn summary(reports: &[Report]) -> String {
+    let (mut covered, mut counted, mut required, mut ignored) = (0, 0, 0, 0);
+    for r in reports {
+        let (c, n) = r.counts();
+        covered += c;
+        counted += n;
+        required += r
+            .elements
+            .iter()
+            .filter(|e| matches!(e.status, Status::Required { .. }))
+            .count();
+        ignored += r
+            .elements
+            .iter()
+            .filter(|e| matches!(e.status, Status::Ignored { .. }))
+            .count();
+    }
+    let mut s = format!(
+        "coverage: {covered} of {counted} elements ({}%)",
+        percent((covered, counted))
+    );
+    if required > 0 {
+        s.push_str(&format!("; {required} required (not counted)"));
+    }
+    if ignored > 0 {
+        s.push_str(&format!(
+            "; {ignored} accepted exception{} (not counted)",
+            if ignored == 1 { "" } else { "s" }
+        ));
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SRC: &str = r#"
+[nodes.r]
+sysctl = { "net.ipv4.ip_forward" = "1" }
+routes = [{ to = "10.99.0.0/16", via = "10.0.0.2" }]
+run = [["iptables", "-A", "FORWARD", "-j", "ACCEPT"]]   # coverage: ignore (kept for the demo)
+[nodes.a]
+[[links]]
+a = { node = "r", name = "eth0", addresses = ["10.0.0.1/24"], mac = "02:00:00:00:00:01" }
+b = { node = "a", name = "eth0", addresses = ["10.0.0.2/24"] }
+"#;
+
+    #[test]
+    fn elements_are_found_located_and_removed() {
+        let dir = std::env::temp_dir().join(format!("netconform-cov-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("s.toml");
+        std::fs::write(&path, SRC).unwrap();
+        let source = crate::scenario::load_source(&path).unwrap();
+        let els = elements(&source.file, &source.order);
+        let whats: Vec<&str> = els.iter().map(|e| e.what.as_str()).collect();
+        assert_eq!(
+            whats,
+            [
+                "sysctl net.ipv4.ip_forward = 1 in r",
+                "route 10.99.0.0/16 via 10.0.0.2 in r",
+                "run `iptables -A FORWARD -j ACCEPT` in r",
+                "link r:eth0 - a:eth0",
+                "address 10.0.0.1/24 on r:eth0",
+                "MAC 02:00:00:00:00:01 of r:eth0",
+                "address 10.0.0.2/24 on a:eth0",
+            ]
+        );
+        let (_, line, _, text) = source.locate(&els[1].key);
+        assert_eq!(line, 4);
+        assert_eq!(
+            ignore_reason(&source.locate(&els[2].key).3).as_deref(),
+            Some("kept for the demo")
+        );
+        assert_eq!(ignore_reason(&text), None);
+        // Without its route's gateway address, r cannot be built: required, and why.
+        let f = apply(&source.file, &els[4].removal);
+        let err = source.validate(&f).unwrap_err();
+        assert!(invalid_why(&err).contains("nodes.r.routes[0].via"));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn percent_rounds_down() {
+        assert_eq!(percent((199, 200)), 99);
+        assert_eq!(percent((0, 0)), 100);
+    }
+}
