@@ -419,6 +419,27 @@ pub fn bench(exe: &Path, opts: &Opts) -> anyhow::Result<u8> {
             show(median(times))
         );
         println!("  (its floor is the slowest scenario: a ping that must get no reply waits probe_timeout_ms)");
+        let docker = dir.join("docker/single-host.toml");
+        if docker.is_file() {
+            let mut times = Vec::new();
+            let mut shown = String::new();
+            for _ in 0..3 {
+                std::thread::sleep(QUIET_GAP);
+                let t = Instant::now();
+                let r = netconform::coverage::coverage(&docker, exe)
+                    .map_err(|e| anyhow::anyhow!("coverage of {}: {e}", docker.display()))?;
+                times.push(ms(t.elapsed()));
+                shown = format!(
+                    "{} elements, {}",
+                    r.elements.len(),
+                    netconform::coverage::summary(std::slice::from_ref(&r))
+                );
+            }
+            println!(
+                "  coverage of the Docker scenario (the scenario and a variant per element), median of 3: {} ({shown})",
+                show(median(times))
+            );
+        }
     }
     if !opts.quick {
         match cargo_test() {
