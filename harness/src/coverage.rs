@@ -4,9 +4,10 @@
 //! sysctl, an address, a MAC, an MTU, a bridge-port membership, a link) is removed in turn, or
 //! for a sysctl left at its baseline value, and the scenario runs again, each variant in its own
 //! sandbox, several at once. An element is
-//! - **covered** when some expectation's verdict changes (those expectations are named; an
-//!   expectation that can no longer even be written, say a `path` through a removed interface,
-//!   counts as changed);
+//! - **covered** when some expectation's verdict changes: the first one is named, and the variant
+//!   stops there (its worker streams each probe's observation, and later probes need not wait);
+//!   an expectation that can no longer even be written, say a `path` through a removed
+//!   interface, counts as changed;
 //! - **paths only** when no verdict changes but what was observed does (packets hop by hop, a
 //!   route's details, a neighbour table): a snapshot would catch it, an expectation does not;
 //! - **uncovered** when nothing changes;
@@ -353,15 +354,8 @@ fn expectation_named(key: &str, file: &ScenarioFile, checks: &[Section]) -> Opti
     checks.get(before + i).map(|c| c.what.clone())
 }
 
-/// Compares a variant's run with the original's.
-fn classify(
-    base: &[Section],
-    variant: Result<(crate::scenario::Plan, ScenarioResult), String>,
-) -> Status {
-    let (plan, result) = match variant {
-        Err(why) => return Status::Required { why },
-        Ok(x) => x,
-    };
+/// Compares a variant that ran to the end with the original.
+fn classify(base: &[Section], (plan, result): (crate::scenario::Plan, ScenarioResult)) -> Status {
     if let ScenarioResult::SetupFailed(why) = &result {
         return Status::Required {
             why: format!("the network could not be built: {why}"),
@@ -388,73 +382,110 @@ fn classify(
     }
 }
 
-/// Runs the scenario at `path` and every variant of it, `runner::concurrency()` at a time.
+/// What running one variant gave.
+enum Outcome {
+    /// It could not be built: why (or, after [`EXPECTATION_NAMED`], the expectations naming it).
+    Invalid(String),
+    /// It stopped at the first expectation whose verdict differs from the scenario's.
+    Changed(usize),
+    /// It ran to the end with every verdict as before.
+    Ran(Box<(crate::scenario::Plan, ScenarioResult)>),
+}
+
+/// Runs `plan` until an expectation's verdict differs from `base` (the scenario's verdicts):
+/// a variant that changes one verdict need not wait for its later probes.
+fn run_variant(
+    path: &Path,
+    plan: crate::scenario::Plan,
+    exe: &Path,
+    base: &[bool],
+) -> Result<Outcome, RunError> {
+    let topo = crate::capture::path::Topo::from_plan(&plan);
+    let names = crate::observe::Names::default();
+    let mut changed = None;
+    let mut stop = |k: usize, o: &crate::observe::Observation, frames: &[crate::capture::Frame]| {
+        let e = &plan.expectations[k];
+        let sends = matches!(
+            e,
+            crate::scenario::Expectation::Ping { .. }
+                | crate::scenario::Expectation::Traceroute { .. }
+        );
+        let refs: Vec<&crate::capture::Frame> = frames.iter().collect();
+        let flows = (plan.settings.capture && sends)
+            .then(|| crate::capture::path::flows(&topo, &refs, crate::icmp::probe_id(k)));
+        let c = crate::check::check(&plan, e, o, flows.as_deref(), &names);
+        if base.get(k).is_some_and(|b| *b != c.passed) {
+            changed = Some(k);
+            return true;
+        }
+        false
+    };
+    let result = runner::run_plan_until(path, &plan, exe, &mut stop)?;
+    Ok(match (result, changed) {
+        (None, Some(k)) | (Some(_), Some(k)) => Outcome::Changed(k),
+        (Some(r), None) => Outcome::Ran(Box::new((plan, r))),
+        (None, None) => unreachable!("a run stops only at a changed verdict"),
+    })
+}
+
+/// Runs the scenario at `path`, then every variant of it, twice [`runner::concurrency`] at a
+/// time (a variant mostly waits, for probes that must now go unanswered).
 pub fn coverage(path: &Path, exe: &Path) -> Result<Report, CoverageError> {
     let source = crate::scenario::load_source(path)?;
     let base_plan = source.validate(&source.file)?;
+    let base_result = runner::run_plan(path, &base_plan, exe)?;
+    let base_checks = match &base_result {
+        ScenarioResult::SetupFailed(why) => {
+            return Err(RunError::Environment(format!(
+                "{} cannot be built, so no element's effect can be measured: {why}",
+                path.display()
+            ))
+            .into())
+        }
+        ScenarioResult::Checked { checks, .. } => {
+            checks.iter().map(|c| c.passed).collect::<Vec<_>>()
+        }
+    };
+    let base_sections = sections(&base_plan, &base_result);
     let elements = elements(&source.file, &source.order);
-    // Index 0 is the scenario itself; then one job per element not ignored.
     let located: Vec<_> = elements.iter().map(|e| source.locate(&e.key)).collect();
     let ignored: Vec<Option<String>> = located.iter().map(|l| ignore_reason(&l.3)).collect();
-    let mut jobs: Vec<Option<ScenarioFile>> = vec![None];
-    let mut job_of = Vec::new();
-    for (e, ig) in elements.iter().zip(&ignored) {
-        if ig.is_some() {
-            job_of.push(None);
-        } else {
-            job_of.push(Some(jobs.len()));
-            jobs.push(Some(apply(&source.file, &e.removal)));
-        }
-    }
-    type Outcome = Result<Result<(crate::scenario::Plan, ScenarioResult), String>, RunError>;
-    // Twice the usual: a variant mostly waits, for probes that must now go unanswered (measured
-    // on the Docker scenario, 2 cores: 8 at once 2.0-2.2 s, 16 at once 1.8-2.0 s).
-    let threads = 2 * runner::concurrency();
-    let mut outcomes: Vec<Outcome> = runner::parallel_at(threads, jobs.len(), |k| {
-        let plan = match &jobs[k] {
-            None => Ok(base_plan.clone()),
-            Some(f) => source.validate(f),
-        };
-        match plan {
-            Err(e) => Ok(Err(invalid_why(&e))),
-            Ok(plan) => runner::run_plan(path, &plan, exe).map(|r| Ok((plan, r))),
+    let jobs: Vec<usize> = (0..elements.len())
+        .filter(|i| ignored[*i].is_none())
+        .collect();
+    let outcomes = runner::parallel_at(2 * runner::concurrency(), jobs.len(), |j| {
+        let file = apply(&source.file, &elements[jobs[j]].removal);
+        match source.validate(&file) {
+            Err(e) => Ok(Outcome::Invalid(invalid_why(&e))),
+            Ok(plan) => run_variant(path, plan, exe, &base_checks),
         }
     });
-    let base = match std::mem::replace(&mut outcomes[0], Ok(Err(String::new()))) {
-        Err(e) => return Err(e.into()),
-        Ok(Err(why)) => return Err(RunError::Environment(why).into()),
-        Ok(Ok((plan, result))) => (plan, result),
-    };
-    if let ScenarioResult::SetupFailed(why) = &base.1 {
-        return Err(RunError::Environment(format!(
-            "{} cannot be built, so no element's effect can be measured: {why}",
-            path.display()
-        ))
-        .into());
-    }
-    let base_sections = sections(&base.0, &base.1);
+    let mut outcomes = outcomes.into_iter();
     let mut out = Vec::new();
     for (i, e) in elements.iter().enumerate() {
         let (file, line, column, _) = located[i].clone();
-        let status = match (&ignored[i], job_of[i]) {
-            (Some(reason), _) => Status::Ignored {
+        let status = if let Some(reason) = &ignored[i] {
+            Status::Ignored {
                 reason: reason.clone(),
-            },
-            (None, Some(k)) => {
-                let outcome = std::mem::replace(&mut outcomes[k], Ok(Err(String::new())));
-                match outcome {
-                    Err(RunError::Environment(why)) => Status::Required { why },
-                    Err(e) => return Err(e.into()),
-                    Ok(Err(why)) if why.starts_with(EXPECTATION_NAMED) => Status::Covered {
-                        by: why[EXPECTATION_NAMED.len()..]
+            }
+        } else {
+            match outcomes.next().expect("one outcome per job") {
+                Err(RunError::Environment(why)) => Status::Required { why },
+                Err(e) => return Err(e.into()),
+                Ok(Outcome::Invalid(why)) => match why.strip_prefix(EXPECTATION_NAMED) {
+                    Some(keys) => Status::Covered {
+                        by: keys
                             .split('\n')
                             .filter_map(|k| expectation_named(k, &source.file, &base_sections))
                             .collect(),
                     },
-                    Ok(v) => classify(&base_sections, v),
-                }
+                    None => Status::Required { why },
+                },
+                Ok(Outcome::Changed(k)) => Status::Covered {
+                    by: vec![base_sections[k].what.clone()],
+                },
+                Ok(Outcome::Ran(v)) => classify(&base_sections, *v),
             }
-            (None, None) => unreachable!("an element not ignored has a job"),
         };
         out.push(ElementResult {
             file,
@@ -475,7 +506,7 @@ pub fn coverage(path: &Path, exe: &Path) -> Result<Report, CoverageError> {
     }
     Ok(Report {
         file: path.to_path_buf(),
-        baseline_passed: base.1.passed(),
+        baseline_passed: base_result.passed(),
         elements: out,
     })
 }

@@ -64,6 +64,13 @@ pub struct NeighSeen {
 /// Everything a worker reports.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum WorkerReport {
+    /// One probe's observation and frames, as soon as it ran (only when the plan asks to
+    /// stream); the final report follows.
+    Probe {
+        index: usize,
+        observation: Observation,
+        frames: Vec<Frame>,
+    },
     Observed(Observed),
     /// The environment cannot run this scenario (exit 2): the text says why and how to fix it.
     Environment(String),

@@ -4,8 +4,9 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::capture::Frame;
 use crate::check::{check_all, Checked};
-use crate::observe::{Observed, Timings, WorkerReport};
+use crate::observe::{Observation, Observed, Timings, WorkerReport};
 use crate::sandbox::{self, env};
 use crate::scenario::{self, LoadError, Plan};
 
@@ -212,12 +213,50 @@ pub fn run_plan(file: &Path, plan: &Plan, worker_exe: &Path) -> Result<ScenarioR
     preflight(plan)?;
     let input = serde_json::to_vec(plan).expect("plans always serialise");
     let deadline = Duration::from_millis(plan.settings.deadline_ms);
-    let worker_err = |detail: String| RunError::Worker {
+    let done = sandbox::spawn_worker(worker_exe, input, deadline)
+        .map_err(|e| worker_error(file, crate::worker::chain(&e)))?;
+    finish(file, plan, done)
+}
+
+/// Like [`run_plan`], but the worker reports each probe as it runs and `stop(index, observation,
+/// frames)` may end the run right there (its worker and sandbox are killed): `Ok(None)` then.
+/// For tools that only need to know whether something changed (`netconform coverage`).
+pub fn run_plan_until(
+    file: &Path,
+    plan: &Plan,
+    worker_exe: &Path,
+    stop: &mut dyn FnMut(usize, &Observation, &[Frame]) -> bool,
+) -> Result<Option<ScenarioResult>, RunError> {
+    preflight(plan)?;
+    let mut plan = plan.clone();
+    plan.stream = true;
+    let input = serde_json::to_vec(&plan).expect("plans always serialise");
+    let deadline = Duration::from_millis(plan.settings.deadline_ms);
+    let mut on_line = |line: &[u8]| match serde_json::from_slice::<WorkerReport>(line) {
+        Ok(WorkerReport::Probe {
+            index,
+            observation,
+            frames,
+        }) => !stop(index, &observation, &frames),
+        _ => true,
+    };
+    let done = sandbox::spawn_worker_streaming(worker_exe, input, deadline, &mut on_line)
+        .map_err(|e| worker_error(file, crate::worker::chain(&e)))?;
+    match done {
+        None => Ok(None),
+        Some(done) => finish(file, &plan, done).map(Some),
+    }
+}
+
+fn worker_error(file: &Path, detail: String) -> RunError {
+    RunError::Worker {
         file: file.to_path_buf(),
         detail,
-    };
-    let done = sandbox::spawn_worker(worker_exe, input, deadline)
-        .map_err(|e| worker_err(crate::worker::chain(&e)))?;
+    }
+}
+
+/// A finished worker's report, checked.
+fn finish(file: &Path, plan: &Plan, done: sandbox::Finished) -> Result<ScenarioResult, RunError> {
     if done.timed_out {
         return Ok(ScenarioResult::SetupFailed(format!(
             "the scenario did not finish within {} ms and was killed (settings.deadline_ms)",
@@ -229,14 +268,21 @@ pub fn run_plan(file: &Path, plan: &Plan, worker_exe: &Path) -> Result<ScenarioR
         let status = done
             .status
             .map_or_else(|| "no status".to_string(), |s| s.to_string());
-        worker_err(format!(
-            "it exited with {status} and no report; stderr: {}",
-            stderr.trim()
-        ))
+        worker_error(
+            file,
+            format!(
+                "it exited with {status} and no report; stderr: {}",
+                stderr.trim()
+            ),
+        )
     })?;
     match report {
         WorkerReport::Environment(s) => Err(RunError::Environment(s)),
         WorkerReport::Setup(s) => Ok(ScenarioResult::SetupFailed(s)),
+        WorkerReport::Probe { .. } => Err(worker_error(
+            file,
+            "its report ended with one probe's observation".into(),
+        )),
         WorkerReport::Observed(o) => {
             let mut notes = Vec::new();
             if !o.unsupported_sysctls.is_empty() {

@@ -406,10 +406,40 @@ pub fn spawn_worker(
     input: Vec<u8>,
     timeout: Duration,
 ) -> Result<Finished, SandboxError> {
-    let spawn_err = |source| SandboxError::Spawn {
+    let (child, writer) = start_worker(exe, input)?;
+    let out = process::wait_for_output(child, timeout, &|out| out.last() == Some(&b'\n'))
+        .map_err(|source| spawn_error(exe, source))?;
+    let _ = writer.join();
+    Ok(out)
+}
+
+/// Like [`spawn_worker`] for a plan that streams: each line the worker writes goes to
+/// `on_line` as it comes; `Ok(None)` when `on_line` stopped the run (the worker is killed).
+pub fn spawn_worker_streaming(
+    exe: &Path,
+    input: Vec<u8>,
+    timeout: Duration,
+    on_line: &mut dyn FnMut(&[u8]) -> bool,
+) -> Result<Option<Finished>, SandboxError> {
+    let (child, writer) = start_worker(exe, input)?;
+    let out =
+        process::read_lines(child, timeout, on_line).map_err(|source| spawn_error(exe, source))?;
+    let _ = writer.join();
+    Ok(out)
+}
+
+fn spawn_error(exe: &Path, source: std::io::Error) -> SandboxError {
+    SandboxError::Spawn {
         program: exe.display().to_string(),
         source,
-    };
+    }
+}
+
+/// Starts `exe __worker`, which dies with this process, and feeds it `input` from a thread.
+fn start_worker(
+    exe: &Path,
+    input: Vec<u8>,
+) -> Result<(std::process::Child, std::thread::JoinHandle<()>), SandboxError> {
     let mut cmd = Command::new(exe);
     cmd.arg("__worker")
         .env(WORKER_PARENT_ENV, std::process::id().to_string())
@@ -423,13 +453,10 @@ pub fn spawn_worker(
             Ok(())
         });
     }
-    let mut child = cmd.spawn().map_err(spawn_err)?;
+    let mut child = cmd.spawn().map_err(|source| spawn_error(exe, source))?;
     let mut stdin = child.stdin.take().expect("stdin is piped");
     let writer = std::thread::spawn(move || {
         let _ = stdin.write_all(&input);
     });
-    let out = process::wait_for_output(child, timeout, &|out| out.last() == Some(&b'\n'))
-        .map_err(spawn_err)?;
-    let _ = writer.join();
-    Ok(out)
+    Ok((child, writer))
 }

@@ -152,6 +152,94 @@ fn wait_inner(
     })
 }
 
+/// Reads `child`'s stdout line by line as it comes, handing each complete line to `on_line`,
+/// until the child closes stdout (the last line is kept as `stdout`) or `timeout` passes (the
+/// child is killed). When `on_line` answers `false` the child is killed at once and this returns
+/// `None`: a killed worker takes its whole sandbox with it. The child is reaped in the background.
+pub fn read_lines(
+    mut child: Child,
+    timeout: Duration,
+    on_line: &mut dyn FnMut(&[u8]) -> bool,
+) -> std::io::Result<Option<Finished>> {
+    use std::io::BufRead;
+    let pidfd = pidfd_open(child.id())?;
+    let deadline = Instant::now() + timeout;
+    let (tx, rx) = mpsc::channel::<Vec<u8>>();
+    if let Some(out) = child.stdout.take() {
+        thread::spawn(move || {
+            let mut r = std::io::BufReader::new(out);
+            loop {
+                let mut line = Vec::new();
+                match r.read_until(b'\n', &mut line) {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) => {
+                        if tx.send(line).is_err() {
+                            break;
+                        }
+                    }
+                }
+            }
+        });
+    }
+    let err = child.stderr.take().map(drain);
+    let mut last = Vec::new();
+    let mut timed_out = false;
+    loop {
+        match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            Ok(line) => {
+                if line.last() != Some(&b'\n') {
+                    // Cut short: the child died mid-line.
+                    last = line;
+                    continue;
+                }
+                if !on_line(&line) {
+                    pidfd_kill(&pidfd);
+                    reap_later(child, err);
+                    return Ok(None);
+                }
+                last = line;
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                timed_out = true;
+                pidfd_kill(&pidfd);
+                break;
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+        }
+    }
+    if timed_out || last.last() != Some(&b'\n') {
+        // No whole report: wait for the child and keep what it said on stderr.
+        let status = child.wait()?;
+        let stderr = err
+            .and_then(|rx| rx.recv_timeout(Duration::from_millis(200)).ok())
+            .unwrap_or_default();
+        return Ok(Some(Finished {
+            status: Some(status),
+            stdout: last,
+            stderr,
+            timed_out,
+        }));
+    }
+    reap_later(child, err);
+    Ok(Some(Finished {
+        status: None,
+        stdout: last,
+        stderr: Vec::new(),
+        timed_out: false,
+    }))
+}
+
+/// Lets a helper thread wait for `child` (see [`join_reapers`]).
+fn reap_later(mut child: Child, err: Option<mpsc::Receiver<Vec<u8>>>) {
+    let reaper = thread::spawn(move || {
+        let _ = child.wait();
+        drop(err);
+    });
+    let mut reapers = REAPERS.lock().unwrap_or_else(|e| e.into_inner());
+    reapers.retain(|h| !h.is_finished());
+    reapers.push(reaper);
+}
+
 /// Reads a pipe to its end on a helper thread so that a chatty child never blocks on a full pipe.
 fn drain<R: Read + Send + 'static>(mut r: R) -> mpsc::Receiver<Vec<u8>> {
     let (tx, rx) = mpsc::channel();

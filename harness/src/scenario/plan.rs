@@ -13,6 +13,10 @@ pub struct Plan {
     pub nodes: Vec<PlanNode>,
     pub links: Vec<PlanLink>,
     pub expectations: Vec<Expectation>,
+    /// The worker reports each probe's observation as soon as it has it, so that the caller can
+    /// stop a run early (`netconform coverage`). Set by tools, never by a scenario file.
+    #[serde(default)]
+    pub stream: bool,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]

@@ -350,6 +350,7 @@ pub fn validate(file: &ScenarioFile, node_order: &[String]) -> Result<Plan, Vec<
             nodes,
             links,
             expectations,
+            stream: false,
         })
     } else {
         Err(v.diags)

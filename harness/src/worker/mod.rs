@@ -446,6 +446,9 @@ fn run(plan: &Plan, t0: Instant) -> Result<(Observed, Option<Closing>), WorkerEr
         if captured {
             collect(&mut nodes, &states, k, &mut frames);
         }
+        if plan.stream {
+            stream_probe(k, &observations[k], &frames);
+        }
         if Some(k) == last_captured {
             // No capture is needed any more: let the sockets go while the rest runs.
             let socks: Vec<PacketSocket> = nodes.iter_mut().filter_map(|n| n.cap.take()).collect();
@@ -479,6 +482,19 @@ fn run(plan: &Plan, t0: Instant) -> Result<(Observed, Option<Closing>), WorkerEr
         macs,
     };
     Ok((observed, closing))
+}
+
+/// Writes probe `k`'s observation and frames as one line of the report stream.
+fn stream_probe(k: usize, observation: &Observation, frames: &[Frame]) {
+    let line = WorkerReport::Probe {
+        index: k,
+        observation: observation.clone(),
+        frames: frames.iter().filter(|f| f.probe == k).cloned().collect(),
+    };
+    let mut out = std::io::stdout().lock();
+    let _ = serde_json::to_writer(&mut out, &line);
+    let _ = out.write_all(b"\n");
+    let _ = out.flush();
 }
 
 /// A scenario sysctl the kernel does not have is the environment's problem when a module would
