@@ -3,7 +3,7 @@
 //! Mutation testing for a network's configuration: every element (a route, a `run` line, a
 //! sysctl, an address, a MAC, an MTU, a bridge-port membership, a link) is removed in turn, or
 //! for a sysctl left at its baseline value, and the scenario runs again, each variant in its own
-//! sandbox, several at once. An element is
+//! sandbox, four per core at a time (as `run` does). An element is
 //! - **covered** when some expectation's verdict changes: the first one is named, and the variant
 //!   stops there (its worker streams each probe's observation, and later probes need not wait);
 //!   an expectation that can no longer even be written, say a `path` through a removed
@@ -428,8 +428,7 @@ fn run_variant(
     })
 }
 
-/// Runs the scenario at `path`, then every variant of it, twice [`runner::concurrency`] at a
-/// time (a variant mostly waits, for probes that must now go unanswered).
+/// Runs the scenario at `path`, then every variant of it, [`runner::concurrency`] at a time.
 pub fn coverage(path: &Path, exe: &Path) -> Result<Report, CoverageError> {
     let source = crate::scenario::load_source(path)?;
     let base_plan = source.validate(&source.file)?;
@@ -453,7 +452,7 @@ pub fn coverage(path: &Path, exe: &Path) -> Result<Report, CoverageError> {
     let jobs: Vec<usize> = (0..elements.len())
         .filter(|i| ignored[*i].is_none())
         .collect();
-    let outcomes = runner::parallel_at(2 * runner::concurrency(), jobs.len(), |j| {
+    let outcomes = runner::parallel(jobs.len(), |j| {
         let file = apply(&source.file, &elements[jobs[j]].removal);
         match source.validate(&file) {
             Err(e) => Ok(Outcome::Invalid(invalid_why(&e))),

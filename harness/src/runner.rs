@@ -171,16 +171,11 @@ pub fn concurrency() -> usize {
 
 /// Runs `job(0..n)`, [`concurrency`] at a time, returning the results in order.
 pub fn parallel<T: Send>(n: usize, job: impl Fn(usize) -> T + Sync) -> Vec<T> {
-    parallel_at(concurrency(), n, job)
-}
-
-/// Runs `job(0..n)`, `threads` at a time, returning the results in order.
-pub fn parallel_at<T: Send>(threads: usize, n: usize, job: impl Fn(usize) -> T + Sync) -> Vec<T> {
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Mutex;
     let results: Vec<Mutex<Option<T>>> = (0..n).map(|_| Mutex::new(None)).collect();
     let next = AtomicUsize::new(0);
-    let threads = threads.clamp(1, n.max(1));
+    let threads = concurrency().min(n.max(1));
     std::thread::scope(|s| {
         for _ in 0..threads {
             s.spawn(|| loop {
