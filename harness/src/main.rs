@@ -1,5 +1,6 @@
 //! The `netconform` command line.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
@@ -12,34 +13,130 @@ use netconform::report;
 use netconform::runner::{self, RunError, ScenarioResult};
 use netconform::scenario;
 
-const USAGE: &str = "\
-usage: netconform run [--paths] [--pcap DIR] [--json FILE] PATH...
-                                  build and probe scenarios (files or folders of *.toml)
-         --paths                  also print every probe's packets hop by hop (the snapshots' text)
-         --pcap DIR               write each scenario's captures to DIR/<scenario>.pcapng
-         --json FILE              write the results as JSON, for `diff` and `snapshots`
-       netconform check PATH...   validate scenarios without building anything
-       netconform diff A B        what differs between two runs, in network terms; A and B are
-                                  scenario files (run now) or `run --json` results (the same
-                                  suite on two kernels, say)
-       netconform snapshots RESULT.json
-                                  compare a `run --json` result (from a VM on another kernel, say)
-                                  with the committed snapshots/, a diff per scenario
-       netconform coverage [--min PERCENT] [--json FILE] PATH...
-                                  remove each element of each scenario's configuration in turn
-                                  (route, run line, sysctl, address, MAC, port, link) and say
-                                  which ones some expectation notices; exit 1 below --min
-       netconform flake [--runs N] PATH...
-                                  run every scenario N times (default 20), four per core at a
-                                  time, and report any whose verdicts or packet paths varied
-       netconform bench [--runs N] [--quick] [--no-shell]
-                                  medians: the Docker scenario and its phases, the same in bash
-                                  side by side (as root), 10/100/1000-node stars and chains
-       netconform gen star|chain N [--permanent-neighbors] [--dual-stack]
-                                  print a generated scale scenario
-
+/// The exit statuses, shown under every `--help`.
+const EXIT_STATUS: &str = "\
 exit status: 0 all expectations held, 1 an expectation failed or a network could not be built,
-             2 invalid input or an environment that cannot run scenarios";
+             2 invalid input or an environment that cannot run scenarios (no user namespaces, a
+             missing program); `coverage --min` exits 1 below its percentage";
+
+/// Declare a Linux network in TOML, build it in a rootless throwaway sandbox, probe it with real
+/// packets, and check what the kernel did.
+#[derive(clap::Parser)]
+#[command(name = "netconform", version, after_help = EXIT_STATUS, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(clap::Subcommand)]
+enum Command {
+    /// Build and probe scenarios (files, or folders of *.toml)
+    #[command(after_help = EXIT_STATUS)]
+    Run {
+        /// Also print every probe's packets hop by hop (the snapshots' text)
+        #[arg(long)]
+        paths: bool,
+        /// Write each scenario's captures to DIR/<scenario>.pcapng
+        #[arg(long, value_name = "DIR")]
+        pcap: Option<PathBuf>,
+        /// Write the results as JSON, for `diff` and `snapshots`
+        #[arg(long, value_name = "FILE")]
+        json: Option<PathBuf>,
+        /// Scenario files, or folders of *.toml
+        #[arg(required = true, value_name = "PATH")]
+        files: Vec<PathBuf>,
+    },
+    /// Validate scenarios without building anything
+    #[command(after_help = EXIT_STATUS)]
+    Check {
+        #[arg(required = true, value_name = "PATH")]
+        files: Vec<PathBuf>,
+    },
+    /// What differs between two runs, in network terms
+    ///
+    /// A and B are scenario files (run now) or `run --json` results (the same suite on two
+    /// kernels, say).
+    Diff { a: PathBuf, b: PathBuf },
+    /// Compare a `run --json` result with the committed snapshots/
+    ///
+    /// For a result from a VM on another kernel, say: a diff per scenario that differs.
+    Snapshots {
+        #[arg(value_name = "RESULT.json")]
+        result: PathBuf,
+    },
+    /// Run every scenario N times and report any whose results varied
+    ///
+    /// Four runs per core at a time; a scenario varies when its verdicts or its packet paths
+    /// differ between runs.
+    Flake {
+        /// How many times each scenario runs
+        #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(2..))]
+        runs: u64,
+        #[arg(required = true, value_name = "PATH")]
+        files: Vec<PathBuf>,
+    },
+    /// Which settings of each scenario no expectation would notice
+    ///
+    /// Removes each element of its configuration in turn (route, run line, sysctl, address,
+    /// MAC, MTU, bridge port, link), runs the scenario again, and says whether some
+    /// expectation's verdict changed, only the paths did, nothing did, or the variant could not
+    /// be built. A line ending in `# coverage: ignore (reason)` is an accepted exception.
+    #[command(after_help = EXIT_STATUS)]
+    Coverage {
+        /// Exit 1 when a scenario's coverage is below this percentage
+        #[arg(long, value_name = "PERCENT", value_parser = clap::value_parser!(u8).range(0..=100))]
+        min: Option<u8>,
+        /// Write the table as JSON
+        #[arg(long, value_name = "FILE")]
+        json: Option<PathBuf>,
+        #[arg(required = true, value_name = "PATH")]
+        files: Vec<PathBuf>,
+    },
+    /// Benchmark netconform on this machine
+    ///
+    /// Medians for the Docker scenario and its phases, the same in bash side by side (as root),
+    /// 10/100/1000-node stars, dual-stack stars and chains, the whole suite, the Docker
+    /// scenario's coverage and `cargo test`.
+    Bench {
+        /// Samples per measurement
+        #[arg(long, default_value_t = 15, value_parser = clap::value_parser!(u64).range(1..))]
+        runs: u64,
+        /// A short run: no 1000-node cases, no `cargo test`
+        #[arg(long)]
+        quick: bool,
+        /// Leave out the bash scripts
+        #[arg(long)]
+        no_shell: bool,
+    },
+    /// Print a generated scale scenario
+    Gen {
+        #[arg(value_enum)]
+        kind: GenKind,
+        /// Nodes (a star's leaves, a chain's routers)
+        #[arg(value_parser = clap::value_parser!(u64).range(1..=4095))]
+        n: u64,
+        /// Permanent neighbour entries for every probe's first hop (no ARP or neighbour discovery)
+        #[arg(long)]
+        permanent_neighbors: bool,
+        /// Every star node pings the bridge over IPv6 too
+        #[arg(long)]
+        dual_stack: bool,
+    },
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// For vm/run: every program the scenarios' `run` lines call, one per line
+    #[command(name = "__programs", hide = true)]
+    Programs { files: Vec<PathBuf> },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum GenKind {
+    Star,
+    Chain,
+}
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -56,7 +153,9 @@ fn main() -> ExitCode {
     // (`netconform ... | head`) instead of panicking on a broken pipe.
     // SAFETY: restoring the default disposition of one signal before any thread exists.
     unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
-    match cli(&args) {
+    // Usage errors exit 2, `--help` and `--version` 0 (clap's own statuses).
+    let cli = <Cli as clap::Parser>::parse();
+    match dispatch(cli.command) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             eprintln!("error: {e:#}");
@@ -65,164 +164,124 @@ fn main() -> ExitCode {
     }
 }
 
-fn cli(args: &[String]) -> anyhow::Result<u8> {
-    // For vm/run: every program the scenarios' `run` lines call, one per line, so that the VM
-    // image can carry them.
-    if args.first().map(String::as_str) == Some("__programs") {
-        let mut programs = std::collections::BTreeSet::new();
-        for p in &args[1..] {
-            for f in runner::collect_scenarios(Path::new(p))
-                .with_context(|| format!("cannot read {p}"))?
-            {
-                let plan = scenario::load_file(&f)?;
-                programs.extend(
-                    plan.nodes
-                        .iter()
-                        .flat_map(|n| n.run.iter().map(|a| a[0].clone())),
-                );
-            }
-        }
-        for p in programs {
-            println!("{p}");
-        }
-        return Ok(0);
-    }
-    if args.first().map(String::as_str) == Some("gen") {
-        let n: usize = args
-            .get(2)
-            .and_then(|n| n.parse().ok())
-            .context("gen needs a node count")?;
-        let permanent = args.iter().any(|a| a == "--permanent-neighbors");
-        let dual_stack = args.iter().any(|a| a == "--dual-stack");
-        match args.get(1).map(String::as_str) {
-            Some("star") => print!("{}", scenario::gen::star(n, permanent, dual_stack)),
-            Some("chain") => print!("{}", scenario::gen::chain(n, permanent)),
-            _ => anyhow::bail!("gen makes `star` or `chain`\n{USAGE}"),
-        }
-        return Ok(0);
-    }
-    if args.first().map(String::as_str) == Some("snapshots") {
-        let [_, result] = args else {
-            anyhow::bail!("snapshots takes a result file from `run --json`\n{USAGE}");
-        };
-        let text =
-            std::fs::read_to_string(result).with_context(|| format!("cannot read {result}"))?;
-        let run: report::RunRecord = serde_json::from_str(&text)
-            .with_context(|| format!("{result} is not a `netconform run --json` file"))?;
-        let lines = report::check_snapshots(&run, Path::new("snapshots"));
-        for l in &lines {
-            println!("{l}");
-        }
-        if lines.is_empty() {
-            println!(
-                "kernel {}: all {} scenarios match their snapshots",
-                run.kernel,
-                run.scenarios.len()
-            );
-        }
-        return Ok(if lines.is_empty() { 0 } else { 1 });
-    }
-    if args.first().map(String::as_str) == Some("diff") {
-        let [_, a, b] = args else {
-            anyhow::bail!("diff takes two files\n{USAGE}");
-        };
-        return diff(Path::new(a), Path::new(b));
-    }
-    if args.first().map(String::as_str) == Some("bench") {
-        let mut o = bench::Opts {
-            runs: 15,
-            quick: false,
-            shell: true,
-        };
-        let mut it = args.iter().skip(1);
-        while let Some(a) = it.next() {
-            match a.as_str() {
-                "--runs" => {
-                    o.runs = it
-                        .next()
-                        .and_then(|n| n.parse().ok())
-                        .filter(|n| *n >= 1)
-                        .context("--runs takes a number")?
-                }
-                "--quick" => o.quick = true,
-                "--no-shell" => o.shell = false,
-                other => anyhow::bail!("unknown option {other}\n{USAGE}"),
-            }
-        }
-        let exe = std::env::current_exe()
-            .context("cannot find the netconform binary to start workers")?;
-        return bench::bench(&exe, &o);
-    }
-    let (cmd, paths) = match args.split_first() {
-        Some((c, rest))
-            if matches!(c.as_str(), "run" | "check" | "flake" | "coverage") && !rest.is_empty() =>
-        {
-            (c.as_str(), rest)
-        }
-        Some((c, _)) if c == "-h" || c == "--help" || c == "help" => {
-            println!("{USAGE}");
-            return Ok(0);
-        }
-        _ => {
-            eprintln!("{USAGE}");
-            return Ok(2);
-        }
-    };
-    let mut opts = RunOpts::default();
-    let mut rest = Vec::new();
-    let mut it = paths.iter();
-    while let Some(a) = it.next() {
-        match a.as_str() {
-            "--paths" if cmd == "run" => opts.paths = true,
-            "--runs" if cmd == "flake" => {
-                let n = it.next().context("--runs needs a number")?;
-                opts.runs = n
-                    .parse()
-                    .ok()
-                    .filter(|n| *n >= 2)
-                    .context("--runs takes a number of at least 2")?;
-            }
-            "--json" if cmd == "run" || cmd == "coverage" => {
-                let f = it.next().context("--json needs a file")?;
-                opts.json = Some(PathBuf::from(f));
-            }
-            "--min" if cmd == "coverage" => {
-                let n = it.next().context("--min needs a percentage")?;
-                opts.min = Some(
-                    n.trim_end_matches('%')
-                        .parse()
-                        .ok()
-                        .filter(|n| *n <= 100)
-                        .context("--min takes a percentage from 0 to 100")?,
-                );
-            }
-            "--pcap" if cmd == "run" => {
-                let dir = it.next().context("--pcap needs a folder")?;
-                opts.pcap = Some(PathBuf::from(dir));
-            }
-            s if s.starts_with("--") => anyhow::bail!("unknown option {s}\n{USAGE}"),
-            _ => rest.push(a.clone()),
-        }
-    }
-    if rest.is_empty() {
-        eprintln!("{USAGE}");
-        return Ok(2);
-    }
+/// Every scenario file under `paths`, in order.
+fn scenario_files(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
     let mut files = Vec::new();
-    for p in &rest {
-        let found = runner::collect_scenarios(&PathBuf::from(p))
-            .with_context(|| format!("cannot read scenario path {p}"))?;
+    for p in paths {
+        let found = runner::collect_scenarios(p)
+            .with_context(|| format!("cannot read scenario path {}", p.display()))?;
         if found.is_empty() {
-            anyhow::bail!("no *.toml scenario under {p}");
+            anyhow::bail!("no *.toml scenario under {}", p.display());
         }
         files.extend(found);
     }
-    match cmd {
-        "check" => Ok(check(&files)),
-        "flake" => flake(&files, opts.runs),
-        "coverage" => coverage(&files, &opts),
-        _ => run(&files, &opts),
+    Ok(files)
+}
+
+fn dispatch(command: Command) -> anyhow::Result<u8> {
+    match command {
+        Command::Run {
+            paths,
+            pcap,
+            json,
+            files,
+        } => run(
+            &scenario_files(&files)?,
+            &RunOpts {
+                paths,
+                pcap,
+                json,
+                ..RunOpts::default()
+            },
+        ),
+        Command::Check { files } => Ok(check(&scenario_files(&files)?)),
+        Command::Flake { runs, files } => flake(&scenario_files(&files)?, runs as usize),
+        Command::Coverage { min, json, files } => coverage(
+            &scenario_files(&files)?,
+            &RunOpts {
+                min: min.map(usize::from),
+                json,
+                ..RunOpts::default()
+            },
+        ),
+        Command::Diff { a, b } => diff(&a, &b),
+        Command::Snapshots { result } => snapshots(&result),
+        Command::Bench {
+            runs,
+            quick,
+            no_shell,
+        } => {
+            let exe = std::env::current_exe()
+                .context("cannot find the netconform binary to start workers")?;
+            bench::bench(
+                &exe,
+                &bench::Opts {
+                    runs: runs as usize,
+                    quick,
+                    shell: !no_shell,
+                },
+            )
+        }
+        Command::Gen {
+            kind,
+            n,
+            permanent_neighbors,
+            dual_stack,
+        } => {
+            let n = n as usize;
+            print!(
+                "{}",
+                match kind {
+                    GenKind::Star => scenario::gen::star(n, permanent_neighbors, dual_stack),
+                    GenKind::Chain => scenario::gen::chain(n, permanent_neighbors),
+                }
+            );
+            Ok(0)
+        }
+        Command::Completions { shell } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut cmd, "netconform", &mut std::io::stdout());
+            Ok(0)
+        }
+        Command::Programs { files } => programs(&files),
     }
+}
+
+/// `__programs`: every program the scenarios' `run` lines call, so that vm/run can pack them.
+fn programs(paths: &[PathBuf]) -> anyhow::Result<u8> {
+    let mut programs = std::collections::BTreeSet::new();
+    for f in scenario_files(paths)? {
+        let plan = scenario::load_file(&f)?;
+        programs.extend(
+            plan.nodes
+                .iter()
+                .flat_map(|n| n.run.iter().map(|a| a[0].clone())),
+        );
+    }
+    for p in programs {
+        println!("{p}");
+    }
+    Ok(0)
+}
+
+/// `snapshots`: a `run --json` result against the committed snapshots/.
+fn snapshots(result: &Path) -> anyhow::Result<u8> {
+    let text = std::fs::read_to_string(result)
+        .with_context(|| format!("cannot read {}", result.display()))?;
+    let run: report::RunRecord = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not a `netconform run --json` file", result.display()))?;
+    let lines = report::check_snapshots(&run, Path::new("snapshots"));
+    for l in &lines {
+        println!("{l}");
+    }
+    if lines.is_empty() {
+        println!(
+            "kernel {}: all {} match their snapshots",
+            run.kernel,
+            plural(run.scenarios.len(), "scenario")
+        );
+    }
+    Ok(if lines.is_empty() { 0 } else { 1 })
 }
 
 /// `netconform coverage`: each scenario's report, then the total; exit 1 when a scenario is
@@ -264,25 +323,13 @@ fn coverage(files: &[PathBuf], opts: &RunOpts) -> anyhow::Result<u8> {
     Ok(code)
 }
 
+#[derive(Default)]
 struct RunOpts {
     /// `coverage --min`: the least percentage each scenario must reach.
     min: Option<usize>,
     paths: bool,
     pcap: Option<PathBuf>,
     json: Option<PathBuf>,
-    runs: usize,
-}
-
-impl Default for RunOpts {
-    fn default() -> Self {
-        RunOpts {
-            min: None,
-            paths: false,
-            pcap: None,
-            json: None,
-            runs: 20,
-        }
-    }
 }
 
 /// The flake gate: every scenario `runs` times, four runs per core at a time; any difference in
@@ -391,7 +438,7 @@ fn run(files: &[PathBuf], opts: &RunOpts) -> anyhow::Result<u8> {
     for (f, r) in files.iter().zip(results) {
         match r {
             Ok((res, plan)) => {
-                print!("{}", render_result(f, &res));
+                print_colored(&render_result(f, &res));
                 records.push(report::record(&f.display().to_string(), &plan, &res));
                 if opts.paths {
                     for line in render_observations(&plan, &res).lines() {
@@ -458,6 +505,29 @@ fn run(files: &[PathBuf], opts: &RunOpts) -> anyhow::Result<u8> {
         started.elapsed().as_secs_f64() * 1000.0
     );
     Ok(code)
+}
+
+/// Prints a report with its verdicts in colour: green for PASS and ok, red for FAIL. anstream
+/// drops the colour when stdout is no terminal, or under `NO_COLOR`.
+fn print_colored(text: &str) {
+    use anstyle::{AnsiColor, Style};
+    let green = Style::new().fg_color(Some(AnsiColor::Green.into())).bold();
+    let red = Style::new().fg_color(Some(AnsiColor::Red.into())).bold();
+    let mut out = anstream::stdout();
+    for line in text.lines() {
+        // "PASS file", "FAIL file", "  ok   what", "  FAIL what": colour the word only.
+        let indent = line.len() - line.trim_start().len();
+        let (head, rest) = line[indent..].split_at(line[indent..].find(' ').unwrap_or(0));
+        let style = match head {
+            "PASS" | "ok" => Some(green),
+            "FAIL" => Some(red),
+            _ => None,
+        };
+        let _ = match style {
+            Some(st) => writeln!(out, "{}{st}{head}{st:#}{rest}", &line[..indent]),
+            None => writeln!(out, "{line}"),
+        };
+    }
 }
 
 /// "1 scenario", "2 scenarios".

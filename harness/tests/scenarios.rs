@@ -203,6 +203,61 @@ fn coverage_trials() -> Vec<Trial> {
     ]
 }
 
+/// The command line: help and version for everything, usage errors refused with exit 2.
+fn cli_trial() -> Trial {
+    Trial::test(
+        "meta::cli_help_version_completions_and_usage_errors",
+        || {
+            let status = |args: &[&str]| -> Result<i32, Failed> {
+                let out = std::process::Command::new(worker())
+                    .args(args)
+                    .output()
+                    .map_err(|e| e.to_string())?;
+                Ok(out.status.code().unwrap_or(-1))
+            };
+            let mut wrong = Vec::new();
+            let cmds = [
+                "run",
+                "check",
+                "diff",
+                "snapshots",
+                "flake",
+                "coverage",
+                "bench",
+                "gen",
+                "completions",
+            ];
+            let mut ok: Vec<Vec<&str>> = vec![vec!["--version"], vec!["--help"], vec!["help"]];
+            ok.extend(cmds.iter().map(|c| vec![*c, "--help"]));
+            ok.extend(["bash", "zsh", "fish"].map(|sh| vec!["completions", sh]));
+            ok.push(vec!["gen", "star", "3", "--dual-stack"]);
+            for args in &ok {
+                if status(args)? != 0 {
+                    wrong.push(format!("`netconform {}` must exit 0", args.join(" ")));
+                }
+            }
+            let bad: [&[&str]; 6] = [
+                &["frobnicate"],
+                &["run"],
+                &["run", "--bogus", "scenarios"],
+                &["gen", "star", "0"],
+                &["flake", "--runs=1", "scenarios"],
+                &["coverage", "--min", "101", "scenarios"],
+            ];
+            for args in bad {
+                if status(args)? != 2 {
+                    wrong.push(format!("`netconform {}` must exit 2", args.join(" ")));
+                }
+            }
+            if wrong.is_empty() {
+                Ok(())
+            } else {
+                Err(wrong.join("\n").into())
+            }
+        },
+    )
+}
+
 fn ipv6_trials() -> Vec<Trial> {
     vec![
         Trial::test("meta::ipv6_nat66_removed_breaks_c1_to_ext", || {
@@ -447,6 +502,7 @@ fn main() {
     trials.extend(meta_trials());
     trials.extend(ipv6_trials());
     trials.extend(coverage_trials());
+    trials.push(cli_trial());
     trials.extend(malformed_trials());
     libtest_mimic::run(&args, trials).exit();
 }
