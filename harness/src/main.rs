@@ -3,6 +3,7 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Mutex;
 use std::time::Instant;
 
 mod bench;
@@ -349,13 +350,17 @@ fn flake(files: &[PathBuf], runs: usize) -> anyhow::Result<u8> {
     }
     let started = Instant::now();
     let total = files.len() * runs;
+    let progress = Progress::new(total, "flake", std::time::Duration::from_secs(2));
     let outputs = runner::parallel(total, |i| {
         let (f, plan) = (&files[i % files.len()], &plans[i % files.len()]);
-        match runner::run_plan(f, plan, &exe) {
+        let out = match runner::run_plan(f, plan, &exe) {
             Ok(res) => render_observations(plan, &res),
             Err(e) => format!("error: {e}"),
-        }
+        };
+        progress.done(&f.display().to_string());
+        out
     });
+    progress.finish();
     let mut varied = 0;
     for (k, f) in files.iter().enumerate() {
         let mine: Vec<&String> = outputs.iter().skip(k).step_by(files.len()).collect();
@@ -425,12 +430,21 @@ fn run(files: &[PathBuf], opts: &RunOpts) -> anyhow::Result<u8> {
     let exe =
         std::env::current_exe().context("cannot find the netconform binary to start workers")?;
     let started = Instant::now();
+    // One scenario needs no progress; many get a line each as they finish.
+    let progress = (files.len() > 1).then(|| Progress::new(files.len(), "run", Default::default()));
     let results = runner::parallel(files.len(), |i| {
         let f = &files[i];
-        scenario::load_file(f)
+        let r = scenario::load_file(f)
             .map_err(RunError::from)
-            .and_then(|plan| Ok((runner::run_plan(f, &plan, &exe)?, plan)))
+            .and_then(|plan| Ok((runner::run_plan(f, &plan, &exe)?, plan)));
+        if let Some(p) = &progress {
+            p.done(&f.display().to_string());
+        }
+        r
     });
+    if let Some(p) = progress {
+        p.finish();
+    }
 
     let mut code = 0u8;
     let (mut passed, mut failed, mut invalid, mut checks, mut checks_failed) = (0, 0, 0, 0, 0);
@@ -527,6 +541,58 @@ fn print_colored(text: &str) {
             Some(st) => writeln!(out, "{}{st}{head}{st:#}{rest}", &line[..indent]),
             None => writeln!(out, "{line}"),
         };
+    }
+}
+
+/// How far a long command is, on stderr (stdout stays the report): a bar on a terminal, and
+/// otherwise plain lines (one per item, or at most one every `every`, and the last), so that a
+/// long run in a CI log is never silent.
+struct Progress {
+    bar: indicatif::ProgressBar,
+    plain: Option<Mutex<(Instant, usize)>>,
+    what: &'static str,
+    total: usize,
+    /// Plain lines at most every this long (zero: one per item).
+    every: std::time::Duration,
+}
+
+impl Progress {
+    fn new(total: usize, what: &'static str, every: std::time::Duration) -> Self {
+        use std::io::IsTerminal;
+        // Drawn to stderr only when it is a terminal; hidden otherwise.
+        let bar = indicatif::ProgressBar::new(total as u64);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} {msg}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+                .progress_chars("=> "),
+        );
+        bar.set_prefix(what);
+        let plain = (!std::io::stderr().is_terminal()).then(|| Mutex::new((Instant::now(), 0)));
+        Progress {
+            bar,
+            plain,
+            what,
+            total,
+            every,
+        }
+    }
+
+    /// One more item is done; `label` names it.
+    fn done(&self, label: &str) {
+        self.bar.inc(1);
+        self.bar.set_message(label.to_string());
+        if let Some(p) = &self.plain {
+            let mut p = p.lock().unwrap_or_else(|e| e.into_inner());
+            p.1 += 1;
+            if p.1 == self.total || p.0.elapsed() >= self.every {
+                p.0 = Instant::now();
+                eprintln!("{}: {}/{} done ({label})", self.what, p.1, self.total);
+            }
+        }
+    }
+
+    fn finish(self) {
+        self.bar.finish_and_clear();
     }
 }
 
