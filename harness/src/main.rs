@@ -123,6 +123,8 @@ enum Command {
         #[arg(long)]
         dual_stack: bool,
     },
+    /// Print the JSON Schema of the scenario format (for editors: see the README)
+    Schema,
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
     Completions {
         #[arg(value_enum)]
@@ -237,6 +239,12 @@ fn dispatch(command: Command) -> anyhow::Result<u8> {
                     GenKind::Chain => scenario::gen::chain(n, permanent_neighbors),
                 }
             );
+            Ok(0)
+        }
+        Command::Schema => {
+            let text = serde_json::to_string_pretty(&scenario::model::schema())
+                .context("encoding the schema")?;
+            println!("{text}");
             Ok(0)
         }
         Command::Completions { shell } => {

@@ -203,6 +203,63 @@ fn coverage_trials() -> Vec<Trial> {
     ]
 }
 
+/// The committed JSON Schema: current, valid for every scenario, strict about key names.
+fn schema_trials() -> Vec<Trial> {
+    let committed = || -> Result<serde_json::Value, Failed> {
+        let text = std::fs::read_to_string(root().join("schema/netconform.schema.json"))
+            .map_err(|e| format!("schema/netconform.schema.json: {e}"))?;
+        serde_json::from_str(&text).map_err(|e| e.to_string().into())
+    };
+    let as_json = |toml_text: &str| -> Result<serde_json::Value, Failed> {
+        let v: toml::Value = toml::from_str(toml_text).map_err(|e| e.to_string())?;
+        serde_json::to_value(v).map_err(|e| e.to_string().into())
+    };
+    vec![
+        Trial::test("meta::schema_is_current", move || {
+            if committed()? == netconform::scenario::model::schema() {
+                Ok(())
+            } else {
+                Err(
+                    "schema/netconform.schema.json is stale: regenerate it with \
+                     `cargo run -q -- schema > schema/netconform.schema.json`"
+                        .into(),
+                )
+            }
+        }),
+        Trial::test(
+            "meta::schema_accepts_every_scenario_and_rejects_a_typo",
+            move || {
+                let schema = committed()?;
+                let validator = jsonschema::validator_for(&schema).map_err(|e| e.to_string())?;
+                let mut problems = Vec::new();
+                let mut files = runner::collect_scenarios(&root().join("scenarios"))
+                    .map_err(|e| e.to_string())?;
+                files.extend(
+                    runner::collect_scenarios(&root().join("harness/tests/coverage"))
+                        .map_err(|e| e.to_string())?,
+                );
+                for f in files {
+                    let text = std::fs::read_to_string(&f).map_err(|e| e.to_string())?;
+                    for err in validator.iter_errors(&as_json(&text)?) {
+                        problems.push(format!("{}: {err}", rel(&f)));
+                    }
+                }
+                let typo = as_json(
+                "[nodes.a]\n[[links]]\na = { node = \"a\", name = \"eth0\", adresses = [\"10.0.0.1/24\"] }\nb = { node = \"a\", name = \"eth1\" }\n",
+            )?;
+                if validator.is_valid(&typo) {
+                    problems.push("a link end with `adresses` was accepted".into());
+                }
+                if problems.is_empty() {
+                    Ok(())
+                } else {
+                    Err(problems.join("\n").into())
+                }
+            },
+        ),
+    ]
+}
+
 /// The command line: help and version for everything, usage errors refused with exit 2.
 fn cli_trial() -> Trial {
     Trial::test(
@@ -503,6 +560,7 @@ fn main() {
     trials.extend(ipv6_trials());
     trials.extend(coverage_trials());
     trials.push(cli_trial());
+    trials.extend(schema_trials());
     trials.extend(malformed_trials());
     libtest_mimic::run(&args, trials).exit();
 }

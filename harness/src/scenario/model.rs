@@ -5,9 +5,10 @@
 
 use std::collections::BTreeMap;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ScenarioFile {
     /// A scenario this one derives from, relative to this file: tables merge key by key, arrays
@@ -26,7 +27,7 @@ pub struct ScenarioFile {
     pub expect: Expect,
 }
 
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Settings {
     /// How long a probe waits for an answer (a ping reply, a traceroute hop).
@@ -46,7 +47,7 @@ pub struct Settings {
     pub permanent_neighbors: Option<bool>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Node {
     #[serde(default)]
@@ -60,7 +61,7 @@ pub struct Node {
 }
 
 /// Sysctl values are written as text; integers and booleans are accepted for convenience.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(untagged)]
 pub enum SysctlValue {
     Text(String),
@@ -78,7 +79,7 @@ impl SysctlValue {
     }
 }
 
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Bridge {
     #[serde(default)]
@@ -87,7 +88,7 @@ pub struct Bridge {
     pub mtu: Option<u32>,
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Route {
     pub to: String,
@@ -98,14 +99,14 @@ pub struct Route {
     pub src: Option<String>,
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Link {
     pub a: LinkEnd,
     pub b: LinkEnd,
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LinkEnd {
     pub node: String,
@@ -117,7 +118,7 @@ pub struct LinkEnd {
     pub mtu: Option<u32>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Expect {
     #[serde(default)]
@@ -130,7 +131,7 @@ pub struct Expect {
     pub neighbor: Vec<NeighborExpect>,
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PingExpect {
     pub from: String,
@@ -143,7 +144,7 @@ pub struct PingExpect {
     pub nat: Option<NatExpect>,
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NatExpect {
     pub at: String,
@@ -155,7 +156,7 @@ fn yes() -> bool {
     true
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TracerouteExpect {
     pub from: String,
@@ -163,7 +164,7 @@ pub struct TracerouteExpect {
     pub hops: Vec<String>,
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RouteExpect {
     pub node: String,
@@ -176,7 +177,7 @@ pub struct RouteExpect {
     pub reachable: bool,
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NeighborExpect {
     pub node: String,
@@ -186,4 +187,20 @@ pub struct NeighborExpect {
     /// `false` checks that the node has no entry for `ip`.
     #[serde(default = "yes")]
     pub present: bool,
+}
+
+/// The JSON Schema of the scenario format, generated from these types, for editors (Taplo and
+/// Even Better TOML read it through a `#:schema` directive) and tools. `netconform schema` prints
+/// it; `schema/netconform.schema.json` is the committed copy.
+pub fn schema() -> serde_json::Value {
+    let mut s = schemars::schema_for!(ScenarioFile).to_value();
+    if let Some(o) = s.as_object_mut() {
+        o.insert("title".into(), "netconform scenario".into());
+        o.insert(
+            "description".into(),
+            "A network declared in TOML and what must happen in it: see the netconform README."
+                .into(),
+        );
+    }
+    s
 }
