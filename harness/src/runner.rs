@@ -317,6 +317,8 @@ pub fn collect_scenarios(path: &Path) -> std::io::Result<Vec<PathBuf>> {
             }
         }
     } else {
+        // A regular file, or something the loader refuses with a located message (a device, a
+        // FIFO): never read here.
         std::fs::metadata(path)?;
         out.push(path.to_path_buf());
     }

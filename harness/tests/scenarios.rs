@@ -532,6 +532,16 @@ fn malformed_trials() -> Vec<Trial> {
             Ok(())
         }));
     }
+    trials.push(Trial::test(
+        "malformed::a_device_is_refused_not_read",
+        || {
+            // /dev/zero never ends: reading it would fill memory.
+            match scenario::load_file(Path::new("/dev/zero")) {
+                Err(LoadError::Invalid(l)) if l[0].message.contains("not a regular file") => Ok(()),
+                other => Err(format!("expected a refusal, got {other:?}").into()),
+            }
+        },
+    ));
     trials.push(Trial::test("malformed::huge_input_is_refused", || {
         let mut s = String::new();
         for i in 0..100_000 {

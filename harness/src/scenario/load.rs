@@ -81,16 +81,32 @@ fn read_text(path: &Path) -> Result<String, LoadError> {
         }])
     };
     let meta = std::fs::metadata(path).map_err(io)?;
-    if meta.len() > MAX_FILE_BYTES {
+    // A device or a FIFO (`/dev/zero`, `<(...)`) has no size to check and may never end.
+    if !meta.is_file() {
         return Err(at_start(
-            format!(
-                "the file is {} bytes, more than the limit of {MAX_FILE_BYTES}",
-                meta.len()
-            ),
-            "a scenario describes one network; split large ones",
+            "not a regular file (a device, FIFO or socket cannot be a scenario)".into(),
+            "give the path of a .toml file, or of a folder of them",
         ));
     }
-    let bytes = std::fs::read(path).map_err(io)?;
+    let too_big = |n: u64| {
+        at_start(
+            format!("the file is {n} bytes, more than the limit of {MAX_FILE_BYTES}"),
+            "a scenario describes one network; split large ones",
+        )
+    };
+    if meta.len() > MAX_FILE_BYTES {
+        return Err(too_big(meta.len()));
+    }
+    // Bound the read itself too: the file may grow between the check and the read.
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(
+        &mut std::io::Read::take(std::fs::File::open(path).map_err(io)?, MAX_FILE_BYTES + 1),
+        &mut bytes,
+    )
+    .map_err(io)?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(too_big(bytes.len() as u64));
+    }
     String::from_utf8(bytes).map_err(|e| {
         let offset = e.utf8_error().valid_up_to();
         let text = String::from_utf8_lossy(e.as_bytes()).into_owned();
