@@ -68,7 +68,8 @@ pub struct Message {
 }
 
 /// Distinct ICMP ids per probe, so that a late answer to one probe is never taken for another's.
-/// The worker sends with them; checks find a probe's packets by them.
+/// The worker sends with them; checks find a probe's packets by them. Validation refuses more
+/// expectations than fit (`scenario::validate::MAX_EXPECTATIONS`), so they never wrap.
 pub fn probe_id(index: usize) -> u16 {
     0x4e00u16.wrapping_add(index as u16)
 }

@@ -47,13 +47,6 @@ pub enum RunError {
     Worker { file: PathBuf, detail: String },
 }
 
-impl RunError {
-    /// The CLI's exit code: bad input and unfit environments are 2.
-    pub fn exit_code(&self) -> i32 {
-        2
-    }
-}
-
 pub fn missing_program_message(program: &str, node: &str) -> String {
     let install = match env::package_for(program) {
         Some(pkg) => format!(" Install it, e.g. `apt-get install -y {pkg}` on Debian or Ubuntu."),

@@ -542,6 +542,23 @@ fn malformed_trials() -> Vec<Trial> {
             }
         },
     ));
+    trials.push(Trial::test(
+        "malformed::too_many_expectations_for_icmp_ids",
+        || {
+            let mut s = String::from("[nodes.a]\n");
+            for _ in 0..netconform::scenario::validate::MAX_EXPECTATIONS + 1 {
+                s.push_str("[[expect.route]]\nnode = \"a\"\nto = \"10.0.0.2\"\n");
+            }
+            match scenario::load_str(&s, Path::new("many.toml")) {
+                Err(LoadError::Invalid(l)) if l[0].message.contains("more than the limit") => {
+                    Ok(())
+                }
+                other => {
+                    Err(format!("expected the expectation limit, got {:?}", other.err()).into())
+                }
+            }
+        },
+    ));
     trials.push(Trial::test("malformed::huge_input_is_refused", || {
         let mut s = String::new();
         for i in 0..100_000 {

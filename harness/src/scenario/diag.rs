@@ -26,9 +26,6 @@ impl KeyPath {
         v.push(Seg::Index(i));
         KeyPath(v)
     }
-    pub fn is_root(&self) -> bool {
-        self.0.is_empty()
-    }
 }
 
 impl fmt::Display for KeyPath {
@@ -73,12 +70,6 @@ impl Diagnostic {
     }
     pub fn hint(mut self, hint: impl Into<String>) -> Self {
         self.hint = Some(hint.into());
-        self
-    }
-    pub fn maybe_hint(mut self, hint: Option<String>) -> Self {
-        if hint.is_some() {
-            self.hint = hint;
-        }
         self
     }
 }

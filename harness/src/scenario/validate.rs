@@ -11,6 +11,9 @@ use super::plan::*;
 /// More nodes than this is refused up front: each node is a network namespace (~325 KiB of kernel
 /// memory) and counts toward `user.max_net_namespaces`.
 pub const MAX_NODES: usize = 4096;
+/// Each probe gets its own ICMP id (`icmp::probe_id`: 0x4e00 + its index, in 16 bits); more
+/// expectations than this would give two probes the same id.
+pub const MAX_EXPECTATIONS: usize = 0x10000 - 0x4e00;
 /// A Linux bridge refuses its 1024th port.
 pub const MAX_BRIDGE_PORTS: usize = 1023;
 /// Linux interface names are at most 15 bytes (IFNAMSIZ - 1).
@@ -33,6 +36,19 @@ pub fn validate(file: &ScenarioFile, node_order: &[String]) -> Result<Plan, Vec<
                 ),
             )
             .hint("each node is a network namespace; split the scenario"),
+        );
+        return Err(v.diags);
+    }
+
+    let e = &file.expect;
+    let count = e.ping.len() + e.traceroute.len() + e.route.len() + e.neighbor.len();
+    if count > MAX_EXPECTATIONS {
+        v.push(
+            Diagnostic::new(
+                root.key("expect"),
+                format!("{count} expectations is more than the limit of {MAX_EXPECTATIONS}"),
+            )
+            .hint("each probe needs an ICMP id of its own; split the scenario"),
         );
         return Err(v.diags);
     }
