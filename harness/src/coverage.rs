@@ -337,21 +337,18 @@ fn ignore_reason(line: &str) -> Option<String> {
     })
 }
 
-/// The expectation an `expect.KIND[i]...` key is about, as the report names it: validation keeps
-/// the kinds in this order, each in file order.
-fn expectation_named(key: &str, file: &ScenarioFile, checks: &[Section]) -> Option<String> {
-    let rest = key.strip_prefix("expect.")?;
-    let (kind, tail) = rest.split_once('[')?;
-    let i: usize = tail.split(']').next()?.parse().ok()?;
-    let e = &file.expect;
-    let before = match kind {
-        "ping" => 0,
-        "traceroute" => e.ping.len(),
-        "route" => e.ping.len() + e.traceroute.len(),
-        "neighbor" => e.ping.len() + e.traceroute.len() + e.route.len(),
-        _ => return None,
-    };
-    checks.get(before + i).map(|c| c.what.clone())
+/// The expectation an `expect.KIND[i]...` key is about, as the report names it.
+fn expectation_named(
+    key: &str,
+    source: &crate::scenario::Source,
+    checks: &[Section],
+) -> Option<String> {
+    (0..checks.len()).find_map(|k| {
+        let own = source.expectation_key(k)?.to_string();
+        let rest = key.strip_prefix(&own)?;
+        (rest.is_empty() || rest.starts_with('.') || rest.starts_with('['))
+            .then(|| checks[k].what.clone())
+    })
 }
 
 /// Compares a variant that ran to the end with the original.
@@ -475,7 +472,7 @@ pub fn coverage(path: &Path, exe: &Path) -> Result<Report, CoverageError> {
                     Some(keys) => Status::Covered {
                         by: keys
                             .split('\n')
-                            .filter_map(|k| expectation_named(k, &source.file, &base_sections))
+                            .filter_map(|k| expectation_named(k, &source, &base_sections))
                             .collect(),
                     },
                     None => Status::Required { why },

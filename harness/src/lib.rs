@@ -10,6 +10,7 @@ pub mod capture;
 pub mod check;
 pub mod coverage;
 pub mod icmp;
+pub mod junit;
 pub mod observe;
 pub mod probe;
 pub mod render;

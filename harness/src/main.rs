@@ -43,6 +43,9 @@ enum Command {
         /// Write the results as JSON, for `diff` and `snapshots`
         #[arg(long, value_name = "FILE")]
         json: Option<PathBuf>,
+        /// Write the results as JUnit XML: a test suite per scenario, a test case per expectation
+        #[arg(long, value_name = "FILE")]
+        junit: Option<PathBuf>,
         /// Scenario files, or folders of *.toml
         #[arg(required = true, value_name = "PATH")]
         files: Vec<PathBuf>,
@@ -187,6 +190,7 @@ fn dispatch(command: Command) -> anyhow::Result<u8> {
             paths,
             pcap,
             json,
+            junit,
             files,
         } => run(
             &scenario_files(&files)?,
@@ -194,6 +198,7 @@ fn dispatch(command: Command) -> anyhow::Result<u8> {
                 paths,
                 pcap,
                 json,
+                junit,
                 ..RunOpts::default()
             },
         ),
@@ -339,6 +344,7 @@ struct RunOpts {
     paths: bool,
     pcap: Option<PathBuf>,
     json: Option<PathBuf>,
+    junit: Option<PathBuf>,
 }
 
 /// The flake gate: every scenario `runs` times, four runs per core at a time; any difference in
@@ -457,19 +463,19 @@ fn run(files: &[PathBuf], opts: &RunOpts) -> anyhow::Result<u8> {
     let mut code = 0u8;
     let (mut passed, mut failed, mut invalid, mut checks, mut checks_failed) = (0, 0, 0, 0, 0);
     let mut records = Vec::new();
-    for (f, r) in files.iter().zip(results) {
+    for (f, r) in files.iter().zip(&results) {
         match r {
             Ok((res, plan)) => {
-                print_colored(&render_result(f, &res));
-                records.push(report::record(&f.display().to_string(), &plan, &res));
+                print_colored(&render_result(f, res));
+                records.push(report::record(&f.display().to_string(), plan, res));
                 if opts.paths {
-                    for line in render_observations(&plan, &res).lines() {
+                    for line in render_observations(plan, res).lines() {
                         println!("  | {line}");
                     }
                 }
                 if let Some(dir) = &opts.pcap {
                     let out = dir.join(pcap_name(f));
-                    match runner::write_pcap(&plan, &res, &out) {
+                    match runner::write_pcap(plan, res, &out) {
                         Ok(true) => println!("  pcap: {}", out.display()),
                         Ok(false) => {}
                         Err(e) => eprintln!("warning: cannot write {}: {e}", out.display()),
@@ -477,7 +483,7 @@ fn run(files: &[PathBuf], opts: &RunOpts) -> anyhow::Result<u8> {
                 }
                 if let ScenarioResult::Checked {
                     checks: c, timings, ..
-                } = &res
+                } = res
                 {
                     checks += c.len();
                     checks_failed += c.iter().filter(|c| !c.passed).count();
@@ -506,6 +512,24 @@ fn run(files: &[PathBuf], opts: &RunOpts) -> anyhow::Result<u8> {
             }
         }
     }
+    if let Some(path) = &opts.junit {
+        let entries: Vec<netconform::junit::Entry<'_>> = files
+            .iter()
+            .zip(&results)
+            .map(|(f, r)| netconform::junit::Entry {
+                file: f.display().to_string(),
+                outcome: r
+                    .as_ref()
+                    .map(|(res, plan)| (plan, res))
+                    .map_err(|e| e.to_string()),
+            })
+            .collect();
+        let xml = netconform::junit::junit(&entries).context("encoding the JUnit report")?;
+        std::fs::write(path, xml).with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    if std::env::var_os("GITHUB_ACTIONS").is_some_and(|v| v == "true") {
+        annotate(files, &results);
+    }
     if let Some(path) = &opts.json {
         let rec = report::RunRecord {
             kernel: report::kernel_release(),
@@ -527,6 +551,46 @@ fn run(files: &[PathBuf], opts: &RunOpts) -> anyhow::Result<u8> {
         started.elapsed().as_secs_f64() * 1000.0
     );
     Ok(code)
+}
+
+/// Under GitHub Actions, each failed expectation (or unbuildable network) also becomes an
+/// `::error` annotation on its line of the scenario file, shown beside the diff of a pull request.
+fn annotate(files: &[PathBuf], results: &[Result<(ScenarioResult, scenario::Plan), RunError>]) {
+    // GitHub's workflow-command escaping: data, and properties (which also escape `:` and `,`).
+    let data = |s: &str| {
+        s.replace('%', "%25")
+            .replace('\r', "%0D")
+            .replace('\n', "%0A")
+    };
+    let prop = |s: &str| data(s).replace(':', "%3A").replace(',', "%2C");
+    for (f, r) in files.iter().zip(results) {
+        let Ok((res, _)) = r else { continue };
+        let file = prop(&f.display().to_string());
+        match res {
+            ScenarioResult::SetupFailed(why) => {
+                println!(
+                    "::error file={file},title=the network could not be built::{}",
+                    data(why)
+                )
+            }
+            ScenarioResult::Checked { checks, .. } => {
+                let source = scenario::load_source(f).ok();
+                for (k, c) in checks.iter().enumerate().filter(|(_, c)| !c.passed) {
+                    let at = source
+                        .as_ref()
+                        .and_then(|s| Some(s.locate(&s.expectation_key(k)?)))
+                        .map(|(p, line, col, _)| {
+                            format!(
+                                "file={},line={line},col={col}",
+                                prop(&p.display().to_string())
+                            )
+                        })
+                        .unwrap_or_else(|| format!("file={file}"));
+                    println!("::error {at},title={}::{}", prop(&c.what), data(&c.detail));
+                }
+            }
+        }
+    }
 }
 
 /// Prints a report with its verdicts in colour: green for PASS and ok, red for FAIL. anstream

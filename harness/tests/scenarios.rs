@@ -260,6 +260,61 @@ fn schema_trials() -> Vec<Trial> {
     ]
 }
 
+/// `run --junit`: parsed by a JUnit reader, one case per expectation, the failure named.
+fn junit_trial() -> Trial {
+    Trial::test(
+        "meta::junit_has_a_case_per_expectation_and_names_failures",
+        || {
+            let dir = std::env::temp_dir().join(format!("netconform-junit-{}", std::process::id()));
+            std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+            let text = std::fs::read_to_string(root().join("scenarios/routing/router-chain.toml"))
+                .map_err(|e| e.to_string())?
+                .replacen(
+                    r#""10.0.12.2", "10.0.2.2"]"#,
+                    r#""10.0.12.9", "10.0.2.2"]"#,
+                    1,
+                );
+            let (scenario, xml) = (dir.join("wrong-hop.toml"), dir.join("junit.xml"));
+            std::fs::write(&scenario, text).map_err(|e| e.to_string())?;
+            let st = std::process::Command::new(worker())
+                .arg("run")
+                .arg("--junit")
+                .arg(&xml)
+                .arg(&scenario)
+                .stdout(std::process::Stdio::null())
+                .status()
+                .map_err(|e| e.to_string())?;
+            let report = quick_junit::Report::deserialize_from_str(
+                &std::fs::read_to_string(&xml).map_err(|e| e.to_string())?,
+            )
+            .map_err(|e| e.to_string())?;
+            let _ = std::fs::remove_dir_all(&dir);
+            let suite = &report.test_suites[0];
+            let failed: Vec<&str> = suite
+                .test_cases
+                .iter()
+                .filter(|c| !matches!(c.status, quick_junit::TestCaseStatus::Success { .. }))
+                .map(|c| c.name.as_str())
+                .collect();
+            if st.code() == Some(1)
+                && report.test_suites.len() == 1
+                && suite.test_cases.len() == 9
+                && failed == ["traceroute client -> 10.0.2.2"]
+            {
+                Ok(())
+            } else {
+                Err(format!(
+                    "exit {:?}, {} suites, {} cases, failed {failed:?}",
+                    st.code(),
+                    report.test_suites.len(),
+                    suite.test_cases.len()
+                )
+                .into())
+            }
+        },
+    )
+}
+
 /// The command line: help and version for everything, usage errors refused with exit 2.
 fn cli_trial() -> Trial {
     Trial::test(
@@ -587,6 +642,7 @@ fn main() {
     trials.extend(ipv6_trials());
     trials.extend(coverage_trials());
     trials.push(cli_trial());
+    trials.push(junit_trial());
     trials.extend(schema_trials());
     trials.extend(malformed_trials());
     libtest_mimic::run(&args, trials).exit();

@@ -399,6 +399,26 @@ impl Source {
         })
     }
 
+    /// The key of the plan's expectation `k` (`expect.route[1]`): validation keeps the kinds in
+    /// this order, each in file order.
+    pub fn expectation_key(&self, k: usize) -> Option<KeyPath> {
+        let e = &self.file.expect;
+        let kinds = [
+            ("ping", e.ping.len()),
+            ("traceroute", e.traceroute.len()),
+            ("route", e.route.len()),
+            ("neighbor", e.neighbor.len()),
+        ];
+        let mut k = k;
+        for (kind, n) in kinds {
+            if k < n {
+                return Some(KeyPath::root().key("expect").key(kind).index(k));
+            }
+            k -= n;
+        }
+        None
+    }
+
     /// Where `key` is written: the file, line and column, and the text of that line.
     pub fn locate(&self, key: &KeyPath) -> (PathBuf, usize, usize, String) {
         let trees = self.trees();
