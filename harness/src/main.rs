@@ -126,6 +126,14 @@ enum Command {
         #[arg(long)]
         dual_stack: bool,
     },
+    /// Draw a scenario's topology: nodes, bridges, links with interfaces and addresses
+    Graph {
+        /// The scenario
+        file: PathBuf,
+        /// dot (Graphviz), mermaid (GitHub renders it), or svg (drawn by Graphviz's `dot`)
+        #[arg(long, value_enum, default_value_t = GraphFormat::Dot)]
+        format: GraphFormat,
+    },
     /// Print the JSON Schema of the scenario format (for editors: see the README)
     Schema,
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
@@ -136,6 +144,13 @@ enum Command {
     /// For vm/run: every program the scenarios' `run` lines call, one per line
     #[command(name = "__programs", hide = true)]
     Programs { files: Vec<PathBuf> },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum GraphFormat {
+    Dot,
+    Mermaid,
+    Svg,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -246,6 +261,7 @@ fn dispatch(command: Command) -> anyhow::Result<u8> {
             );
             Ok(0)
         }
+        Command::Graph { file, format } => graph(&file, format),
         Command::Schema => {
             let text = serde_json::to_string_pretty(&scenario::model::schema())
                 .context("encoding the schema")?;
@@ -274,6 +290,36 @@ fn programs(paths: &[PathBuf]) -> anyhow::Result<u8> {
     }
     for p in programs {
         println!("{p}");
+    }
+    Ok(0)
+}
+
+/// `graph`: the scenario's topology as DOT, Mermaid, or SVG through Graphviz's `dot`.
+fn graph(file: &Path, format: GraphFormat) -> anyhow::Result<u8> {
+    let plan = scenario::load_file(file)?;
+    match format {
+        GraphFormat::Dot => print!("{}", netconform::graph::dot(&plan)),
+        GraphFormat::Mermaid => print!("{}", netconform::graph::mermaid(&plan)),
+        GraphFormat::Svg => {
+            let mut child = std::process::Command::new("dot")
+                .arg("-Tsvg")
+                .stdin(std::process::Stdio::piped())
+                .spawn()
+                .map_err(|e| {
+                    anyhow::anyhow!(
+                        "cannot run Graphviz's `dot` ({}): install it, e.g. `apt-get install -y graphviz`, or use --format dot or mermaid",
+                        netconform::text::plain_error(&e)
+                    )
+                })?;
+            child
+                .stdin
+                .take()
+                .context("dot's stdin")?
+                .write_all(netconform::graph::dot(&plan).as_bytes())
+                .context("writing to dot")?;
+            let st = child.wait().context("waiting for dot")?;
+            anyhow::ensure!(st.success(), "dot failed ({st})");
+        }
     }
     Ok(0)
 }

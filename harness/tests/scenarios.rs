@@ -315,6 +315,61 @@ fn junit_trial() -> Trial {
     )
 }
 
+/// `graph`: the Docker scenario's DOT is snapshotted; every scenario's DOT renders with Graphviz.
+fn graph_trials() -> Vec<Trial> {
+    vec![
+        Trial::test("meta::graph_of_the_docker_scenario", || {
+            let plan = scenario::load_file(&root().join("scenarios/docker/single-host.toml"))
+                .map_err(|e| e.to_string())?;
+            let mut settings = insta::Settings::clone_current();
+            settings.set_snapshot_path(root().join("snapshots/graph"));
+            settings.set_prepend_module_to_snapshot(false);
+            settings.set_omit_expression(true);
+            settings.bind(|| {
+                insta::assert_snapshot!("docker-single-host.dot", netconform::graph::dot(&plan))
+            });
+            Ok(())
+        }),
+        Trial::test("meta::graph_of_every_scenario_renders_with_dot", || {
+            let mut problems = Vec::new();
+            for f in
+                runner::collect_scenarios(&root().join("scenarios")).map_err(|e| e.to_string())?
+            {
+                let plan = scenario::load_file(&f).map_err(|e| e.to_string())?;
+                let mut child = std::process::Command::new("dot")
+                    .arg("-Tsvg")
+                    .stdin(std::process::Stdio::piped())
+                    .stdout(std::process::Stdio::null())
+                    .stderr(std::process::Stdio::piped())
+                    .spawn()
+                    .map_err(|e| {
+                        format!("Graphviz's `dot` is needed ({e}): apt-get install -y graphviz")
+                    })?;
+                use std::io::Write;
+                child
+                    .stdin
+                    .take()
+                    .expect("piped")
+                    .write_all(netconform::graph::dot(&plan).as_bytes())
+                    .map_err(|e| e.to_string())?;
+                let out = child.wait_with_output().map_err(|e| e.to_string())?;
+                if !out.status.success() {
+                    problems.push(format!(
+                        "{}: {}",
+                        rel(&f),
+                        String::from_utf8_lossy(&out.stderr)
+                    ));
+                }
+            }
+            if problems.is_empty() {
+                Ok(())
+            } else {
+                Err(problems.join("\n").into())
+            }
+        }),
+    ]
+}
+
 /// The command line: help and version for everything, usage errors refused with exit 2.
 fn cli_trial() -> Trial {
     Trial::test(
@@ -643,6 +698,7 @@ fn main() {
     trials.extend(coverage_trials());
     trials.push(cli_trial());
     trials.push(junit_trial());
+    trials.extend(graph_trials());
     trials.extend(schema_trials());
     trials.extend(malformed_trials());
     libtest_mimic::run(&args, trials).exit();
