@@ -6,7 +6,7 @@ use crate::capture::path::{changes, crossed, flows, Flow, FlowKind, Hop, Topo};
 use crate::icmp::describe;
 use crate::icmp::probe_id;
 use crate::observe::{
-    Names, NeighSeen, Observation, Observed, PingOutcome, RouteSeen, TraceOutcome,
+    Names, NeighSeen, Observation, Observed, PingOutcome, RouteSeen, Timings, TraceOutcome,
 };
 use crate::scenario::plan::{Expectation, Nat, Plan, Via};
 
@@ -538,5 +538,31 @@ fn check_neighbor(
         what,
         passed,
         detail,
+    }
+}
+
+/// How a scenario ended, once its input was valid and the environment fit.
+#[derive(Debug, Clone)]
+pub enum ScenarioResult {
+    /// Built and probed: one verdict per expectation.
+    Checked {
+        checks: Vec<Checked>,
+        timings: Timings,
+        /// Facts about the run a reader may need (e.g. sysctls this kernel does not have).
+        notes: Vec<String>,
+        /// Everything the worker saw, for snapshots and pcap files.
+        observed: Box<Observed>,
+    },
+    /// The network could not be built as declared (a `run` line failed, the kernel refused a
+    /// request, the deadline passed).
+    SetupFailed(String),
+}
+
+impl ScenarioResult {
+    pub fn passed(&self) -> bool {
+        match self {
+            ScenarioResult::Checked { checks, .. } => checks.iter().all(|c| c.passed),
+            ScenarioResult::SetupFailed(_) => false,
+        }
     }
 }

@@ -4,8 +4,8 @@
 
 use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
 
+use crate::check::ScenarioResult;
 use crate::render::sections;
-use crate::runner::ScenarioResult;
 use crate::scenario::Plan;
 
 /// One scenario of a run: its file, and what came of it (or why it could not run).

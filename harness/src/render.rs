@@ -7,9 +7,9 @@ use std::path::Path;
 use crate::capture::frame::Payload;
 use crate::capture::path::{changes, flooded, Flow, FlowKind, Topo};
 use crate::check::probe_flows;
+use crate::check::ScenarioResult;
 use crate::icmp::describe;
 use crate::observe::{Names, Observation};
-use crate::runner::ScenarioResult;
 use crate::scenario::plan::{Expectation, Plan};
 
 /// One line per expectation, `ok` or `FAIL`, then any notes.

@@ -6,8 +6,8 @@ use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 
+use crate::check::ScenarioResult;
 use crate::render::{sections, Section};
-use crate::runner::ScenarioResult;
 use crate::scenario::Plan;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]

@@ -5,36 +5,13 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::capture::Frame;
-use crate::check::{check_all, Checked};
-use crate::observe::{Observation, Observed, Timings, WorkerReport};
+use crate::check::check_all;
+use crate::observe::{Observation, WorkerReport};
 use crate::sandbox::{self, env};
 use crate::scenario::{self, LoadError, Plan};
 
-/// How a scenario ended, once its input was valid and the environment fit.
-#[derive(Debug, Clone)]
-pub enum ScenarioResult {
-    /// Built and probed: one verdict per expectation.
-    Checked {
-        checks: Vec<Checked>,
-        timings: Timings,
-        /// Facts about the run a reader may need (e.g. sysctls this kernel does not have).
-        notes: Vec<String>,
-        /// Everything the worker saw, for snapshots and pcap files.
-        observed: Box<Observed>,
-    },
-    /// The network could not be built as declared (a `run` line failed, the kernel refused a
-    /// request, the deadline passed).
-    SetupFailed(String),
-}
-
-impl ScenarioResult {
-    pub fn passed(&self) -> bool {
-        match self {
-            ScenarioResult::Checked { checks, .. } => checks.iter().all(|c| c.passed),
-            ScenarioResult::SetupFailed(_) => false,
-        }
-    }
-}
+/// Re-exported where callers have always found it.
+pub use crate::check::ScenarioResult;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
@@ -45,17 +22,6 @@ pub enum RunError {
     Environment(String),
     #[error("the sandbox worker for {} failed: {detail}", file.display())]
     Worker { file: PathBuf, detail: String },
-}
-
-pub fn missing_program_message(program: &str, node: &str) -> String {
-    let install = match env::package_for(program) {
-        Some(pkg) => format!(" Install it, e.g. `apt-get install -y {pkg}` on Debian or Ubuntu."),
-        None => String::new(),
-    };
-    format!(
-        "`{program}` is not installed (searched {}), but a run line of node `{node}` needs it.{install}",
-        sandbox::sandbox_path()
-    )
 }
 
 /// Checks what can be checked before building: every program a `run` line names exists, and the
@@ -106,7 +72,7 @@ pub fn preflight(plan: &Plan) -> Result<(), RunError> {
     for n in &plan.nodes {
         for argv in &n.run {
             if sandbox::find_program(&argv[0]).is_none() {
-                return Err(RunError::Environment(missing_program_message(
+                return Err(RunError::Environment(env::missing_program_message(
                     &argv[0], &n.name,
                 )));
             }

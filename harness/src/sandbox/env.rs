@@ -54,6 +54,18 @@ pub fn package_for(program: &str) -> Option<&'static str> {
     })
 }
 
+/// Why a `run` line cannot start: its program is missing, and where to get it.
+pub fn missing_program_message(program: &str, node: &str) -> String {
+    let install = match package_for(program) {
+        Some(pkg) => format!(" Install it, e.g. `apt-get install -y {pkg}` on Debian or Ubuntu."),
+        None => String::new(),
+    };
+    format!(
+        "`{program}` is not installed (searched {}), but a run line of node `{node}` needs it.{install}",
+        super::sandbox_path()
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

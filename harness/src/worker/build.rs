@@ -482,7 +482,7 @@ pub(super) fn run_line(
     let shown = argv.join(" ");
     let done = sandbox::run_in_netns(ns, argv, timeout).map_err(|e| match &e {
         SandboxError::Spawn { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
-            WorkerError::Environment(crate::runner::missing_program_message(&argv[0], node))
+            WorkerError::Environment(crate::sandbox::env::missing_program_message(&argv[0], node))
         }
         _ => WorkerError::Setup(format!(
             "run line `{shown}` in node `{node}`: {}",
