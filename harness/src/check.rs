@@ -3,6 +3,7 @@
 use std::net::IpAddr;
 
 use crate::capture::path::{changes, crossed, flows, Flow, FlowKind, Hop, Topo};
+use crate::capture::Frame;
 use crate::icmp::describe;
 use crate::icmp::probe_id;
 use crate::observe::{
@@ -20,16 +21,27 @@ pub struct Checked {
     pub detail: String,
 }
 
-/// The packets each probe sent and caused, reconstructed from the captures; `None` for probes
-/// that send nothing (route, neighbour) or when capture is off.
+/// Whether probe `k` sends packets that captures can follow (a ping or traceroute, captures on).
+fn captured(plan: &Plan, k: usize) -> bool {
+    plan.settings.capture
+        && matches!(
+            plan.expectations[k],
+            Expectation::Ping { .. } | Expectation::Traceroute { .. }
+        )
+}
+
+/// The packets probe `k` sent and caused, from its frames; `None` for probes that send nothing
+/// (route, neighbour) or when capture is off.
+pub fn probe_flow(plan: &Plan, topo: &Topo, k: usize, frames: &[&Frame]) -> Option<Vec<Flow>> {
+    captured(plan, k).then(|| flows(topo, frames, probe_id(k)))
+}
+
+/// The packets each probe sent and caused, reconstructed from the captures (see [`probe_flow`]).
 pub fn probe_flows(plan: &Plan, observed: &Observed) -> Vec<Option<Vec<Flow>>> {
     let topo = Topo::from_plan(plan);
-    plan.expectations
-        .iter()
-        .enumerate()
-        .map(|(k, e)| {
-            let sends = matches!(e, Expectation::Ping { .. } | Expectation::Traceroute { .. });
-            (plan.settings.capture && sends).then(|| {
+    (0..plan.expectations.len())
+        .map(|k| {
+            captured(plan, k).then(|| {
                 let frames: Vec<_> = observed.frames.iter().filter(|f| f.probe == k).collect();
                 flows(&topo, &frames, probe_id(k))
             })
@@ -494,9 +506,8 @@ fn check_neighbor(
         if n.table.is_empty() {
             "the table is empty".to_string()
         } else {
-            let mut table: Vec<_> = n.table.iter().collect();
-            table.sort_by_cached_key(|x| (names.order_key(x.ip), x.dev.clone()));
-            let rows: Vec<String> = table
+            let rows: Vec<String> = names
+                .table_order(&n.table)
                 .iter()
                 .map(|x| match x.mac {
                     Some(m) => format!("{} at {} on {}", names.ip(x.ip), names.mac(m), x.dev),

@@ -401,15 +401,9 @@ fn run_variant(
     let names = crate::observe::Names::default();
     let mut changed = None;
     let mut stop = |k: usize, o: &crate::observe::Observation, frames: &[crate::capture::Frame]| {
-        let e = &plan.expectations[k];
-        let sends = matches!(
-            e,
-            crate::scenario::Expectation::Ping { .. }
-                | crate::scenario::Expectation::Traceroute { .. }
-        );
         let refs: Vec<&crate::capture::Frame> = frames.iter().collect();
-        let flows = (plan.settings.capture && sends)
-            .then(|| crate::capture::path::flows(&topo, &refs, crate::icmp::probe_id(k)));
+        let flows = crate::check::probe_flow(&plan, &topo, k, &refs);
+        let e = &plan.expectations[k];
         let c = crate::check::check(&plan, e, o, flows.as_deref(), &names);
         if base.get(k).is_some_and(|b| *b != c.passed) {
             changed = Some(k);
@@ -419,7 +413,7 @@ fn run_variant(
     };
     let result = runner::run_plan_until(path, &plan, exe, &mut stop)?;
     Ok(match (result, changed) {
-        (None, Some(k)) | (Some(_), Some(k)) => Outcome::Changed(k),
+        (_, Some(k)) => Outcome::Changed(k),
         (Some(r), None) => Outcome::Ran(Box::new((plan, r))),
         (None, None) => unreachable!("a run stops only at a changed verdict"),
     })
@@ -444,7 +438,8 @@ pub fn coverage(path: &Path, exe: &Path) -> Result<Report, CoverageError> {
     };
     let base_sections = sections(&base_plan, &base_result);
     let elements = elements(&source.file, &source.order);
-    let located: Vec<_> = elements.iter().map(|e| source.locate(&e.key)).collect();
+    let keys: Vec<KeyPath> = elements.iter().map(|e| e.key.clone()).collect();
+    let located = source.locate_all(&keys);
     let ignored: Vec<Option<String>> = located.iter().map(|l| ignore_reason(&l.3)).collect();
     let jobs: Vec<usize> = (0..elements.len())
         .filter(|i| ignored[*i].is_none())
@@ -650,13 +645,14 @@ b = { node = "a", name = "eth0", addresses = ["10.0.0.2/24"] }
                 "address 10.0.0.2/24 on a:eth0",
             ]
         );
-        let (_, line, _, text) = source.locate(&els[1].key);
-        assert_eq!(line, 4);
+        let at = source.locate_all(&[els[1].key.clone(), els[2].key.clone()]);
+        let (_, line, _, text) = &at[0];
+        assert_eq!(*line, 4);
         assert_eq!(
-            ignore_reason(&source.locate(&els[2].key).3).as_deref(),
+            ignore_reason(&at[1].3).as_deref(),
             Some("kept for the demo")
         );
-        assert_eq!(ignore_reason(&text), None);
+        assert_eq!(ignore_reason(text), None);
         // Without its route's gateway address, r cannot be built: required, and why.
         let f = apply(&source.file, &els[4].removal);
         let err = source.validate(&f).unwrap_err();

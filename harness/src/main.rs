@@ -620,18 +620,27 @@ fn annotate(files: &[PathBuf], results: &[Result<(ScenarioResult, scenario::Plan
                 )
             }
             ScenarioResult::Checked { checks, .. } => {
-                let source = scenario::load_source(f).ok();
-                for (k, c) in checks.iter().enumerate().filter(|(_, c)| !c.passed) {
-                    let at = source
-                        .as_ref()
-                        .and_then(|s| Some(s.locate(&s.expectation_key(k)?)))
-                        .map(|(p, line, col, _)| {
+                let failed: Vec<usize> = (0..checks.len()).filter(|k| !checks[*k].passed).collect();
+                // Where each failed expectation is written, read once for all of them.
+                let places = scenario::load_source(f)
+                    .ok()
+                    .and_then(|s| {
+                        let keys: Option<Vec<_>> =
+                            failed.iter().map(|k| s.expectation_key(*k)).collect();
+                        Some(s.locate_all(&keys?))
+                    })
+                    .unwrap_or_default();
+                for (n, k) in failed.into_iter().enumerate() {
+                    let at = places.get(n).map_or_else(
+                        || format!("file={file}"),
+                        |(p, line, col, _)| {
                             format!(
                                 "file={},line={line},col={col}",
                                 prop(&p.display().to_string())
                             )
-                        })
-                        .unwrap_or_else(|| format!("file={file}"));
+                        },
+                    );
+                    let c = &checks[k];
                     println!("::error {at},title={}::{}", prop(&c.what), data(&c.detail));
                 }
             }

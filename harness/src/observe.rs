@@ -180,6 +180,13 @@ impl Names {
         }
     }
 
+    /// A neighbour table's rows in the order reports show them (see [`Names::order_key`]).
+    pub fn table_order<'a>(&self, table: &'a [NeighEntry]) -> Vec<&'a NeighEntry> {
+        let mut rows: Vec<&NeighEntry> = table.iter().collect();
+        rows.sort_by_cached_key(|x| (self.order_key(x.ip), x.dev.clone()));
+        rows
+    }
+
     pub fn ip(&self, ip: IpAddr) -> String {
         self.link_locals
             .get(&ip)

@@ -114,9 +114,7 @@ pub fn sections(plan: &Plan, result: &ScenarioResult) -> Vec<Section> {
             if n.table.is_empty() {
                 lines.push("  (empty)".to_string());
             }
-            let mut rows: Vec<_> = n.table.iter().collect();
-            rows.sort_by_cached_key(|x| (names.order_key(x.ip), x.dev.clone()));
-            for x in rows {
+            for x in names.table_order(&n.table) {
                 let mac = x
                     .mac
                     .map_or_else(|| "unresolved".to_string(), |m| names.mac(m));

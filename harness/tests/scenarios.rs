@@ -92,6 +92,15 @@ fn run_text(path: &Path, text: &str) -> Result<(ScenarioResult, String), Failed>
     Ok((res, text))
 }
 
+/// Passes when nothing went wrong; otherwise fails listing every problem, one per line.
+fn none_of(problems: Vec<String>) -> Result<(), Failed> {
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems.join("\n").into())
+    }
+}
+
 fn docker_variant_all(changes: &[(&str, &str)]) -> Result<(ScenarioResult, String), Failed> {
     variant_all("docker/single-host.toml", changes)
 }
@@ -250,11 +259,7 @@ fn schema_trials() -> Vec<Trial> {
                 if validator.is_valid(&typo) {
                     problems.push("a link end with `adresses` was accepted".into());
                 }
-                if problems.is_empty() {
-                    Ok(())
-                } else {
-                    Err(problems.join("\n").into())
-                }
+                none_of(problems)
             },
         ),
     ]
@@ -361,11 +366,7 @@ fn graph_trials() -> Vec<Trial> {
                     ));
                 }
             }
-            if problems.is_empty() {
-                Ok(())
-            } else {
-                Err(problems.join("\n").into())
-            }
+            none_of(problems)
         }),
     ]
 }
@@ -416,11 +417,7 @@ fn cli_trial() -> Trial {
                     wrong.push(format!("`netconform {}` must exit 2", args.join(" ")));
                 }
             }
-            if wrong.is_empty() {
-                Ok(())
-            } else {
-                Err(wrong.join("\n").into())
-            }
+            none_of(wrong)
         },
     )
 }

@@ -65,17 +65,9 @@ pub fn wait_for_output(
     if let Some(rx) = &out {
         if let Ok(bytes) = rx.recv_timeout(timeout) {
             if complete(&bytes) {
-                let stderr = child.stderr.take();
-                let reaper = thread::spawn(move || {
-                    // Keep reading stderr so the child never blocks on a full pipe.
-                    let err = stderr.map(drain);
-                    let _ = child.wait();
-                    drop(err);
-                });
-                let mut reapers = REAPERS.lock().unwrap_or_else(|e| e.into_inner());
-                // Finished ones need no joining: keep the list short in long runs.
-                reapers.retain(|h| !h.is_finished());
-                reapers.push(reaper);
+                // Keep reading stderr so the child never blocks on a full pipe.
+                let err = child.stderr.take().map(drain);
+                reap_later(child, err);
                 return Ok(Finished {
                     status: None,
                     stdout: bytes,
@@ -229,13 +221,15 @@ pub fn read_lines(
     }))
 }
 
-/// Lets a helper thread wait for `child` (see [`join_reapers`]).
+/// Lets a helper thread wait for `child` (see [`join_reapers`]), keeping `err`, the reader of
+/// its stderr, alive until then.
 fn reap_later(mut child: Child, err: Option<mpsc::Receiver<Vec<u8>>>) {
     let reaper = thread::spawn(move || {
         let _ = child.wait();
         drop(err);
     });
     let mut reapers = REAPERS.lock().unwrap_or_else(|e| e.into_inner());
+    // Finished ones need no joining: keep the list short in long runs.
     reapers.retain(|h| !h.is_finished());
     reapers.push(reaper);
 }

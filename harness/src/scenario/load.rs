@@ -379,8 +379,9 @@ impl Source {
     /// Validates `file`, this source's file or a changed copy of it, placing every problem in
     /// the file that says most about its key.
     pub fn validate(&self, file: &ScenarioFile) -> Result<Plan, LoadError> {
-        let trees = self.trees();
         validate(file, &self.order).map_err(|diags| {
+            // Positions are needed only for problems: parse for them only then.
+            let trees = self.trees();
             LoadError::Invalid(
                 diags
                     .into_iter()
@@ -419,13 +420,17 @@ impl Source {
         None
     }
 
-    /// Where `key` is written: the file, line and column, and the text of that line.
-    pub fn locate(&self, key: &KeyPath) -> (PathBuf, usize, usize, String) {
+    /// Where each of `keys` is written: the file, line and column, and the text of that line.
+    pub fn locate_all(&self, keys: &[KeyPath]) -> Vec<(PathBuf, usize, usize, String)> {
         let trees = self.trees();
-        let (doc, span) = self.place(&trees, key);
-        let (line, column) = line_col(&doc.src, span.start);
-        let text = doc.src.lines().nth(line - 1).unwrap_or("").to_string();
-        (doc.path.clone(), line, column, text)
+        keys.iter()
+            .map(|key| {
+                let (doc, span) = self.place(&trees, key);
+                let (line, column) = line_col(&doc.src, span.start);
+                let text = doc.src.lines().nth(line - 1).unwrap_or("").to_string();
+                (doc.path.clone(), line, column, text)
+            })
+            .collect()
     }
 }
 

@@ -427,19 +427,15 @@ fn solicited_node(a: std::net::Ipv6Addr) -> std::net::Ipv6Addr {
 fn joined_groups(
     file: Option<&std::fs::File>,
 ) -> std::io::Result<std::collections::BTreeSet<(u32, std::net::Ipv6Addr)>> {
-    use std::os::unix::fs::FileExt;
+    use std::io::{Read, Seek};
     let mut out = std::collections::BTreeSet::new();
-    let Some(file) = file else { return Ok(out) };
+    let Some(mut file) = file else {
+        return Ok(out);
+    };
     // Read from the start each time (a proc file restarts at offset 0).
     let mut text = Vec::new();
-    let mut buf = [0u8; 8192];
-    loop {
-        let n = file.read_at(&mut buf, text.len() as u64)?;
-        if n == 0 {
-            break;
-        }
-        text.extend_from_slice(&buf[..n]);
-    }
+    file.seek(std::io::SeekFrom::Start(0))?;
+    file.read_to_end(&mut text)?;
     for line in String::from_utf8_lossy(&text).lines() {
         let f: Vec<&str> = line.split_whitespace().collect();
         let (Some(idx), Some(hex)) = (f.first().and_then(|i| i.parse().ok()), f.get(2)) else {
