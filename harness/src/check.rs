@@ -2,7 +2,7 @@
 
 use std::net::IpAddr;
 
-use crate::capture::path::{changes, crossed, flows, Flow, FlowKind, Hop, Topo};
+use crate::capture::path::{changes, crossed, flows, Endpoint, Flow, FlowKind, Hop, Probe, Topo};
 use crate::capture::Frame;
 use crate::icmp::describe;
 use crate::icmp::probe_id;
@@ -21,29 +21,59 @@ pub struct Checked {
     pub detail: String,
 }
 
-/// Whether probe `k` sends packets that captures can follow (a ping or traceroute, captures on).
+/// Whether probe `k` sends packets that captures can follow (a ping, traceroute or port probe,
+/// captures on).
 fn captured(plan: &Plan, k: usize) -> bool {
-    plan.settings.capture
-        && matches!(
-            plan.expectations[k],
-            Expectation::Ping { .. } | Expectation::Traceroute { .. }
-        )
+    plan.settings.capture && plan.expectations[k].sends().is_some()
+}
+
+/// The ICMP ids of every echo probe of the plan.
+fn echo_ids(plan: &Plan) -> std::collections::BTreeSet<u16> {
+    plan.expectations
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| matches!(e, Expectation::Ping { .. } | Expectation::Traceroute { .. }))
+        .map(|(k, _)| probe_id(k))
+        .collect()
+}
+
+fn flows_of(
+    plan: &Plan,
+    topo: &Topo,
+    k: usize,
+    frames: &[&Frame],
+    ids: &std::collections::BTreeSet<u16>,
+) -> Vec<Flow> {
+    let probe = match &plan.expectations[k] {
+        Expectation::Port(w) => crate::expect::transport::flow_probe(w),
+        _ => {
+            let id = probe_id(k);
+            Probe::Echo { id, others: ids }
+        }
+    };
+    // Another probe's id is a late answer to it, unless it is this probe's own.
+    flows(topo, frames, probe)
 }
 
 /// The packets probe `k` sent and caused, from its frames; `None` for probes that send nothing
-/// (route, neighbour) or when capture is off.
+/// (route, neighbour, exec) or when capture is off.
 pub fn probe_flow(plan: &Plan, topo: &Topo, k: usize, frames: &[&Frame]) -> Option<Vec<Flow>> {
-    captured(plan, k).then(|| flows(topo, frames, probe_id(k)))
+    let mut ids = echo_ids(plan);
+    ids.remove(&probe_id(k));
+    captured(plan, k).then(|| flows_of(plan, topo, k, frames, &ids))
 }
 
 /// The packets each probe sent and caused, reconstructed from the captures (see [`probe_flow`]).
 pub fn probe_flows(plan: &Plan, observed: &Observed) -> Vec<Option<Vec<Flow>>> {
     let topo = Topo::from_plan(plan);
+    let all = echo_ids(plan);
     (0..plan.expectations.len())
         .map(|k| {
             captured(plan, k).then(|| {
                 let frames: Vec<_> = observed.frames.iter().filter(|f| f.probe == k).collect();
-                flows(&topo, &frames, probe_id(k))
+                let mut ids = all.clone();
+                ids.remove(&probe_id(k));
+                flows_of(plan, &topo, k, &frames, &ids)
             })
         })
         .collect()
@@ -64,11 +94,10 @@ fn point(plan: &Plan, h: &Hop) -> String {
     format!("{}:{}", plan.node_name(h.at.node), h.at.iface)
 }
 
-/// Where the echo request and its answer were last seen, for a ping that did not get its reply.
+/// Where the request (echo request, SYN, datagram) and its answer were last seen, for a probe
+/// that did not get its answer.
 pub fn last_seen(plan: &Plan, flows: &[Flow], names: &Names) -> String {
-    let req = flows
-        .iter()
-        .find(|f| f.kind == FlowKind::EchoRequest { seq: 1 });
+    let req = flows.iter().find(|f| f.kind.is_request());
     let Some(req) = req.filter(|f| !f.hops.is_empty()) else {
         return "the request was never seen on any interface".into();
     };
@@ -78,12 +107,12 @@ pub fn last_seen(plan: &Plan, flows: &[Flow], names: &Names) -> String {
         .iter()
         .map(|h| {
             let dir = if h.out { "out" } else { "in" };
-            match h.icmp() {
+            match h.ip() {
                 Some(i) => format!(
                     "{} ({dir}, src {} dst {})",
                     point(plan, h),
-                    names.ip(i.src),
-                    names.ip(i.dst)
+                    names.endpoint(i.src_end()),
+                    names.endpoint(i.dst_end())
                 ),
                 None => format!("{} ({dir})", point(plan, h)),
             }
@@ -99,10 +128,7 @@ pub fn last_seen(plan: &Plan, flows: &[Flow], names: &Names) -> String {
             ));
         }
     }
-    match flows
-        .iter()
-        .find(|f| f.kind == FlowKind::EchoReply { seq: 1 })
-    {
+    match flows.iter().find(|f| f.kind.is_answer()) {
         Some(rep) if !rep.hops.is_empty() => {
             let d = rep.hops.iter().map(|h| h.depth).max().unwrap_or(0);
             let last: Vec<String> = rep
@@ -125,10 +151,9 @@ pub fn last_seen(plan: &Plan, flows: &[Flow], names: &Names) -> String {
     s
 }
 
-fn check_path(plan: &Plan, want: &[String], flows: &[Flow]) -> Option<String> {
-    let req = flows
-        .iter()
-        .find(|f| f.kind == FlowKind::EchoRequest { seq: 1 });
+/// A `path` expectation against the request's path.
+pub fn check_path(plan: &Plan, want: &[String], flows: &[Flow]) -> Option<String> {
+    let req = flows.iter().find(|f| f.kind.is_request());
     let got = req
         .map(|f| crossed(&f.hops, &|i| plan.node_name(i).to_string()))
         .unwrap_or_default();
@@ -147,18 +172,25 @@ fn check_path(plan: &Plan, want: &[String], flows: &[Flow]) -> Option<String> {
     Some(d)
 }
 
-fn check_nat(plan: &Plan, want: &Nat, flows: &[Flow], names: &Names) -> Option<String> {
-    let Some(req) = flows
-        .iter()
-        .find(|f| f.kind == FlowKind::EchoRequest { seq: 1 })
-    else {
+/// A `nat` expectation against the request's path. A rewrite happens inside a node, between
+/// the interface the packet came in by and the one it left by: `at` may name either (a DNAT in
+/// PREROUTING is the input interface's, a SNAT in POSTROUTING the output's).
+pub fn check_nat(plan: &Plan, want: &Nat, flows: &[Flow], names: &Names) -> Option<String> {
+    let Some(req) = flows.iter().find(|f| f.kind.is_request()) else {
         return Some(format!(
             "expected a NAT rewrite at {}, but the request was never seen",
             want.at
         ));
     };
-    let at: Vec<usize> = (0..req.hops.len())
-        .filter(|i| point(plan, &req.hops[*i]) == want.at)
+    let hops = &req.hops;
+    // Hops whose change from their parent counts as happening at `at`.
+    let at: Vec<usize> = (0..hops.len())
+        .filter(|&i| {
+            point(plan, &hops[i]) == want.at
+                || hops[i].parent.is_some_and(|p| {
+                    hops[p].at.node == hops[i].at.node && point(plan, &hops[p]) == want.at
+                })
+        })
         .collect();
     if at.is_empty() {
         return Some(format!(
@@ -167,33 +199,50 @@ fn check_nat(plan: &Plan, want: &Nat, flows: &[Flow], names: &Names) -> Option<S
         ));
     }
     let mut problems = Vec::new();
-    for (field, expected) in [("source", want.src), ("destination", want.dst)] {
-        let Some(expected) = expected else { continue };
+    for (field, ip, port) in [
+        ("source", want.src, want.src_port),
+        ("destination", want.dst, want.dst_port),
+    ] {
+        let Some(ip) = ip else { continue };
+        let expected = Endpoint { ip, port };
         let pick = |c: crate::capture::path::Changes| if field == "source" { c.src } else { c.dst };
-        let ok = at
+        // A port the expectation leaves out may be anything.
+        let fits = |e: Endpoint| e.ip == ip && port.is_none_or(|p| e.port == Some(p));
+        if at
             .iter()
-            .any(|i| pick(changes(&req.hops, *i)).is_some_and(|(_, to)| to == expected));
-        if !ok {
-            // Rewritten to something else, or not rewritten at all?
-            let rewritten = at
-                .iter()
-                .find_map(|i| pick(changes(&req.hops, *i)))
-                .map(|(_, to)| format!("rewritten to {}", names.ip(to)));
-            let seen = at
-                .iter()
-                .filter_map(|i| req.hops[*i].icmp())
-                .map(|i| if field == "source" { i.src } else { i.dst })
-                .next();
-            let seen = match (rewritten, seen) {
-                (Some(r), _) => r,
-                (None, Some(ip)) => format!("{}, not rewritten", names.ip(ip)),
-                (None, None) => "not an IP packet".into(),
-            };
-            problems.push(format!(
-                "expected the {field} rewritten to {expected} at {}, but there it was {seen}",
-                want.at
-            ));
+            .any(|i| pick(changes(hops, *i)).is_some_and(|(_, to)| fits(to)))
+        {
+            continue;
         }
+        // Rewritten to something else there, rewritten elsewhere, or not rewritten at all?
+        let seen = match at.iter().find_map(|i| pick(changes(hops, *i))) {
+            Some((_, to)) => format!("rewritten to {}", names.endpoint(to)),
+            None => match (0..hops.len()).find_map(|i| pick(changes(hops, i)).map(|c| (i, c))) {
+                Some((i, (_, to))) => format!(
+                    "not rewritten (it was rewritten to {} at {} instead)",
+                    names.endpoint(to),
+                    point(plan, &hops[i])
+                ),
+                None => {
+                    let now = at.iter().filter_map(|i| hops[*i].ip()).next().map(|v| {
+                        names.endpoint(if field == "source" {
+                            v.src_end()
+                        } else {
+                            v.dst_end()
+                        })
+                    });
+                    match now {
+                        Some(e) => format!("{e}, not rewritten"),
+                        None => "not an IP packet".into(),
+                    }
+                }
+            },
+        };
+        problems.push(format!(
+            "expected the {field} rewritten to {} at {}, but there it was {seen}",
+            names.endpoint(expected),
+            want.at
+        ));
     }
     (!problems.is_empty()).then(|| problems.join("; "))
 }
@@ -301,12 +350,33 @@ pub fn check(
             },
             Observation::Neighbor(n),
         ) => check_neighbor(plan, *node, *ip, *mac, dev.as_deref(), *present, n, names),
+        (Expectation::Port(w), Observation::Port(p)) => {
+            crate::expect::transport::check(plan, w, p, flows, names)
+        }
+        (Expectation::Exec(w), Observation::Exec(x)) => crate::expect::exec::check(plan, w, x),
         (e, o) => Checked {
             what: format!("{e:?}"),
             passed: false,
             detail: format!("internal error: observation {o:?} does not match the expectation"),
         },
     }
+}
+
+/// "source 10.168.0.2 rewritten at host:eth0": a passed `nat` check in words.
+pub fn nat_words(n: &Nat) -> String {
+    let ep = |ip: IpAddr, port: Option<u16>| match (ip, port) {
+        (IpAddr::V6(v6), Some(p)) => format!("[{v6}]:{p}"),
+        (ip, Some(p)) => format!("{ip}:{p}"),
+        (ip, None) => ip.to_string(),
+    };
+    let what: Vec<String> = [
+        n.src.map(|s| format!("source {}", ep(s, n.src_port))),
+        n.dst.map(|d| format!("destination {}", ep(d, n.dst_port))),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    format!("{} rewritten at {}", what.join(" and "), n.at)
 }
 
 struct PingWant<'a> {
@@ -353,14 +423,7 @@ fn check_ping(
             d.push_str(&format!(" via {}", path.join(", ")));
         }
         if let Some(n) = want.nat {
-            let what: Vec<String> = [
-                n.src.map(|s| format!("source {s}")),
-                n.dst.map(|d| format!("destination {d}")),
-            ]
-            .into_iter()
-            .flatten()
-            .collect();
-            d.push_str(&format!("; {} rewritten at {}", what.join(" and "), n.at));
+            d.push_str(&format!("; {}", nat_words(n)));
         }
         d
     } else {

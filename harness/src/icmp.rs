@@ -65,6 +65,9 @@ impl Kind {
 pub struct Message {
     pub kind: Kind,
     pub echo: Option<(u16, u16)>,
+    /// For an error quoting a TCP or UDP packet: that packet's (protocol, source port,
+    /// destination port), protocol 6 or 17.
+    pub transport: Option<(u8, u16, u16)>,
 }
 
 /// Distinct ICMP ids per probe, so that a late answer to one probe is never taken for another's.
@@ -113,25 +116,35 @@ fn nd_option(opts: &[u8], want: u8) -> Option<Mac> {
     None
 }
 
-/// The echo request an error quotes: the original IP header, then at least 8 bytes of it.
-fn quoted_echo(v6: bool, quoted: &[u8]) -> Option<(u16, u16)> {
-    let payload = if v6 {
+/// The packet an error quotes: the original IP header, then at least 8 bytes of its payload;
+/// its protocol and that payload.
+fn quoted(v6: bool, quoted: &[u8]) -> Option<(u8, &[u8])> {
+    if v6 {
         // Extension headers are not followed: our probes never carry any.
-        if *quoted.get(6)? != 58 {
-            return None;
-        }
-        quoted.get(40..)?
+        Some((*quoted.get(6)?, quoted.get(40..)?))
     } else {
         let ihl = usize::from(quoted.first()? & 0x0f) * 4;
-        if ihl < 20 || *quoted.get(9)? != 1 {
+        if ihl < 20 {
             return None;
         }
-        quoted.get(ihl..)?
-    };
-    if *payload.first()? != echo_request_type(v6) {
+        Some((*quoted.get(9)?, quoted.get(ihl..)?))
+    }
+}
+
+/// The echo request an error quotes.
+fn quoted_echo(v6: bool, q: &[u8]) -> Option<(u16, u16)> {
+    let (proto, payload) = quoted(v6, q)?;
+    if proto != if v6 { 58 } else { 1 } || *payload.first()? != echo_request_type(v6) {
         return None;
     }
     Some((be16(payload, 4)?, be16(payload, 6)?))
+}
+
+/// The TCP segment or UDP datagram an error quotes: (protocol, source port, destination port).
+fn quoted_transport(v6: bool, q: &[u8]) -> Option<(u8, u16, u16)> {
+    let (proto, payload) = quoted(v6, q)?;
+    matches!(proto, 6 | 17).then_some(())?;
+    Some((proto, be16(payload, 0)?, be16(payload, 2)?))
 }
 
 impl Message {
@@ -140,6 +153,7 @@ impl Message {
         let (t, code) = (*msg.first()?, *msg.get(1)?);
         let echo = || Some((be16(msg, 4)?, be16(msg, 6)?));
         let quote = || msg.get(8..).and_then(|q| quoted_echo(v6, q));
+        let transport = msg.get(8..).and_then(|q| quoted_transport(v6, q));
         let (kind, echo) = match (v6, t) {
             (false, 8) | (true, 128) => (Kind::EchoRequest, echo()),
             (false, 0) | (true, 129) => (Kind::EchoReply, echo()),
@@ -169,7 +183,12 @@ impl Message {
             ),
             _ => (Kind::Other { icmp_type: t, code }, None),
         };
-        Some(Message { kind, echo })
+        let transport = transport.filter(|_| kind.is_error());
+        Some(Message {
+            kind,
+            echo,
+            transport,
+        })
     }
 }
 

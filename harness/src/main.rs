@@ -277,16 +277,22 @@ fn dispatch(command: Command) -> anyhow::Result<u8> {
     }
 }
 
-/// `__programs`: every program the scenarios' `run` lines call, so that vm/run can pack them.
+/// `__programs`: every program the scenarios' `run` lines, services and commands call, so that
+/// vm/run can pack them.
 fn programs(paths: &[PathBuf]) -> anyhow::Result<u8> {
     let mut programs = std::collections::BTreeSet::new();
     for f in scenario_files(paths)? {
         let plan = scenario::load_file(&f)?;
-        programs.extend(
-            plan.nodes
+        programs.extend(plan.nodes.iter().flat_map(|n| {
+            n.run
                 .iter()
-                .flat_map(|n| n.run.iter().map(|a| a[0].clone())),
-        );
+                .chain(n.services.iter().map(|s| &s.run))
+                .map(|a| a[0].clone())
+        }));
+        programs.extend(plan.expectations.iter().filter_map(|e| match e {
+            scenario::Expectation::Exec(w) => Some(w.run[0].clone()),
+            _ => None,
+        }));
     }
     for p in programs {
         println!("{p}");

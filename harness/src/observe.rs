@@ -13,6 +13,8 @@ pub enum Observation {
     Traceroute(TraceOutcome),
     Route(Result<RouteSeen, String>),
     Neighbor(NeighSeen),
+    Port(crate::expect::transport::PortSeen),
+    Exec(crate::expect::exec::ExecSeen),
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -90,6 +92,9 @@ pub struct Observed {
     pub capture_drops: u64,
     /// Every interface's MAC, as (node index, interface, MAC), for naming MACs in reports.
     pub macs: Vec<(usize, String, Mac)>,
+    /// What each service wrote, and whether it ended early.
+    #[serde(default)]
+    pub services: Vec<crate::expect::exec::ServiceLog>,
 }
 
 /// Phase durations in microseconds, for the summary line and benchmarks; never in snapshots.
@@ -185,6 +190,15 @@ impl Names {
         let mut rows: Vec<&NeighEntry> = table.iter().collect();
         rows.sort_by_cached_key(|x| (self.order_key(x.ip), x.dev.clone()));
         rows
+    }
+
+    /// An address with its port (`10.0.0.2:80`, `[fd00::2]:80`), or alone.
+    pub fn endpoint(&self, e: crate::capture::path::Endpoint) -> String {
+        match (e.port, e.ip) {
+            (None, ip) => self.ip(ip),
+            (Some(p), IpAddr::V6(_)) => format!("[{}]:{p}", self.ip(e.ip)),
+            (Some(p), IpAddr::V4(_)) => format!("{}:{p}", self.ip(e.ip)),
+        }
     }
 
     pub fn ip(&self, ip: IpAddr) -> String {

@@ -84,11 +84,15 @@ pub fn sections(plan: &Plan, result: &ScenarioResult) -> Vec<Section> {
             if fl.is_empty() {
                 let _ = writeln!(body, "  no packet was seen on any interface");
             }
+            let port_probe = match &plan.expectations[k] {
+                Expectation::Port(w) => Some(w.proto.name()),
+                _ => None,
+            };
             let mut fl: Vec<&Flow> = fl.iter().collect();
             fl.sort_by_cached_key(|f| flow_order(&f.kind, &names));
             for f in fl {
                 if f.kind.seq() <= max_seq {
-                    render_flow(&mut body, plan, &topo, &names, f);
+                    render_flow(&mut body, plan, &topo, &names, f, port_probe);
                 }
             }
         }
@@ -176,12 +180,22 @@ fn flow_order(k: &FlowKind, names: &Names) -> FlowOrder {
         FlowKind::NeighRequest { asker, target } => (0, 0, 0, [key(*asker), key(*target)], None),
         FlowKind::NeighReply { ip, to } => (0, 0, 1, [key(*ip), key(*to)], None),
         FlowKind::EchoRequest { seq } => (1, *seq, 0, [none(), none()], None),
-        FlowKind::EchoReply { seq } => (1, *seq, 1, [none(), none()], None),
-        FlowKind::IcmpError { seq, from, kind } => (1, *seq, 2, [key(*from), none()], Some(*kind)),
+        FlowKind::EchoReply { seq } => (1, *seq, 2, [none(), none()], None),
+        FlowKind::IcmpError { seq, from, kind } => (1, *seq, 5, [key(*from), none()], Some(*kind)),
+        // SYN or datagram first, then the answers, errors last.
+        FlowKind::Transport { step } => (1, 1, *step as u8, [none(), none()], None),
     }
 }
 
-fn render_flow(s: &mut String, plan: &Plan, topo: &Topo, names: &Names, f: &Flow) {
+/// `port_probe` names the protocol of a port probe's flows (`tcp`, `udp`).
+fn render_flow(
+    s: &mut String,
+    plan: &Plan,
+    topo: &Topo,
+    names: &Names,
+    f: &Flow,
+    port_probe: Option<&str>,
+) {
     // ARP in IPv4, neighbour discovery in IPv6: the same question and answer.
     let v6 = match &f.kind {
         FlowKind::NeighRequest { target, .. } => target.is_ipv6(),
@@ -227,12 +241,17 @@ fn render_flow(s: &mut String, plan: &Plan, topo: &Topo, names: &Names, f: &Flow
         FlowKind::EchoReply { seq } => format!("echo reply {seq}"),
         FlowKind::IcmpError { seq, from, kind } => {
             let icmp = if from.is_ipv6() { "icmpv6" } else { "icmp" };
+            let about = match port_probe {
+                Some(proto) => format!("the {proto} probe"),
+                None => format!("echo request {seq}"),
+            };
             format!(
-                "{icmp} `{}` from {}, about echo request {seq}",
+                "{icmp} `{}` from {}, about {about}",
                 describe(*kind, *from),
                 names.ip(*from)
             )
         }
+        FlowKind::Transport { step } => crate::expect::transport::step_title(*step).to_string(),
     };
     let _ = writeln!(s, "  {title}");
     let width = f
@@ -247,29 +266,33 @@ fn render_flow(s: &mut String, plan: &Plan, topo: &Topo, names: &Names, f: &Flow
         let l2 = format!("{} > {}", names.mac(h.eth.src), names.mac(h.eth.dst));
         // IPv4's TTL is IPv6's hop limit.
         let ttl = |ip: std::net::IpAddr| if ip.is_ipv6() { "hlim" } else { "ttl" };
-        let l3 = match &h.eth.payload {
-            Payload::Icmp(x) => format!(
+        let l3 = match h.ip() {
+            Some(x) => format!(
                 "  {} > {} {} {}",
-                names.ip(x.src),
-                names.ip(x.dst),
+                names.endpoint(x.src_end()),
+                names.endpoint(x.dst_end()),
                 ttl(x.src),
                 x.ttl
             ),
-            _ => String::new(),
+            None => String::new(),
         };
         let c = changes(&f.hops, i);
         let mut notes = Vec::new();
-        if let (Some((a, b)), Some(x)) = (c.ttl, h.icmp()) {
+        if let (Some((a, b)), Some(x)) = (c.ttl, h.ip()) {
             notes.push(format!("routed: {} {a} > {b}", ttl(x.src)));
         }
         if let Some((a, b)) = c.src {
-            notes.push(format!("source NAT: {} > {}", names.ip(a), names.ip(b)));
+            notes.push(format!(
+                "source NAT: {} > {}",
+                names.endpoint(a),
+                names.endpoint(b)
+            ));
         }
         if let Some((a, b)) = c.dst {
             notes.push(format!(
                 "destination NAT: {} > {}",
-                names.ip(a),
-                names.ip(b)
+                names.endpoint(a),
+                names.endpoint(b)
             ));
         }
         if c.mac && c.ttl.is_none() && !matches!(h.eth.payload, Payload::Neigh(_)) {

@@ -91,10 +91,15 @@ pub fn neighbour_budget(plan: &Plan) -> [usize; 2] {
     let mut entries: std::collections::BTreeSet<(usize, String, String)> = Default::default();
     let mut n = [0usize; 2];
     for (k, e) in plan.expectations.iter().enumerate() {
+        let first_hop = match e {
+            crate::scenario::Expectation::Ping { from, to, .. } => Some((*from, *to)),
+            crate::scenario::Expectation::Port(w) => Some((w.from, w.to)),
+            _ => None,
+        };
         match e {
-            crate::scenario::Expectation::Ping { from, to, .. }
-                if !plan.settings.permanent_neighbors =>
-            {
+            _ if first_hop.is_some() && !plan.settings.permanent_neighbors => {
+                let (from, to) = first_hop.expect("checked");
+                let (from, to) = (&from, &to);
                 let family = usize::from(to.is_ipv6());
                 match plan.first_hop(*from, *to) {
                     Some((dev, hop)) => {
@@ -300,6 +305,7 @@ pub fn write_pcap(plan: &Plan, result: &ScenarioResult, out: &Path) -> std::io::
         crate::scenario::Expectation::Traceroute { from, to, .. } => {
             format!("traceroute {} -> {to}", plan.node_name(*from))
         }
+        crate::scenario::Expectation::Port(w) => crate::expect::transport::what(plan, w),
         _ => format!("probe {k}"),
     };
     let bytes = crate::capture::pcap::to_pcapng(&observed.frames, &name, &label);

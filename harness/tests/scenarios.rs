@@ -476,6 +476,87 @@ fn ipv6_trials() -> Vec<Trial> {
     ]
 }
 
+/// Port probes, listeners, services and commands: one wrong expectation of each kind fails,
+/// named in network terms.
+fn transport_trials() -> Vec<Trial> {
+    const PP: &str = "docker/port-publishing.toml";
+    const FW: &str = "firewall/reject-vs-drop.toml";
+    const WEB: &str = "services/http-across-a-router.toml";
+    vec![
+        changed_fails(
+            "meta::tcp_wrong_result_is_named",
+            FW,
+            ("port = 25\nresult = \"filtered\"", "port = 25\nresult = \"refused\""),
+            "FAIL tcp client -> 10.2.0.2:25: expected refused, got filtered (no answer within 300 ms)",
+        ),
+        changed_fails(
+            "meta::udp_wrong_result_is_named",
+            FW,
+            ("port = 161\nresult = \"refused\"", "port = 161"),
+            "FAIL udp client -> 10.2.0.2:161: expected open, got refused (ICMP port unreachable from 10.1.0.1)",
+        ),
+        changed_fails(
+            "meta::tcp_unreachable_names_the_icmp_error",
+            FW,
+            ("port = 445\nresult = \"unreachable\"", "port = 445"),
+            "expected open, got unreachable (packet filtered (administratively prohibited) from 10.1.0.1)",
+        ),
+        changed_fails(
+            "meta::wrong_answered_by_is_named",
+            PP,
+            ("answered_by = \"c1\"\nseen_src = \"10.168.0.3\"", "answered_by = \"c2\"\nseen_src = \"10.168.0.3\""),
+            "expected answered by c2, got answered by c1",
+        ),
+        changed_fails(
+            "meta::wrong_seen_src_is_named",
+            PP,
+            ("seen_src = \"10.168.0.3\"", "seen_src = \"10.168.0.9\""),
+            "expected the listener to see client 10.168.0.9, it saw 10.168.0.3",
+        ),
+        changed_fails(
+            "meta::missing_dnat_rule_fails_the_published_port",
+            PP,
+            (
+                r#"  ["iptables", "-t", "nat", "-A", "DOCKER", "!", "-i", "docker0", "-p", "tcp", "-m", "tcp", "--dport", "8080", "-j", "DNAT", "--to-destination", "172.17.0.2:80"],"#,
+                "",
+            ),
+            "FAIL tcp ext -> 10.168.0.2:8080: expected open, got refused (a TCP reset from 10.168.0.2)",
+        ),
+        changed_fails(
+            "meta::wrong_nat_port_says_what_it_was_rewritten_to",
+            PP,
+            ("dst = \"172.17.0.2:80\"", "dst = \"172.17.0.2:81\""),
+            "expected the destination rewritten to 172.17.0.2:81 at host:eth0, but there it was rewritten to 172.17.0.2:80",
+        ),
+        changed_fails(
+            "meta::wrong_exec_status_is_named",
+            WEB,
+            ("exit = 7", "exit = 0"),
+            "expected exit 0, got exit 7",
+        ),
+        changed_fails(
+            "meta::wrong_exec_output_is_named",
+            WEB,
+            ("stdout = \"^200$\"", "stdout = \"^404$\""),
+            "expected stdout matching `^404$`, got `200`",
+        ),
+        Trial::test("meta::service_that_exits_fails_the_build", || {
+            let (res, text) = variant_all(
+                WEB,
+                &[("\"http.server\", \"8000\"", "\"http.server\", \"not-a-port\"")],
+            )?;
+            match res {
+                ScenarioResult::SetupFailed(m)
+                    if m.contains("exited with status") && m.contains("before it listened on tcp:8000") =>
+                {
+                    Ok(())
+                }
+                _ => Err(format!("expected a build failure naming the service:\n{text}").into()),
+            }
+        }),
+    ]
+}
+
 fn expect_fail(report: &(ScenarioResult, String), must_contain: &[&str]) -> Result<(), Failed> {
     let (res, text) = report;
     if res.passed() {
@@ -692,6 +773,7 @@ fn main() {
     }
     trials.extend(meta_trials());
     trials.extend(ipv6_trials());
+    trials.extend(transport_trials());
     trials.extend(coverage_trials());
     trials.push(cli_trial());
     trials.push(junit_trial());

@@ -24,7 +24,108 @@ pub enum Payload {
     /// ARP, or IPv6 neighbour discovery: the same question and answer in each family.
     Neigh(Neigh),
     Icmp(Icmp),
+    /// A TCP segment or UDP datagram.
+    Segment(Segment),
     Other,
+}
+
+/// A TCP segment or UDP datagram, with the IP header fields a path shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Segment {
+    pub src: IpAddr,
+    pub dst: IpAddr,
+    pub ttl: u8,
+    /// 6 (TCP) or 17 (UDP).
+    pub proto: u8,
+    pub sport: u16,
+    pub dport: u16,
+    /// TCP flags (FIN 0x01, SYN 0x02, RST 0x04, ACK 0x10); 0 for UDP.
+    pub flags: u8,
+    /// A UDP datagram whose payload is a netconform probe's (not a listener's answer).
+    pub probe: bool,
+}
+
+/// The first bytes of every UDP probe's payload; a listener's answer never starts with them.
+pub const UDP_PROBE_MAGIC: &[u8] = b"netconform probe";
+
+/// IP header fields shared by every packet a path shows: addresses (with ports, for TCP and
+/// UDP) and TTL or hop limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IpView {
+    pub src: IpAddr,
+    pub dst: IpAddr,
+    pub ttl: u8,
+    /// (source port, destination port) of a TCP segment or UDP datagram.
+    pub ports: Option<(u16, u16)>,
+}
+
+/// An address, with its port for TCP and UDP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Endpoint {
+    pub ip: IpAddr,
+    pub port: Option<u16>,
+}
+
+impl IpView {
+    pub fn src_end(&self) -> Endpoint {
+        Endpoint {
+            ip: self.src,
+            port: self.ports.map(|p| p.0),
+        }
+    }
+
+    pub fn dst_end(&self) -> Endpoint {
+        Endpoint {
+            ip: self.dst,
+            port: self.ports.map(|p| p.1),
+        }
+    }
+}
+
+impl Payload {
+    pub fn ip(&self) -> Option<IpView> {
+        match self {
+            Payload::Icmp(i) => Some(IpView {
+                src: i.src,
+                dst: i.dst,
+                ttl: i.ttl,
+                ports: None,
+            }),
+            Payload::Segment(s) => Some(IpView {
+                src: s.src,
+                dst: s.dst,
+                ttl: s.ttl,
+                ports: Some((s.sport, s.dport)),
+            }),
+            _ => None,
+        }
+    }
+}
+
+fn segment(src: IpAddr, dst: IpAddr, ttl: u8, proto: u8, body: &[u8]) -> Payload {
+    let be16 = |i: usize| body.get(i..i + 2).map(|b| u16::from_be_bytes([b[0], b[1]]));
+    let (Some(sport), Some(dport)) = (be16(0), be16(2)) else {
+        return Payload::Other;
+    };
+    let (flags, probe) = if proto == 6 {
+        (body.get(13).copied().unwrap_or(0), false)
+    } else {
+        (
+            0,
+            body.get(8..)
+                .is_some_and(|d| d.starts_with(UDP_PROBE_MAGIC)),
+        )
+    };
+    Payload::Segment(Segment {
+        src,
+        dst,
+        ttl,
+        proto,
+        sport,
+        dport,
+        flags,
+        probe,
+    })
 }
 
 /// An ARP request or reply, or a neighbour solicitation or advertisement.
@@ -49,6 +150,8 @@ pub struct Icmp {
     pub kind: Kind,
     /// The echo's (id, seq): its own, or for an error the quoted request's.
     pub echo: Option<(u16, u16)>,
+    /// For an error about a TCP or UDP packet: (protocol, source port, destination port).
+    pub transport: Option<(u8, u16, u16)>,
 }
 
 fn mac(b: pnet::util::MacAddr) -> Mac {
@@ -79,6 +182,7 @@ fn ip_payload(src: IpAddr, dst: IpAddr, ttl: u8, icmp: &[u8], eth_src: Mac) -> P
             ttl,
             kind,
             echo: m.echo,
+            transport: m.transport,
         }),
     }
 }
@@ -104,33 +208,37 @@ pub fn parse(data: &[u8]) -> Option<Eth> {
         t @ (EtherTypes::Ipv4 | EtherTypes::Ipv6) => {
             let data = eth.payload();
             // The family's header fields, and where its ICMP message starts, if it has one.
-            let (src, dst, ttl, icmp, start): (IpAddr, IpAddr, u8, bool, usize) =
+            let (src, dst, ttl, proto, start): (IpAddr, IpAddr, u8, u8, usize) =
                 if t == EtherTypes::Ipv4 {
                     let ip = Ipv4Packet::new(data)?;
-                    let icmp = ip.get_next_level_protocol() == IpNextHeaderProtocols::Icmp;
                     let start = usize::from(ip.get_header_length()) * 4;
                     (
                         ip.get_source().into(),
                         ip.get_destination().into(),
                         ip.get_ttl(),
-                        icmp,
+                        ip.get_next_level_protocol().0,
                         start,
                     )
                 } else {
                     // Extension headers (MLD's hop-by-hop router alert) are not followed: none
                     // of the packets a path shows has any.
                     let ip = Ipv6Packet::new(data)?;
-                    let icmp = ip.get_next_header() == IpNextHeaderProtocols::Icmpv6;
                     (
                         ip.get_source().into(),
                         ip.get_destination().into(),
                         ip.get_hop_limit(),
-                        icmp,
+                        ip.get_next_header().0,
                         40,
                     )
                 };
+            let icmp = if src.is_ipv6() {
+                IpNextHeaderProtocols::Icmpv6.0
+            } else {
+                IpNextHeaderProtocols::Icmp.0
+            };
             match data.get(start..) {
-                Some(body) if icmp => ip_payload(src, dst, ttl, body, eth_src),
+                Some(body) if proto == icmp => ip_payload(src, dst, ttl, body, eth_src),
+                Some(body) if proto == 6 || proto == 17 => segment(src, dst, ttl, proto, body),
                 _ => Payload::Other,
             }
         }

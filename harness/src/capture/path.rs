@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
-use super::frame::{parse, Eth, Icmp, Payload};
+use super::frame::{parse, Eth, Icmp, IpView, Payload};
 use super::Frame;
 use crate::icmp::Kind;
 use crate::scenario::plan::Plan;
@@ -153,6 +153,11 @@ impl Hop {
             _ => None,
         }
     }
+
+    /// The IP header's addresses, ports and TTL, for any IP packet a path shows.
+    pub fn ip(&self) -> Option<IpView> {
+        self.eth.payload.ip()
+    }
 }
 
 /// Orders the sightings of one packet by following the topology from where it entered.
@@ -253,26 +258,124 @@ pub enum FlowKind {
         from: IpAddr,
         kind: Kind,
     },
+    /// A TCP segment or UDP datagram of a port probe (sequence 1); errors about it are
+    /// [`FlowKind::IcmpError`] with sequence 1.
+    Transport {
+        step: Step,
+    },
+}
+
+/// The packets of a port probe that a path shows, in the order they happen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Step {
+    /// The TCP SYN that opens the connection.
+    Syn,
+    /// The UDP datagram the probe sent.
+    Datagram,
+    SynAck,
+    /// A TCP reset, from the server or a firewall speaking for it.
+    Reset,
+    /// The UDP answer of a listener.
+    Answer,
 }
 
 impl FlowKind {
-    /// The echo sequence number a flow belongs to (0 for neighbour resolution).
+    /// The echo sequence number a flow belongs to (0 for neighbour resolution, 1 for a port
+    /// probe's packets).
     pub fn seq(&self) -> u16 {
         match self {
             FlowKind::EchoRequest { seq }
             | FlowKind::EchoReply { seq }
             | FlowKind::IcmpError { seq, .. } => *seq,
+            FlowKind::Transport { .. } => 1,
             _ => 0,
         }
     }
+
+    /// The probe's first packet: the echo request, SYN or datagram that paths and NAT checks
+    /// follow.
+    pub fn is_request(&self) -> bool {
+        matches!(
+            self,
+            FlowKind::EchoRequest { seq: 1 }
+                | FlowKind::Transport {
+                    step: Step::Syn | Step::Datagram
+                }
+        )
+    }
+
+    /// The answer that says the probe arrived: echo reply, SYN-ACK, reset or UDP answer.
+    pub fn is_answer(&self) -> bool {
+        matches!(
+            self,
+            FlowKind::EchoReply { seq: 1 }
+                | FlowKind::Transport {
+                    step: Step::SynAck | Step::Reset | Step::Answer
+                }
+        )
+    }
+}
+
+/// Which packets of a capture window belong to a probe.
+#[derive(Debug, Clone, Copy)]
+pub enum Probe<'a> {
+    /// An echo probe (ping, traceroute) sent with ICMP id `id`. A NAT may rewrite the id on the
+    /// way (conntrack resolving a clash, `masquerade fully-random`) and back, keeping the
+    /// sequence number, as conntrack tracks the flow: echoes with any id are this probe's,
+    /// except those with another probe's id (a late answer to an earlier probe).
+    Echo { id: u16, others: &'a BTreeSet<u16> },
+    /// A TCP (6) or UDP (17) port probe: its segments, its datagram and answer, and ICMP errors
+    /// quoting them. Ports may be rewritten on the way: a probe's window holds only its own
+    /// connection.
+    Transport { proto: u8 },
 }
 
 /// Where and in which direction a frame was seen, and what it was.
 type Sighting = (Point, bool, Eth);
 
-/// What one frame is to a probe whose echoes carry `id`: `None` for anything else (MLD
-/// reports, router solicitations, other probes' packets).
-fn flow_kind(eth: &Eth, id: u16) -> Option<FlowKind> {
+/// What one frame is to a probe: `None` for anything else (MLD reports, router solicitations,
+/// other probes' packets).
+fn flow_kind(eth: &Eth, probe: Probe<'_>) -> Option<FlowKind> {
+    match (&eth.payload, probe) {
+        (Payload::Neigh(_), _) | (Payload::Icmp(_), Probe::Echo { .. }) => {
+            echo_flow_kind(eth, probe)
+        }
+        (Payload::Icmp(i), Probe::Transport { proto }) => {
+            i.transport.filter(|t| t.0 == proto)?;
+            i.kind.is_error().then_some(FlowKind::IcmpError {
+                seq: 1,
+                from: i.src,
+                kind: i.kind,
+            })
+        }
+        (Payload::Segment(s), Probe::Transport { proto }) if s.proto == proto => {
+            let step = if proto == 17 {
+                if s.probe {
+                    Step::Datagram
+                } else {
+                    Step::Answer
+                }
+            } else if s.flags & 0x04 != 0 {
+                Step::Reset
+            } else if s.flags & 0x12 == 0x12 {
+                Step::SynAck
+            } else if s.flags & 0x02 != 0 {
+                Step::Syn
+            } else {
+                // The rest of the connection (ACKs, the listener's answer, FINs) is not shown.
+                return None;
+            };
+            Some(FlowKind::Transport { step })
+        }
+        _ => None,
+    }
+}
+
+fn echo_flow_kind(eth: &Eth, probe: Probe<'_>) -> Option<FlowKind> {
+    let ours = |got: u16| match probe {
+        Probe::Echo { id, others } => got == id || !others.contains(&got),
+        Probe::Transport { .. } => false,
+    };
     match &eth.payload {
         Payload::Neigh(n) if n.request => Some(FlowKind::NeighRequest {
             asker: n.peer,
@@ -283,7 +386,7 @@ fn flow_kind(eth: &Eth, id: u16) -> Option<FlowKind> {
             to: n.peer,
         }),
         Payload::Icmp(i) => {
-            let (_, seq) = i.echo.filter(|e| e.0 == id)?;
+            let (_, seq) = i.echo.filter(|e| ours(e.0))?;
             match i.kind {
                 Kind::EchoRequest => Some(FlowKind::EchoRequest { seq }),
                 Kind::EchoReply => Some(FlowKind::EchoReply { seq }),
@@ -295,17 +398,17 @@ fn flow_kind(eth: &Eth, id: u16) -> Option<FlowKind> {
                 _ => None,
             }
         }
-        Payload::Other => None,
+        Payload::Segment(_) | Payload::Other => None,
     }
 }
 
 /// Every packet of one probe, neighbour resolution first, then by sequence number: request,
 /// then its answers.
-pub fn flows(topo: &Topo, frames: &[&Frame], id: u16) -> Vec<Flow> {
+pub fn flows(topo: &Topo, frames: &[&Frame], probe: Probe<'_>) -> Vec<Flow> {
     let mut groups: BTreeMap<(u8, u16, FlowKind), Vec<Sighting>> = BTreeMap::new();
     for f in frames {
         let Some(eth) = parse(&f.data) else { continue };
-        let Some(kind) = flow_kind(&eth, id) else {
+        let Some(kind) = flow_kind(&eth, probe) else {
             continue;
         };
         let group = u8::from(!matches!(
@@ -330,12 +433,14 @@ pub fn flows(topo: &Topo, frames: &[&Frame], id: u16) -> Vec<Flow> {
         .collect()
 }
 
+pub use super::frame::Endpoint;
+
 /// What changed between a hop and the one it followed from.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Changes {
     pub ttl: Option<(u8, u8)>,
-    pub src: Option<(IpAddr, IpAddr)>,
-    pub dst: Option<(IpAddr, IpAddr)>,
+    pub src: Option<(Endpoint, Endpoint)>,
+    pub dst: Option<(Endpoint, Endpoint)>,
     pub mac: bool,
 }
 
@@ -348,15 +453,17 @@ pub fn changes(hops: &[Hop], i: usize) -> Changes {
         mac: a.eth.src != b.eth.src || a.eth.dst != b.eth.dst,
         ..Default::default()
     };
-    if let (Some(x), Some(y)) = (a.icmp(), b.icmp()) {
+    if let (Some(x), Some(y)) = (a.ip(), b.ip()) {
         if x.ttl != y.ttl {
             c.ttl = Some((x.ttl, y.ttl));
         }
-        if x.src != y.src {
-            c.src = Some((x.src, y.src));
+        let ends = |v: IpView| (v.src_end(), v.dst_end());
+        let ((xs, xd), (ys, yd)) = (ends(x), ends(y));
+        if xs != ys {
+            c.src = Some((xs, ys));
         }
-        if x.dst != y.dst {
-            c.dst = Some((x.dst, y.dst));
+        if xd != yd {
+            c.dst = Some((xd, yd));
         }
     }
     c
@@ -467,7 +574,14 @@ b = { node = "ext", name = "eth0", addresses = ["10.9.0.2/24"] }
             frame(host, "br0", false, pre),
         ];
         let refs: Vec<&Frame> = frames.iter().collect();
-        let fl = flows(&topo, &refs, 5);
+        let fl = flows(
+            &topo,
+            &refs,
+            Probe::Echo {
+                id: 5,
+                others: &BTreeSet::new(),
+            },
+        );
         assert_eq!(fl.len(), 2);
         let names = |i: usize| plan.nodes[i].name.clone();
         assert_eq!(
@@ -496,10 +610,11 @@ b = { node = "ext", name = "eth0", addresses = ["10.9.0.2/24"] }
             .unwrap();
         let ch = changes(&fl[1].hops, at_eth0);
         assert_eq!(ch.ttl, Some((64, 63)));
-        assert_eq!(
-            ch.src,
-            Some(("10.0.0.2".parse().unwrap(), "10.9.0.1".parse().unwrap()))
-        );
+        let at = |ip: &str| Endpoint {
+            ip: ip.parse().unwrap(),
+            port: None,
+        };
+        assert_eq!(ch.src, Some((at("10.0.0.2"), at("10.9.0.1"))));
         assert!(ch.mac);
     }
 }

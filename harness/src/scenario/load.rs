@@ -407,6 +407,9 @@ impl Source {
         let kinds = [
             ("ping", e.ping.len()),
             ("traceroute", e.traceroute.len()),
+            ("tcp", e.tcp.len()),
+            ("udp", e.udp.len()),
+            ("exec", e.exec.len()),
             ("route", e.route.len()),
             ("neighbor", e.neighbor.len()),
         ];

@@ -58,6 +58,15 @@ pub struct Node {
     pub routes: Vec<Route>,
     #[serde(default)]
     pub run: Vec<Vec<String>>,
+    /// Ports the harness itself listens on, on every address of the node (both families),
+    /// before any probe runs: `["tcp:80", "udp:53"]`. A listener answers with its node's name
+    /// and the client address it saw.
+    #[serde(default)]
+    pub listen: Vec<String>,
+    /// Long-running programs, started after the `run` lines and before the probes, killed when
+    /// the run ends.
+    #[serde(default)]
+    pub services: Vec<crate::expect::exec::Service>,
 }
 
 /// Sysctl values are written as text; integers and booleans are accepted for convenience.
@@ -129,6 +138,15 @@ pub struct Expect {
     pub route: Vec<RouteExpect>,
     #[serde(default)]
     pub neighbor: Vec<NeighborExpect>,
+    /// TCP connections from a node's own stack.
+    #[serde(default)]
+    pub tcp: Vec<crate::expect::transport::PortExpect>,
+    /// UDP datagrams from a node's own stack, answered by a listener.
+    #[serde(default)]
+    pub udp: Vec<crate::expect::transport::PortExpect>,
+    /// Any program in a node, its exit status and output checked.
+    #[serde(default)]
+    pub exec: Vec<crate::expect::exec::ExecExpect>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]

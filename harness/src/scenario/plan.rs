@@ -56,6 +56,11 @@ pub struct PlanNode {
     pub bridges: Vec<PlanBridge>,
     pub routes: Vec<PlanRoute>,
     pub run: Vec<Vec<String>>,
+    /// The harness's listeners in this node.
+    #[serde(default)]
+    pub listen: Vec<(crate::expect::transport::Proto, u16)>,
+    #[serde(default)]
+    pub services: Vec<crate::expect::exec::PlanService>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -99,6 +104,11 @@ pub struct Nat {
     pub at: String,
     pub src: Option<IpAddr>,
     pub dst: Option<IpAddr>,
+    /// The new ports, for TCP and UDP probes.
+    #[serde(default)]
+    pub src_port: Option<u16>,
+    #[serde(default)]
+    pub dst_port: Option<u16>,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
@@ -140,6 +150,23 @@ pub enum Expectation {
         dev: Option<String>,
         present: bool,
     },
+    /// A TCP or UDP probe (see [`crate::expect::transport`]).
+    Port(crate::expect::transport::PortWant),
+    /// A program run in a node (see [`crate::expect::exec`]).
+    Exec(crate::expect::exec::ExecWant),
+}
+
+impl Expectation {
+    /// The node a probe starts from and where it goes, for probes that send packets.
+    pub fn sends(&self) -> Option<(usize, IpAddr)> {
+        match self {
+            Expectation::Ping { from, to, .. } | Expectation::Traceroute { from, to, .. } => {
+                Some((*from, *to))
+            }
+            Expectation::Port(w) => Some((w.from, w.to)),
+            _ => None,
+        }
+    }
 }
 
 impl Plan {

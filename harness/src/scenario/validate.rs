@@ -41,7 +41,13 @@ pub fn validate(file: &ScenarioFile, node_order: &[String]) -> Result<Plan, Vec<
     }
 
     let e = &file.expect;
-    let count = e.ping.len() + e.traceroute.len() + e.route.len() + e.neighbor.len();
+    let count = e.ping.len()
+        + e.traceroute.len()
+        + e.route.len()
+        + e.neighbor.len()
+        + e.tcp.len()
+        + e.udp.len()
+        + e.exec.len();
     if count > MAX_EXPECTATIONS {
         v.push(
             Diagnostic::new(
@@ -117,6 +123,16 @@ pub fn validate(file: &ScenarioFile, node_order: &[String]) -> Result<Plan, Vec<
             bridges,
             routes: Vec::new(),
             run,
+            listen: crate::expect::transport::validate_listen(
+                &mut v,
+                &path.key("listen"),
+                &node.listen,
+            ),
+            services: crate::expect::exec::validate_services(
+                &mut v,
+                &path.key("services"),
+                &node.services,
+            ),
         });
     }
 
@@ -211,28 +227,15 @@ pub fn validate(file: &ScenarioFile, node_order: &[String]) -> Result<Plan, Vec<
             list.clone()
         });
         let nat = p.nat.as_ref().map(|n| {
-            let npath = path.key("nat");
-            v.point(&npath.key("at"), &n.at, &index, &ifaces);
-            if n.src.is_none() && n.dst.is_none() {
-                v.push(
-                    Diagnostic::new(
-                        npath.clone(),
-                        "a nat expectation needs `src`, `dst` or both",
-                    )
-                    .hint(r#"e.g. nat = { at = "host:eth0", src = "10.168.0.2" }"#),
-                );
-            }
-            let src = n.src.as_deref().and_then(|s| v.ip(&npath.key("src"), s));
-            let dst = n.dst.as_deref().and_then(|s| v.ip(&npath.key("dst"), s));
-            if let Some(to) = to {
-                v.same_family(&npath.key("src"), src, to, "the ping's `to`");
-                v.same_family(&npath.key("dst"), dst, to, "the ping's `to`");
-            }
-            Nat {
-                at: n.at.clone(),
-                src,
-                dst,
-            }
+            v.nat(
+                &path.key("nat"),
+                n,
+                to,
+                "the ping's `to`",
+                false,
+                &index,
+                &ifaces,
+            )
         });
         if (hops.is_some() || nat.is_some()) && !settings.capture {
             v.push(
@@ -293,6 +296,33 @@ pub fn validate(file: &ScenarioFile, node_order: &[String]) -> Result<Plan, Vec<
             v.reachable_at_all(&path, &t.from, has_iface(from), to);
             // A hop that failed to parse left a diagnostic, so its `None` never reaches a plan.
             expectations.push(Expectation::Traceroute { from, to, hops });
+        }
+    }
+    // Port probes and commands come after the echo probes and before the table reads (route,
+    // neighbour), each kind in file order: `Source::expectation_key` follows the same order.
+    let cx = crate::expect::transport::Context {
+        index: &index,
+        ifaces: &ifaces,
+        has_iface: &has_iface,
+        capture: settings.capture,
+    };
+    for (proto, list, key) in [
+        (crate::expect::transport::Proto::Tcp, &e.tcp, "tcp"),
+        (crate::expect::transport::Proto::Udp, &e.udp, "udp"),
+    ] {
+        for (k, t) in list.iter().enumerate() {
+            let path = root.key("expect").key(key).index(k);
+            if let Some(w) = crate::expect::transport::validate(&mut v, &path, proto, t, &cx) {
+                expectations.push(Expectation::Port(w));
+            }
+        }
+    }
+    for (k, x) in e.exec.iter().enumerate() {
+        let path = root.key("expect").key("exec").index(k);
+        if let Some(w) =
+            crate::expect::exec::validate(&mut v, &path, x, &index, settings.run_timeout_ms)
+        {
+            expectations.push(Expectation::Exec(w));
         }
     }
     for (k, r) in e.route.iter().enumerate() {
@@ -373,13 +403,24 @@ pub fn validate(file: &ScenarioFile, node_order: &[String]) -> Result<Plan, Vec<
     }
 }
 
+/// `"10.0.0.2:80"` or `"[fd00::2]:80"` as (address, port); `None` without a port.
+fn split_port(s: &str) -> Option<(&str, &str)> {
+    if let Some(rest) = s.strip_prefix('[') {
+        let (ip, port) = rest.split_once("]:")?;
+        return Some((ip, port));
+    }
+    let (ip, port) = s.rsplit_once(':')?;
+    // An IPv6 address without brackets has colons of its own.
+    (!ip.contains(':')).then_some((ip, port))
+}
+
 #[derive(Default)]
-struct Validator {
+pub(crate) struct Validator {
     diags: Vec<Diagnostic>,
 }
 
 impl Validator {
-    fn push(&mut self, d: Diagnostic) {
+    pub(crate) fn push(&mut self, d: Diagnostic) {
         self.diags.push(d);
     }
 
@@ -509,7 +550,7 @@ impl Validator {
         Some(m)
     }
 
-    fn ip(&mut self, path: &KeyPath, s: &str) -> Option<IpAddr> {
+    pub(crate) fn ip(&mut self, path: &KeyPath, s: &str) -> Option<IpAddr> {
         match parse_ip(s) {
             Ok(ip) => Some(ip),
             Err(e) => {
@@ -526,7 +567,13 @@ impl Validator {
     }
 
     /// `ip` (when given) must be of the family of `like`, which `what` names.
-    fn same_family(&mut self, path: &KeyPath, ip: Option<IpAddr>, like: IpAddr, what: &str) {
+    pub(crate) fn same_family(
+        &mut self,
+        path: &KeyPath,
+        ip: Option<IpAddr>,
+        like: IpAddr,
+        what: &str,
+    ) {
         if let Some(ip) = ip.filter(|ip| ip.is_ipv4() != like.is_ipv4()) {
             self.push(
                 Diagnostic::new(
@@ -564,7 +611,7 @@ impl Validator {
         }
     }
 
-    fn node_ref(
+    pub(crate) fn node_ref(
         &mut self,
         path: &KeyPath,
         name: &str,
@@ -593,7 +640,7 @@ impl Validator {
     }
 
     /// A `node:interface` point, as paths and NAT expectations name them.
-    fn point(
+    pub(crate) fn point(
         &mut self,
         path: &KeyPath,
         point: &str,
@@ -633,7 +680,77 @@ impl Validator {
         }
     }
 
-    fn reachable_at_all(&mut self, path: &KeyPath, from: &str, has_iface: bool, to: IpAddr) {
+    /// An expected NAT rewrite: where, and the new source and/or destination (with a port when
+    /// `ports`, for TCP and UDP: `"172.17.0.2:80"`, `"[fd00::2]:80"`).
+    #[allow(clippy::too_many_arguments)] // the context a nat key is read in
+    pub(crate) fn nat(
+        &mut self,
+        npath: &KeyPath,
+        n: &model::NatExpect,
+        to: Option<IpAddr>,
+        what: &str,
+        ports: bool,
+        index: &BTreeMap<&str, usize>,
+        ifaces: &[BTreeSet<String>],
+    ) -> Nat {
+        self.point(&npath.key("at"), &n.at, index, ifaces);
+        if n.src.is_none() && n.dst.is_none() {
+            self.push(
+                Diagnostic::new(
+                    npath.clone(),
+                    "a nat expectation needs `src`, `dst` or both",
+                )
+                .hint(r#"e.g. nat = { at = "host:eth0", src = "10.168.0.2" }"#),
+            );
+        }
+        let mut end = |key: &str, text: Option<&str>| -> (Option<IpAddr>, Option<u16>) {
+            let Some(text) = text else {
+                return (None, None);
+            };
+            let kpath = npath.key(key);
+            match (ports, split_port(text)) {
+                (true, Some((ip, port))) => match port.parse::<u16>() {
+                    Ok(p) if p > 0 => (self.ip(&kpath, ip), Some(p)),
+                    _ => {
+                        self.push(
+                            Diagnostic::new(kpath, format!("`{port}` is not a port number"))
+                                .hint("ports are 1..=65535"),
+                        );
+                        (None, None)
+                    }
+                },
+                (false, Some(_)) if parse_ip(text).is_err() => {
+                    self.push(
+                        Diagnostic::new(kpath, format!("`{text}` has a port, but a ping has none"))
+                            .hint("give the address alone"),
+                    );
+                    (None, None)
+                }
+                _ => (self.ip(&kpath, text), None),
+            }
+        };
+        let (src, src_port) = end("src", n.src.as_deref());
+        let (dst, dst_port) = end("dst", n.dst.as_deref());
+        if let Some(to) = to {
+            self.same_family(&npath.key("src"), src, to, what);
+            self.same_family(&npath.key("dst"), dst, to, what);
+        }
+        Nat {
+            at: n.at.clone(),
+            src,
+            dst,
+            src_port,
+            dst_port,
+        }
+    }
+
+    pub(crate) fn reachable_at_all(
+        &mut self,
+        path: &KeyPath,
+        from: &str,
+        has_iface: bool,
+        to: IpAddr,
+    ) {
         if is_link_local(to) {
             self.push(
                 Diagnostic::new(

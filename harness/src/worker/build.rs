@@ -531,10 +531,10 @@ pub(super) async fn permanent_neighbours(
     };
     let mut wanted = std::collections::BTreeSet::new();
     for e in &plan.expectations {
-        let (Expectation::Ping { from, to, .. } | Expectation::Traceroute { from, to, .. }) = e
-        else {
+        let Some((from, to)) = e.sends() else {
             continue;
         };
+        let (from, to) = (&from, &to);
         let Some((dev, hop)) = plan.first_hop(*from, *to) else {
             continue;
         };

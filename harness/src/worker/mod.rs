@@ -18,6 +18,7 @@ use futures::future::try_join_all;
 
 use crate::capture::socket::{close_in_background, settle, Closing, PacketSocket};
 use crate::capture::Frame;
+use crate::expect::{exec, transport};
 use crate::observe::{
     NeighEntry, NeighSeen, Observation, Observed, RouteSeen, Timings, WorkerReport,
 };
@@ -163,6 +164,12 @@ struct Node {
     cap: Option<PacketSocket>,
     /// The node's `/proc/net/igmp6`, in nodes with IPv6.
     igmp6: Option<std::fs::File>,
+    /// Client sockets of the port probes from this node, by expectation index.
+    clients: std::collections::HashMap<usize, socket2::Socket>,
+    /// The harness's listeners in this node, until they start answering.
+    listeners: Vec<transport::Listener>,
+    /// The node's `/proc/net/{tcp,tcp6,udp,udp6}`, when a service waits for a port.
+    net_files: Vec<std::fs::File>,
 }
 
 /// A family as an index: 0 for IPv4, 1 for IPv6.
@@ -175,8 +182,15 @@ fn run(plan: &Plan, t0: Instant) -> Result<(Observed, Option<Closing>), WorkerEr
         .enable_all()
         .build()
         .map_err(|e| WorkerError::Setup(format!("cannot start the netlink runtime: {e}")))?;
-    // Per node: its namespace, netlink, two ICMP and one capture socket; plus some to spare.
-    let need = plan.nodes.len() as u64 * 6 + 64;
+    // Per node: its namespace, netlink, two ICMP and one capture socket, four /proc files; per
+    // port probe one socket, per listener two; plus some to spare.
+    let ports = plan
+        .expectations
+        .iter()
+        .filter(|e| matches!(e, Expectation::Port(_)))
+        .count() as u64;
+    let listeners: u64 = plan.nodes.iter().map(|n| n.listen.len() as u64 * 2).sum();
+    let need = plan.nodes.len() as u64 * 10 + ports + listeners + 64;
     if need > sandbox::fd_limit() {
         return Err(WorkerError::Environment(format!(
             "this scenario needs about {need} open files ({} nodes), but the limit is {}. \
@@ -203,11 +217,7 @@ fn run(plan: &Plan, t0: Instant) -> Result<(Observed, Option<Closing>), WorkerEr
         }
     }
 
-    let capture = plan.settings.capture
-        && plan
-            .expectations
-            .iter()
-            .any(|e| matches!(e, Expectation::Ping { .. } | Expectation::Traceroute { .. }));
+    let capture = plan.settings.capture && plan.expectations.iter().any(|e| e.sends().is_some());
     // The worker's own namespace is as fresh as the nodes': it tells which baseline keys need
     // writing at all.
     let baseline = sysctl::plan_baseline();
@@ -286,14 +296,38 @@ fn run(plan: &Plan, t0: Instant) -> Result<(Observed, Option<Closing>), WorkerEr
             } else {
                 None
             };
-            Ok((nl, ping, trace, cap, igmp6))
+            let setup_err = |what: &str, e: std::io::Error| {
+                WorkerError::Setup(format!("node `{}`: {what}: {e}", pn.name))
+            };
+            let mut clients = std::collections::HashMap::new();
+            for (k, e) in plan.expectations.iter().enumerate() {
+                if let Expectation::Port(w) = e {
+                    if w.from == i {
+                        let s = transport::open_client(w.proto, w.to.is_ipv6(), k)
+                            .map_err(|e| setup_err("cannot open a probe socket", e))?;
+                        clients.insert(k, s);
+                    }
+                }
+            }
+            let listeners = transport::open_listeners(&pn.name, &pn.listen, pn.ipv6)
+                .map_err(|e| setup_err("listen", e))?;
+            let net_files = if pn.services.iter().any(|s| s.ready.is_some()) {
+                ["tcp", "tcp6", "udp", "udp6"]
+                    .iter()
+                    .map(|f| std::fs::File::open(format!("/proc/thread-self/net/{f}")))
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|e| setup_err("cannot open /proc/thread-self/net", e))?
+            } else {
+                Vec::new()
+            };
+            Ok((nl, ping, trace, cap, igmp6, (clients, listeners, net_files)))
         })?;
     // Namespaces are set up while later ones are created: "namespaces" ends when the last one
     // existed, "node setup" is what remained after.
     ph.mark_at("namespaces", created);
     let mut nodes: Vec<Node> = Vec::with_capacity(plan.nodes.len());
     for (ns, setup) in setups {
-        let (nl, ping, trace, cap, igmp6) = setup?;
+        let (nl, ping, trace, cap, igmp6, (clients, listeners, net_files)) = setup?;
         nodes.push(Node {
             ns,
             nl,
@@ -301,6 +335,9 @@ fn run(plan: &Plan, t0: Instant) -> Result<(Observed, Option<Closing>), WorkerEr
             trace,
             cap,
             igmp6,
+            clients,
+            listeners,
+            net_files,
         });
     }
 
@@ -347,6 +384,18 @@ fn run(plan: &Plan, t0: Instant) -> Result<(Observed, Option<Closing>), WorkerEr
         }
     }
     ph.mark("run lines");
+    // The listeners answer from now on, services start and are waited for.
+    let serving = transport::serve(
+        nodes
+            .iter_mut()
+            .flat_map(|n| n.listeners.drain(..))
+            .collect(),
+    )
+    .map_err(|e| WorkerError::Setup(format!("cannot start the listeners: {e}")))?;
+    let mut services = start_services(plan, &mut nodes)?;
+    if !services.is_empty() {
+        ph.mark("services");
+    }
     // A test hook: the leftover audit makes a worker panic in the middle of a run.
     if std::env::var_os(FAULT_ENV).is_some_and(|v| v == "panic-after-build") {
         panic!("fault injected by {FAULT_ENV}: panicking after the build, before the probes");
@@ -373,9 +422,7 @@ fn run(plan: &Plan, t0: Instant) -> Result<(Observed, Option<Closing>), WorkerEr
         Some(batch_pings(plan, &mut nodes, timeout)?)
     };
     let mut observations = Vec::with_capacity(plan.expectations.len());
-    let is_captured = |e: &Expectation| {
-        capture && matches!(e, Expectation::Ping { .. } | Expectation::Traceroute { .. })
-    };
+    let is_captured = |e: &Expectation| capture && e.sends().is_some();
     let last_captured = plan.expectations.iter().rposition(is_captured);
     let mut capture_drops = 0;
     let mut closing = None;
@@ -425,6 +472,40 @@ fn run(plan: &Plan, t0: Instant) -> Result<(Observed, Option<Closing>), WorkerEr
                     src: r.src,
                 }))
             }
+            Expectation::Port(w) => {
+                let sock = nodes[w.from]
+                    .clients
+                    .get_mut(&k)
+                    .expect("a client socket opened for every port probe");
+                let seen = transport::probe(sock, w.proto, w.to, w.port, k, timeout).map_err(
+                    |source| ProbeError::Socket {
+                        node: plan.nodes[w.from].name.clone(),
+                        source,
+                    },
+                )?;
+                // Closed now: the connection's end is part of this probe's window.
+                nodes[w.from].clients.remove(&k);
+                Observation::Port(seen)
+            }
+            Expectation::Exec(w) => {
+                let seen = exec::run(&nodes[w.node].ns, w).map_err(|e| match &e {
+                    SandboxError::Spawn { source, .. }
+                        if source.kind() == std::io::ErrorKind::NotFound =>
+                    {
+                        WorkerError::Environment(crate::sandbox::env::missing_program_message(
+                            &w.run[0],
+                            &plan.nodes[w.node].name,
+                        ))
+                    }
+                    _ => WorkerError::Setup(format!(
+                        "exec `{}` in node `{}`: {}",
+                        w.run.join(" "),
+                        plan.nodes[w.node].name,
+                        chain(&e)
+                    )),
+                })?;
+                Observation::Exec(seen)
+            }
             Expectation::Neighbor { node, .. } => {
                 let nl = &nodes[*node].nl;
                 let links = &states[*node];
@@ -467,6 +548,8 @@ fn run(plan: &Plan, t0: Instant) -> Result<(Observed, Option<Closing>), WorkerEr
         .collect();
     let probe_us = micros(t_probe.elapsed());
     ph.mark("probes");
+    serving.stop();
+    let service_logs: Vec<exec::ServiceLog> = services.drain(..).map(exec::Running::stop).collect();
     let observed = Observed {
         observations,
         timings: Timings {
@@ -480,8 +563,72 @@ fn run(plan: &Plan, t0: Instant) -> Result<(Observed, Option<Closing>), WorkerEr
         frames,
         capture_drops,
         macs,
+        services: service_logs,
     };
     Ok((observed, closing))
+}
+
+/// Starts every node's services, in node order, and waits until each is ready (its `ready`
+/// port listens in its node), at most settings.run_timeout_ms each. A service that ends before
+/// it is ready, or never gets there, fails the build with what it wrote.
+fn start_services(plan: &Plan, nodes: &mut [Node]) -> Result<Vec<exec::Running>, WorkerError> {
+    let mut running = Vec::new();
+    let timeout = Duration::from_millis(plan.settings.run_timeout_ms);
+    for (i, pn) in plan.nodes.iter().enumerate() {
+        for svc in &pn.services {
+            let shown = svc.run.join(" ");
+            let mut r = exec::Running::start(&nodes[i].ns, i, &svc.run).map_err(|e| match &e {
+                SandboxError::Spawn { source, .. }
+                    if source.kind() == std::io::ErrorKind::NotFound =>
+                {
+                    WorkerError::Environment(crate::sandbox::env::missing_program_message(
+                        &svc.run[0],
+                        &pn.name,
+                    ))
+                }
+                _ => WorkerError::Setup(format!(
+                    "service `{shown}` in node `{}`: {}",
+                    pn.name,
+                    chain(&e)
+                )),
+            })?;
+            if let Some((proto, port)) = svc.ready {
+                let deadline = Instant::now() + timeout;
+                let mut pause = Duration::from_micros(200);
+                loop {
+                    if exec::listening(&mut nodes[i].net_files, proto, port) {
+                        break;
+                    }
+                    if let Some(how) = r.exited() {
+                        let log = r.stop();
+                        return Err(WorkerError::Setup(format!(
+                            "service `{shown}` in node `{}` {how} before it listened on {}:{port}; stderr: {}",
+                            pn.name,
+                            proto.name(),
+                            log.stderr.trim()
+                        )));
+                    }
+                    if Instant::now() >= deadline {
+                        let log = r.stop();
+                        return Err(WorkerError::Setup(format!(
+                            "service `{shown}` in node `{}` did not listen on {}:{port} within {} ms (settings.run_timeout_ms); stderr: {}",
+                            pn.name,
+                            proto.name(),
+                            plan.settings.run_timeout_ms,
+                            log.stderr.trim()
+                        )));
+                    }
+                    // Polled: the kernel has no notification for "a socket started listening".
+                    std::thread::sleep(
+                        pause.min(deadline.saturating_duration_since(Instant::now())),
+                    );
+                    pause = (pause * 2).min(Duration::from_millis(10));
+                }
+            }
+            running.push(r);
+        }
+    }
+    Ok(running)
 }
 
 /// Writes probe `k`'s observation and frames as one line of the report stream.

@@ -26,3 +26,60 @@ check() { # check DESCRIPTION COMMAND...: prints ok/FAIL with the command's outp
   if out=$("$@" 2>&1); then echo "ok   $what"; else echo "FAIL $what"; fi
   echo "$out" | sed 's/^/     /'
 }
+# A TCP or UDP server for checks: `serve NODE tcp|udp PORT &` answers every connection or
+# datagram with the client address it saw, then `probe NODE tcp|udp ADDR PORT` prints
+# `open <what the server said>`, `refused`, `filtered` or `unreachable <errno>` (python sockets).
+serve() {
+  n "$1" python3 -c '
+import socket, sys
+proto, port = sys.argv[1], int(sys.argv[2])
+fams = [socket.AF_INET] + ([socket.AF_INET6] if sys.argv[3] == "6" else [])
+import select
+socks = []
+for f in fams:
+    s = socket.socket(f, socket.SOCK_STREAM if proto == "tcp" else socket.SOCK_DGRAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if f == socket.AF_INET6: s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+    s.bind(("::" if f == socket.AF_INET6 else "0.0.0.0", port))
+    if proto == "tcp": s.listen()
+    socks.append(s)
+while True:
+    for s in select.select(socks, [], [])[0]:
+        if proto == "tcp":
+            c, a = s.accept(); c.sendall(("saw " + a[0] + "\n").encode()); c.close()
+        else:
+            d, a = s.recvfrom(2048); s.sendto(("saw " + a[0] + "\n").encode(), a)
+' "$2" "$3" "${4:-4}"
+}
+probe() {
+  n "$1" python3 -c '
+import socket, sys, errno
+proto, addr, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
+f = socket.AF_INET6 if ":" in addr else socket.AF_INET
+s = socket.socket(f, socket.SOCK_STREAM if proto == "tcp" else socket.SOCK_DGRAM)
+s.settimeout(1)
+try:
+    s.connect((addr, port))
+    if proto == "udp": s.send(b"probe")
+    print("open", s.recv(100).decode().strip())
+except ConnectionRefusedError: print("refused")
+except (socket.timeout, TimeoutError): print("filtered")
+except OSError as e: print("unreachable", errno.errorcode.get(e.errno, e.errno))
+' "$2" "$3" "$4"
+}
+# expect WANT NODE PROTO ADDR PORT: the probe's answer must start with WANT.
+expect_probe() {
+  local want=$1; shift
+  local got; got=$(probe "$@")
+  if [[ "$got" == "$want"* ]]; then echo "ok   $* -> $got"; else echo "FAIL $* -> $got (wanted $want)"; fi
+}
+# routed A R B: A (10.1.0.2) -- (10.1.0.1) R (10.2.0.1) -- (10.2.0.2) B, defaults via R.
+routed() {
+  for x in "$1" "$2" "$3"; do node "$x"; done
+  n "$2" sysctl -qw net.ipv4.ip_forward=1
+  veth "$1" eth0 "$2" eth0; veth "$2" eth1 "$3" eth0
+  n "$1" ip addr add 10.1.0.2/24 dev eth0; n "$2" ip addr add 10.1.0.1/24 dev eth0
+  n "$2" ip addr add 10.2.0.1/24 dev eth1; n "$3" ip addr add 10.2.0.2/24 dev eth0
+  for x in "$1":eth0 "$2":eth0 "$2":eth1 "$3":eth0; do n "${x%:*}" ip link set "${x#*:}" up; done
+  n "$1" ip route add default via 10.1.0.1; n "$3" ip route add default via 10.2.0.1
+}

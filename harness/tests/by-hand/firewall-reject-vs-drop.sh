@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# scenarios/firewall/reject-vs-drop.toml, by hand: a router between a client and a server whose
+# FORWARD rules REJECT or DROP by port, and what a client sees of each (python sockets).
+. "$(dirname "$0")/lib.sh"
+routed client r server
+n r iptables -A FORWARD -p tcp --dport 23 -j REJECT --reject-with tcp-reset
+n r iptables -A FORWARD -p tcp --dport 25 -j DROP
+n r iptables -A FORWARD -p tcp --dport 445 -j REJECT --reject-with icmp-admin-prohibited
+n r iptables -A FORWARD -p udp --dport 161 -j REJECT
+n r iptables -A FORWARD -p tcp --dport 8443 -j REJECT --reject-with icmp-net-unreachable
+n r iptables -A FORWARD -p udp --dport 162 -j DROP
+for p in 22 23 25 445 8443; do serve server tcp $p & done
+for p in 53 161 162; do serve server udp $p & done
+sleep 1
+expect_probe "open saw 10.1.0.2" client tcp 10.2.0.2 22
+expect_probe "refused" client tcp 10.2.0.2 23                    # tcp-reset, sent by r for the server
+expect_probe "filtered" client tcp 10.2.0.2 25                   # DROP
+expect_probe "unreachable EHOSTUNREACH" client tcp 10.2.0.2 445  # icmp-admin-prohibited from 10.1.0.1
+expect_probe "refused" client tcp 10.2.0.2 80                    # nothing listens: the server resets
+expect_probe "open saw 10.1.0.2" client udp 10.2.0.2 53
+expect_probe "refused" client udp 10.2.0.2 161                   # REJECT: ICMP port unreachable from r
+expect_probe "filtered" client udp 10.2.0.2 162                  # DROP
+expect_probe "refused" client udp 10.2.0.2 54                    # nothing listens: port unreachable from the server
+expect_probe "unreachable ENETUNREACH" client tcp 10.2.0.2 8443  # icmp-net-unreachable from r
+# r has no route: ICMP net unreachable, but only from the second packet on. The kernel rate-limits
+# these per source (ip_error: route/error_cost, a token bucket that starts empty for a new peer),
+# so the SYN gets nothing and its retransmission, a second later, gets the error: python's 1 s
+# timeout just sees it, a 300 ms probe does not.
+echo "info client tcp 10.9.0.1 80 -> $(probe client tcp 10.9.0.1 80) (filtered or unreachable, by when the token arrives)"
+check "ping client -> 10.9.0.1 (r answers: net unreachable)" bash -c "ip netns exec client ping -c1 -W1 10.9.0.1 || true"
+kill $(jobs -p) 2>/dev/null || true
