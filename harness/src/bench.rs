@@ -11,6 +11,7 @@ use netconform::runner::{self, ScenarioResult};
 use netconform::scenario::{self, gen, Plan};
 
 const DOCKER: &str = include_str!("../../scenarios/docker/single-host.toml");
+const PORTS: &str = include_str!("../../scenarios/docker/port-publishing.toml");
 const SHELL_USER: &str = include_str!("../benches/docker-single-host-user.sh");
 const SHELL_EXPERT: &str = include_str!("../benches/docker-single-host-expert.sh");
 
@@ -237,6 +238,27 @@ pub fn bench(exe: &Path, opts: &Opts) -> anyhow::Result<u8> {
     println!(
         "  worker exited too (capture sockets released, processes gone): {}",
         show(median(docker.iter().map(|s| s.exited_ms).collect()))
+    );
+    // Port probes: six TCP connections through dockerd's rules, listeners in the containers.
+    let ports = measure(
+        exe,
+        "scenarios/docker/port-publishing.toml",
+        PORTS,
+        runs,
+        Pace::Quiet,
+    )?;
+    println!(
+        "  port publishing (scenarios/docker/port-publishing.toml, 6 TCP probes): one run {}, probes {}",
+        show(median(ports.iter().map(|s| s.e2e_ms).collect())),
+        show(median(
+            ports
+                .iter()
+                .map(|s| phase_medians(std::slice::from_ref(s))
+                    .into_iter()
+                    .find(|(n, _)| n == "probes")
+                    .map_or(0.0, |(_, v)| v))
+                .collect()
+        ))
     );
     let whole = whole_process(exe, runs)?;
     println!(
