@@ -3,8 +3,7 @@
 # in another, a router between them.
 . "$(dirname "$0")/lib.sh"
 routed client r web
-mkdir -p /tmp/www && echo hello > /tmp/www/hello.txt
-n web /usr/bin/python3 -m http.server 8000 --bind 0.0.0.0 --directory /tmp/www >/dev/null 2>&1 &
+n web /usr/bin/python3 -m http.server 8000 --bind 0.0.0.0 --directory / >/dev/null 2>&1 &
 sleep 1
 check "curl client -> http://10.2.0.2:8000/ (200)" n client /usr/bin/curl -s -o /dev/null -w '%{http_code}' http://10.2.0.2:8000/
 echo
