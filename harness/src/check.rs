@@ -58,9 +58,7 @@ fn flows_of(
 /// The packets probe `k` sent and caused, from its frames; `None` for probes that send nothing
 /// (route, neighbour, exec) or when capture is off.
 pub fn probe_flow(plan: &Plan, topo: &Topo, k: usize, frames: &[&Frame]) -> Option<Vec<Flow>> {
-    let mut ids = echo_ids(plan);
-    ids.remove(&probe_id(k));
-    captured(plan, k).then(|| flows_of(plan, topo, k, frames, &ids))
+    captured(plan, k).then(|| flows_of(plan, topo, k, frames, &echo_ids(plan)))
 }
 
 /// The packets each probe sent and caused, reconstructed from the captures (see [`probe_flow`]).
@@ -71,9 +69,7 @@ pub fn probe_flows(plan: &Plan, observed: &Observed) -> Vec<Option<Vec<Flow>>> {
         .map(|k| {
             captured(plan, k).then(|| {
                 let frames: Vec<_> = observed.frames.iter().filter(|f| f.probe == k).collect();
-                let mut ids = all.clone();
-                ids.remove(&probe_id(k));
-                flows_of(plan, &topo, k, &frames, &ids)
+                flows_of(plan, &topo, k, &frames, &all)
             })
         })
         .collect()

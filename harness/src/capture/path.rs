@@ -322,7 +322,8 @@ pub enum Probe<'a> {
     /// An echo probe (ping, traceroute) sent with ICMP id `id`. A NAT may rewrite the id on the
     /// way (conntrack resolving a clash, `masquerade fully-random`) and back, keeping the
     /// sequence number, as conntrack tracks the flow: echoes with any id are this probe's,
-    /// except those with another probe's id (a late answer to an earlier probe).
+    /// except those with another probe's id (a late answer to an earlier probe). `others` may
+    /// hold `id` itself.
     Echo { id: u16, others: &'a BTreeSet<u16> },
     /// A TCP (6) or UDP (17) port probe: its segments, its datagram and answer, and ICMP errors
     /// quoting them. Ports may be rewritten on the way: a probe's window holds only its own

@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::os::fd::OwnedFd;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -239,19 +239,7 @@ impl Running {
         node: usize,
         argv: &[String],
     ) -> Result<Running, crate::sandbox::SandboxError> {
-        let spawned = crate::sandbox::in_netns(ns, || {
-            Command::new(&argv[0])
-                .args(&argv[1..])
-                .stdin(Stdio::null())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .env("PATH", crate::sandbox::sandbox_path())
-                .spawn()
-        })?;
-        let mut child = spawned.map_err(|source| crate::sandbox::SandboxError::Spawn {
-            program: argv[0].clone(),
-            source,
-        })?;
+        let mut child = crate::sandbox::spawn_in_netns(ns, argv)?;
         let out = Arc::new(Mutex::new(Vec::new()));
         let err = Arc::new(Mutex::new(Vec::new()));
         let mut readers = Vec::new();

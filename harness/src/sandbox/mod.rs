@@ -345,6 +345,16 @@ pub fn run_in_netns(
     argv: &[String],
     timeout: Duration,
 ) -> Result<Finished, SandboxError> {
+    let child = spawn_in_netns(ns, argv)?;
+    process::wait_with_deadline(child, timeout).map_err(|source| SandboxError::Spawn {
+        program: argv[0].clone(),
+        source,
+    })
+}
+
+/// Starts `argv` in the network namespace `ns` (see [`run_in_netns`]), stdout and stderr piped,
+/// without waiting for it: for services, which run beside the probes.
+pub fn spawn_in_netns(ns: &OwnedFd, argv: &[String]) -> Result<std::process::Child, SandboxError> {
     let spawned = in_netns(ns, || {
         Command::new(&argv[0])
             .args(&argv[1..])
@@ -354,11 +364,7 @@ pub fn run_in_netns(
             .env("PATH", sandbox_path())
             .spawn()
     })?;
-    let child = spawned.map_err(|source| SandboxError::Spawn {
-        program: argv[0].clone(),
-        source,
-    })?;
-    process::wait_with_deadline(child, timeout).map_err(|source| SandboxError::Spawn {
+    spawned.map_err(|source| SandboxError::Spawn {
         program: argv[0].clone(),
         source,
     })

@@ -468,6 +468,22 @@ pub(super) async fn add_routes(
     Ok(())
 }
 
+/// A program that could not start in a node: a missing one is the environment's problem (exit
+/// 2, with the package to install), anything else the build's. `what` names the program's role
+/// ("run line", "service", "exec").
+pub(super) fn spawn_error(e: SandboxError, what: &str, argv: &[String], node: &str) -> WorkerError {
+    match &e {
+        SandboxError::Spawn { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
+            WorkerError::Environment(crate::sandbox::env::missing_program_message(&argv[0], node))
+        }
+        _ => WorkerError::Setup(format!(
+            "{what} `{}` in node `{node}`: {}",
+            argv.join(" "),
+            chain(&e)
+        )),
+    }
+}
+
 pub(super) fn run_line(
     plan: &Plan,
     ns: &OwnedFd,
@@ -476,15 +492,8 @@ pub(super) fn run_line(
 ) -> Result<(), WorkerError> {
     let timeout = Duration::from_millis(plan.settings.run_timeout_ms);
     let shown = argv.join(" ");
-    let done = sandbox::run_in_netns(ns, argv, timeout).map_err(|e| match &e {
-        SandboxError::Spawn { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
-            WorkerError::Environment(crate::sandbox::env::missing_program_message(&argv[0], node))
-        }
-        _ => WorkerError::Setup(format!(
-            "run line `{shown}` in node `{node}`: {}",
-            chain(&e)
-        )),
-    })?;
+    let done = sandbox::run_in_netns(ns, argv, timeout)
+        .map_err(|e| spawn_error(e, "run line", argv, node))?;
     if done.timed_out {
         return Err(WorkerError::Setup(format!(
             "run line `{shown}` in node `{node}` did not finish within {} ms and was killed (settings.run_timeout_ms)",

@@ -6,7 +6,8 @@ mod build;
 mod probes;
 
 use build::{
-    add_routes, bridges_up, build, permanent_neighbours, run_line, wait_ipv6, wait_ready, Stage,
+    add_routes, bridges_up, build, permanent_neighbours, run_line, spawn_error, wait_ipv6,
+    wait_ready, Stage,
 };
 use probes::{batch_pings, collect};
 
@@ -488,22 +489,8 @@ fn run(plan: &Plan, t0: Instant) -> Result<(Observed, Option<Closing>), WorkerEr
                 Observation::Port(seen)
             }
             Expectation::Exec(w) => {
-                let seen = exec::run(&nodes[w.node].ns, w).map_err(|e| match &e {
-                    SandboxError::Spawn { source, .. }
-                        if source.kind() == std::io::ErrorKind::NotFound =>
-                    {
-                        WorkerError::Environment(crate::sandbox::env::missing_program_message(
-                            &w.run[0],
-                            &plan.nodes[w.node].name,
-                        ))
-                    }
-                    _ => WorkerError::Setup(format!(
-                        "exec `{}` in node `{}`: {}",
-                        w.run.join(" "),
-                        plan.nodes[w.node].name,
-                        chain(&e)
-                    )),
-                })?;
+                let seen = exec::run(&nodes[w.node].ns, w)
+                    .map_err(|e| spawn_error(e, "exec", &w.run, &plan.nodes[w.node].name))?;
                 Observation::Exec(seen)
             }
             Expectation::Neighbor { node, .. } => {
@@ -577,21 +564,8 @@ fn start_services(plan: &Plan, nodes: &mut [Node]) -> Result<Vec<exec::Running>,
     for (i, pn) in plan.nodes.iter().enumerate() {
         for svc in &pn.services {
             let shown = svc.run.join(" ");
-            let mut r = exec::Running::start(&nodes[i].ns, i, &svc.run).map_err(|e| match &e {
-                SandboxError::Spawn { source, .. }
-                    if source.kind() == std::io::ErrorKind::NotFound =>
-                {
-                    WorkerError::Environment(crate::sandbox::env::missing_program_message(
-                        &svc.run[0],
-                        &pn.name,
-                    ))
-                }
-                _ => WorkerError::Setup(format!(
-                    "service `{shown}` in node `{}`: {}",
-                    pn.name,
-                    chain(&e)
-                )),
-            })?;
+            let mut r = exec::Running::start(&nodes[i].ns, i, &svc.run)
+                .map_err(|e| spawn_error(e, "service", &svc.run, &pn.name))?;
             if let Some((proto, port)) = svc.ready {
                 let deadline = Instant::now() + timeout;
                 let mut pause = Duration::from_micros(200);
