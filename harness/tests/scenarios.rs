@@ -482,6 +482,8 @@ fn transport_trials() -> Vec<Trial> {
     const PP: &str = "docker/port-publishing.toml";
     const FW: &str = "firewall/reject-vs-drop.toml";
     const WEB: &str = "services/http-across-a-router.toml";
+    const ICC: &str = "docker/icc-disabled.toml";
+    const ISO: &str = "docker/network-isolation.toml";
     vec![
         changed_fails(
             "meta::tcp_wrong_result_is_named",
@@ -539,6 +541,22 @@ fn transport_trials() -> Vec<Trial> {
             WEB,
             ("stdout = \"^200$\"", "stdout = \"^404$\""),
             "expected stdout matching `^404$`, got `200`",
+        ),
+        changed_fails(
+            "meta::icc_needs_br_netfilter",
+            ICC,
+            ("\"net.bridge.bridge-nf-call-iptables\" = \"1\"", "\"net.bridge.bridge-nf-call-iptables\" = \"0\""),
+            "FAIL tcp c2 -> 172.17.0.2:80: expected filtered, got open (answered by c1, which saw 172.17.0.3)",
+        ),
+        changed_fails(
+            // The answer is still dropped on its way back (-o br-a): only the path tells.
+            "meta::isolation_without_one_stage_2_drop_shows_in_the_path",
+            ISO,
+            (
+                r#"  ["iptables", "-A", "DOCKER-ISOLATION-STAGE-2", "-o", "br-b", "-j", "DROP"],"#,
+                "",
+            ),
+            "FAIL tcp a1 -> 172.19.0.2:80: expected path a1:eth0, host:veth-a1, host:br-a; got a1:eth0, host:veth-a1, host:br-a, host:br-b, host:veth-b1, b1:eth0",
         ),
         Trial::test("meta::service_that_exits_fails_the_build", || {
             let (res, text) = variant_all(

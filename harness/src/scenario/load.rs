@@ -379,7 +379,7 @@ impl Source {
     /// Validates `file`, this source's file or a changed copy of it, placing every problem in
     /// the file that says most about its key.
     pub fn validate(&self, file: &ScenarioFile) -> Result<Plan, LoadError> {
-        validate(file, &self.order).map_err(|diags| {
+        let mut plan = validate(file, &self.order).map_err(|diags| {
             // Positions are needed only for problems: parse for them only then.
             let trees = self.trees();
             LoadError::Invalid(
@@ -397,28 +397,63 @@ impl Source {
                     )
                     .collect(),
             )
-        })
+        })?;
+        // Validation groups the kinds; the plan runs them in file order.
+        let order = self.plan_order(file);
+        let mut slots: Vec<Option<_>> = plan.expectations.drain(..).map(Some).collect();
+        plan.expectations = order.iter().filter_map(|&k| slots[k].take()).collect();
+        Ok(plan)
     }
 
-    /// The key of the plan's expectation `k` (`expect.route[1]`): validation keeps the kinds in
-    /// this order, each in file order.
-    pub fn expectation_key(&self, k: usize) -> Option<KeyPath> {
-        let e = &self.file.expect;
-        let kinds = [
-            ("ping", e.ping.len()),
-            ("traceroute", e.traceroute.len()),
-            ("tcp", e.tcp.len()),
-            ("udp", e.udp.len()),
-            ("exec", e.exec.len()),
-            ("route", e.route.len()),
-            ("neighbor", e.neighbor.len()),
-        ];
-        let mut k = k;
-        for (kind, n) in kinds {
-            if k < n {
-                return Some(KeyPath::root().key("expect").key(kind).index(k));
+    /// For each of the plan's expectations, in plan order, its index in validation's order
+    /// ([`KINDS`], each kind in file order). The plan sends its probes (ping, traceroute, tcp,
+    /// udp, exec) in the order the file writes them, whatever their kind, and reads the tables
+    /// (route, neighbour) after all of them, in file order too: they describe the network the
+    /// probes left behind.
+    fn plan_order(&self, file: &ScenarioFile) -> Vec<usize> {
+        let counts = kind_counts(file);
+        let total: usize = counts.iter().sum();
+        // The `expect` table comes whole from the last file of the chain that has one.
+        let trees = self.trees();
+        let written = trees.iter().rev().find_map(|t| {
+            let (_, e) = t.get_ref().iter().find(|(k, _)| k.get_ref() == "expect")?;
+            e.get_ref().as_table()
+        });
+        let mut keyed: Vec<(bool, usize, usize)> = Vec::with_capacity(total);
+        let mut base = 0;
+        for (kind, n) in KINDS.iter().zip(&counts) {
+            let spans: Vec<usize> = written
+                .and_then(|e| e.iter().find(|(k, _)| k.get_ref() == kind.0))
+                .and_then(|(_, v)| {
+                    v.get_ref()
+                        .as_array()
+                        .map(|a| a.iter().map(|x| x.span().start).collect())
+                })
+                .unwrap_or_default();
+            for i in 0..*n {
+                // A file changed by a tool may no longer match its text: keep validation's order.
+                let at = if spans.len() == *n {
+                    spans[i]
+                } else {
+                    base + i
+                };
+                keyed.push((kind.1, at, base + i));
             }
-            k -= n;
+            base += n;
+        }
+        keyed.sort();
+        keyed.into_iter().map(|(_, _, k)| k).collect()
+    }
+
+    /// The key of the plan's expectation `k` (`expect.route[1]`), in the plan's order.
+    pub fn expectation_key(&self, k: usize) -> Option<KeyPath> {
+        let counts = kind_counts(&self.file);
+        let mut v = *self.plan_order(&self.file).get(k)?;
+        for (kind, n) in KINDS.iter().zip(counts) {
+            if v < n {
+                return Some(KeyPath::root().key("expect").key(kind.0).index(v));
+            }
+            v -= n;
         }
         None
     }
@@ -435,6 +470,31 @@ impl Source {
             })
             .collect()
     }
+}
+
+/// The expectation kinds in validation's order, and whether each reads a table after the
+/// probes (true) rather than sending a probe.
+const KINDS: [(&str, bool); 7] = [
+    ("ping", false),
+    ("traceroute", false),
+    ("tcp", false),
+    ("udp", false),
+    ("exec", false),
+    ("route", true),
+    ("neighbor", true),
+];
+
+fn kind_counts(file: &ScenarioFile) -> [usize; 7] {
+    let e = &file.expect;
+    [
+        e.ping.len(),
+        e.traceroute.len(),
+        e.tcp.len(),
+        e.udp.len(),
+        e.exec.len(),
+        e.route.len(),
+        e.neighbor.len(),
+    ]
 }
 
 fn first_line(s: &str) -> &str {
@@ -615,5 +675,41 @@ mod tests {
         .unwrap();
         let names: Vec<_> = plan.nodes.iter().map(|n| n.name.as_str()).collect();
         assert_eq!(names, ["zeta", "alpha", "mid"]);
+    }
+
+    #[test]
+    fn probes_keep_file_order_and_tables_come_last() {
+        let src = "[nodes.a]\nlisten = [\"tcp:80\"]\n[nodes.b]\n\
+            [[links]]\na = { node = \"a\", name = \"eth0\", addresses = [\"10.0.0.1/24\"] }\n\
+            b = { node = \"b\", name = \"eth0\", addresses = [\"10.0.0.2/24\"] }\n\
+            [[expect.neighbor]]\nnode = \"b\"\nip = \"10.0.0.1\"\n\
+            [[expect.tcp]]\nfrom = \"b\"\nto = \"10.0.0.1\"\nport = 80\n\
+            [[expect.ping]]\nfrom = \"b\"\nto = \"10.0.0.1\"\n\
+            [[expect.tcp]]\nfrom = \"b\"\nto = \"10.0.0.1\"\nport = 81\nresult = \"refused\"\n";
+        let source = source_from_str(src, Path::new("t.toml")).unwrap();
+        let plan = source.validate(&source.file).unwrap();
+        let kinds: Vec<&str> = plan
+            .expectations
+            .iter()
+            .map(|e| match e {
+                super::super::plan::Expectation::Ping { .. } => "ping",
+                super::super::plan::Expectation::Port(_) => "port",
+                super::super::plan::Expectation::Neighbor { .. } => "neighbor",
+                _ => "other",
+            })
+            .collect();
+        assert_eq!(kinds, ["port", "ping", "port", "neighbor"]);
+        let keys: Vec<String> = (0..4)
+            .map(|k| source.expectation_key(k).unwrap().to_string())
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                "expect.tcp[0]",
+                "expect.ping[0]",
+                "expect.tcp[1]",
+                "expect.neighbor[0]"
+            ]
+        );
     }
 }

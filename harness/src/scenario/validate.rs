@@ -298,8 +298,8 @@ pub fn validate(file: &ScenarioFile, node_order: &[String]) -> Result<Plan, Vec<
             expectations.push(Expectation::Traceroute { from, to, hops });
         }
     }
-    // Port probes and commands come after the echo probes and before the table reads (route,
-    // neighbour), each kind in file order: `Source::expectation_key` follows the same order.
+    // Each kind in file order, the kinds in `load::KINDS` order: `Source::validate` then puts
+    // the probes in file order across kinds.
     let cx = crate::expect::transport::Context {
         index: &index,
         ifaces: &ifaces,
