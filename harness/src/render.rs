@@ -21,9 +21,10 @@ pub fn render_result(file: &Path, result: &ScenarioResult) -> String {
             let verdict = if failed == 0 { "PASS" } else { "FAIL" };
             let _ = writeln!(
                 s,
-                "{verdict} {} ({} checks, {failed} failed)",
+                "{verdict} {} ({} check{}, {failed} failed)",
                 file.display(),
-                checks.len()
+                checks.len(),
+                if checks.len() == 1 { "" } else { "s" }
             );
             for c in checks {
                 let mark = if c.passed { "ok  " } else { "FAIL" };

@@ -372,6 +372,36 @@ fn graph_trials() -> Vec<Trial> {
 }
 
 /// The command line: help and version for everything, usage errors refused with exit 2.
+/// A clone under /tmp: the sandbox's scratch tmpfs must not hide the working folder from the
+/// programs that use it by name (`python3 -m http.server` serves `os.getcwd()`).
+fn working_folder_trial() -> Trial {
+    Trial::test("meta::working_folder_under_tmp_stays_visible", || {
+        let dir = std::env::temp_dir().join(format!("netconform-cwd-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+        std::fs::write(
+            dir.join("w.toml"),
+            "[nodes.a]\n[[expect.exec]]\nnode = \"a\"\nrun = [\"/bin/sh\", \"-c\", \"cd \\\"$(pwd)\\\" && ls\"]\nstdout = \"^w.toml$\"\n",
+        )
+        .map_err(|e| e.to_string())?;
+        let out = std::process::Command::new(worker())
+            .args(["run", "w.toml"])
+            .current_dir(&dir)
+            .output()
+            .map_err(|e| e.to_string())?;
+        let _ = std::fs::remove_dir_all(&dir);
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(format!(
+                "a scenario run from {} could not list its working folder by name:\n{}",
+                dir.display(),
+                String::from_utf8_lossy(&out.stdout)
+            )
+            .into())
+        }
+    })
+}
+
 fn cli_trial() -> Trial {
     Trial::test(
         "meta::cli_help_version_completions_and_usage_errors",
@@ -794,6 +824,7 @@ fn main() {
     trials.extend(transport_trials());
     trials.extend(coverage_trials());
     trials.push(cli_trial());
+    trials.push(working_folder_trial());
     trials.push(junit_trial());
     trials.extend(graph_trials());
     trials.extend(schema_trials());

@@ -82,7 +82,8 @@ pub fn isolate() -> Result<(), SandboxError> {
             step: "read /proc/self/mountinfo",
             source: Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
         })?;
-    for (mp, flags) in info.lines().filter_map(parse_line) {
+    let mounts: Vec<(String, MsFlags)> = info.lines().filter_map(parse_line).collect();
+    for (mp, flags) in mounts.iter().cloned() {
         if keep_writable(&mp) {
             continue;
         }
@@ -111,7 +112,53 @@ pub fn isolate() -> Result<(), SandboxError> {
             .map_err(sys("mount -t tmpfs"))?;
         }
     }
-    Ok(())
+    keep_working_folder(&mounts)
+}
+
+/// A working folder under a scratch place (a clone in `/tmp`) would be hidden by the tmpfs: the
+/// process still stands in it, but by path it is gone, and programs that use their working
+/// folder by name (`python3 -m http.server` lists `os.getcwd()`) would find an empty tmpfs.
+/// So the folder is bound, read-only like the rest of the host, to its own path in the tmpfs.
+fn keep_working_folder(mounts: &[(String, MsFlags)]) -> Result<(), SandboxError> {
+    let sys = |step| move |source| SandboxError::Syscall { step, source };
+    let Ok(cwd) = std::env::current_dir() else {
+        return Ok(());
+    };
+    let hidden = SCRATCH
+        .iter()
+        .any(|d| cwd.starts_with(d) && cwd != std::path::Path::new(d));
+    if !hidden {
+        return Ok(());
+    }
+    // Creating the path in the fresh tmpfs cannot fail for want of room or rights; if it does,
+    // the run still works, only by-name uses of the working folder would not.
+    if std::fs::create_dir_all(&cwd).is_err() {
+        return Ok(());
+    }
+    // "." is still the host's folder: the process stands in it.
+    mount(
+        Some("."),
+        &cwd,
+        None::<&str>,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        None::<&str>,
+    )
+    .map_err(sys("mount --rbind . (the working folder)"))?;
+    // The flags of the host mount that holds the folder are locked: a remount must repeat them.
+    let locked = mounts
+        .iter()
+        .filter(|(mp, _)| cwd.starts_with(mp))
+        .max_by_key(|(mp, _)| mp.len())
+        .map_or(MsFlags::empty(), |(_, f)| *f);
+    mount(
+        None::<&str>,
+        &cwd,
+        None::<&str>,
+        MsFlags::MS_REMOUNT | MsFlags::MS_BIND | MsFlags::MS_RDONLY | locked,
+        None::<&str>,
+    )
+    .map_err(sys("mount -o remount,bind,ro (the working folder)"))?;
+    nix::unistd::chdir(&cwd).map_err(sys("chdir (the working folder)"))
 }
 
 #[cfg(test)]
