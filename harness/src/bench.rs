@@ -106,6 +106,7 @@ fn run_once(exe: &Path, file: &Path, plan: &Plan) -> anyhow::Result<Sample> {
         ScenarioResult::SetupFailed(m) => {
             anyhow::bail!("{} could not be built: {m}", file.display())
         }
+        ScenarioResult::Skipped(m) => anyhow::bail!("{} was skipped: {m}", file.display()),
     }
 }
 

@@ -9,7 +9,7 @@ use crate::icmp::probe_id;
 use crate::observe::{
     Names, NeighSeen, Observation, Observed, PingOutcome, RouteSeen, Timings, TraceOutcome,
 };
-use crate::scenario::plan::{Expectation, Nat, Plan, Via};
+use crate::scenario::plan::{EchoOpts, Expectation, Lookup, Nat, Plan, Via};
 
 /// The verdict on one expectation.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -295,6 +295,7 @@ pub fn check(
                 reply,
                 path,
                 nat,
+                opts,
             },
             Observation::Ping(p),
         ) => check_ping(
@@ -305,18 +306,26 @@ pub fn check(
                 reply: *reply,
                 path: path.as_deref(),
                 nat: nat.as_ref(),
+                opts,
             },
             p,
             flows,
             names,
         ),
-        (Expectation::Traceroute { from, to, hops }, Observation::Traceroute(t)) => {
-            check_traceroute(plan, *from, *to, hops, t, names)
-        }
+        (
+            Expectation::Traceroute {
+                from,
+                to,
+                hops,
+                opts,
+            },
+            Observation::Traceroute(t),
+        ) => check_traceroute(plan, *from, *to, opts, hops, t, names),
         (
             Expectation::Route {
                 node,
                 to,
+                lookup,
                 dev,
                 via,
                 src,
@@ -328,6 +337,7 @@ pub fn check(
             RouteWant {
                 node: *node,
                 to: *to,
+                lookup,
                 dev: dev.as_deref(),
                 via: *via,
                 src: *src,
@@ -350,6 +360,7 @@ pub fn check(
             crate::expect::transport::check(plan, w, p, flows, names)
         }
         (Expectation::Exec(w), Observation::Exec(x)) => crate::expect::exec::check(plan, w, x),
+        (Expectation::Fdb(w), Observation::Fdb(x)) => crate::expect::fdb::check(plan, w, x, names),
         (e, o) => Checked {
             what: format!("{e:?}"),
             passed: false,
@@ -381,6 +392,27 @@ struct PingWant<'a> {
     reply: bool,
     path: Option<&'a [String]>,
     nat: Option<&'a Nat>,
+    opts: &'a EchoOpts,
+}
+
+/// "ping c -> 198.51.100.7 from 10.2.0.2 (1472 bytes, DF)": an echo probe in the words of
+/// reports, pcap comments and JUnit.
+pub fn echo_label(kind: &str, plan: &Plan, from: usize, to: IpAddr, o: &EchoOpts) -> String {
+    let mut s = format!("{kind} {} -> {to}", plan.node_name(from));
+    if let Some(src) = o.src {
+        s.push_str(&format!(" from {src}"));
+    }
+    let extra: Vec<String> = [
+        o.size.map(|n| format!("{n} bytes")),
+        o.dont_fragment.then(|| "DF".to_string()),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    if !extra.is_empty() {
+        s.push_str(&format!(" ({})", extra.join(", ")));
+    }
+    s
 }
 
 fn check_ping(
@@ -426,7 +458,7 @@ fn check_ping(
         problems.join("; ")
     };
     Checked {
-        what: format!("ping {} -> {}", plan.node_name(want.from), want.to),
+        what: echo_label("ping", plan, want.from, want.to, want.opts),
         passed,
         detail,
     }
@@ -436,11 +468,12 @@ fn check_traceroute(
     plan: &Plan,
     from: usize,
     to: IpAddr,
+    opts: &EchoOpts,
     hops: &[Option<IpAddr>],
     t: &TraceOutcome,
     names: &Names,
 ) -> Checked {
-    let what = format!("traceroute {} -> {to}", plan.node_name(from));
+    let what = echo_label("traceroute", plan, from, to, opts);
     if let Some(err) = &t.send_error {
         return Checked {
             what,
@@ -480,6 +513,7 @@ fn check_traceroute(
 struct RouteWant<'a> {
     node: usize,
     to: IpAddr,
+    lookup: &'a Lookup,
     dev: Option<&'a str>,
     via: Option<Via>,
     src: Option<IpAddr>,
@@ -492,7 +526,16 @@ fn check_route(
     r: &Result<RouteSeen, String>,
     names: &Names,
 ) -> Checked {
-    let what = format!("route {} -> {}", plan.node_name(want.node), want.to);
+    let mut what = format!("route {} -> {}", plan.node_name(want.node), want.to);
+    if let Some(f) = want.lookup.from {
+        what.push_str(&format!(" from {f}"));
+    }
+    if let Some(i) = &want.lookup.iif {
+        what.push_str(&format!(" iif {i}"));
+    }
+    if let Some(m) = want.lookup.mark {
+        what.push_str(&format!(" mark {m}"));
+    }
     let verdict = |passed: bool, detail: String| Checked {
         what: what.clone(),
         passed,
@@ -626,13 +669,20 @@ pub enum ScenarioResult {
     /// The network could not be built as declared (a `run` line failed, the kernel refused a
     /// request, the deadline passed).
     SetupFailed(String),
+    /// Not run: the kernel lacks a feature the scenario needs (the text says which, and how to
+    /// run it elsewhere). Neither passed nor failed.
+    Skipped(String),
 }
 
 impl ScenarioResult {
     pub fn passed(&self) -> bool {
         match self {
             ScenarioResult::Checked { checks, .. } => checks.iter().all(|c| c.passed),
-            ScenarioResult::SetupFailed(_) => false,
+            ScenarioResult::SetupFailed(_) | ScenarioResult::Skipped(_) => false,
         }
+    }
+
+    pub fn skipped(&self) -> bool {
+        matches!(self, ScenarioResult::Skipped(_))
     }
 }

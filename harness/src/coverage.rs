@@ -132,6 +132,9 @@ pub enum CoverageError {
     Load(#[from] LoadError),
     #[error(transparent)]
     Run(#[from] RunError),
+    /// The kernel lacks what the scenario needs: nothing to measure here.
+    #[error("SKIP {file} ({why})")]
+    Skipped { file: String, why: String },
 }
 
 fn end_of(link: &crate::scenario::model::Link, b: bool) -> &LinkEnd {
@@ -431,6 +434,12 @@ pub fn coverage(path: &Path, exe: &Path) -> Result<Report, CoverageError> {
                 path.display()
             ))
             .into())
+        }
+        ScenarioResult::Skipped(why) => {
+            return Err(CoverageError::Skipped {
+                file: path.display().to_string(),
+                why: why.clone(),
+            })
         }
         ScenarioResult::Checked { checks, .. } => {
             checks.iter().map(|c| c.passed).collect::<Vec<_>>()

@@ -52,6 +52,13 @@ pub fn junit(entries: &[Entry<'_>]) -> Result<String, quick_junit::SerializeErro
                     ),
                 ));
             }
+            Ok((_, ScenarioResult::Skipped(why))) => {
+                let mut status = TestCaseStatus::skipped();
+                if let TestCaseStatus::Skipped { message, .. } = &mut status {
+                    *message = Some(why.clone().into());
+                }
+                suite.add_test_case(case("kernel", status));
+            }
             Ok((plan, result @ ScenarioResult::Checked { checks, .. })) => {
                 let secs = sections(plan, result);
                 for (k, c) in checks.iter().enumerate() {

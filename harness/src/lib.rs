@@ -9,6 +9,7 @@
 pub mod capture;
 pub mod check;
 pub mod coverage;
+pub mod device;
 pub mod expect;
 pub mod graph;
 pub mod icmp;

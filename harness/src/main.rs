@@ -18,7 +18,12 @@ use netconform::scenario;
 const EXIT_STATUS: &str = "\
 exit status: 0 all expectations held, 1 an expectation failed or a network could not be built,
              2 invalid input or an environment that cannot run scenarios (no user namespaces, a
-             missing program); `coverage --min` exits 1 below its percentage";
+             missing program), 4 nothing failed but a scenario was skipped because the kernel lacks
+             a feature it needs (NETCONFORM_NO_SKIP=1 makes that a failure); `coverage --min`
+             exits 1 below its percentage";
+
+/// `run`'s status when nothing failed but something was skipped, as the kernel selftests use.
+const EXIT_SKIPPED: u8 = 4;
 
 /// Declare a Linux network in TOML, build it in a rootless throwaway sandbox, probe it with real
 /// packets, and check what the kernel did.
@@ -357,6 +362,7 @@ fn coverage(files: &[PathBuf], opts: &RunOpts) -> anyhow::Result<u8> {
         std::env::current_exe().context("cannot find the netconform binary to start workers")?;
     let mut reports = Vec::new();
     let mut code = 0;
+    let mut skipped = false;
     for f in files {
         match netconform::coverage::coverage(f, &exe) {
             Ok(r) => {
@@ -369,11 +375,18 @@ fn coverage(files: &[PathBuf], opts: &RunOpts) -> anyhow::Result<u8> {
                 }
                 reports.push(r);
             }
+            Err(e @ netconform::coverage::CoverageError::Skipped { .. }) => {
+                println!("{e}");
+                skipped = true;
+            }
             Err(e) => {
                 eprintln!("{e}");
                 code = 2;
             }
         }
+    }
+    if skipped && code == 0 {
+        code = EXIT_SKIPPED;
     }
     if reports.len() > 1 {
         println!("total {}", netconform::coverage::summary(&reports));
@@ -514,6 +527,7 @@ fn run(files: &[PathBuf], opts: &RunOpts) -> anyhow::Result<u8> {
 
     let mut code = 0u8;
     let (mut passed, mut failed, mut invalid, mut checks, mut checks_failed) = (0, 0, 0, 0, 0);
+    let mut skipped = 0;
     let mut records = Vec::new();
     for (f, r) in files.iter().zip(&results) {
         match r {
@@ -548,6 +562,8 @@ fn run(files: &[PathBuf], opts: &RunOpts) -> anyhow::Result<u8> {
                 }
                 if res.passed() {
                     passed += 1;
+                } else if res.skipped() {
+                    skipped += 1;
                 } else {
                     failed += 1;
                     code = code.max(1);
@@ -590,11 +606,18 @@ fn run(files: &[PathBuf], opts: &RunOpts) -> anyhow::Result<u8> {
         let text = serde_json::to_string_pretty(&rec).context("encoding the results")?;
         std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))?;
     }
-    let invalid_text = if invalid > 0 {
+    let mut invalid_text = if invalid > 0 {
         format!(", {invalid} invalid")
     } else {
         String::new()
     };
+    if skipped > 0 {
+        invalid_text.push_str(&format!(", {skipped} skipped"));
+        // Skipped is not passed: its own status when nothing failed (as the kernel selftests).
+        if code == 0 {
+            code = EXIT_SKIPPED;
+        }
+    }
     println!(
         "summary: {} ({passed} passed, {failed} failed{invalid_text}), {} ({} passed, {checks_failed} failed) in {:.0} ms",
         plural(files.len(), "scenario"),
@@ -622,6 +645,12 @@ fn annotate(files: &[PathBuf], results: &[Result<(ScenarioResult, scenario::Plan
             ScenarioResult::SetupFailed(why) => {
                 println!(
                     "::error file={file},title=the network could not be built::{}",
+                    data(why)
+                )
+            }
+            ScenarioResult::Skipped(why) => {
+                println!(
+                    "::warning file={file},title=skipped on this kernel::{}",
                     data(why)
                 )
             }

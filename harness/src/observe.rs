@@ -15,6 +15,7 @@ pub enum Observation {
     Neighbor(NeighSeen),
     Port(crate::expect::transport::PortSeen),
     Exec(crate::expect::exec::ExecSeen),
+    Fdb(crate::expect::fdb::FdbSeen),
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -78,6 +79,8 @@ pub enum WorkerReport {
     Environment(String),
     /// Building the network failed (exit 1): a `run` line, a netlink request, a wait.
     Setup(String),
+    /// The kernel lacks what the scenario needs: the text names it and how to run elsewhere.
+    Skipped(String),
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -123,6 +126,7 @@ impl Names {
         let mut declared = std::collections::BTreeSet::new();
         for n in &plan.nodes {
             declared.extend(n.bridges.iter().filter_map(|b| b.mac));
+            declared.extend(n.devices.iter().filter_map(|d| d.mac));
         }
         for l in &plan.links {
             declared.extend([l.a.mac, l.b.mac].into_iter().flatten());

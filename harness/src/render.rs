@@ -42,6 +42,9 @@ pub fn render_result(file: &Path, result: &ScenarioResult) -> String {
             );
             let _ = writeln!(s, "  setup: {msg}");
         }
+        ScenarioResult::Skipped(why) => {
+            let _ = writeln!(s, "SKIP {} ({why})", file.display());
+        }
     }
     s
 }
@@ -131,6 +134,26 @@ pub fn sections(plan: &Plan, result: &ScenarioResult) -> Vec<Section> {
                 passed: true,
                 detail: String::new(),
                 lines,
+            });
+        }
+    }
+    let mut shown = std::collections::BTreeSet::new();
+    for (k, e) in plan.expectations.iter().enumerate() {
+        if let (Expectation::Fdb(w), Observation::Fdb(f)) = (e, &observed.observations[k]) {
+            if !shown.insert((w.node, w.bridge.clone())) {
+                continue;
+            }
+            let what = format!(
+                "forwarding table of {}:{}",
+                plan.node_name(w.node),
+                w.bridge
+            );
+            out.push(Section {
+                heading: format!("{what} (after the probes):"),
+                what,
+                passed: true,
+                detail: String::new(),
+                lines: crate::expect::fdb::lines(f, &names),
             });
         }
     }
@@ -279,6 +302,20 @@ fn render_flow(
         };
         let c = changes(&f.hops, i);
         let mut notes = Vec::new();
+        if let Some(e) = &h.eth.encap {
+            // On the underlay the frame travels inside UDP: show the outer packet too.
+            notes.push(format!(
+                "in vxlan {}: {} > {}  {} > {}:{} {} {}",
+                e.vni,
+                names.mac(e.src_mac),
+                names.mac(e.dst_mac),
+                names.ip(e.src),
+                names.ip(e.dst),
+                e.dport,
+                ttl(e.src),
+                e.ttl
+            ));
+        }
         if let (Some((a, b)), Some(x)) = (c.ttl, h.ip()) {
             notes.push(format!("routed: {} {a} > {b}", ttl(x.src)));
         }

@@ -214,6 +214,48 @@ fn worker_error(file: &Path, detail: String) -> RunError {
     }
 }
 
+/// Why this kernel cannot run `plan`, if it lacks a device kind the plan uses: each kind is
+/// tried once per process with its smallest scenario ([`crate::device::Kind::probe_scenario`]).
+/// For test harnesses, which must decide before running a scenario whether it is ignored.
+pub fn missing_feature(plan: &Plan, worker_exe: &Path) -> Option<String> {
+    use std::collections::HashMap;
+    use std::sync::{Mutex, OnceLock};
+    static SEEN: OnceLock<Mutex<HashMap<&'static str, Option<String>>>> = OnceLock::new();
+    let seen = SEEN.get_or_init(Default::default);
+    for n in &plan.nodes {
+        for d in &n.devices {
+            let table = d.kind.table();
+            let known = seen.lock().ok()?.get(table).cloned();
+            let missing = match known {
+                Some(m) => m,
+                None => {
+                    let file = Path::new("probe.toml");
+                    let m = crate::scenario::load_str(d.kind.probe_scenario(), file)
+                        .ok()
+                        .and_then(|p| run_plan(file, &p, worker_exe).ok())
+                        .and_then(|r| match r {
+                            ScenarioResult::Skipped(why) => Some(why),
+                            _ => None,
+                        });
+                    seen.lock().ok()?.insert(table, m.clone());
+                    m
+                }
+            };
+            if missing.is_some() {
+                return missing;
+            }
+        }
+    }
+    None
+}
+
+/// Set (to 1) where every scenario must really run, as in the VM leg: a skip is a failure.
+pub const NO_SKIP_ENV: &str = "NETCONFORM_NO_SKIP";
+
+pub fn no_skip() -> bool {
+    std::env::var_os(NO_SKIP_ENV).is_some_and(|v| v == "1")
+}
+
 /// A finished worker's report, checked.
 fn finish(file: &Path, plan: &Plan, done: sandbox::Finished) -> Result<ScenarioResult, RunError> {
     if done.timed_out {
@@ -238,6 +280,10 @@ fn finish(file: &Path, plan: &Plan, done: sandbox::Finished) -> Result<ScenarioR
     match report {
         WorkerReport::Environment(s) => Err(RunError::Environment(s)),
         WorkerReport::Setup(s) => Ok(ScenarioResult::SetupFailed(s)),
+        WorkerReport::Skipped(s) if no_skip() => Ok(ScenarioResult::SetupFailed(format!(
+            "{s} (skipped, which {NO_SKIP_ENV}=1 makes a failure)"
+        ))),
+        WorkerReport::Skipped(s) => Ok(ScenarioResult::Skipped(s)),
         WorkerReport::Probe { .. } => Err(worker_error(
             file,
             "its report ended with one probe's observation".into(),
@@ -299,11 +345,11 @@ pub fn write_pcap(plan: &Plan, result: &ScenarioResult, out: &Path) -> std::io::
     }
     let name = |node: usize, iface: &str| format!("{}:{iface}", plan.node_name(node));
     let label = |k: usize| match &plan.expectations[k] {
-        crate::scenario::Expectation::Ping { from, to, .. } => {
-            format!("ping {} -> {to}", plan.node_name(*from))
+        crate::scenario::Expectation::Ping { from, to, opts, .. } => {
+            crate::check::echo_label("ping", plan, *from, *to, opts)
         }
-        crate::scenario::Expectation::Traceroute { from, to, .. } => {
-            format!("traceroute {} -> {to}", plan.node_name(*from))
+        crate::scenario::Expectation::Traceroute { from, to, opts, .. } => {
+            crate::check::echo_label("traceroute", plan, *from, *to, opts)
         }
         crate::scenario::Expectation::Port(w) => crate::expect::transport::what(plan, w),
         _ => format!("probe {k}"),

@@ -179,8 +179,9 @@ fn no_leftovers_whatever_happens_to_a_run() {
 
     // 1. The whole suite, normally.
     let out = netconform().args(["run", "scenarios"]).output().unwrap();
+    // 4: nothing failed, but a scenario needs what this kernel lacks (skipped).
     assert!(
-        out.status.success(),
+        matches!(out.status.code(), Some(0 | 4)),
         "the suite failed:\n{}",
         String::from_utf8_lossy(&out.stdout)
     );

@@ -29,7 +29,14 @@ fn rel(p: &Path) -> String {
 
 fn scenario_trial(path: PathBuf) -> Trial {
     let name = rel(&path);
-    Trial::test(name.clone(), move || {
+    // A scenario that needs what this kernel lacks is ignored, with the reason as its kind
+    // (libtest shows `[needs ...] NAME ... ignored`); skipped is never passed. With
+    // NETCONFORM_NO_SKIP=1 it runs, and fails.
+    let skip = scenario::load_file(&path)
+        .ok()
+        .filter(|_| !runner::no_skip())
+        .and_then(|plan| runner::missing_feature(&plan, &worker()));
+    let trial = Trial::test(name.clone(), move || {
         let plan = scenario::load_file(&path).map_err(|e| Failed::from(e.to_string()))?;
         let res =
             runner::run_plan(&path, &plan, &worker()).map_err(|e| Failed::from(e.to_string()))?;
@@ -64,7 +71,14 @@ fn scenario_trial(path: PathBuf) -> Trial {
         settings.set_omit_expression(true);
         settings.bind(|| insta::assert_snapshot!(snap, render_observations(&plan, &res)));
         Ok(())
-    })
+    });
+    match skip {
+        Some(why) => {
+            let short = why.split(';').next().unwrap_or(&why).to_string();
+            trial.with_kind(short).with_ignored_flag(true)
+        }
+        None => trial,
+    }
 }
 
 fn target_dir() -> PathBuf {
@@ -402,6 +416,87 @@ fn working_folder_trial() -> Trial {
     })
 }
 
+/// Issue 12's kinds: a broken setting of each must fail, in network terms.
+fn link_kind_trials() -> Vec<Trial> {
+    const VX: &str = "overlay/vxlan-two-hosts.toml";
+    const MV: &str = "docker/macvlan.toml";
+    const PR: &str = "routing/policy-routing.toml";
+    const SH: &str = "docker/single-host.toml";
+    let mut v = vec![
+        changed_fails(
+            "meta::wrong_vni_breaks_the_overlay",
+            VX,
+            (
+                r#"vxlans.vx0 = { vni = 42, local = "192.168.50.2""#,
+                r#"vxlans.vx0 = { vni = 43, local = "192.168.50.2""#,
+            ),
+            "FAIL ping c1 -> 10.0.0.3: expected a reply",
+        ),
+        changed_fails(
+            "meta::full_size_df_ping_dies_at_the_bridge",
+            VX,
+            ("size = 1472\ndont_fragment = true\nreply = false", "size = 1472\ndont_fragment = true"),
+            "FAIL ping c1 -> 10.0.0.3 (1472 bytes, DF): expected a reply, got no reply within 300 ms; the request was last seen at h1:veth-c1",
+        ),
+        changed_fails(
+            "meta::wrong_fdb_port_is_named",
+            VX,
+            (r#"port = "vx0""#, r#"port = "veth-c1""#),
+            "FAIL fdb h1 br0 02:00:00:0a:00:03: expected on veth-c1, found on vx0",
+        ),
+        changed_fails(
+            "meta::fdb_entry_on_the_wrong_bridge_is_named",
+            SH,
+            ("bridge = \"MyDocker0\"\nmac = \"02:42:ac:11:00:02\"\npresent = false", "bridge = \"MyDocker0\"\nmac = \"02:42:ac:11:00:02\""),
+            "FAIL fdb host MyDocker0 02:42:ac:11:00:02: expected an entry, found none",
+        ),
+        changed_fails(
+            "meta::missing_policy_rule_loses_the_second_uplink",
+            PR,
+            (r#"rules = [{ from = "10.2.0.2", table = 100, priority = 1000 }]"#, ""),
+            "FAIL route c -> 198.51.100.7 from 10.2.0.2: ",
+        ),
+        changed_fails(
+            "meta::macvlan_host_cannot_reach_its_children",
+            MV,
+            ("to = \"192.168.1.11\"\nreply = false", "to = \"192.168.1.11\""),
+            "FAIL ping host -> 192.168.1.11: expected a reply",
+        ),
+    ];
+    // Skipped is not passed: on a kernel without 802.1Q the VLAN scenario exits 4 (skipped),
+    // and 1 under NETCONFORM_NO_SKIP=1. Where the kernel has it, both runs pass.
+    v.push(Trial::test("meta::skip_is_its_own_status_and_fails_under_no_skip", || {
+        let file = root().join("scenarios/vlan/router-on-a-stick.toml");
+        let run = |no_skip: bool| -> Result<(Option<i32>, String), Failed> {
+            let mut c = std::process::Command::new(worker());
+            c.arg("run").arg(&file).env_remove(runner::NO_SKIP_ENV);
+            if no_skip {
+                c.env(runner::NO_SKIP_ENV, "1");
+            }
+            let out = c.output().map_err(|e| e.to_string())?;
+            Ok((out.status.code(), String::from_utf8_lossy(&out.stdout).into_owned()))
+        };
+        let (plain, text) = run(false)?;
+        let (strict, strict_text) = run(true)?;
+        let lacks = text.contains("SKIP ");
+        match (lacks, plain, strict) {
+            (true, Some(4), Some(1))
+                if text.contains("needs 802.1Q VLAN support (CONFIG_VLAN_8021Q")
+                    && text.contains("1 skipped")
+                    && strict_text.contains("NETCONFORM_NO_SKIP=1 makes a failure") =>
+            {
+                Ok(())
+            }
+            (false, Some(0), Some(0)) => Ok(()),
+            _ => Err(format!(
+                "expected exit 4 then 1 (or 0 and 0 on a kernel with 802.1Q), got {plain:?} and {strict:?}:\n{text}\n{strict_text}"
+            )
+            .into()),
+        }
+    }));
+    v
+}
+
 fn cli_trial() -> Trial {
     Trial::test(
         "meta::cli_help_version_completions_and_usage_errors",
@@ -629,7 +724,7 @@ fn meta_trials() -> Vec<Trial> {
                 &r,
                 &[
                     "FAIL ping ns1 -> 10.168.0.3: expected a reply, got no reply within 300 ms",
-                    "(15 checks, 1 failed)",
+                    "(18 checks, 1 failed)",
                 ],
             )
         }),
@@ -822,6 +917,7 @@ fn main() {
     trials.extend(meta_trials());
     trials.extend(ipv6_trials());
     trials.extend(transport_trials());
+    trials.extend(link_kind_trials());
     trials.extend(coverage_trials());
     trials.push(cli_trial());
     trials.push(working_folder_trial());

@@ -17,6 +17,39 @@ pub struct Eth {
     pub src: Mac,
     pub dst: Mac,
     pub payload: Payload,
+    /// For a frame seen inside a VXLAN packet on the underlay: the outer packet. The fields
+    /// above are then the inner frame's, so that the frame is followed as the same packet.
+    pub encap: Option<Encap>,
+}
+
+/// The outer headers of a VXLAN packet: Ethernet, IP, UDP and the VNI.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Encap {
+    pub src_mac: Mac,
+    pub dst_mac: Mac,
+    pub src: IpAddr,
+    pub dst: IpAddr,
+    pub ttl: u8,
+    pub dport: u16,
+    pub vni: u32,
+}
+
+/// UDP ports whose datagrams are read as VXLAN without further proof: IANA's, and Linux's
+/// historical default. Others are recognised by the header's shape.
+const VXLAN_PORTS: [u16; 2] = [4789, 8472];
+
+/// The frame inside a VXLAN datagram (`body` is the UDP header and payload), if it is one.
+fn vxlan(body: &[u8]) -> Option<(u32, Eth)> {
+    let dport = u16::from_be_bytes([*body.get(2)?, *body.get(3)?]);
+    let h = body.get(8..16)?;
+    // Flags: only I (VNI valid) set; reserved bytes zero.
+    let shaped = h[0] == 0x08 && h[1..4] == [0, 0, 0] && h[7] == 0;
+    if !shaped || (!VXLAN_PORTS.contains(&dport) && body.len() < 16 + 14) {
+        return None;
+    }
+    let vni = u32::from_be_bytes([0, h[4], h[5], h[6]]);
+    let inner = parse(body.get(16..)?)?;
+    (inner.encap.is_none()).then_some((vni, inner))
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -236,6 +269,25 @@ pub fn parse(data: &[u8]) -> Option<Eth> {
             } else {
                 IpNextHeaderProtocols::Icmp.0
             };
+            if proto == 17 {
+                if let Some((vni, inner)) = data.get(start..).and_then(vxlan) {
+                    let dport = data
+                        .get(start + 2..start + 4)
+                        .map_or(0, |b| u16::from_be_bytes([b[0], b[1]]));
+                    return Some(Eth {
+                        encap: Some(Encap {
+                            src_mac: eth_src,
+                            dst_mac: mac(eth.get_destination()),
+                            src,
+                            dst,
+                            ttl,
+                            dport,
+                            vni,
+                        }),
+                        ..inner
+                    });
+                }
+            }
             match data.get(start..) {
                 Some(body) if proto == icmp => ip_payload(src, dst, ttl, body, eth_src),
                 Some(body) if proto == 6 || proto == 17 => segment(src, dst, ttl, proto, body),
@@ -248,6 +300,7 @@ pub fn parse(data: &[u8]) -> Option<Eth> {
         src: eth_src,
         dst: mac(eth.get_destination()),
         payload,
+        encap: None,
     })
 }
 

@@ -25,6 +25,11 @@ pub struct Topo {
     ports: BTreeMap<(usize, String), Vec<String>>,
     bridges: BTreeSet<(usize, String)>,
     ifaces: Vec<Vec<String>>,
+    /// A device whose frames leave through another interface, encapsulated or not (a VXLAN
+    /// through its underlay, a macvlan through its parent), and the other way: what arrives on
+    /// that interface may be handed up to these devices.
+    lower: BTreeMap<Point, Point>,
+    upper: BTreeMap<Point, Vec<Point>>,
 }
 
 impl Topo {
@@ -68,6 +73,31 @@ impl Topo {
                 }
             }
         }
+        for (i, n) in plan.nodes.iter().enumerate() {
+            for d in &n.devices {
+                let me = Point {
+                    node: i,
+                    iface: d.name.clone(),
+                };
+                t.ifaces[i].push(d.name.clone());
+                if let Some(br) = &d.bridge {
+                    t.bridge_of.insert(me.clone(), br.clone());
+                    t.ports
+                        .entry((i, br.clone()))
+                        .or_default()
+                        .push(d.name.clone());
+                }
+                let c = d.kind.create(i);
+                if let Some(parent) = c.parent {
+                    let below = Point {
+                        node: c.node,
+                        iface: parent,
+                    };
+                    t.upper.entry(below.clone()).or_default().push(me.clone());
+                    t.lower.insert(me, below);
+                }
+            }
+        }
         for v in t.ifaces.iter_mut() {
             v.sort();
         }
@@ -97,7 +127,22 @@ impl Topo {
             node: p.node,
             iface: iface.to_string(),
         };
+        let up = |p: &Point| {
+            self.upper
+                .get(p)
+                .into_iter()
+                .flatten()
+                .map(|q| (q.clone(), false))
+        };
         if out {
+            if let Some(below) = self.lower.get(p) {
+                // Sent through the device below (in its own namespace, for a macvlan); a
+                // macvlan in bridge mode hands frames for a sibling across directly, and the
+                // device below sees those come in.
+                let mut v = vec![(below.clone(), true), (below.clone(), false)];
+                v.extend(up(below).filter(|(q, _)| q != p));
+                return v;
+            }
             if self.is_bridge(p) {
                 // A bridge sends through its ports.
                 self.ports(p.node, &p.iface)
@@ -123,13 +168,16 @@ impl Topo {
             v
         } else {
             // Received by the node's IP stack: it may route the packet out of any interface
-            // that has an IP stack of its own (a bridge port sends only what its bridge sends).
-            self.ifaces[p.node]
+            // that has an IP stack of its own (a bridge port sends only what its bridge sends),
+            // or hand it to a device above (a VXLAN decapsulates it, a macvlan takes its MAC).
+            let mut v: Vec<(Point, bool)> = self.ifaces[p.node]
                 .iter()
                 .map(|i| at(i))
                 .filter(|q| !self.bridge_of.contains_key(q))
                 .map(|q| (q, true))
-                .collect()
+                .collect();
+            v.extend(up(p));
+            v
         }
     }
 }

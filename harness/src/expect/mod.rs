@@ -5,6 +5,8 @@
 //!
 //! - [`transport`]: `[[expect.tcp]]`, `[[expect.udp]]` and the `listen` ports that answer them.
 //! - [`exec`]: `[[expect.exec]]` and the `services` that run beside the probes.
+//! - [`fdb`]: `[[expect.fdb]]`, a bridge's forwarding table after the probes.
 
 pub mod exec;
+pub mod fdb;
 pub mod transport;

@@ -13,6 +13,10 @@ use nix::sys::socket::{
 };
 
 use crate::icmp::{echo_request_type, Kind, Message};
+use crate::scenario::plan::EchoOpts;
+
+/// The start of every echo request's payload: tells our probes from anyone else's.
+const PROBE_MAGIC: &[u8; 16] = b"netconform probe";
 
 pub struct IcmpSocket {
     fd: OwnedFd,
@@ -82,18 +86,62 @@ impl IcmpSocket {
     }
 
     /// Sends one echo request. The kernel fills in an ICMPv6 checksum; an IPv4 one is ours.
-    pub fn send_echo(&mut self, to: IpAddr, id: u16, seq: u16) -> io::Result<()> {
-        let mut pkt = [0u8; 8 + 16];
+    /// `opts.src` goes in as packet info (`ping -I ADDR`): the kernel then routes by it, policy
+    /// rules included, without binding the socket; `dont_fragment` is `ping -M do`.
+    pub fn send_echo(&mut self, to: IpAddr, id: u16, seq: u16, opts: &EchoOpts) -> io::Result<()> {
+        let size = opts.size.map_or(PROBE_MAGIC.len(), usize::from);
+        let mut pkt = vec![0u8; 8 + size];
         pkt[0] = echo_request_type(self.v6);
         pkt[4..6].copy_from_slice(&id.to_be_bytes());
         pkt[6..8].copy_from_slice(&seq.to_be_bytes());
-        pkt[8..].copy_from_slice(b"netconform probe");
+        let magic = size.min(PROBE_MAGIC.len());
+        pkt[8..8 + magic].copy_from_slice(&PROBE_MAGIC[..magic]);
         if !self.v6 {
             let csum = pnet::packet::util::checksum(&pkt, 1);
             pkt[2..4].copy_from_slice(&csum.to_be_bytes());
         }
-        let to = SockaddrStorage::from(SocketAddr::new(to, 0));
-        socket::sendto(self.fd.as_raw_fd(), &pkt, &to, MsgFlags::empty())?;
+        let fd = self.fd.as_raw_fd();
+        if self.v6 {
+            crate::sockopt::set_int(
+                fd,
+                libc::IPPROTO_IPV6,
+                libc::IPV6_DONTFRAG,
+                i32::from(opts.dont_fragment),
+            )?;
+        } else {
+            let mode = if opts.dont_fragment {
+                libc::IP_PMTUDISC_DO
+            } else {
+                libc::IP_PMTUDISC_WANT
+            };
+            crate::sockopt::set_int(fd, libc::IPPROTO_IP, libc::IP_MTU_DISCOVER, mode)?;
+        }
+        let dest = SockaddrStorage::from(SocketAddr::new(to, 0));
+        let iov = [io::IoSlice::new(&pkt)];
+        match opts.src {
+            None => socket::sendmsg(fd, &iov, &[], MsgFlags::empty(), Some(&dest))?,
+            Some(IpAddr::V4(a)) => {
+                let info = libc::in_pktinfo {
+                    ipi_ifindex: 0,
+                    ipi_spec_dst: libc::in_addr {
+                        s_addr: u32::from(a).to_be(),
+                    },
+                    ipi_addr: libc::in_addr { s_addr: 0 },
+                };
+                let cmsg = [socket::ControlMessage::Ipv4PacketInfo(&info)];
+                socket::sendmsg(fd, &iov, &cmsg, MsgFlags::empty(), Some(&dest))?
+            }
+            Some(IpAddr::V6(a)) => {
+                let info = libc::in6_pktinfo {
+                    ipi6_addr: libc::in6_addr {
+                        s6_addr: a.octets(),
+                    },
+                    ipi6_ifindex: 0,
+                };
+                let cmsg = [socket::ControlMessage::Ipv6PacketInfo(&info)];
+                socket::sendmsg(fd, &iov, &cmsg, MsgFlags::empty(), Some(&dest))?
+            }
+        };
         Ok(())
     }
 

@@ -9,6 +9,7 @@ use super::icmp::{IcmpSocket, Received};
 use super::{send_error, ProbeError};
 use crate::icmp::Kind;
 use crate::observe::PingOutcome;
+use crate::scenario::plan::EchoOpts;
 
 /// Sends one echo request and waits up to `timeout` for its reply or an ICMP error about it.
 pub fn ping(
@@ -16,6 +17,7 @@ pub fn ping(
     node: &str,
     to: IpAddr,
     id: u16,
+    opts: &EchoOpts,
     timeout: Duration,
 ) -> Result<PingOutcome, ProbeError> {
     sock.drain();
@@ -24,7 +26,7 @@ pub fn ping(
         source,
     })?;
     let deadline = Instant::now() + timeout;
-    if let Err(e) = sock.send_echo(to, id, 1) {
+    if let Err(e) = sock.send_echo(to, id, 1, opts) {
         return Ok(PingOutcome::SendFailed {
             error: send_error(node, e)?,
         });
@@ -49,6 +51,7 @@ pub struct BatchPing {
     pub sock: usize,
     pub to: IpAddr,
     pub id: u16,
+    pub opts: EchoOpts,
 }
 
 /// What a message about our echo means for the ping: a reply, an error, or nothing (our own
@@ -83,7 +86,7 @@ pub fn ping_batch(
     }
     let deadline = Instant::now() + timeout;
     for (k, p) in pings.iter().enumerate() {
-        if let Err(e) = socks[p.sock].send_echo(p.to, p.id, 1) {
+        if let Err(e) = socks[p.sock].send_echo(p.to, p.id, 1, &p.opts) {
             out[k] = Some(PingOutcome::SendFailed {
                 error: send_error(names[p.sock], e)?,
             });

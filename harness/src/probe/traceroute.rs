@@ -9,12 +9,14 @@ use super::icmp::IcmpSocket;
 use super::{send_error, ProbeError};
 use crate::icmp::Kind;
 use crate::observe::TraceOutcome;
+use crate::scenario::plan::EchoOpts;
 
 pub fn traceroute(
     sock: &mut IcmpSocket,
     node: &str,
     to: IpAddr,
     id: u16,
+    opts: &EchoOpts,
     max_hops: u8,
     timeout: Duration,
 ) -> Result<TraceOutcome, ProbeError> {
@@ -26,7 +28,7 @@ pub fn traceroute(
     let deadline = Instant::now() + timeout;
     for ttl in 1..=max_hops {
         sock.set_ttl(ttl).map_err(sock_err)?;
-        if let Err(e) = sock.send_echo(to, id, u16::from(ttl)) {
+        if let Err(e) = sock.send_echo(to, id, u16::from(ttl), opts) {
             let error = send_error(node, e)?;
             return Ok(TraceOutcome {
                 hops: Vec::new(),

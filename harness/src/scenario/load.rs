@@ -474,7 +474,7 @@ impl Source {
 
 /// The expectation kinds in validation's order, and whether each reads a table after the
 /// probes (true) rather than sending a probe.
-const KINDS: [(&str, bool); 7] = [
+const KINDS: [(&str, bool); 8] = [
     ("ping", false),
     ("traceroute", false),
     ("tcp", false),
@@ -482,9 +482,10 @@ const KINDS: [(&str, bool); 7] = [
     ("exec", false),
     ("route", true),
     ("neighbor", true),
+    ("fdb", true),
 ];
 
-fn kind_counts(file: &ScenarioFile) -> [usize; 7] {
+fn kind_counts(file: &ScenarioFile) -> [usize; 8] {
     let e = &file.expect;
     [
         e.ping.len(),
@@ -494,6 +495,7 @@ fn kind_counts(file: &ScenarioFile) -> [usize; 7] {
         e.exec.len(),
         e.route.len(),
         e.neighbor.len(),
+        e.fdb.len(),
     ]
 }
 

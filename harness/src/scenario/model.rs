@@ -54,8 +54,21 @@ pub struct Node {
     pub sysctl: BTreeMap<String, SysctlValue>,
     #[serde(default)]
     pub bridges: BTreeMap<String, Bridge>,
+    /// VXLAN devices (`ip link add NAME type vxlan ...`).
+    #[serde(default)]
+    pub vxlans: BTreeMap<String, crate::device::vxlan::Vxlan>,
+    /// macvlan devices living in this node, each the child of an interface (`ip link add link
+    /// PARENT name NAME type macvlan ...`).
+    #[serde(default)]
+    pub macvlans: BTreeMap<String, crate::device::macvlan::Macvlan>,
+    /// 802.1Q VLAN devices (`ip link add link PARENT name NAME type vlan id N`).
+    #[serde(default)]
+    pub vlans: BTreeMap<String, crate::device::vlan::Vlan>,
     #[serde(default)]
     pub routes: Vec<Route>,
+    /// Policy routing rules (`ip rule`).
+    #[serde(default)]
+    pub rules: Vec<Rule>,
     #[serde(default)]
     pub run: Vec<Vec<String>>,
     /// Ports the harness itself listens on, on every address of the node (both families),
@@ -106,6 +119,26 @@ pub struct Route {
     pub metric: Option<u32>,
     /// The preferred source address for packets this route sends (`ip route ... src`).
     pub src: Option<String>,
+    /// The routing table (`ip route add ... table N`): default the main table (254).
+    pub table: Option<u32>,
+}
+
+/// A policy routing rule: `ip rule add [from P] [to P] [iif DEV] [fwmark N] table N [priority N]`.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Rule {
+    /// The source address or network the rule matches.
+    pub from: Option<String>,
+    /// The destination address or network the rule matches.
+    pub to: Option<String>,
+    /// The interface packets came in by (`lo` for the node's own).
+    pub iif: Option<String>,
+    /// The firewall mark (set by iptables/nft `MARK`).
+    pub fwmark: Option<u32>,
+    /// The table to look the route up in.
+    pub table: u32,
+    /// The rule's place: lower runs first (default: the kernel's, just before the main table).
+    pub priority: Option<u32>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
@@ -147,6 +180,9 @@ pub struct Expect {
     /// Any program in a node, its exit status and output checked.
     #[serde(default)]
     pub exec: Vec<crate::expect::exec::ExecExpect>,
+    /// Entries of a bridge's forwarding table after the probes.
+    #[serde(default)]
+    pub fdb: Vec<crate::expect::fdb::FdbExpect>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
@@ -160,6 +196,13 @@ pub struct PingExpect {
     pub path: Option<Vec<String>>,
     /// Where the request's source or destination address is rewritten, and to what.
     pub nat: Option<NatExpect>,
+    /// The source address to send from (`ping -I ADDR`): policy routing rules see it.
+    pub src: Option<String>,
+    /// ICMP payload bytes (`ping -s N`); default 16.
+    pub size: Option<u16>,
+    /// Set DF and never fragment locally (`ping -M do`).
+    #[serde(default)]
+    pub dont_fragment: bool,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
@@ -180,6 +223,8 @@ pub struct TracerouteExpect {
     pub from: String,
     pub to: String,
     pub hops: Vec<String>,
+    /// The source address to send from (`traceroute -s ADDR`).
+    pub src: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
@@ -187,6 +232,12 @@ pub struct TracerouteExpect {
 pub struct RouteExpect {
     pub node: String,
     pub to: String,
+    /// The lookup's source address (`ip route get TO from FROM`): policy rules see it.
+    pub from: Option<String>,
+    /// The interface the packet would come in by (`ip route get TO from FROM iif DEV`).
+    pub iif: Option<String>,
+    /// The firewall mark of the lookup (`ip route get TO mark N`).
+    pub mark: Option<u32>,
     pub dev: Option<String>,
     pub via: Option<String>,
     pub src: Option<String>,

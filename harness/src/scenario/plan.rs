@@ -54,7 +54,12 @@ pub struct PlanNode {
     /// added without `nodad` and waited for until they leave the tentative state.
     pub dad: bool,
     pub bridges: Vec<PlanBridge>,
+    /// VXLAN, macvlan, VLAN devices (see [`crate::device`]).
+    #[serde(default)]
+    pub devices: Vec<crate::device::PlanDevice>,
     pub routes: Vec<PlanRoute>,
+    #[serde(default)]
+    pub rules: Vec<PlanRule>,
     pub run: Vec<Vec<String>>,
     /// The harness's listeners in this node.
     #[serde(default)]
@@ -79,6 +84,30 @@ pub struct PlanRoute {
     pub dev: Option<String>,
     pub metric: Option<u32>,
     pub src: Option<IpAddr>,
+    /// `None`: the main table.
+    #[serde(default)]
+    pub table: Option<u32>,
+}
+
+/// `ip rule add ...`, in the family of its addresses (IPv4 when it has none).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PlanRule {
+    pub v6: bool,
+    pub from: Option<Cidr>,
+    pub to: Option<Cidr>,
+    pub iif: Option<String>,
+    pub fwmark: Option<u32>,
+    pub table: u32,
+    pub priority: Option<u32>,
+}
+
+/// How an echo request is sent: from which address, how big, whether it may be fragmented.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct EchoOpts {
+    pub src: Option<IpAddr>,
+    /// ICMP payload bytes; `None` the harness's 16.
+    pub size: Option<u16>,
+    pub dont_fragment: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -111,6 +140,14 @@ pub struct Nat {
     pub dst_port: Option<u16>,
 }
 
+/// What a route lookup says about the packet besides its destination.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Lookup {
+    pub from: Option<IpAddr>,
+    pub iif: Option<String>,
+    pub mark: Option<u32>,
+}
+
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 pub enum Via {
     /// A connected route: no gateway.
@@ -128,16 +165,22 @@ pub enum Expectation {
         /// `node:interface` points, validated.
         path: Option<Vec<String>>,
         nat: Option<Nat>,
+        #[serde(default)]
+        opts: EchoOpts,
     },
     Traceroute {
         from: usize,
         to: IpAddr,
         /// `None` is a hop that must stay silent (`"*"`).
         hops: Vec<Option<IpAddr>>,
+        #[serde(default)]
+        opts: EchoOpts,
     },
     Route {
         node: usize,
         to: IpAddr,
+        #[serde(default)]
+        lookup: Lookup,
         dev: Option<String>,
         via: Option<Via>,
         src: Option<IpAddr>,
@@ -154,6 +197,8 @@ pub enum Expectation {
     Port(crate::expect::transport::PortWant),
     /// A program run in a node (see [`crate::expect::exec`]).
     Exec(crate::expect::exec::ExecWant),
+    /// A bridge's forwarding table entry (see [`crate::expect::fdb`]).
+    Fdb(crate::expect::fdb::FdbWant),
 }
 
 impl Expectation {
@@ -192,6 +237,13 @@ impl Plan {
                 }
             }
         }
+        for (i, n) in self.nodes.iter().enumerate() {
+            for d in &n.devices {
+                if d.addresses.iter().any(|c| c.addr == ip) {
+                    return Some((i, &d.name));
+                }
+            }
+        }
         None
     }
 
@@ -209,6 +261,7 @@ impl Plan {
                 }
             }
         }
+        v.extend(self.nodes[node].devices.iter().map(|d| d.name.as_str()));
         v
     }
 
@@ -218,7 +271,10 @@ impl Plan {
             [&l.a, &l.b]
                 .iter()
                 .any(|e| e.node == node && e.bridge.as_deref() == Some(bridge))
-        })
+        }) || self.nodes[node]
+            .devices
+            .iter()
+            .any(|d| d.bridge.as_deref() == Some(bridge))
     }
 
     /// Every (interface, address) of a node.
@@ -234,6 +290,9 @@ impl Plan {
                     v.extend(e.addresses.iter().map(|c| (e.name.as_str(), *c)));
                 }
             }
+        }
+        for d in &self.nodes[node].devices {
+            v.extend(d.addresses.iter().map(|c| (d.name.as_str(), *c)));
         }
         v
     }

@@ -47,7 +47,8 @@ pub fn validate(file: &ScenarioFile, node_order: &[String]) -> Result<Plan, Vec<
         + e.neighbor.len()
         + e.tcp.len()
         + e.udp.len()
-        + e.exec.len();
+        + e.exec.len()
+        + e.fdb.len();
     if count > MAX_EXPECTATIONS {
         v.push(
             Diagnostic::new(
@@ -121,7 +122,9 @@ pub fn validate(file: &ScenarioFile, node_order: &[String]) -> Result<Plan, Vec<
             ipv6: false,
             dad: false,
             bridges,
+            devices: Vec::new(),
             routes: Vec::new(),
+            rules: Vec::new(),
             run,
             listen: crate::expect::transport::validate_listen(
                 &mut v,
@@ -160,6 +163,19 @@ pub fn validate(file: &ScenarioFile, node_order: &[String]) -> Result<Plan, Vec<
         }
     }
 
+    // Devices sit on link ends (and a macvlan on another node's), so they come after links.
+    for (i, name) in names.iter().enumerate() {
+        let cx = crate::device::Cx {
+            file,
+            index: &index,
+            node: i,
+            node_name: name,
+        };
+        let path = root.key("nodes").key(name);
+        nodes[i].devices =
+            crate::device::validate_node(&mut v, &path, &cx, &mut ifaces, &mut subnets);
+    }
+
     // The kernel refuses a bridge's 1024th port (EXFULL).
     let mut ports: BTreeMap<(usize, &str), usize> = BTreeMap::new();
     for l in &links {
@@ -189,7 +205,7 @@ pub fn validate(file: &ScenarioFile, node_order: &[String]) -> Result<Plan, Vec<
         for (ri, r) in node.routes.iter().enumerate() {
             let rpath = path.key("routes").index(ri);
             if let Some(route) = v.route(&rpath, r, name, &ifaces[i], &subnets[i]) {
-                if !seen.insert((route.to.to_string(), route.metric.unwrap_or(0))) {
+                if !seen.insert((route.to.to_string(), route.metric.unwrap_or(0), route.table)) {
                     v.push(
                         Diagnostic::new(
                             rpath.key("to"),
@@ -199,6 +215,11 @@ pub fn validate(file: &ScenarioFile, node_order: &[String]) -> Result<Plan, Vec<
                     );
                 }
                 nodes[i].routes.push(route);
+            }
+        }
+        for (ri, r) in node.rules.iter().enumerate() {
+            if let Some(rule) = v.rule(&path.key("rules").index(ri), r, name, &ifaces[i]) {
+                nodes[i].rules.push(rule);
             }
         }
     }
@@ -246,14 +267,36 @@ pub fn validate(file: &ScenarioFile, node_order: &[String]) -> Result<Plan, Vec<
                 .hint("remove settings.capture = false"),
             );
         }
+        let src = p.src.as_deref().and_then(|s| v.ip(&path.key("src"), s));
         if let (Some(from), Some(to)) = (from, to) {
             v.reachable_at_all(&path, &p.from, has_iface(from), to);
+            v.own_source(&path.key("src"), src, to, names[from], &subnets[from]);
+            if let Some(size) = p.size {
+                let most = if to.is_ipv4() { 65507 } else { 65487 };
+                if usize::from(size) > most {
+                    v.push(
+                        Diagnostic::new(
+                            path.key("size"),
+                            format!(
+                                "{size} payload bytes do not fit in one {} packet",
+                                family_name(to)
+                            ),
+                        )
+                        .hint(format!("at most {most}")),
+                    );
+                }
+            }
             expectations.push(Expectation::Ping {
                 from,
                 to,
                 reply: p.reply,
                 path: hops,
                 nat,
+                opts: EchoOpts {
+                    src,
+                    size: p.size,
+                    dont_fragment: p.dont_fragment,
+                },
             });
         }
     }
@@ -292,10 +335,20 @@ pub fn validate(file: &ScenarioFile, node_order: &[String]) -> Result<Plan, Vec<
                 .hint("raise settings.max_hops"),
             );
         }
+        let src = t.src.as_deref().and_then(|s| v.ip(&path.key("src"), s));
         if let (Some(from), Some(to)) = (from, to) {
             v.reachable_at_all(&path, &t.from, has_iface(from), to);
+            v.own_source(&path.key("src"), src, to, names[from], &subnets[from]);
             // A hop that failed to parse left a diagnostic, so its `None` never reaches a plan.
-            expectations.push(Expectation::Traceroute { from, to, hops });
+            expectations.push(Expectation::Traceroute {
+                from,
+                to,
+                hops,
+                opts: EchoOpts {
+                    src,
+                    ..EchoOpts::default()
+                },
+            });
         }
     }
     // Each kind in file order, the kinds in `load::KINDS` order: `Source::validate` then puts
@@ -335,11 +388,25 @@ pub fn validate(file: &ScenarioFile, node_order: &[String]) -> Result<Plan, Vec<
             Some(s) => v.ip(&path.key("via"), s).map(Via::Gateway),
         };
         let src = r.src.as_deref().and_then(|s| v.ip(&path.key("src"), s));
+        let from = r.from.as_deref().and_then(|s| v.ip(&path.key("from"), s));
         if let Some(to) = to {
             if let Some(Via::Gateway(g)) = via {
                 v.same_family(&path.key("via"), Some(g), to, "`to`");
             }
             v.same_family(&path.key("src"), src, to, "`to`");
+            v.same_family(&path.key("from"), from, to, "`to`");
+        }
+        if let (Some(node), Some(dev)) = (node, &r.iif) {
+            v.dev_ref(&path.key("iif"), dev, &r.node, &ifaces[node]);
+            if from.is_none() {
+                v.push(
+                    Diagnostic::new(
+                        path.key("iif"),
+                        "a lookup as if coming in by an interface needs `from`",
+                    )
+                    .hint("the kernel needs the packet's source too: add `from = \"...\"`"),
+                );
+            }
         }
         if let (Some(node), Some(dev)) = (node, &r.dev) {
             v.dev_ref(&path.key("dev"), dev, &r.node, &ifaces[node]);
@@ -357,6 +424,11 @@ pub fn validate(file: &ScenarioFile, node_order: &[String]) -> Result<Plan, Vec<
             expectations.push(Expectation::Route {
                 node,
                 to,
+                lookup: Lookup {
+                    from,
+                    iif: r.iif.clone(),
+                    mark: r.mark,
+                },
                 dev: r.dev.clone(),
                 via,
                 src,
@@ -386,6 +458,13 @@ pub fn validate(file: &ScenarioFile, node_order: &[String]) -> Result<Plan, Vec<
                 dev: n.dev.clone(),
                 present: n.present,
             });
+        }
+    }
+
+    for (k, x) in e.fdb.iter().enumerate() {
+        let path = root.key("expect").key("fdb").index(k);
+        if let Some(w) = crate::expect::fdb::validate(&mut v, &path, x, file, &index, &ifaces) {
+            expectations.push(Expectation::Fdb(w));
         }
     }
 
@@ -510,7 +589,7 @@ impl Validator {
         }
     }
 
-    fn cidrs(&mut self, path: &KeyPath, list: &[String]) -> Vec<Cidr> {
+    pub(crate) fn cidrs(&mut self, path: &KeyPath, list: &[String]) -> Vec<Cidr> {
         let mut out: Vec<Cidr> = Vec::new();
         for (i, s) in list.iter().enumerate() {
             match s.parse::<Cidr>() {
@@ -529,7 +608,7 @@ impl Validator {
         out
     }
 
-    fn mac(&mut self, path: &KeyPath, mac: Option<&str>) -> Option<Mac> {
+    pub(crate) fn mac(&mut self, path: &KeyPath, mac: Option<&str>) -> Option<Mac> {
         match Mac::parse_unicast(mac?) {
             Ok(m) => Some(m),
             Err(e) => {
@@ -539,7 +618,7 @@ impl Validator {
         }
     }
 
-    fn mtu(&mut self, path: &KeyPath, mtu: Option<u32>) -> Option<u32> {
+    pub(crate) fn mtu(&mut self, path: &KeyPath, mtu: Option<u32>) -> Option<u32> {
         let m = mtu?;
         if !(68..=65535).contains(&m) {
             self.push(Diagnostic::new(
@@ -662,7 +741,13 @@ impl Validator {
         }
     }
 
-    fn dev_ref(&mut self, path: &KeyPath, dev: &str, node: &str, ifaces: &BTreeSet<String>) {
+    pub(crate) fn dev_ref(
+        &mut self,
+        path: &KeyPath,
+        dev: &str,
+        node: &str,
+        ifaces: &BTreeSet<String>,
+    ) {
         if dev != "lo" && !ifaces.contains(dev) {
             let hint = did_you_mean(dev, ifaces.iter().map(String::as_str)).unwrap_or_else(|| {
                 format!(
@@ -744,6 +829,33 @@ impl Validator {
         }
     }
 
+    /// A probe's `src` must be an address of its node, in the family of its destination.
+    pub(crate) fn own_source(
+        &mut self,
+        path: &KeyPath,
+        src: Option<IpAddr>,
+        to: IpAddr,
+        node: &str,
+        subnets: &[(String, Cidr)],
+    ) {
+        let Some(src) = src else { return };
+        self.same_family(path, Some(src), to, "`to`");
+        if !subnets.iter().any(|(_, c)| c.addr == src) {
+            let own: Vec<String> = subnets.iter().map(|(_, c)| c.addr.to_string()).collect();
+            self.push(
+                Diagnostic::new(
+                    path.clone(),
+                    format!("{src} is not an address of node `{node}`"),
+                )
+                .hint(if own.is_empty() {
+                    "the node has no addresses".to_string()
+                } else {
+                    format!("send from one of its own: {}", own.join(", "))
+                }),
+            );
+        }
+    }
+
     pub(crate) fn reachable_at_all(
         &mut self,
         path: &KeyPath,
@@ -804,34 +916,7 @@ impl Validator {
             subnets[node].push((end.name.clone(), *a));
         }
         if let Some(br) = &end.bridge {
-            let bridges = &file.nodes[&end.node].bridges;
-            if !bridges.contains_key(br) {
-                let elsewhere = file
-                    .nodes
-                    .iter()
-                    .find(|(_, n)| n.bridges.contains_key(br))
-                    .map(|(owner, _)| format!("bridge `{br}` is on node `{owner}`; a link end can only join a bridge of its own node"));
-                let hint = elsewhere
-                    .or_else(|| did_you_mean(br, bridges.keys().map(String::as_str)))
-                    .unwrap_or_else(|| {
-                        if bridges.is_empty() {
-                            format!("declare it: [nodes.{}] bridges.{br} = {{}}", end.node)
-                        } else {
-                            format!(
-                                "node `{}` has bridges: {}",
-                                end.node,
-                                bridges.keys().cloned().collect::<Vec<_>>().join(", ")
-                            )
-                        }
-                    });
-                self.push(
-                    Diagnostic::new(
-                        path.key("bridge"),
-                        format!("bridge `{br}` does not exist on node `{}`", end.node),
-                    )
-                    .hint(hint),
-                );
-            }
+            self.bridge_ref(&path.key("bridge"), &end.node, br, file);
         }
         Some(PlanEnd {
             node,
@@ -841,6 +926,59 @@ impl Validator {
             bridge: end.bridge.clone(),
             mtu,
         })
+    }
+
+    /// `bridge` names a bridge of `node` itself.
+    pub(crate) fn bridge_ref(&mut self, path: &KeyPath, node: &str, br: &str, file: &ScenarioFile) {
+        let bridges = &file.nodes[node].bridges;
+        if bridges.contains_key(br) {
+            return;
+        }
+        let elsewhere = file
+            .nodes
+            .iter()
+            .find(|(_, n)| n.bridges.contains_key(br))
+            .map(|(owner, _)| format!("bridge `{br}` is on node `{owner}`; an interface can only join a bridge of its own node"));
+        let hint = elsewhere
+            .or_else(|| did_you_mean(br, bridges.keys().map(String::as_str)))
+            .unwrap_or_else(|| {
+                if bridges.is_empty() {
+                    format!("declare it: [nodes.{node}] bridges.{br} = {{}}")
+                } else {
+                    format!(
+                        "node `{node}` has bridges: {}",
+                        bridges.keys().cloned().collect::<Vec<_>>().join(", ")
+                    )
+                }
+            });
+        self.push(
+            Diagnostic::new(
+                path.clone(),
+                format!("bridge `{br}` does not exist on node `{node}`"),
+            )
+            .hint(hint),
+        );
+    }
+
+    /// A new interface `name` of node `node`: a valid name, unique in its node.
+    pub(crate) fn new_iface(
+        &mut self,
+        path: &KeyPath,
+        node: usize,
+        node_name: &str,
+        name: &str,
+        ifaces: &mut [BTreeSet<String>],
+    ) {
+        self.ifname(path, name);
+        if !ifaces[node].insert(name.to_string()) {
+            self.push(
+                Diagnostic::new(
+                    path.clone(),
+                    format!("node `{node_name}` already has an interface named `{name}`"),
+                )
+                .hint("interface names must be unique within a node"),
+            );
+        }
     }
 
     fn route(
@@ -959,12 +1097,87 @@ impl Validator {
                 );
             }
         }
+        if r.table == Some(0) {
+            self.push(
+                Diagnostic::new(path.key("table"), "table 0 is no table")
+                    .hint("use 1 to 252 for your own tables, or leave `table` out for main"),
+            );
+        }
         Some(PlanRoute {
             to: to?,
             via,
             dev: r.dev.clone(),
             metric: r.metric,
             src,
+            table: r.table.filter(|t| *t != 254),
+        })
+    }
+
+    /// An address or a network (`10.2.0.2`, `10.2.0.0/24`), as `ip rule` takes them.
+    fn prefix(&mut self, path: &KeyPath, s: &str) -> Option<Cidr> {
+        if s.contains('/') {
+            match s.parse::<Cidr>() {
+                Ok(c) if c.is_network() => Some(c),
+                Ok(c) => {
+                    self.push(
+                        Diagnostic::new(path.clone(), format!("`{s}` has host bits set"))
+                            .hint(format!("did you mean `{}/{}`?", c.network(), c.prefix)),
+                    );
+                    None
+                }
+                Err(e) => {
+                    self.push(Diagnostic::new(path.clone(), e));
+                    None
+                }
+            }
+        } else {
+            self.ip(path, s).map(|a| Cidr {
+                addr: a,
+                prefix: max_prefix(a),
+            })
+        }
+    }
+
+    fn rule(
+        &mut self,
+        path: &KeyPath,
+        r: &model::Rule,
+        node: &str,
+        ifaces: &BTreeSet<String>,
+    ) -> Option<PlanRule> {
+        let from = r
+            .from
+            .as_deref()
+            .and_then(|s| self.prefix(&path.key("from"), s));
+        let to =
+            r.to.as_deref()
+                .and_then(|s| self.prefix(&path.key("to"), s));
+        if let (Some(f), Some(t)) = (from, to) {
+            self.same_family(&path.key("to"), Some(t.addr), f.addr, "`from`");
+        }
+        if let Some(dev) = &r.iif {
+            self.dev_ref(&path.key("iif"), dev, node, ifaces);
+        }
+        if r.table == 0 {
+            self.push(
+                Diagnostic::new(path.key("table"), "table 0 is no table")
+                    .hint("use 1 to 252 for your own tables, 254 for main"),
+            );
+        }
+        if r.from.is_none() && r.to.is_none() && r.iif.is_none() && r.fwmark.is_none() {
+            self.push(
+                Diagnostic::new(path.clone(), "this rule matches every packet")
+                    .hint("give it `from`, `to`, `iif` or `fwmark` (a catch-all rule would hide the main table)"),
+            );
+        }
+        Some(PlanRule {
+            v6: from.or(to).is_some_and(|c| c.is_v6()),
+            from,
+            to,
+            iif: r.iif.clone(),
+            fwmark: r.fwmark,
+            table: r.table,
+            priority: r.priority,
         })
     }
 }

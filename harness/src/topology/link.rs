@@ -27,6 +27,8 @@ pub struct LinkState {
     pub port_forwarding: Option<bool>,
     /// IFLA_OPERSTATE is UP.
     pub oper_up: bool,
+    /// IFLA_OPERSTATE is UNKNOWN: the driver does not report one (VXLAN does not).
+    pub oper_unknown: bool,
     /// The transmit queue discipline: `noop` until the kernel's link watcher has activated the
     /// device after carrier came up. Until then every frame sent is silently dropped.
     pub qdisc: Option<String>,
@@ -36,6 +38,14 @@ impl LinkState {
     /// Carrier, operationally up, and able to send: the kernel's link watcher has run.
     pub fn ready(&self) -> bool {
         self.lower_up && self.oper_up && self.qdisc.as_deref().is_some_and(|q| q != "noop")
+    }
+
+    /// [`Self::ready`] for a device whose driver may not report an operational state at all:
+    /// carrier and an active queue are then the whole story.
+    pub fn device_ready(&self) -> bool {
+        self.lower_up
+            && (self.oper_up || self.oper_unknown)
+            && self.qdisc.as_deref().is_some_and(|q| q != "noop")
     }
 }
 
@@ -51,7 +61,7 @@ pub struct LinkOpts {
     pub mtu: Option<u32>,
 }
 
-fn with_opts<T>(mut b: LinkMessageBuilder<T>, o: LinkOpts) -> LinkMessageBuilder<T> {
+pub(crate) fn with_opts<T>(mut b: LinkMessageBuilder<T>, o: LinkOpts) -> LinkMessageBuilder<T> {
     if o.index != 0 {
         b = b.index(o.index);
     }
@@ -89,6 +99,16 @@ impl Netlink {
             .execute()
             .await
             .map_err(self.fail(format!("ip link add {name} type bridge")))
+    }
+
+    /// Any `ip link add`: `msg` made by a device kind, `cmd` its `ip` equivalent for messages.
+    pub async fn add_link(&self, msg: LinkMessage, cmd: String) -> Result<(), NetlinkError> {
+        self.handle
+            .link()
+            .add(msg)
+            .execute()
+            .await
+            .map_err(self.fail(cmd))
     }
 
     /// `ip link add A [index N] [address MAC] numtxqueues 1 numrxqueues 1 type veth peer name B netns PEER_NS [index M] [address MAC] numtxqueues 1 numrxqueues 1`
@@ -210,6 +230,7 @@ fn parse_link(m: &LinkMessage) -> LinkState {
         controller: None,
         port_forwarding: None,
         oper_up: false,
+        oper_unknown: false,
         qdisc: None,
     };
     for a in &m.attributes {
@@ -219,7 +240,10 @@ fn parse_link(m: &LinkMessage) -> LinkState {
                 s.mac = Some(Mac([b[0], b[1], b[2], b[3], b[4], b[5]]))
             }
             LinkAttribute::Controller(c) => s.controller = Some(*c),
-            LinkAttribute::OperState(st) => s.oper_up = *st == State::Up,
+            LinkAttribute::OperState(st) => {
+                s.oper_up = *st == State::Up;
+                s.oper_unknown = *st == State::Unknown;
+            }
             LinkAttribute::Qdisc(q) => s.qdisc = Some(q.clone()),
             LinkAttribute::LinkInfo(infos) => {
                 for i in infos {

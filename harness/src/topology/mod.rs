@@ -37,6 +37,19 @@ pub enum NetlinkError {
     NoSuchLink { node: String, name: String },
 }
 
+impl NetlinkError {
+    /// The errno the kernel answered a request with, if it did.
+    pub fn errno(&self) -> Option<i32> {
+        match self {
+            NetlinkError::Request {
+                source: rtnetlink::Error::NetlinkError(e),
+                ..
+            } => Some(e.raw_code().abs()),
+            _ => None,
+        }
+    }
+}
+
 /// An rtnetlink connection to one node's network namespace.
 #[derive(Clone)]
 pub struct Netlink {

@@ -54,6 +54,11 @@ impl Netlink {
             .await
             .map_err(self.fail("ip neigh show".into()))?;
         let mut out = Vec::new();
+        // A dump of every family includes bridges' forwarding tables (AF_BRIDGE): not
+        // neighbours, though a VXLAN's entries carry a destination address.
+        let msgs = msgs
+            .into_iter()
+            .filter(|m| matches!(m.header.family, AddressFamily::Inet | AddressFamily::Inet6));
         for m in msgs {
             let mut ip = None;
             let mut mac = None;
@@ -81,6 +86,48 @@ impl Netlink {
                 mac,
                 state: state_name(m.header.state),
             });
+        }
+        Ok(out)
+    }
+
+    /// `bridge fdb show br BRIDGE`: each MAC the bridge knows and the port it is behind, by
+    /// interface index; `true` for the bridge's own (permanent) entries.
+    pub async fn fdb(
+        &self,
+        bridge: u32,
+        label: &str,
+    ) -> Result<Vec<(u32, Mac, bool)>, NetlinkError> {
+        let msgs: Vec<_> = self
+            .handle
+            .neighbours()
+            .get()
+            .set_address_family(AddressFamily::Bridge)
+            .execute()
+            .try_collect()
+            .await
+            .map_err(self.fail(format!("bridge fdb show br {label}")))?;
+        let mut out = Vec::new();
+        for m in msgs {
+            let mut mac = None;
+            let mut master = None;
+            for a in &m.attributes {
+                match a {
+                    NeighbourAttribute::LinkLayerAddress(b) if b.len() == 6 => {
+                        mac = Some(Mac([b[0], b[1], b[2], b[3], b[4], b[5]]))
+                    }
+                    NeighbourAttribute::Controller(c) => master = Some(*c),
+                    _ => {}
+                }
+            }
+            if let (Some(mac), Some(bridge_index)) = (mac, master) {
+                if bridge_index == bridge && m.header.ifindex != bridge {
+                    out.push((
+                        m.header.ifindex,
+                        mac,
+                        m.header.state == NeighbourState::Permanent,
+                    ));
+                }
+            }
         }
         Ok(out)
     }

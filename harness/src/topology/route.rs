@@ -7,7 +7,7 @@ use netlink_packet_route::route::{RouteAddress, RouteAttribute, RouteScope};
 use rtnetlink::RouteMessageBuilder;
 
 use super::{Netlink, NetlinkError};
-use crate::scenario::plan::PlanRoute;
+use crate::scenario::plan::{Lookup, PlanRoute, PlanRule};
 
 /// The kernel's answer to `ip route get`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,6 +51,9 @@ impl Netlink {
         if let Some(m) = r.metric {
             cmd.push_str(&format!(" metric {m}"));
         }
+        if let Some(t) = r.table {
+            cmd.push_str(&format!(" table {t}"));
+        }
         // Validation guarantees one family throughout; the builder checks it again.
         // (rtnetlink does not export the builder's error type: take it as text.)
         let invalid = |e: &dyn std::fmt::Display| NetlinkError::Invalid {
@@ -77,6 +80,9 @@ impl Netlink {
         if let Some(m) = r.metric {
             b = b.priority(m);
         }
+        if let Some(t) = r.table {
+            b = b.table_id(t);
+        }
         self.handle
             .route()
             .add(b.build())
@@ -85,17 +91,44 @@ impl Netlink {
             .map_err(self.fail(cmd))
     }
 
-    /// `ip route get TO`: `Ok(Err(why))` when the kernel has no route (e.g. network unreachable).
-    pub async fn route_get(&self, to: IpAddr) -> Result<Result<RouteLookup, String>, NetlinkError> {
-        let cmd = format!("ip route get {to}");
-        let msg = RouteMessageBuilder::<IpAddr>::new()
+    /// `ip route get TO [from FROM] [iif DEV] [mark N]`: `Ok(Err(why))` when the kernel has no
+    /// route (e.g. network unreachable).
+    pub async fn route_get(
+        &self,
+        to: IpAddr,
+        lookup: &Lookup,
+        iif: Option<u32>,
+    ) -> Result<Result<RouteLookup, String>, NetlinkError> {
+        let mut cmd = format!("ip route get {to}");
+        if let Some(f) = lookup.from {
+            cmd.push_str(&format!(" from {f}"));
+        }
+        if let Some(i) = &lookup.iif {
+            cmd.push_str(&format!(" iif {i}"));
+        }
+        if let Some(m) = lookup.mark {
+            cmd.push_str(&format!(" mark {m}"));
+        }
+        let invalid = |e: &dyn std::fmt::Display| NetlinkError::Invalid {
+            node: self.node.clone(),
+            command: cmd.clone(),
+            detail: e.to_string(),
+        };
+        let mut b = RouteMessageBuilder::<IpAddr>::new()
             .destination_prefix(to, crate::scenario::net::max_prefix(to))
-            .map_err(|e| NetlinkError::Invalid {
-                node: self.node.clone(),
-                command: cmd.clone(),
-                detail: e.to_string(),
-            })?
-            .build();
+            .map_err(|e| invalid(&e))?;
+        if let Some(f) = lookup.from {
+            b = b
+                .source_prefix(f, crate::scenario::net::max_prefix(f))
+                .map_err(|e| invalid(&e))?;
+        }
+        if let Some(i) = iif {
+            b = b.input_interface(i);
+        }
+        if let Some(m) = lookup.mark {
+            b = b.mark(m);
+        }
+        let msg = b.build();
         let res: Result<Vec<_>, rtnetlink::Error> =
             self.handle.route().get(msg).execute().try_collect().await;
         let msgs = match res {
@@ -122,5 +155,63 @@ impl Netlink {
             }
         }
         Ok(Ok(out))
+    }
+
+    /// `ip [-6] rule add [from P] [to P] [iif DEV] [fwmark N] table N [priority N]`
+    pub async fn add_rule(&self, r: &PlanRule) -> Result<(), NetlinkError> {
+        let mut cmd = format!("ip{} rule add", if r.v6 { " -6" } else { "" });
+        if let Some(f) = r.from {
+            cmd.push_str(&format!(" from {f}"));
+        }
+        if let Some(t) = r.to {
+            cmd.push_str(&format!(" to {t}"));
+        }
+        if let Some(i) = &r.iif {
+            cmd.push_str(&format!(" iif {i}"));
+        }
+        if let Some(m) = r.fwmark {
+            cmd.push_str(&format!(" fwmark {m}"));
+        }
+        cmd.push_str(&format!(" table {}", r.table));
+        if let Some(p) = r.priority {
+            cmd.push_str(&format!(" priority {p}"));
+        }
+        // Without an explicit action the kernel stores a rule that fails every lookup it
+        // matches (`ip rule` shows it as `lookup 100 none`).
+        let mut req = self
+            .handle
+            .rule()
+            .add()
+            .table_id(r.table)
+            .action(netlink_packet_route::rule::RuleAction::ToTable);
+        if let Some(i) = &r.iif {
+            req = req.input_interface(i.clone());
+        }
+        if let Some(m) = r.fwmark {
+            req = req.fw_mark(m);
+        }
+        if let Some(p) = r.priority {
+            req = req.priority(p);
+        }
+        let res = if r.v6 {
+            let mut q = req.v6();
+            if let Some(IpAddr::V6(a)) = r.from.map(|c| c.addr) {
+                q = q.source_prefix(a, r.from.map_or(128, |c| c.prefix));
+            }
+            if let Some(IpAddr::V6(a)) = r.to.map(|c| c.addr) {
+                q = q.destination_prefix(a, r.to.map_or(128, |c| c.prefix));
+            }
+            q.execute().await
+        } else {
+            let mut q = req.v4();
+            if let Some(IpAddr::V4(a)) = r.from.map(|c| c.addr) {
+                q = q.source_prefix(a, r.from.map_or(32, |c| c.prefix));
+            }
+            if let Some(IpAddr::V4(a)) = r.to.map(|c| c.addr) {
+                q = q.destination_prefix(a, r.to.map_or(32, |c| c.prefix));
+            }
+            q.execute().await
+        };
+        res.map_err(self.fail(cmd))
     }
 }

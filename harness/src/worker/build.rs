@@ -5,8 +5,15 @@ use std::net::IpAddr;
 use super::*;
 use crate::scenario::net::eui64_link_local;
 
-/// Interface indexes: unique across the whole scenario, in plan order (bridges, then link ends).
-fn ifindexes(plan: &Plan) -> (Vec<Vec<u32>>, Vec<(u32, u32)>) {
+/// Interface indexes, unique across the whole scenario, in plan order: bridges, link ends,
+/// then devices.
+struct Indexes {
+    bridges: Vec<Vec<u32>>,
+    links: Vec<(u32, u32)>,
+    devices: Vec<Vec<u32>>,
+}
+
+fn ifindexes(plan: &Plan) -> Indexes {
     let mut next = 2u32; // 1 is lo in every namespace
     let mut take = || {
         next += 1;
@@ -18,12 +25,80 @@ fn ifindexes(plan: &Plan) -> (Vec<Vec<u32>>, Vec<(u32, u32)>) {
         .map(|n| n.bridges.iter().map(|_| take()).collect())
         .collect();
     let links = plan.links.iter().map(|_| (take(), take())).collect();
-    (bridges, links)
+    let devices = plan
+        .nodes
+        .iter()
+        .map(|n| n.devices.iter().map(|_| take()).collect())
+        .collect();
+    Indexes {
+        bridges,
+        links,
+        devices,
+    }
+}
+
+/// Creates the devices (VXLAN, macvlan, VLAN) in rounds, parents first. A kind the kernel does
+/// not know skips the scenario, naming the feature.
+async fn add_devices(plan: &Plan, nodes: &[Node], idx: &Indexes) -> Result<(), WorkerError> {
+    for round in 0..=1 {
+        let todo: Vec<(usize, usize)> = plan
+            .nodes
+            .iter()
+            .enumerate()
+            .flat_map(|(i, n)| {
+                n.devices
+                    .iter()
+                    .enumerate()
+                    .filter(move |(_, d)| d.kind.round() == round)
+                    .map(move |(j, _)| (i, j))
+            })
+            .collect();
+        if todo.is_empty() {
+            continue;
+        }
+        let states = try_join_all(nodes.iter().map(|n| n.nl.links())).await?;
+        let mut reqs = Vec::new();
+        for (i, j) in todo {
+            let d = &plan.nodes[i].devices[j];
+            let c = d.kind.create(i);
+            let parent = c
+                .parent
+                .as_deref()
+                .map(|p| index_of(&states[c.node], &plan.nodes[c.node].name, p))
+                .transpose()?;
+            let own_ns = (c.node != i).then(|| std::os::fd::AsRawFd::as_raw_fd(&nodes[i].ns));
+            let (msg, cmd) = d.kind.request(d, idx.devices[i][j], parent, own_ns);
+            let feature = d.kind.feature();
+            let nl = &nodes[c.node].nl;
+            reqs.push(async move {
+                nl.add_link(msg, cmd).await.map_err(|e| match e.errno() {
+                    // The kernel answers a link kind it does not know with EOPNOTSUPP.
+                    Some(libc::EOPNOTSUPP) => WorkerError::Unsupported(unsupported(feature)),
+                    _ => e.into(),
+                })
+            });
+        }
+        try_join_all(reqs).await?;
+    }
+    Ok(())
+}
+
+/// "needs 802.1Q VLAN support (CONFIG_VLAN_8021Q), which kernel 6.18.44 lacks; ..."
+fn unsupported(f: crate::device::Feature) -> String {
+    let release = nix::sys::utsname::uname()
+        .map(|u| u.release().to_string_lossy().into_owned())
+        .unwrap_or_else(|_| "?".into());
+    format!(
+        "needs {} ({}, module {}), which kernel {release} lacks; load the module as root \
+         (`modprobe {}`) or run it on another kernel: vm/run --kernel IMAGE --modules DIR",
+        f.what, f.config, f.module, f.module
+    )
 }
 
 /// Bridges, veth pairs, ports, link-up and addresses, every node's requests in flight together.
 pub(super) async fn build(plan: &Plan, nodes: &[Node]) -> Result<Vec<Vec<LinkState>>, WorkerError> {
-    let (bridge_idx, link_idx) = ifindexes(plan);
+    let idx = ifindexes(plan);
+    let (bridge_idx, link_idx) = (&idx.bridges, &idx.links);
     // lo is ifindex 1 in every new namespace.
     try_join_all(nodes.iter().map(|n| n.nl.set_up(1, None, "lo"))).await?;
     try_join_all(
@@ -44,7 +119,7 @@ pub(super) async fn build(plan: &Plan, nodes: &[Node]) -> Result<Vec<Vec<LinkSta
             }),
     )
     .await?;
-    try_join_all(plan.links.iter().zip(&link_idx).map(|(l, (ia, ib))| {
+    try_join_all(plan.links.iter().zip(link_idx).map(|(l, (ia, ib))| {
         nodes[l.a.node].nl.add_veth(
             &l.a.name,
             LinkOpts {
@@ -62,6 +137,7 @@ pub(super) async fn build(plan: &Plan, nodes: &[Node]) -> Result<Vec<Vec<LinkSta
         )
     }))
     .await?;
+    add_devices(plan, nodes, &idx).await?;
     let states = try_join_all(nodes.iter().map(|n| n.nl.links())).await?;
 
     let mut quiet_ports = Vec::new();
@@ -94,8 +170,29 @@ pub(super) async fn build(plan: &Plan, nodes: &[Node]) -> Result<Vec<Vec<LinkSta
             }
         }
     }
+    // Devices after link ends: a device is up only once its parent is (a VLAN whose parent is
+    // down has no carrier).
+    let mut dev_ups = Vec::new();
+    for (i, pn) in plan.nodes.iter().enumerate() {
+        for d in &pn.devices {
+            let idx = index_of(&states[i], &pn.name, &d.name)?;
+            let master = d
+                .bridge
+                .as_deref()
+                .map(|b| index_of(&states[i], &pn.name, b))
+                .transpose()?;
+            if master.is_some() && pn.ipv6 {
+                quiet_ports.push(nodes[i].nl.no_link_local(idx, &d.name));
+            }
+            dev_ups.push(nodes[i].nl.set_up(idx, master, &d.name));
+            for a in &d.addresses {
+                addrs.push(nodes[i].nl.add_address(idx, &d.name, *a, pn.dad));
+            }
+        }
+    }
     try_join_all(quiet_ports).await?;
     try_join_all(ups).await?;
+    try_join_all(dev_ups).await?;
     try_join_all(addrs).await?;
     Ok(states)
 }
@@ -165,6 +262,27 @@ pub(super) async fn wait_ready(
                 }
             }
         }
+        let mut syncs = Vec::new();
+        for (i, n) in plan.nodes.iter().enumerate() {
+            for d in &n.devices {
+                let st = find(i, &d.name);
+                let ready = match stage {
+                    Stage::Links => st.is_some_and(LinkState::device_ready),
+                    Stage::Bridges => {
+                        d.bridge.is_none() || st.is_some_and(|s| s.port_forwarding == Some(true))
+                    }
+                };
+                if !ready {
+                    waiting.push(format!("{}:{}", n.name, d.name));
+                    // A stacked device (a macvlan whose parent just came up) takes its carrier
+                    // through the link watcher, up to a second late: have it run now.
+                    if let Some(s) = st {
+                        syncs.push(nodes[i].nl.sync_link(s.index, &d.name));
+                    }
+                }
+            }
+        }
+        try_join_all(syncs).await?;
         if stage == Stage::Bridges {
             for (i, n) in plan.nodes.iter().enumerate() {
                 for b in &n.bridges {
@@ -465,6 +583,13 @@ pub(super) async fn add_routes(
         }
     }
     try_join_all(reqs).await?;
+    try_join_all(
+        plan.nodes
+            .iter()
+            .zip(nodes)
+            .flat_map(|(pn, n)| pn.rules.iter().map(|r| n.nl.add_rule(r))),
+    )
+    .await?;
     Ok(())
 }
 

@@ -62,6 +62,9 @@ enum WorkerError {
     Setup(String),
     #[error("{0}")]
     Environment(String),
+    /// The kernel lacks a feature the scenario needs: the run is skipped, not failed.
+    #[error("{0}")]
+    Unsupported(String),
 }
 
 /// Entry point of `netconform __worker`. Must run before any thread exists.
@@ -112,6 +115,7 @@ fn classify(e: WorkerError) -> WorkerReport {
         e @ WorkerError::Probe(ProbeError::NeighbourTableFull { .. }) => {
             WorkerReport::Environment(e.to_string())
         }
+        WorkerError::Unsupported(s) => WorkerReport::Skipped(s),
         e => WorkerReport::Setup(chain(&e)),
     }
 }
@@ -442,14 +446,14 @@ fn run(plan: &Plan, t0: Instant) -> Result<(Observed, Option<Closing>), WorkerEr
                 let b = batched.as_mut().expect("checked");
                 Observation::Ping(b.remove(&k).expect("every ping is in the batch"))
             }
-            Expectation::Ping { from, to, .. } => {
+            Expectation::Ping { from, to, opts, .. } => {
                 let name = &plan.nodes[*from].name;
                 let sock = nodes[*from].ping[fam(*to)]
                     .as_mut()
                     .expect("ping socket opened for every pinger");
-                Observation::Ping(ping::ping(sock, name, *to, probe_id(k), timeout)?)
+                Observation::Ping(ping::ping(sock, name, *to, probe_id(k), opts, timeout)?)
             }
-            Expectation::Traceroute { from, to, .. } => {
+            Expectation::Traceroute { from, to, opts, .. } => {
                 let name = &plan.nodes[*from].name;
                 let sock = nodes[*from].trace[fam(*to)]
                     .as_mut()
@@ -459,14 +463,22 @@ fn run(plan: &Plan, t0: Instant) -> Result<(Observed, Option<Closing>), WorkerEr
                     name,
                     *to,
                     probe_id(k),
+                    opts,
                     plan.settings.max_hops,
                     timeout,
                 )?)
             }
-            Expectation::Route { node, to, .. } => {
+            Expectation::Route {
+                node, to, lookup, ..
+            } => {
                 let nl = &nodes[*node].nl;
                 let links = &states[*node];
-                let seen = rt.block_on(nl.route_get(*to))?;
+                let iif = lookup
+                    .iif
+                    .as_deref()
+                    .map(|d| index_of(links, &plan.nodes[*node].name, d))
+                    .transpose()?;
+                let seen = rt.block_on(nl.route_get(*to, lookup, iif))?;
                 Observation::Route(seen.map(|r| RouteSeen {
                     dev: r.oif.map(|i| link_name(links, i)),
                     via: r.gateway,
@@ -492,6 +504,22 @@ fn run(plan: &Plan, t0: Instant) -> Result<(Observed, Option<Closing>), WorkerEr
                 let seen = exec::run(&nodes[w.node].ns, w)
                     .map_err(|e| spawn_error(e, "exec", &w.run, &plan.nodes[w.node].name))?;
                 Observation::Exec(seen)
+            }
+            Expectation::Fdb(w) => {
+                let links = &states[w.node];
+                let name = &plan.nodes[w.node].name;
+                let br = index_of(links, name, &w.bridge)?;
+                let mut entries: Vec<crate::expect::fdb::FdbEntry> = rt
+                    .block_on(nodes[w.node].nl.fdb(br, &w.bridge))?
+                    .into_iter()
+                    .map(|(port, mac, local)| crate::expect::fdb::FdbEntry {
+                        port: link_name(links, port),
+                        mac,
+                        local,
+                    })
+                    .collect();
+                entries.sort();
+                Observation::Fdb(crate::expect::fdb::FdbSeen { entries })
             }
             Expectation::Neighbor { node, .. } => {
                 let nl = &nodes[*node].nl;

@@ -23,12 +23,13 @@ pub(super) fn batch_pings(
     let mut keys = Vec::new();
     let mut pings = Vec::new();
     for (k, e) in plan.expectations.iter().enumerate() {
-        if let Expectation::Ping { from, to, .. } = e {
+        if let Expectation::Ping { from, to, opts, .. } = e {
             keys.push(k);
             pings.push(ping::BatchPing {
                 sock: slot[*from][fam(*to)],
                 to: *to,
                 id: probe_id(k),
+                opts: *opts,
             });
         }
     }

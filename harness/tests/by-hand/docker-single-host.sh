@@ -29,5 +29,10 @@ check "traceroute ns1 -> 172.17.0.2" n ns1 traceroute -n -I -q1 -w1 172.17.0.2
 check "ping c2 -> 172.16.0.1 (the host, through c2's default route)" n c2 ping -c1 -W1 172.16.0.1
 check "ping ns2 -> 172.17.0.1 (the host, through ns2's default route)" n ns2 ping -c1 -W1 172.17.0.1
 check "ip neigh c2 (c1 asked it for 172.17.0.3)" n c2 ip -4 neigh
+# The seed: docker0 is a switch that learns MACs. After the pings, its table has each container
+# behind its own port.
+check "bridge fdb: c1's MAC on veth-c1" bash -c 'bridge -n host fdb show br docker0 | grep "02:42:ac:11:00:02 dev veth-c1 master docker0"'
+check "bridge fdb: c2's MAC on veth-c2" bash -c 'bridge -n host fdb show br docker0 | grep "02:42:ac:11:00:03 dev veth-c2 master docker0"'
+check "bridge fdb: MyDocker0 never saw c1's MAC" bash -c '! bridge -n host fdb show br MyDocker0 | grep 02:42:ac:11:00:02'
 n c2 ip route del default
 check "without c2's default: ping c2 -> 172.16.0.1 must fail" bash -c "! ip netns exec c2 ping -c1 -W1 172.16.0.1"

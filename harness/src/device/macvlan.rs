@@ -1,0 +1,122 @@
+//! macvlan: `macvlans.eth0 = { parent = "host:eth0", mode = "bridge", addresses = [...] }`, a
+//! child of another node's interface with a MAC of its own, living in this node, as Docker's
+//! macvlan driver makes a container's eth0.
+
+use std::collections::BTreeSet;
+
+use netlink_packet_route::link::{LinkMessage, MacVlanMode};
+use rtnetlink::LinkMacVlan;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::{base, common, opts_words, Cx, Feature, Kind, PlanDevice};
+use crate::scenario::diag::{did_you_mean, Diagnostic, KeyPath};
+use crate::scenario::validate::Validator;
+
+pub const FEATURE: Feature = Feature {
+    what: "macvlan",
+    config: "CONFIG_MACVLAN",
+    module: "macvlan",
+};
+
+/// A macvlan device, as written.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Macvlan {
+    /// The parent interface, `node:interface` (or `interface` of this node).
+    pub parent: String,
+    /// bridge (default), private, vepa, passthru or source.
+    pub mode: Option<String>,
+    #[serde(default)]
+    pub addresses: Vec<String>,
+    pub mac: Option<String>,
+    pub mtu: Option<u32>,
+    /// A bridge of the same node that the device joins.
+    pub bridge: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Want {
+    pub parent_node: usize,
+    pub parent: String,
+    /// The kernel's mode number (MACVLAN_MODE_*).
+    pub mode: u32,
+    pub mode_name: String,
+}
+
+const MODES: [(&str, u32); 5] = [
+    ("private", 1),
+    ("vepa", 2),
+    ("bridge", 4),
+    ("passthru", 8),
+    ("source", 16),
+];
+
+pub(crate) fn validate(
+    v: &mut Validator,
+    path: &KeyPath,
+    name: &str,
+    m: &Macvlan,
+    cx: &Cx<'_>,
+    ifaces: &mut [BTreeSet<String>],
+) -> Option<PlanDevice> {
+    v.new_iface(path, cx.node, cx.node_name, name, ifaces);
+    let mode_name = m.mode.clone().unwrap_or_else(|| "bridge".into());
+    let mode = MODES.iter().find(|(n, _)| *n == mode_name).map(|(_, k)| *k);
+    if mode.is_none() {
+        let d = Diagnostic::new(
+            path.key("mode"),
+            format!("unknown macvlan mode `{mode_name}`"),
+        );
+        v.push(
+            d.hint(
+                did_you_mean(&mode_name, MODES.iter().map(|(n, _)| *n))
+                    .unwrap_or_else(|| "use bridge, private, vepa, passthru or source".into()),
+            ),
+        );
+    }
+    let (pnode, piface) = match m.parent.split_once(':') {
+        Some((n, i)) => (n.to_string(), i.to_string()),
+        None => (cx.node_name.to_string(), m.parent.clone()),
+    };
+    let parent_node = v.node_ref(&path.key("parent"), &pnode, cx.index);
+    if let Some(pn) = parent_node {
+        v.dev_ref(&path.key("parent"), &piface, &pnode, &ifaces[pn]);
+    }
+    let c = common(
+        v,
+        path,
+        cx,
+        (&m.addresses, m.mac.as_deref(), m.mtu, m.bridge.as_deref()),
+    );
+    let kind = Kind::Macvlan(Want {
+        parent_node: parent_node?,
+        parent: piface,
+        mode: mode?,
+        mode_name,
+    });
+    Some(c.device(name, kind))
+}
+
+/// `ip link add link PARENT name NAME netns NODE [index N] [address MAC] [mtu N] type macvlan
+/// mode MODE`, run in the parent's node: the child is born in its own.
+pub(super) fn request(
+    d: &PlanDevice,
+    w: &Want,
+    index: u32,
+    parent: Option<u32>,
+    own_ns: Option<std::os::fd::RawFd>,
+) -> (LinkMessage, String) {
+    let mut b = LinkMacVlan::new(&d.name, parent.unwrap_or(0), MacVlanMode::from(w.mode));
+    let mut cmd = format!("ip link add link {} name {}", w.parent, d.name);
+    if let Some(fd) = own_ns {
+        b = b.setns_by_fd(fd);
+        cmd.push_str(" netns NODE");
+    }
+    cmd.push_str(&format!(
+        "{} type macvlan mode {}",
+        opts_words(d),
+        w.mode_name
+    ));
+    (base(b, d, index).build(), cmd)
+}

@@ -1,0 +1,244 @@
+//! Device kinds beyond veth pairs and bridges. Each kind is one module that owns its scenario
+//! model (a table under its node: `vxlans.vx0 = { ... }`), its validation, the netlink request
+//! that makes it (each request's doc names its `ip link add` equivalent) and the kernel feature
+//! it needs. The worker builds them all the same way: create, join a bridge, up, addresses,
+//! wait until ready, as for veth ends.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use netlink_packet_route::link::LinkMessage;
+use serde::{Deserialize, Serialize};
+
+use crate::scenario::diag::KeyPath;
+use crate::scenario::model::ScenarioFile;
+use crate::scenario::net::{Cidr, Mac};
+use crate::scenario::validate::Validator;
+
+pub mod macvlan;
+pub mod vlan;
+pub mod vxlan;
+
+/// A validated device of a node.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PlanDevice {
+    pub name: String,
+    pub kind: Kind,
+    pub addresses: Vec<Cidr>,
+    pub mac: Option<Mac>,
+    pub mtu: Option<u32>,
+    /// A bridge of its own node that it joins as a port.
+    pub bridge: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum Kind {
+    Vxlan(vxlan::Want),
+    Macvlan(macvlan::Want),
+    Vlan(vlan::Want),
+}
+
+/// Kernel support a kind needs: what to call it, its config option, its module.
+#[derive(Debug, Clone, Copy)]
+pub struct Feature {
+    pub what: &'static str,
+    pub config: &'static str,
+    pub module: &'static str,
+}
+
+/// Where a device's create request runs and what it needs there.
+pub struct Create {
+    /// The node whose namespace the request runs in (a macvlan is made beside its parent and
+    /// born in its own node).
+    pub node: usize,
+    /// The interface of that node the device sits on, if any.
+    pub parent: Option<String>,
+}
+
+impl Kind {
+    pub fn feature(&self) -> Feature {
+        match self {
+            Kind::Vxlan(_) => vxlan::FEATURE,
+            Kind::Macvlan(_) => macvlan::FEATURE,
+            Kind::Vlan(_) => vlan::FEATURE,
+        }
+    }
+
+    /// The kind's name in scenarios (`vxlans`, `macvlans`, `vlans`).
+    pub fn table(&self) -> &'static str {
+        match self {
+            Kind::Vxlan(_) => "vxlans",
+            Kind::Macvlan(_) => "macvlans",
+            Kind::Vlan(_) => "vlans",
+        }
+    }
+
+    /// The smallest scenario that makes a device of this kind: running it tells whether the
+    /// kernel has the kind (`cargo test` marks scenarios that need a missing one ignored).
+    pub fn probe_scenario(&self) -> &'static str {
+        match self {
+            Kind::Vxlan(_) => "[nodes.a]\nvxlans.vx0 = { vni = 1 }\n",
+            Kind::Macvlan(_) => concat!(
+                "[nodes.a]\nmacvlans.m0 = { parent = \"b:eth0\" }\n[nodes.b]\n",
+                "[[links]]\na = { node = \"b\", name = \"eth0\" }\nb = { node = \"b\", name = \"eth1\" }\n"
+            ),
+            Kind::Vlan(_) => concat!(
+                "[nodes.a]\nvlans.\"eth0.10\" = { parent = \"eth0\", id = 10 }\n[nodes.b]\n",
+                "[[links]]\na = { node = \"a\", name = \"eth0\" }\nb = { node = \"b\", name = \"eth0\" }\n"
+            ),
+        }
+    }
+
+    /// Devices are created in rounds: a later round's parent may be an earlier round's device
+    /// (a VLAN on a macvlan).
+    pub fn round(&self) -> u8 {
+        match self {
+            Kind::Macvlan(_) => 0,
+            Kind::Vxlan(_) | Kind::Vlan(_) => 1,
+        }
+    }
+
+    pub fn create(&self, own: usize) -> Create {
+        match self {
+            Kind::Vxlan(w) => Create {
+                node: own,
+                parent: w.dev.clone(),
+            },
+            Kind::Macvlan(w) => Create {
+                node: w.parent_node,
+                parent: Some(w.parent.clone()),
+            },
+            Kind::Vlan(w) => Create {
+                node: own,
+                parent: Some(w.parent.clone()),
+            },
+        }
+    }
+
+    /// The request, and its `ip link add` equivalent for messages. `parent` is the parent's
+    /// index in the namespace the request runs in; `own_ns` the device's own node, when that is
+    /// another namespace.
+    pub fn request(
+        &self,
+        d: &PlanDevice,
+        index: u32,
+        parent: Option<u32>,
+        own_ns: Option<std::os::fd::RawFd>,
+    ) -> (LinkMessage, String) {
+        match self {
+            Kind::Vxlan(w) => vxlan::request(d, w, index, parent),
+            Kind::Macvlan(w) => macvlan::request(d, w, index, parent, own_ns),
+            Kind::Vlan(w) => vlan::request(d, w, index, parent),
+        }
+    }
+}
+
+/// What validation knows when it reaches a node's devices.
+pub struct Cx<'a> {
+    pub file: &'a ScenarioFile,
+    pub index: &'a BTreeMap<&'a str, usize>,
+    pub node: usize,
+    pub node_name: &'a str,
+}
+
+/// The devices of one node, every kind, validated; their names join `ifaces` and their
+/// addresses `subnets`.
+pub(crate) fn validate_node(
+    v: &mut Validator,
+    path: &KeyPath,
+    cx: &Cx<'_>,
+    ifaces: &mut [BTreeSet<String>],
+    subnets: &mut [Vec<(String, Cidr)>],
+) -> Vec<PlanDevice> {
+    let node = &cx.file.nodes[cx.node_name];
+    let mut out = Vec::new();
+    // Macvlans first: a VLAN may sit on one.
+    for (name, m) in &node.macvlans {
+        let p = path.key("macvlans").key(name);
+        if let Some(d) = macvlan::validate(v, &p, name, m, cx, ifaces) {
+            out.push(d);
+        }
+    }
+    for (name, x) in &node.vxlans {
+        let p = path.key("vxlans").key(name);
+        if let Some(d) = vxlan::validate(v, &p, name, x, cx, ifaces, subnets) {
+            out.push(d);
+        }
+    }
+    for (name, x) in &node.vlans {
+        let p = path.key("vlans").key(name);
+        if let Some(d) = vlan::validate(v, &p, name, x, cx, ifaces) {
+            out.push(d);
+        }
+    }
+    for d in &out {
+        for a in &d.addresses {
+            subnets[cx.node].push((d.name.clone(), *a));
+        }
+    }
+    out
+}
+
+/// The fields every kind shares, validated: addresses, MAC, MTU, bridge.
+pub(crate) struct Common {
+    pub addresses: Vec<Cidr>,
+    pub mac: Option<Mac>,
+    pub mtu: Option<u32>,
+    pub bridge: Option<String>,
+}
+
+/// The shared fields as written: addresses, MAC, MTU, bridge.
+pub(crate) type Written<'a> = (&'a [String], Option<&'a str>, Option<u32>, Option<&'a str>);
+
+pub(crate) fn common(v: &mut Validator, path: &KeyPath, cx: &Cx<'_>, w: Written<'_>) -> Common {
+    let (addresses, mac, mtu, bridge) = w;
+    if let Some(br) = bridge {
+        v.bridge_ref(&path.key("bridge"), cx.node_name, br, cx.file);
+    }
+    Common {
+        addresses: v.cidrs(&path.key("addresses"), addresses),
+        mac: v.mac(&path.key("mac"), mac),
+        mtu: v.mtu(&path.key("mtu"), mtu),
+        bridge: bridge.map(str::to_string),
+    }
+}
+
+impl Common {
+    pub(crate) fn device(self, name: &str, kind: Kind) -> PlanDevice {
+        PlanDevice {
+            name: name.to_string(),
+            kind,
+            addresses: self.addresses,
+            mac: self.mac,
+            mtu: self.mtu,
+            bridge: self.bridge,
+        }
+    }
+}
+
+/// The fixed part of a create request: name, index, MAC, MTU, one queue, down.
+fn base<T>(
+    b: rtnetlink::LinkMessageBuilder<T>,
+    d: &PlanDevice,
+    index: u32,
+) -> rtnetlink::LinkMessageBuilder<T> {
+    crate::topology::link::with_opts(
+        b.down(),
+        crate::topology::link::LinkOpts {
+            index,
+            mac: d.mac,
+            mtu: d.mtu,
+        },
+    )
+}
+
+/// ` address MAC mtu N` for `ip` commands in messages.
+fn opts_words(d: &PlanDevice) -> String {
+    let mut s = String::new();
+    if let Some(m) = d.mac {
+        s.push_str(&format!(" address {m}"));
+    }
+    if let Some(m) = d.mtu {
+        s.push_str(&format!(" mtu {m}"));
+    }
+    s
+}

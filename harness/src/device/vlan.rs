@@ -1,0 +1,93 @@
+//! 802.1Q VLANs: `vlans."eth0.10" = { parent = "eth0", id = 10, addresses = [...] }`, tagged
+//! frames on a parent interface of the same node.
+
+use std::collections::BTreeSet;
+
+use netlink_packet_route::link::LinkMessage;
+use rtnetlink::LinkVlan;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::{base, common, opts_words, Cx, Feature, Kind, PlanDevice};
+use crate::scenario::diag::{Diagnostic, KeyPath};
+use crate::scenario::validate::Validator;
+
+pub const FEATURE: Feature = Feature {
+    what: "802.1Q VLAN support",
+    config: "CONFIG_VLAN_8021Q",
+    module: "8021q",
+};
+
+/// A VLAN device, as written.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Vlan {
+    /// The interface of this node that carries the tagged frames.
+    pub parent: String,
+    /// The VLAN id, 1 to 4094.
+    pub id: u16,
+    #[serde(default)]
+    pub addresses: Vec<String>,
+    pub mac: Option<String>,
+    pub mtu: Option<u32>,
+    /// A bridge of the same node that the device joins.
+    pub bridge: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Want {
+    pub parent: String,
+    pub id: u16,
+}
+
+pub(crate) fn validate(
+    v: &mut Validator,
+    path: &KeyPath,
+    name: &str,
+    x: &Vlan,
+    cx: &Cx<'_>,
+    ifaces: &mut [BTreeSet<String>],
+) -> Option<PlanDevice> {
+    v.new_iface(path, cx.node, cx.node_name, name, ifaces);
+    if !(1..=4094).contains(&x.id) {
+        v.push(
+            Diagnostic::new(path.key("id"), format!("VLAN id {} is out of range", x.id))
+                .hint("use 1 to 4094 (0 and 4095 are reserved)"),
+        );
+    }
+    v.dev_ref(
+        &path.key("parent"),
+        &x.parent,
+        cx.node_name,
+        &ifaces[cx.node],
+    );
+    let c = common(
+        v,
+        path,
+        cx,
+        (&x.addresses, x.mac.as_deref(), x.mtu, x.bridge.as_deref()),
+    );
+    let kind = Kind::Vlan(Want {
+        parent: x.parent.clone(),
+        id: x.id,
+    });
+    Some(c.device(name, kind))
+}
+
+/// `ip link add link PARENT name NAME [index N] [address MAC] [mtu N] type vlan id ID`
+pub(super) fn request(
+    d: &PlanDevice,
+    w: &Want,
+    index: u32,
+    parent: Option<u32>,
+) -> (LinkMessage, String) {
+    let b = LinkVlan::new(&d.name, parent.unwrap_or(0), w.id);
+    let cmd = format!(
+        "ip link add link {} name {}{} type vlan id {}",
+        w.parent,
+        d.name,
+        opts_words(d),
+        w.id
+    );
+    (base(b, d, index).build(), cmd)
+}

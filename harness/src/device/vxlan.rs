@@ -1,0 +1,198 @@
+//! VXLAN: `vxlans.vx0 = { vni = 42, local = "192.168.50.1", remote = "192.168.50.2", port = 4789,
+//! dev = "eth0", bridge = "br0" }`, a layer-2 overlay carried in UDP over the node's underlay.
+
+use std::collections::BTreeSet;
+use std::net::IpAddr;
+
+use netlink_packet_route::link::LinkMessage;
+use rtnetlink::{LinkMessageBuilder, LinkVxlan};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::{base, common, opts_words, Cx, Feature, Kind, PlanDevice};
+use crate::scenario::diag::{Diagnostic, KeyPath};
+use crate::scenario::net::Cidr;
+use crate::scenario::validate::Validator;
+
+pub const FEATURE: Feature = Feature {
+    what: "VXLAN",
+    config: "CONFIG_VXLAN",
+    module: "vxlan",
+};
+
+/// The IANA port. (Linux's own default, 8472, predates it; `ip` warns when none is given.)
+pub const DEFAULT_PORT: u16 = 4789;
+
+/// A VXLAN device, as written.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Vxlan {
+    /// The VXLAN network identifier, 0 to 16777215.
+    pub vni: u32,
+    /// The underlay address packets leave from (one of the node's own).
+    pub local: Option<String>,
+    /// The far end (unicast). Without it, `group` (multicast) or learning finds peers.
+    pub remote: Option<String>,
+    /// A multicast group for flooding, instead of `remote`.
+    pub group: Option<String>,
+    /// The UDP destination port; default 4789.
+    pub port: Option<u16>,
+    /// The underlay interface.
+    pub dev: Option<String>,
+    /// Learn remote MACs from what arrives (default true).
+    pub learning: Option<bool>,
+    /// A bridge of the same node that the device joins.
+    pub bridge: Option<String>,
+    #[serde(default)]
+    pub addresses: Vec<String>,
+    pub mac: Option<String>,
+    /// Default: the underlay's MTU minus the 50 (IPv4) or 70 (IPv6) bytes of headers.
+    pub mtu: Option<u32>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Want {
+    pub vni: u32,
+    pub local: Option<IpAddr>,
+    pub remote: Option<IpAddr>,
+    pub group: Option<IpAddr>,
+    pub port: u16,
+    pub dev: Option<String>,
+    pub learning: bool,
+}
+
+pub(crate) fn validate(
+    v: &mut Validator,
+    path: &KeyPath,
+    name: &str,
+    x: &Vxlan,
+    cx: &Cx<'_>,
+    ifaces: &mut [BTreeSet<String>],
+    subnets: &[Vec<(String, Cidr)>],
+) -> Option<PlanDevice> {
+    v.new_iface(path, cx.node, cx.node_name, name, ifaces);
+    if x.vni > 0x00ff_ffff {
+        v.push(
+            Diagnostic::new(
+                path.key("vni"),
+                format!("VNI {} does not fit in 24 bits", x.vni),
+            )
+            .hint("use 0 to 16777215"),
+        );
+    }
+    let local = x.local.as_deref().and_then(|s| v.ip(&path.key("local"), s));
+    let remote = x
+        .remote
+        .as_deref()
+        .and_then(|s| v.ip(&path.key("remote"), s));
+    let group = x.group.as_deref().and_then(|s| v.ip(&path.key("group"), s));
+    if let (Some(r), Some(_)) = (remote, group) {
+        v.push(
+            Diagnostic::new(
+                path.key("group"),
+                format!("`group` and `remote` ({r}) exclude each other"),
+            )
+            .hint("a VXLAN floods either to one far end or to a multicast group"),
+        );
+    }
+    if let Some(g) = group {
+        if !g.is_multicast() {
+            v.push(
+                Diagnostic::new(path.key("group"), format!("{g} is not a multicast address"))
+                    .hint("for one far end, write `remote` instead"),
+            );
+        }
+        if x.dev.is_none() {
+            v.push(
+                Diagnostic::new(path.key("group"), "a multicast group needs `dev`")
+                    .hint("name the underlay interface that joins the group"),
+            );
+        }
+    }
+    if let Some(l) = local {
+        for (key, other) in [("remote", remote), ("group", group)] {
+            v.same_family(&path.key(key), other, l, "`local`");
+        }
+        if !subnets[cx.node].iter().any(|(_, c)| c.addr == l) {
+            v.push(
+                Diagnostic::new(
+                    path.key("local"),
+                    format!("{l} is not an address of node `{}`", cx.node_name),
+                )
+                .hint("`local` is the node's own underlay address"),
+            );
+        }
+    }
+    if let Some(dev) = &x.dev {
+        v.dev_ref(&path.key("dev"), dev, cx.node_name, &ifaces[cx.node]);
+    }
+    let c = common(
+        v,
+        path,
+        cx,
+        (&x.addresses, x.mac.as_deref(), x.mtu, x.bridge.as_deref()),
+    );
+    Some(c.device(
+        name,
+        Kind::Vxlan(Want {
+            vni: x.vni,
+            local,
+            remote,
+            group,
+            port: x.port.unwrap_or(DEFAULT_PORT),
+            dev: x.dev.clone(),
+            learning: x.learning.unwrap_or(true),
+        }),
+    ))
+}
+
+/// `ip link add NAME [index N] [address MAC] [mtu N] type vxlan id VNI [local A] [remote A |
+/// group A] dstport PORT [dev DEV] [nolearning]`
+pub(super) fn request(
+    d: &PlanDevice,
+    w: &Want,
+    index: u32,
+    parent: Option<u32>,
+) -> (LinkMessage, String) {
+    let mut b = LinkVxlan::new(&d.name, w.vni)
+        .port(w.port)
+        .learning(w.learning);
+    let mut cmd = format!(
+        "ip link add {}{} type vxlan id {}",
+        d.name,
+        opts_words(d),
+        w.vni
+    );
+    // Each address in its family's attribute (`remote` or `remote6`): the family is the
+    // address's, not a copy of the request per family.
+    type Set = fn(LinkMessageBuilder<LinkVxlan>, IpAddr) -> LinkMessageBuilder<LinkVxlan>;
+    let addrs: [(&str, Option<IpAddr>, Set); 3] = [
+        ("local", w.local, |b, a| match a {
+            IpAddr::V4(a) => b.local(a),
+            IpAddr::V6(a) => b.local6(a),
+        }),
+        ("remote", w.remote, |b, a| match a {
+            IpAddr::V4(a) => b.remote(a),
+            IpAddr::V6(a) => b.remote6(a),
+        }),
+        ("group", w.group, |b, a| match a {
+            IpAddr::V4(a) => b.group(a),
+            IpAddr::V6(a) => b.group6(a),
+        }),
+    ];
+    for (word, addr, set) in addrs {
+        if let Some(a) = addr {
+            b = set(b, a);
+            cmd.push_str(&format!(" {word} {a}"));
+        }
+    }
+    cmd.push_str(&format!(" dstport {}", w.port));
+    if let (Some(i), Some(dev)) = (parent, &w.dev) {
+        b = b.dev(i);
+        cmd.push_str(&format!(" dev {dev}"));
+    }
+    if !w.learning {
+        cmd.push_str(" nolearning");
+    }
+    (base(b, d, index).build(), cmd)
+}

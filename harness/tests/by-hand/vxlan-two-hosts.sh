@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# scenarios/overlay/vxlan-two-hosts.toml, by hand: two hosts on an underlay link, a VXLAN (VNI 42,
+# UDP 4789) on each joined to a bridge, a container behind each bridge.
+. "$(dirname "$0")/lib.sh"
+for x in h1 h2 c1 c2; do node $x; done
+veth h1 eth0 h2 eth0
+n h1 ip addr add 192.168.50.1/24 dev eth0; n h2 ip addr add 192.168.50.2/24 dev eth0
+n h1 ip link set eth0 up; n h2 ip link set eth0 up
+for h in 1 2; do
+  local_ip=192.168.50.$h; remote_ip=192.168.50.$((3 - h))
+  n h$h ip link add br0 type bridge mcast_snooping 0
+  n h$h ip link add vx0 type vxlan id 42 local $local_ip remote $remote_ip dstport 4789 dev eth0
+  n h$h ip link set vx0 master br0
+  veth c$h eth0 h$h veth-c$h
+  n h$h ip link set veth-c$h master br0
+  n c$h ip link set eth0 address 02:00:00:0a:00:0$((h + 1))
+  n c$h ip addr add 10.0.0.$((h + 1))/24 dev eth0
+  n c$h ip link set eth0 up; n h$h ip link set veth-c$h up; n h$h ip link set vx0 up; n h$h ip link set br0 up
+done
+sleep 1
+check "vx0 mtu is 1450 (eth0's 1500 minus 50 bytes of VXLAN headers)" bash -c 'ip -n h1 -d link show vx0 | grep -o "mtu 1450"'
+check "br0 takes its lowest port mtu: 1450" bash -c 'ip -n h1 link show br0 | grep -o "mtu 1450"'
+check "c1 ping c2 across the overlay" n c1 ping -c1 -W1 10.0.0.3
+check "c1 ping -M do -s 1422 (1450 bytes) passes" n c1 ping -c1 -W1 -M do -s 1422 10.0.0.3
+check "c1 ping -M do -s 1472 (1500 bytes) gets no reply" bash -c '! ip netns exec c1 ping -c1 -W1 -M do -s 1472 10.0.0.3'
+check "c1 ping -M do -s 1473 cannot even leave c1 (local mtu 1500)" bash -c '! ip netns exec c1 ping -c1 -W1 -M do -s 1473 10.0.0.3'
+check "h1's br0 learned c2's MAC on vx0" bash -c 'bridge -n h1 fdb show br br0 | grep "02:00:00:0a:00:03 dev vx0 master br0"'
+check "h1's br0 learned c1's MAC on veth-c1" bash -c 'bridge -n h1 fdb show br br0 | grep "02:00:00:0a:00:02 dev veth-c1 master br0"'
+check "h1's vx0 fdb: the default entry points at h2" bash -c 'bridge -n h1 fdb show dev vx0 | grep "00:00:00:00:00:00 dst 192.168.50.2"'
+check "h1 learned c2's MAC on vx0 from h2 (vxlan learning)" bash -c 'bridge -n h1 fdb show dev vx0 | grep "02:00:00:0a:00:03 dst 192.168.50.2"'
+# A wrong VNI on one side: nothing crosses.
+n h2 ip link del vx0
+n h2 ip link add vx0 type vxlan id 43 local 192.168.50.2 remote 192.168.50.1 dstport 4789 dev eth0
+n h2 ip link set vx0 master br0; n h2 ip link set vx0 up
+n c1 ip neigh flush all
+check "with VNI 43 on h2, c1 ping c2 fails" bash -c '! ip netns exec c1 ping -c1 -W1 10.0.0.3'
