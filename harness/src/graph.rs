@@ -28,15 +28,37 @@ fn end_point(plan: &Plan, e: &PlanEnd) -> String {
 
 /// A DOT string of text the scenario wrote (names may hold anything but `:`).
 /// Each link as (where end a attaches, where end b attaches, end a's label, end b's label).
+/// Devices (VXLAN, macvlan, VLAN) are edges too: from where the device attaches (its bridge, or
+/// its node) to the node of the interface it sits on, labelled with its kind.
 fn edges(plan: &Plan) -> impl Iterator<Item = (String, String, String, String)> + '_ {
-    plan.links.iter().map(|l| {
+    let links = plan.links.iter().map(|l| {
         (
             end_point(plan, &l.a),
             end_point(plan, &l.b),
             end_label(&l.a),
             end_label(&l.b),
         )
-    })
+    });
+    let devices = plan.nodes.iter().enumerate().flat_map(move |(i, n)| {
+        n.devices.iter().filter_map(move |d| {
+            let c = d.kind.create(i);
+            let at = match &d.bridge {
+                Some(b) => format!("{}:{b}", n.name),
+                None => n.name.clone(),
+            };
+            let kind = match &d.kind {
+                crate::device::Kind::Vxlan(w) => format!("vxlan {}", w.vni),
+                crate::device::Kind::Macvlan(w) => format!("macvlan {}", w.mode_name),
+                crate::device::Kind::Vlan(w) => format!("vlan {}", w.id),
+            };
+            let mut label = format!("{} ({kind})", d.name);
+            for a in &d.addresses {
+                let _ = write!(label, " {a}");
+            }
+            Some((at, plan.node_name(c.node).to_string(), label, c.parent?))
+        })
+    });
+    links.chain(devices)
 }
 
 fn dot_quote(s: &str) -> String {
