@@ -399,6 +399,9 @@ struct PingWant<'a> {
 /// reports, pcap comments and JUnit.
 pub fn echo_label(kind: &str, plan: &Plan, from: usize, to: IpAddr, o: &EchoOpts) -> String {
     let mut s = format!("{kind} {} -> {to}", plan.node_name(from));
+    if let Some(v) = &o.vrf {
+        s.push_str(&format!(" in vrf {v}"));
+    }
     if let Some(src) = o.src {
         s.push_str(&format!(" from {src}"));
     }
@@ -527,6 +530,9 @@ fn check_route(
     names: &Names,
 ) -> Checked {
     let mut what = format!("route {} -> {}", plan.node_name(want.node), want.to);
+    if let Some(v) = &want.lookup.vrf {
+        what.push_str(&format!(" in vrf {v}"));
+    }
     if let Some(f) = want.lookup.from {
         what.push_str(&format!(" from {f}"));
     }

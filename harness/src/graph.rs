@@ -46,12 +46,7 @@ fn edges(plan: &Plan) -> impl Iterator<Item = (String, String, String, String)> 
                 Some(b) => format!("{}:{b}", n.name),
                 None => n.name.clone(),
             };
-            let kind = match &d.kind {
-                crate::device::Kind::Vxlan(w) => format!("vxlan {}", w.vni),
-                crate::device::Kind::Macvlan(w) => format!("macvlan {}", w.mode_name),
-                crate::device::Kind::Vlan(w) => format!("vlan {}", w.id),
-            };
-            let mut label = format!("{} ({kind})", d.name);
+            let mut label = format!("{} ({})", d.name, d.kind.words());
             for a in &d.addresses {
                 let _ = write!(label, " {a}");
             }

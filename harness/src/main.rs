@@ -72,6 +72,10 @@ enum Command {
     Snapshots {
         #[arg(value_name = "RESULT.json")]
         result: PathBuf,
+        /// Write a snapshot for each scenario that has none (one this machine's kernel cannot
+        /// run), from this result; never overwrites one
+        #[arg(long)]
+        write_missing: bool,
     },
     /// Run every scenario N times and report any whose results varied
     ///
@@ -233,7 +237,10 @@ fn dispatch(command: Command) -> anyhow::Result<u8> {
             },
         ),
         Command::Diff { a, b } => diff(&a, &b),
-        Command::Snapshots { result } => snapshots(&result),
+        Command::Snapshots {
+            result,
+            write_missing,
+        } => snapshots(&result, write_missing),
         Command::Bench {
             runs,
             quick,
@@ -336,11 +343,18 @@ fn graph(file: &Path, format: GraphFormat) -> anyhow::Result<u8> {
 }
 
 /// `snapshots`: a `run --json` result against the committed snapshots/.
-fn snapshots(result: &Path) -> anyhow::Result<u8> {
+fn snapshots(result: &Path, write_missing: bool) -> anyhow::Result<u8> {
     let text = std::fs::read_to_string(result)
         .with_context(|| format!("cannot read {}", result.display()))?;
     let run: report::RunRecord = serde_json::from_str(&text)
         .with_context(|| format!("{} is not a `netconform run --json` file", result.display()))?;
+    if write_missing {
+        for f in report::write_missing_snapshots(&run, Path::new("snapshots"))
+            .context("cannot write snapshots")?
+        {
+            println!("wrote {} (kernel {})", f.display(), run.kernel);
+        }
+    }
     let lines = report::check_snapshots(&run, Path::new("snapshots"));
     for l in &lines {
         println!("{l}");

@@ -302,6 +302,9 @@ fn render_flow(
         };
         let c = changes(&f.hops, i);
         let mut notes = Vec::new();
+        if let Some(id) = h.eth.vlan {
+            notes.push(format!("802.1Q vlan {id}"));
+        }
         if let Some(e) = &h.eth.encap {
             // On the underlay the frame travels inside UDP: show the outer packet too.
             notes.push(format!(

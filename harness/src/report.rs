@@ -21,7 +21,7 @@ pub struct RunRecord {
 pub struct ScenarioRecord {
     pub file: String,
     pub description: Option<String>,
-    /// `passed`, `failed`, or why the network could not be built.
+    /// `passed`, `failed`, `skipped: WHY`, or why the network could not be built.
     pub outcome: String,
     pub sections: Vec<Section>,
 }
@@ -34,6 +34,7 @@ pub fn kernel_release() -> String {
 pub fn record(file: &str, plan: &Plan, result: &ScenarioResult) -> ScenarioRecord {
     let outcome = match result {
         ScenarioResult::SetupFailed(m) => format!("could not be built: {m}"),
+        ScenarioResult::Skipped(m) => format!("skipped: {m}"),
         r if r.passed() => "passed".into(),
         _ => "failed".into(),
     };
@@ -80,6 +81,10 @@ pub fn check_snapshots(run: &RunRecord, snapshots: &std::path::Path) -> Vec<Stri
             .rsplit_once("scenarios/")
             .map_or(rec.file.as_str(), |(_, r)| r);
         let snap = snapshots.join(rel).with_extension("snap");
+        // Nothing was observed: there is nothing to compare.
+        if rec.outcome.starts_with("skipped") {
+            continue;
+        }
         let Ok(text) = std::fs::read_to_string(&snap) else {
             out.push(format!("scenario {rel}: no snapshot at {}", snap.display()));
             continue;
@@ -96,6 +101,39 @@ pub fn check_snapshots(run: &RunRecord, snapshots: &std::path::Path) -> Vec<Stri
         line_diff(&want, &got, &mut out);
     }
     out
+}
+
+/// Writes a snapshot for each scenario of `run` that has none, from what it observed there: for
+/// scenarios only another kernel can run (the VM leg's). Never overwrites one. Returns the
+/// files written.
+pub fn write_missing_snapshots(
+    run: &RunRecord,
+    snapshots: &std::path::Path,
+) -> std::io::Result<Vec<std::path::PathBuf>> {
+    let mut written = Vec::new();
+    for rec in &run.scenarios {
+        if rec.outcome.starts_with("skipped") || rec.outcome.starts_with("could not be built") {
+            continue;
+        }
+        let rel = rec
+            .file
+            .rsplit_once("scenarios/")
+            .map_or(rec.file.as_str(), |(_, r)| r);
+        let snap = snapshots.join(rel).with_extension("snap");
+        if snap.exists() {
+            continue;
+        }
+        if let Some(dir) = snap.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let text = format!(
+            "---\nsource: harness/tests/scenarios.rs\ninput_file: scenarios/{rel}\n---\n{}",
+            observation_text(rec)
+        );
+        std::fs::write(&snap, text)?;
+        written.push(snap);
+    }
+    Ok(written)
 }
 
 /// The lines that differ between `a` and `b`, as `  -old` / `  +new`.

@@ -222,28 +222,34 @@ pub fn missing_feature(plan: &Plan, worker_exe: &Path) -> Option<String> {
     use std::sync::{Mutex, OnceLock};
     static SEEN: OnceLock<Mutex<HashMap<&'static str, Option<String>>>> = OnceLock::new();
     let seen = SEEN.get_or_init(Default::default);
-    for n in &plan.nodes {
-        for d in &n.devices {
-            let table = d.kind.table();
-            let known = seen.lock().ok()?.get(table).cloned();
-            let missing = match known {
-                Some(m) => m,
-                None => {
-                    let file = Path::new("probe.toml");
-                    let m = crate::scenario::load_str(d.kind.probe_scenario(), file)
-                        .ok()
-                        .and_then(|p| run_plan(file, &p, worker_exe).ok())
-                        .and_then(|r| match r {
-                            ScenarioResult::Skipped(why) => Some(why),
-                            _ => None,
-                        });
-                    seen.lock().ok()?.insert(table, m.clone());
-                    m
-                }
-            };
-            if missing.is_some() {
-                return missing;
+    let needs = plan.nodes.iter().flat_map(|n| {
+        let devices = n.devices.iter().map(|d| d.kind.feature());
+        let filtering = n
+            .bridges
+            .iter()
+            .filter(|b| b.vlan_filtering)
+            .map(|_| crate::device::bridge_vlan::FEATURE);
+        devices.chain(filtering)
+    });
+    for f in needs {
+        let known = seen.lock().ok()?.get(f.config).cloned();
+        let missing = match known {
+            Some(m) => m,
+            None => {
+                let file = Path::new("probe.toml");
+                let m = crate::scenario::load_str(f.probe, file)
+                    .ok()
+                    .and_then(|p| run_plan(file, &p, worker_exe).ok())
+                    .and_then(|r| match r {
+                        ScenarioResult::Skipped(why) => Some(why),
+                        _ => None,
+                    });
+                seen.lock().ok()?.insert(f.config, m.clone());
+                m
             }
+        };
+        if missing.is_some() {
+            return missing;
         }
     }
     None

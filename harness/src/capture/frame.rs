@@ -20,6 +20,8 @@ pub struct Eth {
     /// For a frame seen inside a VXLAN packet on the underlay: the outer packet. The fields
     /// above are then the inner frame's, so that the frame is followed as the same packet.
     pub encap: Option<Encap>,
+    /// The 802.1Q VLAN id the frame was tagged with, where it was seen.
+    pub vlan: Option<u16>,
 }
 
 /// The outer headers of a VXLAN packet: Ethernet, IP, UDP and the VNI.
@@ -221,6 +223,16 @@ fn ip_payload(src: IpAddr, dst: IpAddr, ttl: u8, icmp: &[u8], eth_src: Mac) -> P
 }
 
 pub fn parse(data: &[u8]) -> Option<Eth> {
+    // A tagged frame (802.1Q, or 802.1ad outside): the frame as if untagged, with its VLAN.
+    if let Some(&[a, b, c, d]) = data.get(12..16) {
+        if matches!([a, b], [0x81, 0x00] | [0x88, 0xa8]) {
+            let mut inner = data[..12].to_vec();
+            inner.extend_from_slice(&data[16..]);
+            let mut eth = parse(&inner)?;
+            eth.vlan = Some(u16::from_be_bytes([c, d]) & 0x0fff);
+            return Some(eth);
+        }
+    }
     let eth = EthernetPacket::new(data)?;
     let eth_src = mac(eth.get_source());
     let payload = match eth.get_ethertype() {
@@ -301,6 +313,7 @@ pub fn parse(data: &[u8]) -> Option<Eth> {
         dst: mac(eth.get_destination()),
         payload,
         encap: None,
+        vlan: None,
     })
 }
 
@@ -411,6 +424,45 @@ pub mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn reads_vlan_tags_and_vxlan_tunnels() {
+        let inner = echo_frame(
+            [2, 0, 0, 0, 0, 1],
+            [2, 0, 0, 0, 0, 2],
+            [10, 0, 0, 1],
+            [10, 0, 0, 2],
+            64,
+            7,
+            1,
+            8,
+        );
+        // 802.1Q: the tag after the MACs.
+        let mut tagged = inner[..12].to_vec();
+        tagged.extend([0x81, 0x00, 0x20, 0x0a]); // priority 1, VLAN 10
+        tagged.extend(&inner[12..]);
+        let e = parse(&tagged).unwrap();
+        assert_eq!(e.vlan, Some(10));
+        assert!(matches!(e.payload, Payload::Icmp(_)));
+        // VXLAN: outer Ethernet, IPv4, UDP to 4789, VXLAN header with VNI 42, the frame.
+        let mut outer = vec![2, 0, 0, 0, 0, 0x0b, 2, 0, 0, 0, 0, 0x0a, 0x08, 0x00];
+        let udp_len = (8 + 8 + inner.len()) as u16;
+        let ip_len = 20 + udp_len;
+        outer.extend([0x45, 0, 0, 0, 0, 0, 0, 0, 64, 17, 0, 0]);
+        outer[16..18].copy_from_slice(&ip_len.to_be_bytes());
+        outer.extend([192, 168, 50, 1, 192, 168, 50, 2]);
+        outer.extend([0xc3, 0x50, 0x12, 0xb5]); // ports 50000 > 4789
+        outer.extend(udp_len.to_be_bytes());
+        outer.extend([0, 0]);
+        outer.extend([0x08, 0, 0, 0, 0, 0, 42, 0]);
+        outer.extend(&inner);
+        let e = parse(&outer).unwrap();
+        let x = e.encap.expect("read as VXLAN");
+        assert_eq!((x.vni, x.dport, x.ttl), (42, 4789, 64));
+        assert_eq!(x.dst, "192.168.50.2".parse::<IpAddr>().unwrap());
+        assert_eq!(e.src, Mac([2, 0, 0, 0, 0, 1]));
+        assert!(matches!(e.payload, Payload::Icmp(_)));
     }
 
     #[test]

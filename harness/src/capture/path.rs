@@ -28,8 +28,16 @@ pub struct Topo {
     /// A device whose frames leave through another interface, encapsulated or not (a VXLAN
     /// through its underlay, a macvlan through its parent), and the other way: what arrives on
     /// that interface may be handed up to these devices.
-    lower: BTreeMap<Point, Point>,
+    lower: BTreeMap<Point, Vec<Point>>,
     upper: BTreeMap<Point, Vec<Point>>,
+    /// Ports of a bond: layer 2 only, like bridge ports.
+    bonded: BTreeSet<Point>,
+    /// Macvlans: their parent's driver switches frames between siblings, and the parent sees
+    /// those come in.
+    switched: BTreeSet<Point>,
+    /// Interfaces with addresses of their own: the IP stack may take what arrives there. What
+    /// arrives on a bare trunk under VLAN devices goes up to them only.
+    addressed: BTreeSet<Point>,
 }
 
 impl Topo {
@@ -88,14 +96,43 @@ impl Topo {
                         .push(d.name.clone());
                 }
                 let c = d.kind.create(i);
-                if let Some(parent) = c.parent {
-                    let below = Point {
+                let mut below: Vec<Point> = c
+                    .parent
+                    .map(|p| Point {
                         node: c.node,
-                        iface: parent,
-                    };
-                    t.upper.entry(below.clone()).or_default().push(me.clone());
+                        iface: p,
+                    })
+                    .into_iter()
+                    .collect();
+                // A bond sends through its ports and hears through them (a VRF's ports stay
+                // interfaces of the node's IP stack).
+                if matches!(d.kind, crate::device::Kind::Bond(_)) {
+                    for p in d.kind.ports() {
+                        let port = Point {
+                            node: i,
+                            iface: p.clone(),
+                        };
+                        t.bonded.insert(port.clone());
+                        below.push(port);
+                    }
+                }
+                for b in &below {
+                    t.upper.entry(b.clone()).or_default().push(me.clone());
+                }
+                if matches!(d.kind, crate::device::Kind::Macvlan(_)) {
+                    t.switched.insert(me.clone());
+                }
+                if !below.is_empty() {
                     t.lower.insert(me, below);
                 }
+            }
+        }
+        for i in 0..plan.nodes.len() {
+            for (iface, _) in plan.addresses_of(i) {
+                t.addressed.insert(Point {
+                    node: i,
+                    iface: iface.to_string(),
+                });
             }
         }
         for v in t.ifaces.iter_mut() {
@@ -139,8 +176,14 @@ impl Topo {
                 // Sent through the device below (in its own namespace, for a macvlan); a
                 // macvlan in bridge mode hands frames for a sibling across directly, and the
                 // device below sees those come in.
-                let mut v = vec![(below.clone(), true), (below.clone(), false)];
-                v.extend(up(below).filter(|(q, _)| q != p));
+                let mut v = Vec::new();
+                for b in below {
+                    v.push((b.clone(), true));
+                    if self.switched.contains(p) {
+                        v.push((b.clone(), false));
+                        v.extend(up(b).filter(|(q, _)| q != p));
+                    }
+                }
                 return v;
             }
             if self.is_bridge(p) {
@@ -170,12 +213,17 @@ impl Topo {
             // Received by the node's IP stack: it may route the packet out of any interface
             // that has an IP stack of its own (a bridge port sends only what its bridge sends),
             // or hand it to a device above (a VXLAN decapsulates it, a macvlan takes its MAC).
-            let mut v: Vec<(Point, bool)> = self.ifaces[p.node]
-                .iter()
-                .map(|i| at(i))
-                .filter(|q| !self.bridge_of.contains_key(q))
-                .map(|q| (q, true))
-                .collect();
+            let bare_trunk = !self.addressed.contains(p) && self.upper.contains_key(p);
+            let mut v: Vec<(Point, bool)> = if self.bonded.contains(p) || bare_trunk {
+                Vec::new()
+            } else {
+                self.ifaces[p.node]
+                    .iter()
+                    .map(|i| at(i))
+                    .filter(|q| !self.bridge_of.contains_key(q) && !self.bonded.contains(q))
+                    .map(|q| (q, true))
+                    .collect()
+            };
             v.extend(up(p));
             v
         }

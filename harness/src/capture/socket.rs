@@ -16,6 +16,42 @@ pub struct Raw<'a> {
     pub ts_ns: u64,
 }
 
+/// The 802.1Q (or 802.1ad) tag the kernel reported beside a frame, as its four bytes on the
+/// wire: TPID, then TCI.
+fn vlan_tag(msg: &libc::msghdr) -> Option<[u8; 4]> {
+    // SAFETY: CMSG_FIRSTHDR/CMSG_NXTHDR walk the control buffer recvmsg filled, within
+    // msg_controllen; each header's data is read only when its level, type and length say it
+    // holds a tpacket_auxdata, with an unaligned read.
+    unsafe {
+        let mut c = libc::CMSG_FIRSTHDR(msg);
+        while !c.is_null() {
+            let h = &*c;
+            if h.cmsg_level == libc::SOL_PACKET
+                && h.cmsg_type == libc::PACKET_AUXDATA
+                && h.cmsg_len as usize
+                    >= libc::CMSG_LEN(std::mem::size_of::<libc::tpacket_auxdata>() as u32) as usize
+            {
+                let aux: libc::tpacket_auxdata =
+                    std::ptr::read_unaligned(libc::CMSG_DATA(c).cast());
+                if aux.tp_status & libc::TP_STATUS_VLAN_VALID == 0 {
+                    return None;
+                }
+                let tpid = if aux.tp_status & libc::TP_STATUS_VLAN_TPID_VALID != 0 {
+                    aux.tp_vlan_tpid
+                } else {
+                    0x8100
+                };
+                let mut t = [0u8; 4];
+                t[..2].copy_from_slice(&tpid.to_be_bytes());
+                t[2..].copy_from_slice(&aux.tp_vlan_tci.to_be_bytes());
+                return Some(t);
+            }
+            c = libc::CMSG_NXTHDR(msg, c);
+        }
+    }
+    None
+}
+
 /// `SIOCGSTAMPNS` (linux/sockios.h): the receive time of the last frame read from a socket.
 const SIOCGSTAMPNS: libc::c_ulong = 0x8907;
 
@@ -47,6 +83,10 @@ impl PacketSocket {
         // Timestamps on every frame, outgoing ones included (this turns on the kernel's
         // network timestamping), read back per frame with SIOCGSTAMPNS; best effort too.
         let _ = crate::sockopt::set_int(fd.as_raw_fd(), libc::SOL_SOCKET, libc::SO_TIMESTAMPNS, 1);
+        // A VLAN tag the device took off in hardware (veth does) is not in the frame any more:
+        // the kernel hands it over beside the frame (PACKET_AUXDATA), and it is put back, as
+        // libpcap does, so that paths show 802.1Q tags.
+        crate::sockopt::set_int(fd.as_raw_fd(), libc::SOL_PACKET, libc::PACKET_AUXDATA, 1)?;
         Ok(PacketSocket {
             fd,
             buf: vec![0; 65536],
@@ -58,21 +98,36 @@ impl PacketSocket {
         loop {
             // SAFETY: sockaddr_ll is plain old data; all zeroes is a valid value.
             let mut addr: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
-            let mut len = std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t;
-            // SAFETY: recvfrom writes at most buf.len() bytes into our buffer and at most `len`
-            // bytes into `addr`.
-            let n = unsafe {
-                libc::recvfrom(
-                    self.fd.as_raw_fd(),
-                    self.buf.as_mut_ptr().cast(),
-                    self.buf.len(),
-                    libc::MSG_DONTWAIT,
-                    (&mut addr as *mut libc::sockaddr_ll).cast(),
-                    &mut len,
-                )
+            // Room for the control messages: the timestamp (SO_TIMESTAMPNS) comes first, then
+            // the tpacket_auxdata; too small a buffer truncates the second.
+            let mut control = [0u64; 32];
+            // Four bytes kept free at the end, for a tag put back.
+            let room = self.buf.len() - 4;
+            let mut iov = libc::iovec {
+                iov_base: self.buf.as_mut_ptr().cast(),
+                iov_len: room,
             };
+            // SAFETY: msghdr is plain old data; all zeroes is a valid value.
+            let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+            msg.msg_name = (&mut addr as *mut libc::sockaddr_ll).cast();
+            msg.msg_namelen = std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t;
+            msg.msg_iov = &mut iov;
+            msg.msg_iovlen = 1;
+            msg.msg_control = control.as_mut_ptr().cast();
+            msg.msg_controllen = std::mem::size_of_val(&control);
+            // SAFETY: recvmsg writes at most `room` bytes into our buffer, at most msg_namelen
+            // bytes into `addr` and at most msg_controllen bytes into `control`.
+            let n = unsafe { libc::recvmsg(self.fd.as_raw_fd(), &mut msg, libc::MSG_DONTWAIT) };
             if n < 0 {
                 return;
+            }
+            let mut n = n as usize;
+            if let Some(tag) = vlan_tag(&msg) {
+                if n >= 12 {
+                    self.buf.copy_within(12..n, 16);
+                    self.buf[12..16].copy_from_slice(&tag);
+                    n += 4;
+                }
             }
             let mut ts = libc::timespec {
                 tv_sec: 0,
@@ -83,7 +138,7 @@ impl PacketSocket {
             f(Raw {
                 ifindex: addr.sll_ifindex as u32,
                 outgoing: addr.sll_pkttype == libc::PACKET_OUTGOING,
-                data: &self.buf[..n as usize],
+                data: &self.buf[..n],
                 ts_ns: if ok {
                     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
                 } else {

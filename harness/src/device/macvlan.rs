@@ -6,7 +6,6 @@ use std::collections::BTreeSet;
 
 use netlink_packet_route::link::{LinkMessage, MacVlanMode};
 use rtnetlink::LinkMacVlan;
-use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::{base, common, opts_words, Cx, Feature, Kind, PlanDevice};
@@ -17,22 +16,21 @@ pub const FEATURE: Feature = Feature {
     what: "macvlan",
     config: "CONFIG_MACVLAN",
     module: "macvlan",
+    loadable: true,
+    probe: concat!(
+        "[nodes.a]\nmacvlans.m0 = { parent = \"b:eth0\" }\n[nodes.b]\n",
+        "[[links]]\na = { node = \"b\", name = \"eth0\" }\nb = { node = \"b\", name = \"eth1\" }\n"
+    ),
 };
 
-/// A macvlan device, as written.
-#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Macvlan {
-    /// The parent interface, `node:interface` (or `interface` of this node).
-    pub parent: String,
-    /// bridge (default), private, vepa, passthru or source.
-    pub mode: Option<String>,
-    #[serde(default)]
-    pub addresses: Vec<String>,
-    pub mac: Option<String>,
-    pub mtu: Option<u32>,
-    /// A bridge of the same node that the device joins.
-    pub bridge: Option<String>,
+device_model! {
+    /// A macvlan device, as written.
+    pub struct Macvlan {
+        /// The parent interface, `node:interface` (or `interface` of this node).
+        pub parent: String,
+        /// bridge (default), private, vepa, passthru or source.
+        pub mode: Option<String>,
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -83,12 +81,7 @@ pub(crate) fn validate(
     if let Some(pn) = parent_node {
         v.dev_ref(&path.key("parent"), &piface, &pnode, &ifaces[pn]);
     }
-    let c = common(
-        v,
-        path,
-        cx,
-        (&m.addresses, m.mac.as_deref(), m.mtu, m.bridge.as_deref()),
-    );
+    let c = common(v, path, cx, m.written());
     let kind = Kind::Macvlan(Want {
         parent_node: parent_node?,
         parent: piface,

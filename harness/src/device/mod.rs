@@ -14,8 +14,38 @@ use crate::scenario::model::ScenarioFile;
 use crate::scenario::net::{Cidr, Mac};
 use crate::scenario::validate::Validator;
 
+/// A device kind's model as written, with the fields every kind shares appended: addresses,
+/// MAC, MTU and the bridge it joins.
+macro_rules! device_model {
+    ($(#[$m:meta])* pub struct $name:ident { $($body:tt)* }) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, serde::Deserialize, serde::Serialize, schemars::JsonSchema)]
+        #[serde(deny_unknown_fields)]
+        pub struct $name {
+            $($body)*
+            /// Addresses of either family, `a.b.c.d/len` or `x:y::z/len`.
+            #[serde(default)]
+            pub addresses: Vec<String>,
+            pub mac: Option<String>,
+            pub mtu: Option<u32>,
+            /// A bridge of the same node that the device joins as a port.
+            pub bridge: Option<String>,
+        }
+
+        impl $name {
+            /// The shared fields, for [`common`].
+            fn written(&self) -> $crate::device::Written<'_> {
+                (&self.addresses, self.mac.as_deref(), self.mtu, self.bridge.as_deref())
+            }
+        }
+    };
+}
+
+pub mod bond;
+pub mod bridge_vlan;
 pub mod macvlan;
 pub mod vlan;
+pub mod vrf;
 pub mod vxlan;
 
 /// A validated device of a node.
@@ -35,6 +65,8 @@ pub enum Kind {
     Vxlan(vxlan::Want),
     Macvlan(macvlan::Want),
     Vlan(vlan::Want),
+    Bond(bond::Want),
+    Vrf(vrf::Want),
 }
 
 /// Kernel support a kind needs: what to call it, its config option, its module.
@@ -43,6 +75,35 @@ pub struct Feature {
     pub what: &'static str,
     pub config: &'static str,
     pub module: &'static str,
+    /// Loading the module gives the feature (false: it is a build option of the module).
+    pub loadable: bool,
+    /// The smallest scenario that needs it: running it tells whether the kernel has it
+    /// (`cargo test` marks scenarios that need a missing one ignored).
+    pub probe: &'static str,
+}
+
+impl Feature {
+    /// "needs 802.1Q VLAN support (CONFIG_VLAN_8021Q, module 8021q), which kernel 6.18.44
+    /// lacks; ..."
+    pub fn missing(&self, release: &str) -> String {
+        let fix = if self.loadable {
+            format!(
+                "load the module as root (`modprobe {}`) or run it on another kernel",
+                self.module
+            )
+        } else {
+            "run it on a kernel built with it".to_string()
+        };
+        let what = if self.loadable {
+            format!("module {}", self.module)
+        } else {
+            format!("an option of module {}", self.module)
+        };
+        format!(
+            "needs {} ({}, {what}), which kernel {release} lacks; {fix}: vm/run --kernel IMAGE --modules DIR",
+            self.what, self.config
+        )
+    }
 }
 
 /// Where a device's create request runs and what it needs there.
@@ -60,31 +121,19 @@ impl Kind {
             Kind::Vxlan(_) => vxlan::FEATURE,
             Kind::Macvlan(_) => macvlan::FEATURE,
             Kind::Vlan(_) => vlan::FEATURE,
+            Kind::Bond(_) => bond::FEATURE,
+            Kind::Vrf(_) => vrf::FEATURE,
         }
     }
 
-    /// The kind's name in scenarios (`vxlans`, `macvlans`, `vlans`).
-    pub fn table(&self) -> &'static str {
+    /// The kind in a few words, for pictures: `vxlan 42`, `bond active-backup`.
+    pub fn words(&self) -> String {
         match self {
-            Kind::Vxlan(_) => "vxlans",
-            Kind::Macvlan(_) => "macvlans",
-            Kind::Vlan(_) => "vlans",
-        }
-    }
-
-    /// The smallest scenario that makes a device of this kind: running it tells whether the
-    /// kernel has the kind (`cargo test` marks scenarios that need a missing one ignored).
-    pub fn probe_scenario(&self) -> &'static str {
-        match self {
-            Kind::Vxlan(_) => "[nodes.a]\nvxlans.vx0 = { vni = 1 }\n",
-            Kind::Macvlan(_) => concat!(
-                "[nodes.a]\nmacvlans.m0 = { parent = \"b:eth0\" }\n[nodes.b]\n",
-                "[[links]]\na = { node = \"b\", name = \"eth0\" }\nb = { node = \"b\", name = \"eth1\" }\n"
-            ),
-            Kind::Vlan(_) => concat!(
-                "[nodes.a]\nvlans.\"eth0.10\" = { parent = \"eth0\", id = 10 }\n[nodes.b]\n",
-                "[[links]]\na = { node = \"a\", name = \"eth0\" }\nb = { node = \"b\", name = \"eth0\" }\n"
-            ),
+            Kind::Vxlan(w) => format!("vxlan {}", w.vni),
+            Kind::Macvlan(w) => format!("macvlan {}", w.mode_name),
+            Kind::Vlan(w) => format!("vlan {}", w.id),
+            Kind::Bond(w) => format!("bond {}", w.mode_name),
+            Kind::Vrf(w) => format!("vrf table {}", w.table),
         }
     }
 
@@ -92,7 +141,7 @@ impl Kind {
     /// (a VLAN on a macvlan).
     pub fn round(&self) -> u8 {
         match self {
-            Kind::Macvlan(_) => 0,
+            Kind::Macvlan(_) | Kind::Bond(_) | Kind::Vrf(_) => 0,
             Kind::Vxlan(_) | Kind::Vlan(_) => 1,
         }
     }
@@ -111,6 +160,20 @@ impl Kind {
                 node: own,
                 parent: Some(w.parent.clone()),
             },
+            Kind::Bond(_) | Kind::Vrf(_) => Create {
+                node: own,
+                parent: None,
+            },
+        }
+    }
+
+    /// The interfaces of its node that this device takes as ports (a bond's, a VRF's): they
+    /// join it as they come up.
+    pub fn ports(&self) -> &[String] {
+        match self {
+            Kind::Bond(w) => &w.ports,
+            Kind::Vrf(w) => &w.ports,
+            _ => &[],
         }
     }
 
@@ -128,6 +191,8 @@ impl Kind {
             Kind::Vxlan(w) => vxlan::request(d, w, index, parent),
             Kind::Macvlan(w) => macvlan::request(d, w, index, parent, own_ns),
             Kind::Vlan(w) => vlan::request(d, w, index, parent),
+            Kind::Bond(w) => bond::request(d, w, index),
+            Kind::Vrf(w) => vrf::request(d, w, index),
         }
     }
 }
@@ -167,6 +232,19 @@ pub(crate) fn validate_node(
     for (name, x) in &node.vlans {
         let p = path.key("vlans").key(name);
         if let Some(d) = vlan::validate(v, &p, name, x, cx, ifaces) {
+            out.push(d);
+        }
+    }
+    // Controllers last: their ports may be any of the above.
+    for (name, x) in &node.bonds {
+        let p = path.key("bonds").key(name);
+        if let Some(d) = bond::validate(v, &p, name, x, cx, ifaces) {
+            out.push(d);
+        }
+    }
+    for (name, x) in &node.vrfs {
+        let p = path.key("vrfs").key(name);
+        if let Some(d) = vrf::validate(v, &p, name, x, cx, ifaces) {
             out.push(d);
         }
     }

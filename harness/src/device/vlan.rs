@@ -5,7 +5,6 @@ use std::collections::BTreeSet;
 
 use netlink_packet_route::link::LinkMessage;
 use rtnetlink::LinkVlan;
-use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::{base, common, opts_words, Cx, Feature, Kind, PlanDevice};
@@ -16,22 +15,21 @@ pub const FEATURE: Feature = Feature {
     what: "802.1Q VLAN support",
     config: "CONFIG_VLAN_8021Q",
     module: "8021q",
+    loadable: true,
+    probe: concat!(
+        "[nodes.a]\nvlans.\"eth0.10\" = { parent = \"eth0\", id = 10 }\n[nodes.b]\n",
+        "[[links]]\na = { node = \"a\", name = \"eth0\" }\nb = { node = \"b\", name = \"eth0\" }\n"
+    ),
 };
 
-/// A VLAN device, as written.
-#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Vlan {
-    /// The interface of this node that carries the tagged frames.
-    pub parent: String,
-    /// The VLAN id, 1 to 4094.
-    pub id: u16,
-    #[serde(default)]
-    pub addresses: Vec<String>,
-    pub mac: Option<String>,
-    pub mtu: Option<u32>,
-    /// A bridge of the same node that the device joins.
-    pub bridge: Option<String>,
+device_model! {
+    /// A VLAN device, as written.
+    pub struct Vlan {
+        /// The interface of this node that carries the tagged frames.
+        pub parent: String,
+        /// The VLAN id, 1 to 4094.
+        pub id: u16,
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -61,12 +59,7 @@ pub(crate) fn validate(
         cx.node_name,
         &ifaces[cx.node],
     );
-    let c = common(
-        v,
-        path,
-        cx,
-        (&x.addresses, x.mac.as_deref(), x.mtu, x.bridge.as_deref()),
-    );
+    let c = common(v, path, cx, x.written());
     let kind = Kind::Vlan(Want {
         parent: x.parent.clone(),
         id: x.id,

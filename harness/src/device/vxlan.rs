@@ -6,7 +6,6 @@ use std::net::IpAddr;
 
 use netlink_packet_route::link::LinkMessage;
 use rtnetlink::{LinkMessageBuilder, LinkVxlan};
-use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::{base, common, opts_words, Cx, Feature, Kind, PlanDevice};
@@ -18,36 +17,31 @@ pub const FEATURE: Feature = Feature {
     what: "VXLAN",
     config: "CONFIG_VXLAN",
     module: "vxlan",
+    loadable: true,
+    probe: "[nodes.a]\nvxlans.vx0 = { vni = 1 }\n",
 };
 
 /// The IANA port. (Linux's own default, 8472, predates it; `ip` warns when none is given.)
 pub const DEFAULT_PORT: u16 = 4789;
 
-/// A VXLAN device, as written.
-#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Vxlan {
-    /// The VXLAN network identifier, 0 to 16777215.
-    pub vni: u32,
-    /// The underlay address packets leave from (one of the node's own).
-    pub local: Option<String>,
-    /// The far end (unicast). Without it, `group` (multicast) or learning finds peers.
-    pub remote: Option<String>,
-    /// A multicast group for flooding, instead of `remote`.
-    pub group: Option<String>,
-    /// The UDP destination port; default 4789.
-    pub port: Option<u16>,
-    /// The underlay interface.
-    pub dev: Option<String>,
-    /// Learn remote MACs from what arrives (default true).
-    pub learning: Option<bool>,
-    /// A bridge of the same node that the device joins.
-    pub bridge: Option<String>,
-    #[serde(default)]
-    pub addresses: Vec<String>,
-    pub mac: Option<String>,
-    /// Default: the underlay's MTU minus the 50 (IPv4) or 70 (IPv6) bytes of headers.
-    pub mtu: Option<u32>,
+device_model! {
+    /// A VXLAN device, as written.
+    pub struct Vxlan {
+        /// The VXLAN network identifier, 0 to 16777215.
+        pub vni: u32,
+        /// The underlay address packets leave from (one of the node's own).
+        pub local: Option<String>,
+        /// The far end (unicast). Without it, `group` (multicast) or learning finds peers.
+        pub remote: Option<String>,
+        /// A multicast group for flooding, instead of `remote`.
+        pub group: Option<String>,
+        /// The UDP destination port; default 4789.
+        pub port: Option<u16>,
+        /// The underlay interface.
+        pub dev: Option<String>,
+        /// Learn remote MACs from what arrives (default true).
+        pub learning: Option<bool>,
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -126,12 +120,7 @@ pub(crate) fn validate(
     if let Some(dev) = &x.dev {
         v.dev_ref(&path.key("dev"), dev, cx.node_name, &ifaces[cx.node]);
     }
-    let c = common(
-        v,
-        path,
-        cx,
-        (&x.addresses, x.mac.as_deref(), x.mtu, x.bridge.as_deref()),
-    );
+    let c = common(v, path, cx, x.written());
     Some(c.device(
         name,
         Kind::Vxlan(Want {

@@ -22,6 +22,8 @@ pub struct IcmpSocket {
     fd: OwnedFd,
     v6: bool,
     buf: Vec<u8>,
+    /// The VRF device the socket is bound to now (`SO_BINDTODEVICE`), if any.
+    vrf: Option<String>,
 }
 
 /// One ICMP message received, about one of our echo requests.
@@ -63,6 +65,7 @@ impl IcmpSocket {
             fd,
             v6,
             buf: vec![0; 65536],
+            vrf: None,
         })
     }
 
@@ -101,6 +104,16 @@ impl IcmpSocket {
             pkt[2..4].copy_from_slice(&csum.to_be_bytes());
         }
         let fd = self.fd.as_raw_fd();
+        if self.vrf != opts.vrf {
+            // In a VRF the socket is bound to its device (`ping -I VRF`); its table routes.
+            let dev = opts.vrf.as_deref().unwrap_or("");
+            socket::setsockopt(
+                &self.fd,
+                socket::sockopt::BindToDevice,
+                &std::ffi::OsString::from(dev),
+            )?;
+            self.vrf = opts.vrf.clone();
+        }
         if self.v6 {
             crate::sockopt::set_int(
                 fd,

@@ -64,6 +64,12 @@ pub struct Node {
     /// 802.1Q VLAN devices (`ip link add link PARENT name NAME type vlan id N`).
     #[serde(default)]
     pub vlans: BTreeMap<String, crate::device::vlan::Vlan>,
+    /// Bonds (`ip link add NAME type bond mode MODE`, ports joined to it).
+    #[serde(default)]
+    pub bonds: BTreeMap<String, crate::device::bond::Bond>,
+    /// VRFs (`ip link add NAME type vrf table N`, ports joined to it).
+    #[serde(default)]
+    pub vrfs: BTreeMap<String, crate::device::vrf::Vrf>,
     #[serde(default)]
     pub routes: Vec<Route>,
     /// Policy routing rules (`ip rule`).
@@ -108,6 +114,13 @@ pub struct Bridge {
     pub addresses: Vec<String>,
     pub mac: Option<String>,
     pub mtu: Option<u32>,
+    /// Forward by VLAN (`ip link add ... type bridge vlan_filtering 1`).
+    #[serde(default)]
+    pub vlan_filtering: bool,
+    /// The VLANs of its ports (or of the bridge itself, by its own name), each port exactly
+    /// those listed.
+    #[serde(default)]
+    pub vlans: BTreeMap<String, Vec<crate::device::bridge_vlan::PortVlan>>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
@@ -203,6 +216,8 @@ pub struct PingExpect {
     /// Set DF and never fragment locally (`ping -M do`).
     #[serde(default)]
     pub dont_fragment: bool,
+    /// Send inside this VRF of the node (`ping -I VRF`).
+    pub vrf: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
@@ -225,6 +240,8 @@ pub struct TracerouteExpect {
     pub hops: Vec<String>,
     /// The source address to send from (`traceroute -s ADDR`).
     pub src: Option<String>,
+    /// Send inside this VRF of the node.
+    pub vrf: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
@@ -238,6 +255,8 @@ pub struct RouteExpect {
     pub iif: Option<String>,
     /// The firewall mark of the lookup (`ip route get TO mark N`).
     pub mark: Option<u32>,
+    /// Look up in this VRF of the node (`ip route get vrf NAME TO`).
+    pub vrf: Option<String>,
     pub dev: Option<String>,
     pub via: Option<String>,
     pub src: Option<String>,

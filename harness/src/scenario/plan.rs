@@ -74,6 +74,10 @@ pub struct PlanBridge {
     pub addresses: Vec<Cidr>,
     pub mac: Option<Mac>,
     pub mtu: Option<u32>,
+    #[serde(default)]
+    pub vlan_filtering: bool,
+    #[serde(default)]
+    pub vlans: Vec<(String, Vec<crate::device::bridge_vlan::PortVlan>)>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -102,9 +106,12 @@ pub struct PlanRule {
 }
 
 /// How an echo request is sent: from which address, how big, whether it may be fragmented.
-#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct EchoOpts {
     pub src: Option<IpAddr>,
+    /// The VRF device to send in (`ping -I VRF`): its table routes the probe.
+    #[serde(default)]
+    pub vrf: Option<String>,
     /// ICMP payload bytes; `None` the harness's 16.
     pub size: Option<u16>,
     pub dont_fragment: bool,
@@ -143,6 +150,9 @@ pub struct Nat {
 /// What a route lookup says about the packet besides its destination.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Lookup {
+    /// `ip route get vrf NAME TO`: the lookup in a VRF's table.
+    #[serde(default)]
+    pub vrf: Option<String>,
     pub from: Option<IpAddr>,
     pub iif: Option<String>,
     pub mark: Option<u32>,
@@ -263,6 +273,23 @@ impl Plan {
         }
         v.extend(self.nodes[node].devices.iter().map(|d| d.name.as_str()));
         v
+    }
+
+    /// The device that takes interface `iface` of `node` as its port: its bridge, or a bond or
+    /// VRF that lists it.
+    pub fn controller_of<'a>(
+        &'a self,
+        node: usize,
+        iface: &str,
+        bridge: Option<&'a str>,
+    ) -> Option<&'a str> {
+        bridge.or_else(|| {
+            self.nodes[node]
+                .devices
+                .iter()
+                .find(|d| d.kind.ports().iter().any(|p| p == iface))
+                .map(|d| d.name.as_str())
+        })
     }
 
     /// Whether a bridge of `node` has ports: only then can it get carrier.

@@ -98,6 +98,14 @@ pub fn validate(file: &ScenarioFile, node_order: &[String]) -> Result<Plan, Vec<
                 addresses,
                 mac: v.mac(&bpath.key("mac"), b.mac.as_deref()),
                 mtu: v.mtu(&bpath.key("mtu"), b.mtu),
+                vlan_filtering: b.vlan_filtering,
+                vlans: crate::device::bridge_vlan::validate(
+                    &mut v,
+                    &bpath,
+                    bname,
+                    b.vlan_filtering,
+                    &b.vlans,
+                ),
             });
         }
         let mut sysctl = Vec::new();
@@ -174,6 +182,33 @@ pub fn validate(file: &ScenarioFile, node_order: &[String]) -> Result<Plan, Vec<
         let path = root.key("nodes").key(name);
         nodes[i].devices =
             crate::device::validate_node(&mut v, &path, &cx, &mut ifaces, &mut subnets);
+    }
+
+    // A bridge's VLANs name its ports, or the bridge itself.
+    for (i, name) in names.iter().enumerate() {
+        for b in &nodes[i].bridges {
+            for (port, _) in &b.vlans {
+                let is_port = *port == b.name
+                    || links.iter().any(|l| {
+                        [&l.a, &l.b].iter().any(|e| {
+                            e.node == i && e.name == *port && e.bridge.as_deref() == Some(&b.name)
+                        })
+                    })
+                    || nodes[i]
+                        .devices
+                        .iter()
+                        .any(|d| d.name == *port && d.bridge.as_deref() == Some(&b.name));
+                if !is_port {
+                    v.push(
+                        Diagnostic::new(
+                            root.key("nodes").key(name).key("bridges").key(&b.name).key("vlans").key(port),
+                            format!("`{port}` is not a port of bridge `{}`", b.name),
+                        )
+                        .hint("list the bridge's ports (link ends with `bridge = ...`) or the bridge itself"),
+                    );
+                }
+            }
+        }
     }
 
     // The kernel refuses a bridge's 1024th port (EXFULL).
@@ -294,6 +329,7 @@ pub fn validate(file: &ScenarioFile, node_order: &[String]) -> Result<Plan, Vec<
                 nat,
                 opts: EchoOpts {
                     src,
+                    vrf: v.vrf_ref(&path.key("vrf"), p.vrf.as_deref(), &nodes[from], &p.from),
                     size: p.size,
                     dont_fragment: p.dont_fragment,
                 },
@@ -346,6 +382,7 @@ pub fn validate(file: &ScenarioFile, node_order: &[String]) -> Result<Plan, Vec<
                 hops,
                 opts: EchoOpts {
                     src,
+                    vrf: v.vrf_ref(&path.key("vrf"), t.vrf.as_deref(), &nodes[from], &t.from),
                     ..EchoOpts::default()
                 },
             });
@@ -425,6 +462,7 @@ pub fn validate(file: &ScenarioFile, node_order: &[String]) -> Result<Plan, Vec<
                 node,
                 to,
                 lookup: Lookup {
+                    vrf: v.vrf_ref(&path.key("vrf"), r.vrf.as_deref(), &nodes[node], &r.node),
                     from,
                     iif: r.iif.clone(),
                     mark: r.mark,
@@ -827,6 +865,36 @@ impl Validator {
             src_port,
             dst_port,
         }
+    }
+
+    /// `vrf` names a VRF of the node.
+    pub(crate) fn vrf_ref(
+        &mut self,
+        path: &KeyPath,
+        vrf: Option<&str>,
+        node: &PlanNode,
+        node_name: &str,
+    ) -> Option<String> {
+        let vrf = vrf?;
+        let vrfs: Vec<&str> = node
+            .devices
+            .iter()
+            .filter(|d| matches!(d.kind, crate::device::Kind::Vrf(_)))
+            .map(|d| d.name.as_str())
+            .collect();
+        if !vrfs.contains(&vrf) {
+            let hint = did_you_mean(vrf, vrfs.iter().copied()).unwrap_or_else(|| {
+                format!("declare it: [nodes.{node_name}] vrfs.{vrf} = {{ table = 10, ports = [\"eth1\"] }}")
+            });
+            self.push(
+                Diagnostic::new(
+                    path.clone(),
+                    format!("node `{node_name}` has no VRF `{vrf}`"),
+                )
+                .hint(hint),
+            );
+        }
+        Some(vrf.to_string())
     }
 
     /// A probe's `src` must be an address of its node, in the family of its destination.

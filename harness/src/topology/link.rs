@@ -87,18 +87,47 @@ impl Netlink {
     /// Multicast snooping is off so that IGMP/MLD queries never add frames to what a test sees;
     /// STP stays off (the kernel default), so ports forward as soon as they have carrier. The
     /// bridge stays down until its ports are up (see `bridges_up` in the worker).
-    pub async fn add_bridge(&self, name: &str, opts: LinkOpts) -> Result<(), NetlinkError> {
+    pub async fn add_bridge(
+        &self,
+        name: &str,
+        opts: LinkOpts,
+        vlan_filtering: bool,
+    ) -> Result<(), NetlinkError> {
         // `LinkBridge::new` asks for the bridge up: it must stay down until its ports are ready.
         // Up with no ports, it would get carrier from its first port, make its IPv6 link-local
         // address from the MAC it has then (a bridge takes its lowest port's MAC, so that address
         // would not follow from its final MAC), and flood whatever arrives during the build.
-        let msg = with_opts(LinkBridge::new(name).down().mcast_snooping(false), opts).build();
+        let mut b = LinkBridge::new(name).down().mcast_snooping(false);
+        let mut cmd = format!("ip link add {name} type bridge mcast_snooping 0");
+        if vlan_filtering {
+            b = b.vlan_filtering(true);
+            cmd.push_str(" vlan_filtering 1");
+        }
+        let msg = with_opts(b, opts).build();
         self.handle
             .link()
             .add(msg)
             .execute()
             .await
-            .map_err(self.fail(format!("ip link add {name} type bridge")))
+            .map_err(self.fail(cmd))
+    }
+
+    /// `bridge vlan add ...` (a message of [`crate::device::bridge_vlan`]).
+    pub async fn bridge_vlan_add(&self, msg: LinkMessage, cmd: String) -> Result<(), NetlinkError> {
+        self.handle
+            .link()
+            .set(msg)
+            .execute()
+            .await
+            .map_err(self.fail(cmd))
+    }
+
+    /// `bridge vlan del ...`: RTM_DELLINK of the bridge family, which deletes a VLAN of the port.
+    pub async fn bridge_vlan_del(&self, msg: LinkMessage, cmd: String) -> Result<(), NetlinkError> {
+        rtnetlink::LinkDelRequest::new_with_message(self.handle.clone(), msg)
+            .execute()
+            .await
+            .map_err(self.fail(cmd))
     }
 
     /// Any `ip link add`: `msg` made by a device kind, `cmd` its `ip` equivalent for messages.
@@ -167,6 +196,20 @@ impl Netlink {
     }
 
     /// `ip link set dev INDEX [master BRIDGE] up`
+    /// `ip link set PORT master BOND`, on its own: a bond takes only a port that is down, and
+    /// the kernel applies `up` before `master` within one request.
+    pub async fn join(&self, index: u32, controller: u32, label: &str) -> Result<(), NetlinkError> {
+        let msg = LinkUnspec::new_with_index(index)
+            .controller(controller)
+            .build();
+        self.handle
+            .link()
+            .set(msg)
+            .execute()
+            .await
+            .map_err(self.fail(format!("ip link set {label} master <bond>")))
+    }
+
     pub async fn set_up(
         &self,
         index: u32,

@@ -98,8 +98,12 @@ impl Netlink {
         to: IpAddr,
         lookup: &Lookup,
         iif: Option<u32>,
+        vrf: Option<u32>,
     ) -> Result<Result<RouteLookup, String>, NetlinkError> {
-        let mut cmd = format!("ip route get {to}");
+        let mut cmd = match &lookup.vrf {
+            Some(v) => format!("ip route get vrf {v} {to}"),
+            None => format!("ip route get {to}"),
+        };
         if let Some(f) = lookup.from {
             cmd.push_str(&format!(" from {f}"));
         }
@@ -127,6 +131,10 @@ impl Netlink {
         }
         if let Some(m) = lookup.mark {
             b = b.mark(m);
+        }
+        if let Some(v) = vrf {
+            // As `ip route get vrf`: the VRF device as the output interface.
+            b = b.output_interface(v);
         }
         let msg = b.build();
         let res: Result<Vec<_>, rtnetlink::Error> =

@@ -83,16 +83,12 @@ async fn add_devices(plan: &Plan, nodes: &[Node], idx: &Indexes) -> Result<(), W
     Ok(())
 }
 
-/// "needs 802.1Q VLAN support (CONFIG_VLAN_8021Q), which kernel 6.18.44 lacks; ..."
+/// The skip message for a feature this kernel lacks.
 fn unsupported(f: crate::device::Feature) -> String {
     let release = nix::sys::utsname::uname()
         .map(|u| u.release().to_string_lossy().into_owned())
         .unwrap_or_else(|_| "?".into());
-    format!(
-        "needs {} ({}, module {}), which kernel {release} lacks; load the module as root \
-         (`modprobe {}`) or run it on another kernel: vm/run --kernel IMAGE --modules DIR",
-        f.what, f.config, f.module, f.module
-    )
+    f.missing(&release)
 }
 
 /// Bridges, veth pairs, ports, link-up and addresses, every node's requests in flight together.
@@ -114,7 +110,17 @@ pub(super) async fn build(plan: &Plan, nodes: &[Node]) -> Result<Vec<Vec<LinkSta
                         mac: b.mac,
                         mtu: b.mtu,
                     };
-                    n.nl.add_bridge(&b.name, opts)
+                    let filtering = b.vlan_filtering;
+                    async move {
+                        n.nl.add_bridge(&b.name, opts, filtering)
+                            .await
+                            .map_err(|e| match e.errno() {
+                                Some(libc::EOPNOTSUPP) if filtering => WorkerError::Unsupported(
+                                    unsupported(crate::device::bridge_vlan::FEATURE),
+                                ),
+                                _ => e.into(),
+                            })
+                    }
                 })
             }),
     )
@@ -141,6 +147,7 @@ pub(super) async fn build(plan: &Plan, nodes: &[Node]) -> Result<Vec<Vec<LinkSta
     let states = try_join_all(nodes.iter().map(|n| n.nl.links())).await?;
 
     let mut quiet_ports = Vec::new();
+    let mut joins = Vec::new();
     let mut ups = Vec::new();
     let mut addrs = Vec::new();
     for (i, pn) in plan.nodes.iter().enumerate() {
@@ -155,14 +162,20 @@ pub(super) async fn build(plan: &Plan, nodes: &[Node]) -> Result<Vec<Vec<LinkSta
         for e in [&l.a, &l.b] {
             let node = &plan.nodes[e.node].name;
             let idx = index_of(&states[e.node], node, &e.name)?;
-            let master = e
-                .bridge
-                .as_deref()
+            let master = plan
+                .controller_of(e.node, &e.name, e.bridge.as_deref())
                 .map(|b| index_of(&states[e.node], node, b))
                 .transpose()?;
             if master.is_some() && plan.nodes[e.node].ipv6 {
                 quiet_ports.push(nodes[e.node].nl.no_link_local(idx, &e.name));
             }
+            let master = match master {
+                Some(m) if bonded(plan, e.node, &e.name) => {
+                    joins.push(nodes[e.node].nl.join(idx, m, &e.name));
+                    None
+                }
+                m => m,
+            };
             ups.push(nodes[e.node].nl.set_up(idx, master, &e.name));
             let dad = plan.nodes[e.node].dad;
             for a in &e.addresses {
@@ -176,14 +189,20 @@ pub(super) async fn build(plan: &Plan, nodes: &[Node]) -> Result<Vec<Vec<LinkSta
     for (i, pn) in plan.nodes.iter().enumerate() {
         for d in &pn.devices {
             let idx = index_of(&states[i], &pn.name, &d.name)?;
-            let master = d
-                .bridge
-                .as_deref()
+            let master = plan
+                .controller_of(i, &d.name, d.bridge.as_deref())
                 .map(|b| index_of(&states[i], &pn.name, b))
                 .transpose()?;
             if master.is_some() && pn.ipv6 {
                 quiet_ports.push(nodes[i].nl.no_link_local(idx, &d.name));
             }
+            let master = match master {
+                Some(m) if bonded(plan, i, &d.name) => {
+                    joins.push(nodes[i].nl.join(idx, m, &d.name));
+                    None
+                }
+                m => m,
+            };
             dev_ups.push(nodes[i].nl.set_up(idx, master, &d.name));
             for a in &d.addresses {
                 addrs.push(nodes[i].nl.add_address(idx, &d.name, *a, pn.dad));
@@ -191,10 +210,55 @@ pub(super) async fn build(plan: &Plan, nodes: &[Node]) -> Result<Vec<Vec<LinkSta
         }
     }
     try_join_all(quiet_ports).await?;
+    try_join_all(joins).await?;
     try_join_all(ups).await?;
     try_join_all(dev_ups).await?;
+    bridge_vlans(plan, nodes, &states).await?;
     try_join_all(addrs).await?;
     Ok(states)
+}
+
+/// Whether `iface` of `node` is a bond's port.
+fn bonded(plan: &Plan, node: usize, iface: &str) -> bool {
+    plan.nodes[node].devices.iter().any(|d| {
+        matches!(d.kind, crate::device::Kind::Bond(_)) && d.kind.ports().iter().any(|p| p == iface)
+    })
+}
+
+/// Each listed port's VLANs, once it is a port: exactly those listed (the default VLAN 1 goes
+/// unless listed).
+async fn bridge_vlans(
+    plan: &Plan,
+    nodes: &[Node],
+    states: &[Vec<LinkState>],
+) -> Result<(), WorkerError> {
+    use crate::device::bridge_vlan;
+    for (i, pn) in plan.nodes.iter().enumerate() {
+        for b in &pn.bridges {
+            for (port, list) in &b.vlans {
+                let idx = index_of(&states[i], &pn.name, port)?;
+                let me = port == &b.name;
+                if !list.iter().any(|x| x.id == 1) {
+                    let cmd = format!(
+                        "bridge vlan del dev {port} vid 1{}",
+                        if me { " self" } else { "" }
+                    );
+                    nodes[i]
+                        .nl
+                        .bridge_vlan_del(bridge_vlan::del_default(idx, me), cmd)
+                        .await?;
+                }
+                for x in list {
+                    let cmd = bridge_vlan::words(port, x, me);
+                    nodes[i]
+                        .nl
+                        .bridge_vlan_add(bridge_vlan::add(idx, x, me), cmd)
+                        .await?;
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// `ip link set BRIDGE up` for every bridge, once its ports are ready. A bridge that opens with

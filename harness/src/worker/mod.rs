@@ -478,7 +478,12 @@ fn run(plan: &Plan, t0: Instant) -> Result<(Observed, Option<Closing>), WorkerEr
                     .as_deref()
                     .map(|d| index_of(links, &plan.nodes[*node].name, d))
                     .transpose()?;
-                let seen = rt.block_on(nl.route_get(*to, lookup, iif))?;
+                let vrf = lookup
+                    .vrf
+                    .as_deref()
+                    .map(|d| index_of(links, &plan.nodes[*node].name, d))
+                    .transpose()?;
+                let seen = rt.block_on(nl.route_get(*to, lookup, iif, vrf))?;
                 Observation::Route(seen.map(|r| RouteSeen {
                     dev: r.oif.map(|i| link_name(links, i)),
                     via: r.gateway,

@@ -29,7 +29,7 @@ pub(super) fn batch_pings(
                 sock: slot[*from][fam(*to)],
                 to: *to,
                 id: probe_id(k),
-                opts: *opts,
+                opts: opts.clone(),
             });
         }
     }

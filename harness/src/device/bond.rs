@@ -1,0 +1,115 @@
+//! Bonds: `bonds.bond0 = { mode = "active-backup", ports = ["eth0", "eth1"], addresses = [...] }`,
+//! several interfaces of a node acting as one.
+
+use std::collections::BTreeSet;
+
+use netlink_packet_route::link::{BondMode, LinkMessage};
+use rtnetlink::LinkBond;
+use serde::{Deserialize, Serialize};
+
+use super::{base, common, opts_words, Cx, Feature, Kind, PlanDevice};
+use crate::scenario::diag::{did_you_mean, Diagnostic, KeyPath};
+use crate::scenario::validate::Validator;
+
+pub const FEATURE: Feature = Feature {
+    what: "bonding",
+    config: "CONFIG_BONDING",
+    module: "bonding",
+    loadable: true,
+    probe: concat!(
+        "[nodes.a]\nbonds.bond0 = { ports = [\"eth0\"] }\n[nodes.b]\n",
+        "[[links]]\na = { node = \"a\", name = \"eth0\" }\nb = { node = \"b\", name = \"eth0\" }\n"
+    ),
+};
+
+device_model! {
+    /// A bond, as written.
+    pub struct Bond {
+        /// balance-rr (default), active-backup, balance-xor, broadcast, 802.3ad, balance-tlb or
+        /// balance-alb.
+        pub mode: Option<String>,
+        /// Interfaces of this node that the bond takes as its ports (link ends, not bridge ports).
+        pub ports: Vec<String>,
+        /// Link monitoring interval in ms (`miimon`); default 0, the kernel's: no monitoring, a
+        /// port counts as up while it has carrier.
+        pub miimon: Option<u32>,
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Want {
+    pub mode: u8,
+    pub mode_name: String,
+    pub ports: Vec<String>,
+    pub miimon: Option<u32>,
+}
+
+const MODES: [&str; 7] = [
+    "balance-rr",
+    "active-backup",
+    "balance-xor",
+    "broadcast",
+    "802.3ad",
+    "balance-tlb",
+    "balance-alb",
+];
+
+pub(crate) fn validate(
+    v: &mut Validator,
+    path: &KeyPath,
+    name: &str,
+    x: &Bond,
+    cx: &Cx<'_>,
+    ifaces: &mut [BTreeSet<String>],
+) -> Option<PlanDevice> {
+    v.new_iface(path, cx.node, cx.node_name, name, ifaces);
+    let mode_name = x.mode.clone().unwrap_or_else(|| MODES[0].into());
+    let mode = MODES.iter().position(|m| *m == mode_name);
+    if mode.is_none() {
+        let hint = did_you_mean(&mode_name, MODES.iter().copied())
+            .unwrap_or_else(|| format!("use one of {}", MODES.join(", ")));
+        v.push(
+            Diagnostic::new(path.key("mode"), format!("unknown bond mode `{mode_name}`"))
+                .hint(hint),
+        );
+    }
+    if x.ports.is_empty() {
+        v.push(
+            Diagnostic::new(path.key("ports"), "a bond needs at least one port")
+                .hint(r#"e.g. ports = ["eth0", "eth1"]"#),
+        );
+    }
+    for (k, p) in x.ports.iter().enumerate() {
+        v.dev_ref(
+            &path.key("ports").index(k),
+            p,
+            cx.node_name,
+            &ifaces[cx.node],
+        );
+    }
+    let c = common(v, path, cx, x.written());
+    let kind = Kind::Bond(Want {
+        mode: u8::try_from(mode?).ok()?,
+        mode_name,
+        ports: x.ports.clone(),
+        miimon: x.miimon,
+    });
+    Some(c.device(name, kind))
+}
+
+/// `ip link add NAME [index N] [address MAC] [mtu N] type bond mode MODE [miimon N]`; its ports
+/// join it as they come up (`ip link set PORT master NAME`).
+pub(super) fn request(d: &PlanDevice, w: &Want, index: u32) -> (LinkMessage, String) {
+    let mut b = LinkBond::new(&d.name).mode(BondMode::from(w.mode));
+    let mut cmd = format!(
+        "ip link add {}{} type bond mode {}",
+        d.name,
+        opts_words(d),
+        w.mode_name
+    );
+    if let Some(m) = w.miimon {
+        b = b.miimon(m);
+        cmd.push_str(&format!(" miimon {m}"));
+    }
+    (base(b, d, index).build(), cmd)
+}

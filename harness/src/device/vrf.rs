@@ -1,0 +1,89 @@
+//! VRFs: `vrfs.blue = { table = 10, ports = ["eth1"] }`, a routing table of its own for the
+//! interfaces it takes; probes and route lookups name it with `vrf = "blue"`.
+
+use std::collections::BTreeSet;
+
+use netlink_packet_route::link::LinkMessage;
+use rtnetlink::LinkVrf;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::{base, common, opts_words, Cx, Feature, Kind, PlanDevice};
+use crate::scenario::diag::{Diagnostic, KeyPath};
+use crate::scenario::validate::Validator;
+
+pub const FEATURE: Feature = Feature {
+    what: "VRF support",
+    config: "CONFIG_NET_VRF",
+    module: "vrf",
+    loadable: true,
+    probe: "[nodes.a]\nvrfs.blue = { table = 10 }\n",
+};
+
+/// A VRF, as written.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Vrf {
+    /// The routing table its interfaces use (routes go there with `table = N`).
+    pub table: u32,
+    /// Interfaces of this node that belong to the VRF.
+    #[serde(default)]
+    pub ports: Vec<String>,
+    #[serde(default)]
+    pub addresses: Vec<String>,
+    pub mac: Option<String>,
+    pub mtu: Option<u32>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Want {
+    pub table: u32,
+    pub ports: Vec<String>,
+}
+
+pub(crate) fn validate(
+    v: &mut Validator,
+    path: &KeyPath,
+    name: &str,
+    x: &Vrf,
+    cx: &Cx<'_>,
+    ifaces: &mut [BTreeSet<String>],
+) -> Option<PlanDevice> {
+    v.new_iface(path, cx.node, cx.node_name, name, ifaces);
+    if x.table == 0 || x.table == 254 || x.table == 255 {
+        v.push(
+            Diagnostic::new(
+                path.key("table"),
+                format!("table {} cannot be a VRF's", x.table),
+            )
+            .hint("give it a table of its own, 1 to 252 or above 255"),
+        );
+    }
+    for (k, p) in x.ports.iter().enumerate() {
+        v.dev_ref(
+            &path.key("ports").index(k),
+            p,
+            cx.node_name,
+            &ifaces[cx.node],
+        );
+    }
+    let c = common(v, path, cx, (&x.addresses, x.mac.as_deref(), x.mtu, None));
+    let kind = Kind::Vrf(Want {
+        table: x.table,
+        ports: x.ports.clone(),
+    });
+    Some(c.device(name, kind))
+}
+
+/// `ip link add NAME [index N] [address MAC] [mtu N] type vrf table N`; its ports join it as they
+/// come up (`ip link set PORT master NAME`).
+pub(super) fn request(d: &PlanDevice, w: &Want, index: u32) -> (LinkMessage, String) {
+    let b = LinkVrf::new(&d.name, w.table);
+    let cmd = format!(
+        "ip link add {}{} type vrf table {}",
+        d.name,
+        opts_words(d),
+        w.table
+    );
+    (base(b, d, index).build(), cmd)
+}
