@@ -457,6 +457,12 @@ fn link_kind_trials() -> Vec<Trial> {
             "FAIL route c -> 198.51.100.7 from 10.2.0.2: ",
         ),
         changed_fails(
+            "meta::fragmentation_needed_names_the_mtu",
+            "routing/path-mtu.toml",
+            ("size = 1472\nreply = false", "size = 1472"),
+            "FAIL ping client -> 10.2.0.2 (1472 bytes): expected a reply, got `fragmentation needed (mtu 1400)` from 10.1.0.1",
+        ),
+        changed_fails(
             "meta::macvlan_host_cannot_reach_its_children",
             MV,
             ("to = \"192.168.1.11\"\nreply = false", "to = \"192.168.1.11\""),

@@ -257,6 +257,17 @@ pub fn parse(data: &[u8]) -> Option<Eth> {
                 if t == EtherTypes::Ipv4 {
                     let ip = Ipv4Packet::new(data)?;
                     let start = usize::from(ip.get_header_length()) * 4;
+                    // A fragment after the first carries no ICMP, TCP or UDP header: the first
+                    // fragment stands for the packet in paths.
+                    if ip.get_fragment_offset() != 0 {
+                        return Some(Eth {
+                            src: eth_src,
+                            dst: mac(eth.get_destination()),
+                            payload: Payload::Other,
+                            encap: None,
+                            vlan: None,
+                        });
+                    }
                     (
                         ip.get_source().into(),
                         ip.get_destination().into(),
