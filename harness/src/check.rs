@@ -2,7 +2,9 @@
 
 use std::net::IpAddr;
 
-use crate::capture::path::{changes, crossed, flows, Endpoint, Flow, FlowKind, Hop, Probe, Topo};
+use crate::capture::path::{
+    changes_sent, crossed, flows, Endpoint, Flow, FlowKind, Hop, Probe, Topo,
+};
 use crate::capture::Frame;
 use crate::icmp::describe;
 use crate::icmp::probe_id;
@@ -171,7 +173,36 @@ pub fn check_path(plan: &Plan, want: &[String], flows: &[Flow]) -> Option<String
 /// A `nat` expectation against the request's path. A rewrite happens inside a node, between
 /// the interface the packet came in by and the one it left by: `at` may name either (a DNAT in
 /// PREROUTING is the input interface's, a SNAT in POSTROUTING the output's).
-pub fn check_nat(plan: &Plan, want: &Nat, flows: &[Flow], names: &Names) -> Option<String> {
+/// Where a probe was addressed (its `to`, and port): the request's starting point for NAT.
+pub fn addressed(e: &Expectation) -> Option<(usize, Endpoint)> {
+    match e {
+        Expectation::Ping { from, to, .. } | Expectation::Traceroute { from, to, .. } => Some((
+            *from,
+            Endpoint {
+                ip: *to,
+                port: None,
+            },
+        )),
+        Expectation::Port(w) => Some((
+            w.from,
+            Endpoint {
+                ip: w.to,
+                port: Some(w.port),
+            },
+        )),
+        _ => None,
+    }
+}
+
+/// `sent`: where the probe was addressed, so that a rewrite before the first interface (the
+/// sender's own OUTPUT chain) counts at that interface.
+pub fn check_nat(
+    plan: &Plan,
+    want: &Nat,
+    flows: &[Flow],
+    names: &Names,
+    sent: Option<(usize, Endpoint)>,
+) -> Option<String> {
     let Some(req) = flows.iter().find(|f| f.kind.is_request()) else {
         return Some(format!(
             "expected a NAT rewrite at {}, but the request was never seen",
@@ -206,14 +237,16 @@ pub fn check_nat(plan: &Plan, want: &Nat, flows: &[Flow], names: &Names) -> Opti
         let fits = |e: Endpoint| e.ip == ip && port.is_none_or(|p| e.port == Some(p));
         if at
             .iter()
-            .any(|i| pick(changes(hops, *i)).is_some_and(|(_, to)| fits(to)))
+            .any(|i| pick(changes_sent(hops, *i, sent)).is_some_and(|(_, to)| fits(to)))
         {
             continue;
         }
         // Rewritten to something else there, rewritten elsewhere, or not rewritten at all?
-        let seen = match at.iter().find_map(|i| pick(changes(hops, *i))) {
+        let seen = match at.iter().find_map(|i| pick(changes_sent(hops, *i, sent))) {
             Some((_, to)) => format!("rewritten to {}", names.endpoint(to)),
-            None => match (0..hops.len()).find_map(|i| pick(changes(hops, i)).map(|c| (i, c))) {
+            None => match (0..hops.len())
+                .find_map(|i| pick(changes_sent(hops, i, sent)).map(|c| (i, c)))
+            {
                 Some((i, (_, to))) => format!(
                     "not rewritten (it was rewritten to {} at {} instead)",
                     names.endpoint(to),
@@ -445,7 +478,14 @@ fn check_ping(
         problems.extend(check_path(plan, path, f));
     }
     if let (Some(nat), Some(f)) = (want.nat, flows) {
-        problems.extend(check_nat(plan, nat, f, names));
+        let sent = Some((
+            want.from,
+            Endpoint {
+                ip: want.to,
+                port: None,
+            },
+        ));
+        problems.extend(check_nat(plan, nat, f, names, sent));
     }
     let passed = problems.is_empty();
     let detail = if passed {

@@ -96,7 +96,8 @@ pub fn sections(plan: &Plan, result: &ScenarioResult) -> Vec<Section> {
             fl.sort_by_cached_key(|f| flow_order(&f.kind, &names));
             for f in fl {
                 if f.kind.seq() <= max_seq {
-                    render_flow(&mut body, plan, &topo, &names, f, port_probe);
+                    let sent = crate::check::addressed(&plan.expectations[k]);
+                    render_flow(&mut body, plan, &topo, &names, f, port_probe, sent);
                 }
             }
         }
@@ -219,6 +220,7 @@ fn render_flow(
     names: &Names,
     f: &Flow,
     port_probe: Option<&str>,
+    sent: Option<(usize, crate::capture::path::Endpoint)>,
 ) {
     // ARP in IPv4, neighbour discovery in IPv6: the same question and answer.
     let v6 = match &f.kind {
@@ -300,7 +302,11 @@ fn render_flow(
             ),
             None => String::new(),
         };
-        let c = changes(&f.hops, i);
+        let c = if f.kind.is_request() {
+            crate::capture::path::changes_sent(&f.hops, i, sent)
+        } else {
+            changes(&f.hops, i)
+        };
         let mut notes = Vec::new();
         if let Some(id) = h.eth.vlan {
             notes.push(format!("802.1Q vlan {id}"));

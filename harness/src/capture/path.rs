@@ -566,6 +566,24 @@ pub fn changes(hops: &[Hop], i: usize) -> Changes {
     c
 }
 
+/// [`changes`], where a first sighting of the probe's request, leaving its sender, is compared
+/// with what the probe addressed (`sent`): a DNAT in the sender's own OUTPUT chain happens
+/// before any interface sees the packet.
+pub fn changes_sent(hops: &[Hop], i: usize, sent: Option<(usize, Endpoint)>) -> Changes {
+    let mut c = changes(hops, i);
+    let h = &hops[i];
+    if let (None, true, Some((from, s)), Some(v)) = (h.parent, h.out, sent, h.ip()) {
+        if h.at.node != from {
+            return c;
+        }
+        let d = v.dst_end();
+        if d.ip != s.ip || (s.port.is_some() && d.port != s.port) {
+            c.dst = Some((s, d));
+        }
+    }
+    c
+}
+
 /// The interfaces a packet crossed, in order, without repeats: what `path = [...]` compares.
 pub fn crossed(hops: &[Hop], names: &dyn Fn(usize) -> String) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();

@@ -843,7 +843,14 @@ pub fn check(
         problems.extend(check_path(plan, path, f));
     }
     if let (Some(nat), Some(f)) = (&w.nat, flows) {
-        problems.extend(check_nat(plan, nat, f, names));
+        let sent = Some((
+            w.from,
+            crate::capture::path::Endpoint {
+                ip: w.to,
+                port: Some(w.port),
+            },
+        ));
+        problems.extend(check_nat(plan, nat, f, names, sent));
     }
     let passed = problems.is_empty();
     let detail = if passed {
