@@ -213,14 +213,19 @@ impl Topo {
             // Received by the node's IP stack: it may route the packet out of any interface
             // that has an IP stack of its own (a bridge port sends only what its bridge sends),
             // or hand it to a device above (a VXLAN decapsulates it, a macvlan takes its MAC).
-            let bare_trunk = !self.addressed.contains(p) && self.upper.contains_key(p);
-            let mut v: Vec<(Point, bool)> = if self.bonded.contains(p) || bare_trunk {
+            let bare_trunk = |q: &Point| !self.addressed.contains(q) && self.upper.contains_key(q);
+            let mut v: Vec<(Point, bool)> = if self.bonded.contains(p) || bare_trunk(p) {
                 Vec::new()
             } else {
+                // A bare trunk sends only what its VLAN devices send.
                 self.ifaces[p.node]
                     .iter()
                     .map(|i| at(i))
-                    .filter(|q| !self.bridge_of.contains_key(q) && !self.bonded.contains(q))
+                    .filter(|q| {
+                        !self.bridge_of.contains_key(q)
+                            && !self.bonded.contains(q)
+                            && !bare_trunk(q)
+                    })
                     .map(|q| (q, true))
                     .collect()
             };
