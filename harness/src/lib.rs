@@ -13,6 +13,7 @@ pub mod device;
 pub mod expect;
 pub mod graph;
 pub mod icmp;
+pub mod import;
 pub mod junit;
 pub mod observe;
 pub mod probe;

@@ -145,6 +145,23 @@ enum Command {
     },
     /// Print the JSON Schema of the scenario format (for editors: see the README)
     Schema,
+    /// Write a scenario from a live network namespace (only reads)
+    ///
+    /// The current namespace, a named one (`ip netns`), or a process's: its veths (followed
+    /// into the named namespaces they lead to), bridges and ports, addresses, routes, rules, the
+    /// sysctls that matter, the iptables and nftables rules as `run` lines, and route
+    /// expectations of what the kernel answers now. Entering another namespace needs root.
+    Import {
+        /// Import the named namespace (`/run/netns/NAME`)
+        #[arg(long, value_name = "NAME", conflicts_with = "pid")]
+        netns: Option<String>,
+        /// Import the namespace of a process (a container's)
+        #[arg(long, value_name = "PID")]
+        pid: Option<u32>,
+        /// Write the scenario here instead of standard output
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
     Completions {
         #[arg(value_enum)]
@@ -274,6 +291,21 @@ fn dispatch(command: Command) -> anyhow::Result<u8> {
             Ok(0)
         }
         Command::Graph { file, format } => graph(&file, format),
+        Command::Import { netns, pid, output } => {
+            let target = match (netns, pid) {
+                (Some(n), _) => netconform::import::Target::Netns(n),
+                (None, Some(p)) => netconform::import::Target::Pid(p),
+                (None, None) => netconform::import::Target::Current,
+            };
+            let text = netconform::import::import(&target)
+                .map_err(|e| anyhow::anyhow!(netconform::worker::chain(&e)))?;
+            match output {
+                Some(path) => std::fs::write(&path, text)
+                    .with_context(|| format!("cannot write {}", path.display()))?,
+                None => print!("{text}"),
+            }
+            Ok(0)
+        }
         Command::Schema => {
             let text = serde_json::to_string_pretty(&scenario::model::schema())
                 .context("encoding the schema")?;

@@ -503,6 +503,84 @@ fn link_kind_trials() -> Vec<Trial> {
     v
 }
 
+/// `netconform import` round trip: the Docker scenario's network built by hand with `ip` and
+/// `iptables` (harness/tests/by-hand/docker-single-host.sh, in a throwaway user+net+mount
+/// namespace), imported from its `host` namespace (veths followed into the others), then run
+/// with the Docker scenario's own expectations: every verdict the same, every path the same.
+fn import_trial() -> Trial {
+    Trial::test("meta::import_round_trip_gives_the_same_verdicts", || {
+        if !std::process::Command::new("unshare")
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success())
+        {
+            return Err("`unshare` (util-linux) is needed for the import round trip".into());
+        }
+        let out =
+            std::env::temp_dir().join(format!("netconform-import-{}.toml", std::process::id()));
+        let built = std::process::Command::new("bash")
+            .arg(root().join("harness/tests/by-hand/docker-single-host.sh"))
+            .env("IMPORT_TO", &out)
+            .env("NETCONFORM", worker())
+            .output()
+            .map_err(|e| e.to_string())?;
+        let imported = std::fs::read_to_string(&out).map_err(|e| {
+            format!(
+                "no imported scenario ({e}); the script said:\n{}{}",
+                String::from_utf8_lossy(&built.stdout),
+                String::from_utf8_lossy(&built.stderr)
+            )
+        })?;
+        let _ = std::fs::remove_file(&out);
+        let original = root().join("scenarios/docker/single-host.toml");
+        let text = std::fs::read_to_string(&original).map_err(|e| e.to_string())?;
+        let expect = &text[text.find("[[expect.").ok_or("no expectations")?..];
+        // The network as imported, with the Docker scenario's expectations instead of the
+        // route checks import wrote (run below, as written).
+        let network = imported.split("\n[[expect.").next().unwrap_or(&imported);
+        let combined = format!("{network}\n{expect}");
+        let path = Path::new("imported.toml");
+        let plan = scenario::load_str(&combined, path)
+            .map_err(|e| format!("the imported scenario is invalid: {e}\n{combined}"))?;
+        let got = runner::run_plan(path, &plan, &worker()).map_err(|e| e.to_string())?;
+        let want_plan = scenario::load_file(&original).map_err(|e| e.to_string())?;
+        let want = runner::run_plan(&original, &want_plan, &worker()).map_err(|e| e.to_string())?;
+        let verdicts = |r: &ScenarioResult| -> Vec<(String, bool, String)> {
+            match r {
+                ScenarioResult::Checked { checks, .. } => checks
+                    .iter()
+                    .map(|c| {
+                        // Paths are the `via ...` part of a detail: the interfaces crossed.
+                        let via = c.detail.split(" via ").nth(1).unwrap_or("").to_string();
+                        (c.what.clone(), c.passed, via)
+                    })
+                    .collect(),
+                other => vec![(format!("{other:?}"), false, String::new())],
+            }
+        };
+        let (g, w) = (verdicts(&got), verdicts(&want));
+        // And the scenario as import wrote it passes on its own.
+        let own = scenario::load_str(&imported, path).map_err(|e| e.to_string())?;
+        let own = runner::run_plan(path, &own, &worker()).map_err(|e| e.to_string())?;
+        if !own.passed() {
+            return Err(format!(
+                "the imported scenario fails:\n{}",
+                render_result(path, &own)
+            )
+            .into());
+        }
+        if g == w && got.passed() {
+            Ok(())
+        } else {
+            Err(format!(
+                "the imported network behaves differently:\n{}\n--- imported scenario:\n{combined}",
+                render_result(path, &got)
+            )
+            .into())
+        }
+    })
+}
+
 fn cli_trial() -> Trial {
     Trial::test(
         "meta::cli_help_version_completions_and_usage_errors",
@@ -524,6 +602,7 @@ fn cli_trial() -> Trial {
                 "coverage",
                 "bench",
                 "gen",
+                "import",
                 "completions",
             ];
             let mut ok: Vec<Vec<&str>> = vec![vec!["--version"], vec!["--help"], vec!["help"]];
@@ -927,6 +1006,7 @@ fn main() {
     trials.extend(coverage_trials());
     trials.push(cli_trial());
     trials.push(working_folder_trial());
+    trials.push(import_trial());
     trials.push(junit_trial());
     trials.extend(graph_trials());
     trials.extend(schema_trials());

@@ -251,19 +251,22 @@ impl Netlink {
 
     /// `ip -d link show`
     pub async fn links(&self) -> Result<Vec<LinkState>, NetlinkError> {
-        let msgs: Vec<LinkMessage> = self
-            .handle
+        Ok(self.link_messages().await?.iter().map(parse_link).collect())
+    }
+
+    /// `ip -d link show`, as the kernel's messages.
+    pub(super) async fn link_messages(&self) -> Result<Vec<LinkMessage>, NetlinkError> {
+        self.handle
             .link()
             .get()
             .execute()
             .try_collect()
             .await
-            .map_err(self.fail("ip -d link show".into()))?;
-        Ok(msgs.iter().map(parse_link).collect())
+            .map_err(self.fail("ip -d link show".into()))
     }
 }
 
-fn parse_link(m: &LinkMessage) -> LinkState {
+pub(super) fn parse_link(m: &LinkMessage) -> LinkState {
     let mut s = LinkState {
         index: m.header.index,
         name: String::new(),

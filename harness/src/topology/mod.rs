@@ -5,6 +5,7 @@
 //! and a failure says which command failed on which node.
 
 pub mod address;
+pub mod dump;
 pub mod link;
 pub mod neighbour;
 pub mod route;

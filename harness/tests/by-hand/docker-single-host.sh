@@ -19,6 +19,8 @@ for c in c1 c2; do n $c ip route add default via 172.17.0.1; done
 for c in ns1 ns2; do n $c ip route add default via 172.16.0.1; done
 n host iptables -t nat -A POSTROUTING -s 172.17.0.0/16 ! -o docker0 -j MASQUERADE
 n host iptables -t nat -A POSTROUTING -s 172.16.0.0/16 ! -o MyDocker0 -j MASQUERADE
+# For the import round trip (tests/scenarios.rs): freeze this network into a scenario instead.
+if [ -n "${IMPORT_TO:-}" ]; then exec "$NETCONFORM" import --netns host -o "$IMPORT_TO"; fi
 sleep 1
 check "ping c1 -> 172.17.0.3" n c1 ping -c1 -W1 172.17.0.3
 check "ping c1 -> 10.168.0.3 (masqueraded)" n c1 ping -c1 -W1 10.168.0.3

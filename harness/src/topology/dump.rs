@@ -1,0 +1,259 @@
+//! Reading a namespace's whole configuration back, for `netconform import`: links with their
+//! kind and peer, addresses, routes and rules, each as `ip -d link`, `ip addr`, `ip route show
+//! table all` and `ip rule` would list it.
+
+use std::net::IpAddr;
+
+use futures::TryStreamExt;
+use netlink_packet_route::address::AddressAttribute;
+use netlink_packet_route::link::{InfoKind, LinkAttribute, LinkInfo, LinkMessage};
+use netlink_packet_route::route::{RouteAttribute, RouteProtocol, RouteType};
+use netlink_packet_route::rule::{RuleAction, RuleAttribute};
+use rtnetlink::{IpVersion, RouteMessageBuilder};
+
+use super::{Netlink, NetlinkError};
+use crate::scenario::net::{Cidr, Mac};
+use crate::scenario::plan::PlanRule;
+
+/// One link as `ip -d link show` lists it.
+#[derive(Debug, Clone)]
+pub struct LinkDetail {
+    pub index: u32,
+    pub name: String,
+    /// `veth`, `bridge`, `vxlan`, ... (`None`: a device without a kind, such as `lo`).
+    pub kind: Option<String>,
+    pub mac: Option<Mac>,
+    pub mtu: Option<u32>,
+    pub up: bool,
+    pub master: Option<u32>,
+    /// For a veth: its peer's index, in this namespace unless `peer_netnsid` says otherwise.
+    pub peer: Option<u32>,
+    pub peer_netnsid: Option<i32>,
+}
+
+/// One route as `ip route show table all` lists it, kernel-made ones left out.
+#[derive(Debug, Clone)]
+pub struct RouteDetail {
+    pub to: Cidr,
+    pub via: Option<IpAddr>,
+    pub dev: Option<u32>,
+    pub metric: Option<u32>,
+    pub src: Option<IpAddr>,
+    pub table: u32,
+}
+
+fn link_detail(m: &LinkMessage) -> LinkDetail {
+    let base = super::link::parse_link(m);
+    let mut d = LinkDetail {
+        index: base.index,
+        name: base.name,
+        kind: None,
+        mac: base.mac,
+        mtu: None,
+        up: base.up,
+        master: base.controller,
+        peer: None,
+        peer_netnsid: None,
+    };
+    for a in &m.attributes {
+        match a {
+            LinkAttribute::Mtu(v) => d.mtu = Some(*v),
+            LinkAttribute::Link(l) => d.peer = Some(*l),
+            LinkAttribute::LinkNetNsId(id) => d.peer_netnsid = Some(*id),
+            LinkAttribute::LinkInfo(infos) => {
+                for i in infos {
+                    if let LinkInfo::Kind(k) = i {
+                        d.kind = Some(match k {
+                            InfoKind::Other(s) => s.clone(),
+                            k => k.to_string(),
+                        });
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    d
+}
+
+fn addr(a: &netlink_packet_route::route::RouteAddress) -> Option<IpAddr> {
+    match a {
+        netlink_packet_route::route::RouteAddress::Inet(v) => Some(IpAddr::V4(*v)),
+        netlink_packet_route::route::RouteAddress::Inet6(v) => Some(IpAddr::V6(*v)),
+        _ => None,
+    }
+}
+
+impl Netlink {
+    /// `ip -d link show`
+    pub async fn link_details(&self) -> Result<Vec<LinkDetail>, NetlinkError> {
+        Ok(self
+            .link_messages()
+            .await?
+            .iter()
+            .map(link_detail)
+            .collect())
+    }
+
+    /// `ip addr show`: (interface index, address) pairs, link-local IPv6 left out (the kernel
+    /// makes those itself).
+    pub async fn addresses(&self) -> Result<Vec<(u32, Cidr)>, NetlinkError> {
+        let msgs: Vec<_> = self
+            .handle
+            .address()
+            .get()
+            .execute()
+            .try_collect()
+            .await
+            .map_err(self.fail("ip addr show".into()))?;
+        let mut out = Vec::new();
+        for m in msgs {
+            let ip = m.attributes.iter().find_map(|a| match a {
+                AddressAttribute::Address(ip) => Some(*ip),
+                _ => None,
+            });
+            if let Some(ip) = ip {
+                if crate::scenario::net::is_link_local(ip) {
+                    continue;
+                }
+                out.push((
+                    m.header.index,
+                    Cidr {
+                        addr: ip,
+                        prefix: m.header.prefix_len,
+                    },
+                ));
+            }
+        }
+        Ok(out)
+    }
+
+    /// `ip [-6] route show table all`, without what the kernel made itself: connected and local
+    /// routes, IPv6 link-local and multicast ones, routes of router advertisements.
+    pub async fn routes(&self) -> Result<Vec<RouteDetail>, NetlinkError> {
+        let mut out = Vec::new();
+        for v6 in [false, true] {
+            let mut msg = if v6 {
+                RouteMessageBuilder::<std::net::Ipv6Addr>::new().build()
+            } else {
+                RouteMessageBuilder::<std::net::Ipv4Addr>::new().build()
+            };
+            // A dump of every table: the header's table 0 asks for all of them.
+            msg.header.table = 0;
+            let msgs: Vec<_> = self
+                .handle
+                .route()
+                .get(msg)
+                .execute()
+                .try_collect()
+                .await
+                .map_err(self.fail(format!(
+                    "ip{} route show table all",
+                    if v6 { " -6" } else { "" }
+                )))?;
+            for m in msgs {
+                let h = &m.header;
+                if matches!(h.protocol, RouteProtocol::Kernel | RouteProtocol::Ra)
+                    || h.kind != RouteType::Unicast
+                {
+                    continue;
+                }
+                let mut table = u32::from(h.table);
+                let mut to = None;
+                let mut r = RouteDetail {
+                    to: Cidr::default_route(v6),
+                    via: None,
+                    dev: None,
+                    metric: None,
+                    src: None,
+                    table: 254,
+                };
+                for a in &m.attributes {
+                    match a {
+                        RouteAttribute::Destination(d) => to = addr(d),
+                        RouteAttribute::Gateway(g) => r.via = addr(g),
+                        RouteAttribute::Oif(i) => r.dev = Some(*i),
+                        RouteAttribute::Priority(p) => r.metric = Some(*p),
+                        RouteAttribute::PrefSource(s) => r.src = addr(s),
+                        RouteAttribute::Table(t) => table = *t,
+                        _ => {}
+                    }
+                }
+                if table == 255 {
+                    continue;
+                }
+                if let Some(to) = to {
+                    r.to = Cidr {
+                        addr: to,
+                        prefix: h.destination_prefix_length,
+                    };
+                }
+                if r.to.addr.is_multicast() || crate::scenario::net::is_link_local(r.to.addr) {
+                    continue;
+                }
+                r.table = table;
+                out.push(r);
+            }
+        }
+        Ok(out)
+    }
+
+    /// `ip [-6] rule show`, without the kernel's own rules (local, main, default).
+    pub async fn rules(&self) -> Result<Vec<PlanRule>, NetlinkError> {
+        let mut out = Vec::new();
+        for (v6, ver) in [(false, IpVersion::V4), (true, IpVersion::V6)] {
+            let msgs: Vec<_> = self
+                .handle
+                .rule()
+                .get(ver)
+                .execute()
+                .try_collect()
+                .await
+                .map_err(self.fail(format!("ip{} rule show", if v6 { " -6" } else { "" })))?;
+            for m in msgs {
+                if m.header.action != RuleAction::ToTable {
+                    continue;
+                }
+                let mut r = PlanRule {
+                    v6,
+                    from: None,
+                    to: None,
+                    iif: None,
+                    fwmark: None,
+                    table: u32::from(m.header.table),
+                    priority: None,
+                };
+                for a in &m.attributes {
+                    match a {
+                        RuleAttribute::Source(ip) => {
+                            r.from = Some(Cidr {
+                                addr: *ip,
+                                prefix: m.header.src_len,
+                            })
+                        }
+                        RuleAttribute::Destination(ip) => {
+                            r.to = Some(Cidr {
+                                addr: *ip,
+                                prefix: m.header.dst_len,
+                            })
+                        }
+                        RuleAttribute::Iifname(n) => r.iif = Some(n.clone()),
+                        RuleAttribute::FwMark(f) => r.fwmark = Some(*f),
+                        RuleAttribute::Table(t) => r.table = *t,
+                        RuleAttribute::Priority(p) => r.priority = Some(*p),
+                        _ => {}
+                    }
+                }
+                let default = r.from.is_none()
+                    && r.to.is_none()
+                    && r.iif.is_none()
+                    && r.fwmark.is_none()
+                    && matches!(r.table, 253..=255);
+                if !default {
+                    out.push(r);
+                }
+            }
+        }
+        Ok(out)
+    }
+}
