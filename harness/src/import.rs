@@ -496,6 +496,7 @@ fn write(spaces: &[Ns], cross: &BTreeMap<(usize, u32), (usize, u32)>, target: &T
         let routes: Vec<String> = ns
             .routes
             .iter()
+            .filter(|r| !r.connected)
             .filter_map(|r| {
                 let mut f = vec![format!(
                     "to = {}",
@@ -583,38 +584,53 @@ fn write(spaces: &[Ns], cross: &BTreeMap<(usize, u32), (usize, u32)>, target: &T
             q(name)
         );
     }
-    // Links: each veth pair once.
-    let mut done: BTreeSet<(usize, u32)> = BTreeSet::new();
-    for (k, ns) in spaces.iter().enumerate() {
-        for l in ns
-            .links
+    // Links: each veth pair once. Where several interfaces of a node share a subnet, the kernel
+    // prefers the one whose connected route came first, which follows the order their
+    // addresses were added: emit the ends in that order, as the build adds them.
+    let rank = |k: usize, index: u32| -> usize {
+        spaces[k]
+            .routes
             .iter()
-            .filter(|l| l.kind.as_deref() == Some("veth"))
-        {
-            if done.contains(&(k, l.index)) {
-                continue;
-            }
-            let peer = match (l.peer_netnsid, l.peer) {
-                (None, Some(p)) => Some((k, p)),
-                (Some(_), _) => cross.get(&(k, l.index)).copied(),
-                _ => None,
-            };
-            let b = match peer {
-                Some((j, p)) => {
-                    let Some(pl) = spaces[j].links.iter().find(|x| x.index == p) else {
-                        continue;
-                    };
-                    done.insert((j, p));
-                    end(&spaces[j], pl)
-                }
-                None => match stubs.iter().find(|(sk, si, _)| *sk == k && *si == l.index) {
-                    Some((_, _, name)) => format!("{{ node = {}, name = \"eth0\" }}", q(name)),
-                    None => continue,
-                },
-            };
-            done.insert((k, l.index));
-            let _ = writeln!(s, "\n[[links]]\na = {}\nb = {b}", end(ns, l));
+            .position(|r| r.connected && r.dev == Some(index))
+            .unwrap_or(usize::MAX)
+    };
+    let mut veths: Vec<(usize, &LinkDetail)> = spaces
+        .iter()
+        .enumerate()
+        .flat_map(|(k, ns)| {
+            ns.links
+                .iter()
+                .filter(|l| l.kind.as_deref() == Some("veth"))
+                .map(move |l| (k, l))
+        })
+        .collect();
+    veths.sort_by_key(|(k, l)| (*k, rank(*k, l.index), l.index));
+    let mut done: BTreeSet<(usize, u32)> = BTreeSet::new();
+    for (k, l) in veths {
+        let ns = &spaces[k];
+        if done.contains(&(k, l.index)) {
+            continue;
         }
+        let peer = match (l.peer_netnsid, l.peer) {
+            (None, Some(p)) => Some((k, p)),
+            (Some(_), _) => cross.get(&(k, l.index)).copied(),
+            _ => None,
+        };
+        let b = match peer {
+            Some((j, p)) => {
+                let Some(pl) = spaces[j].links.iter().find(|x| x.index == p) else {
+                    continue;
+                };
+                done.insert((j, p));
+                end(&spaces[j], pl)
+            }
+            None => match stubs.iter().find(|(sk, si, _)| *sk == k && *si == l.index) {
+                Some((_, _, name)) => format!("{{ node = {}, name = \"eth0\" }}", q(name)),
+                None => continue,
+            },
+        };
+        done.insert((k, l.index));
+        let _ = writeln!(s, "\n[[links]]\na = {}\nb = {b}", end(ns, l));
     }
     // Expectations: what `ip route get` answered for each neighbour and gateway.
     for ns in spaces {

@@ -40,6 +40,9 @@ pub struct RouteDetail {
     pub metric: Option<u32>,
     pub src: Option<IpAddr>,
     pub table: u32,
+    /// Made by the kernel for an address (a connected route): not configuration, but their
+    /// order tells which interface the kernel prefers among several in one subnet.
+    pub connected: bool,
 }
 
 fn link_detail(m: &LinkMessage) -> LinkDetail {
@@ -128,8 +131,8 @@ impl Netlink {
         Ok(out)
     }
 
-    /// `ip [-6] route show table all`, without what the kernel made itself: connected and local
-    /// routes, IPv6 link-local and multicast ones, routes of router advertisements.
+    /// `ip [-6] route show table all` in the kernel's order, without local, IPv6 link-local and
+    /// multicast routes and those of router advertisements (connected routes are marked).
     pub async fn routes(&self) -> Result<Vec<RouteDetail>, NetlinkError> {
         let mut out = Vec::new();
         for v6 in [false, true] {
@@ -153,9 +156,7 @@ impl Netlink {
                 )))?;
             for m in msgs {
                 let h = &m.header;
-                if matches!(h.protocol, RouteProtocol::Kernel | RouteProtocol::Ra)
-                    || h.kind != RouteType::Unicast
-                {
+                if h.protocol == RouteProtocol::Ra || h.kind != RouteType::Unicast {
                     continue;
                 }
                 let mut table = u32::from(h.table);
@@ -167,6 +168,7 @@ impl Netlink {
                     metric: None,
                     src: None,
                     table: 254,
+                    connected: h.protocol == RouteProtocol::Kernel,
                 };
                 for a in &m.attributes {
                     match a {
