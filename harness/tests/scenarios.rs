@@ -581,6 +581,52 @@ fn import_trial() -> Trial {
     })
 }
 
+/// `netconform import` inside one namespace built by hand with `ip`, `iptables` and `nft`: the
+/// scenario it writes passes as written, and carries the rule, the table, the firewall.
+fn import_one_namespace_trial() -> Trial {
+    Trial::test("meta::import_of_a_hand_built_namespace_passes", || {
+        let out =
+            std::env::temp_dir().join(format!("netconform-import1-{}.toml", std::process::id()));
+        let built = std::process::Command::new("bash")
+            .arg(root().join("harness/tests/import/one-namespace.sh"))
+            .arg(&out)
+            .env("NETCONFORM", worker())
+            .output()
+            .map_err(|e| e.to_string())?;
+        let text = std::fs::read_to_string(&out).map_err(|e| {
+            format!(
+                "no imported scenario ({e}):\n{}{}",
+                String::from_utf8_lossy(&built.stdout),
+                String::from_utf8_lossy(&built.stderr)
+            )
+        })?;
+        let _ = std::fs::remove_file(&out);
+        for want in [
+            "bridges.\"br0\"",
+            "bridge = \"br0\"",
+            "{ from = \"10.20.0.1/32\", table = 100, priority = 900 }",
+            "table = 100 }",
+            "\"-P\", \"FORWARD\", \"DROP\"",
+            "\"MASQUERADE\"",
+            "table inet mine",
+            "\"fd00::1/64\"",
+            "[[expect.route]]",
+        ] {
+            if !text.contains(want) {
+                return Err(format!("the import lacks `{want}`:\n{text}").into());
+            }
+        }
+        let path = Path::new("imported.toml");
+        let plan = scenario::load_str(&text, path).map_err(|e| format!("{e}\n{text}"))?;
+        let res = runner::run_plan(path, &plan, &worker()).map_err(|e| e.to_string())?;
+        if res.passed() {
+            Ok(())
+        } else {
+            Err(format!("{}\n{text}", render_result(path, &res)).into())
+        }
+    })
+}
+
 fn cli_trial() -> Trial {
     Trial::test(
         "meta::cli_help_version_completions_and_usage_errors",
@@ -1007,6 +1053,7 @@ fn main() {
     trials.push(cli_trial());
     trials.push(working_folder_trial());
     trials.push(import_trial());
+    trials.push(import_one_namespace_trial());
     trials.push(junit_trial());
     trials.extend(graph_trials());
     trials.extend(schema_trials());
