@@ -298,7 +298,7 @@ fn dispatch(command: Command) -> anyhow::Result<u8> {
                 (None, None) => netconform::import::Target::Current,
             };
             let text = netconform::import::import(&target)
-                .map_err(|e| anyhow::anyhow!(netconform::worker::chain(&e)))?;
+                .map_err(|e| anyhow::anyhow!(netconform::text::chain(&e)))?;
             match output {
                 Some(path) => std::fs::write(&path, text)
                     .with_context(|| format!("cannot write {}", path.display()))?,
@@ -646,6 +646,7 @@ fn run(files: &[PathBuf], opts: &RunOpts) -> anyhow::Result<u8> {
     }
     if let Some(path) = &opts.json {
         let rec = report::RunRecord {
+            format: report::FORMAT,
             kernel: report::kernel_release(),
             scenarios: records,
         };
@@ -836,6 +837,7 @@ fn side(path: &Path) -> anyhow::Result<report::RunRecord> {
     let plan = scenario::load_file(path).map_err(|e| anyhow::anyhow!("{e}"))?;
     let res = runner::run_plan(path, &plan, &exe).map_err(|e| anyhow::anyhow!("{e}"))?;
     Ok(report::RunRecord {
+        format: report::FORMAT,
         kernel: report::kernel_release(),
         scenarios: vec![report::record(&path.display().to_string(), &plan, &res)],
     })

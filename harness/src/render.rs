@@ -59,8 +59,51 @@ pub struct Section {
     pub detail: String,
     /// The section's first line as rendered.
     pub heading: String,
-    /// The packets hop by hop (or the table), one line each.
+    /// The packets hop by hop (or the table), one line each, as the report shows them.
     pub lines: Vec<String>,
+    /// The same packets as data: each flow (an ARP exchange, the request, the reply, an ICMP
+    /// error) and its hops. `diff` and `--json` readers use these, not the text.
+    #[serde(default)]
+    pub flows: Vec<FlowRecord>,
+}
+
+/// One packet's journey, as data.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct FlowRecord {
+    /// What it is: `echo request 1`, `arp reply: ...`, `tcp syn`.
+    pub title: String,
+    pub hops: Vec<HopRecord>,
+}
+
+/// One sighting of a packet, with names as reports give them (kernel-chosen MACs named by
+/// interface).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct HopRecord {
+    /// Its distance from where the packet entered the network, from 1.
+    pub step: usize,
+    /// `node:interface`.
+    pub at: String,
+    pub out: bool,
+    pub src_mac: String,
+    pub dst_mac: String,
+    /// Addresses (with ports for TCP and UDP) and TTL or hop limit, for IP packets.
+    pub src: Option<String>,
+    pub dst: Option<String>,
+    pub ttl: Option<u8>,
+    pub vlan: Option<u16>,
+    /// What changed here: `routed`, NAT steps.
+    pub routed: Option<(u8, u8)>,
+    pub nat: Vec<NatRecord>,
+    pub notes: Vec<String>,
+}
+
+/// A rewrite of an address (and port) at a hop.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+pub struct NatRecord {
+    /// `source` or `destination`.
+    pub field: String,
+    pub from: String,
+    pub to: String,
 }
 
 /// The observations of a run as sections, in expectation order, neighbour tables last.
@@ -78,6 +121,7 @@ pub fn sections(plan: &Plan, result: &ScenarioResult) -> Vec<Section> {
     for (k, c) in checks.iter().enumerate() {
         let mark = if c.passed { "ok" } else { "FAIL" };
         let mut body = String::new();
+        let mut records = Vec::new();
         if let Some(fl) = &flows[k] {
             // A traceroute's later probes (past the destination) repeat the last answer: show
             // only the TTLs its result lists.
@@ -97,7 +141,9 @@ pub fn sections(plan: &Plan, result: &ScenarioResult) -> Vec<Section> {
             for f in fl {
                 if f.kind.seq() <= max_seq {
                     let sent = crate::check::addressed(&plan.expectations[k]);
-                    render_flow(&mut body, plan, &topo, &names, f, port_probe, sent);
+                    records.push(render_flow(
+                        &mut body, plan, &topo, &names, f, port_probe, sent,
+                    ));
                 }
             }
         }
@@ -107,6 +153,7 @@ pub fn sections(plan: &Plan, result: &ScenarioResult) -> Vec<Section> {
             detail: c.detail.clone(),
             heading: format!("{mark} {}: {}", c.what, c.detail),
             lines: body.lines().map(String::from).collect(),
+            flows: records,
         });
     }
     // Each node's table once, however many expectations look at it.
@@ -135,6 +182,7 @@ pub fn sections(plan: &Plan, result: &ScenarioResult) -> Vec<Section> {
                 passed: true,
                 detail: String::new(),
                 lines,
+                flows: Vec::new(),
             });
         }
     }
@@ -155,6 +203,7 @@ pub fn sections(plan: &Plan, result: &ScenarioResult) -> Vec<Section> {
                 passed: true,
                 detail: String::new(),
                 lines: crate::expect::fdb::lines(f, &names),
+                flows: Vec::new(),
             });
         }
     }
@@ -221,7 +270,7 @@ fn render_flow(
     f: &Flow,
     port_probe: Option<&str>,
     sent: Option<(usize, crate::capture::path::Endpoint)>,
-) {
+) -> FlowRecord {
     // ARP in IPv4, neighbour discovery in IPv6: the same question and answer.
     let v6 = match &f.kind {
         FlowKind::NeighRequest { target, .. } => target.is_ipv6(),
@@ -280,6 +329,10 @@ fn render_flow(
         FlowKind::Transport { step } => crate::expect::transport::step_title(*step).to_string(),
     };
     let _ = writeln!(s, "  {title}");
+    let mut record = FlowRecord {
+        title: title.clone(),
+        hops: Vec::new(),
+    };
     let width = f
         .hops
         .iter()
@@ -345,6 +398,32 @@ fn render_flow(
         if c.mac && c.ttl.is_none() && !matches!(h.eth.payload, Payload::Neigh(_)) {
             notes.push("MAC rewritten".into());
         }
+        let ip = h.ip();
+        let nat = [("source", c.src), ("destination", c.dst)]
+            .into_iter()
+            .filter_map(|(field, ch)| {
+                let (a, b) = ch?;
+                Some(NatRecord {
+                    field: field.into(),
+                    from: names.endpoint(a),
+                    to: names.endpoint(b),
+                })
+            })
+            .collect();
+        record.hops.push(HopRecord {
+            step: h.depth + 1,
+            at: point.clone(),
+            out: h.out,
+            src_mac: names.mac(h.eth.src),
+            dst_mac: names.mac(h.eth.dst),
+            src: ip.map(|x| names.endpoint(x.src_end())),
+            dst: ip.map(|x| names.endpoint(x.dst_end())),
+            ttl: ip.map(|x| x.ttl),
+            vlan: h.eth.vlan,
+            routed: c.ttl,
+            nat,
+            notes: notes.clone(),
+        });
         let notes = if notes.is_empty() {
             String::new()
         } else {
@@ -356,4 +435,5 @@ fn render_flow(
             h.depth + 1
         );
     }
+    record
 }

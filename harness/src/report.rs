@@ -12,6 +12,9 @@ use crate::scenario::Plan;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct RunRecord {
+    /// The version of this format: 2 has sections with flows and hops as data.
+    #[serde(default)]
+    pub format: u32,
     /// `uname -r` of the kernel the run used.
     pub kernel: String,
     pub scenarios: Vec<ScenarioRecord>,
@@ -25,6 +28,9 @@ pub struct ScenarioRecord {
     pub outcome: String,
     pub sections: Vec<Section>,
 }
+
+/// The `--json` format written now.
+pub const FORMAT: u32 = 2;
 
 pub fn kernel_release() -> String {
     std::fs::read_to_string("/proc/sys/kernel/osrelease")
@@ -148,26 +154,18 @@ fn line_diff(a: &str, b: &str, out: &mut Vec<String>) {
     }
 }
 
-/// The NAT rewrites a section's packets went through: `source NAT 172.16.0.2 > 10.168.0.2 at host:eth0`.
+/// The NAT rewrites a section's packets went through, from its flows' data: `source NAT
+/// 172.16.0.2 > 10.168.0.2 at host:eth0`.
 fn nat_steps(sec: &Section) -> BTreeSet<String> {
-    let mut out = BTreeSet::new();
-    for line in &sec.lines {
-        let Some(notes) = line
-            .rsplit_once("  [")
-            .map(|(_, n)| n.trim_end_matches(']'))
-        else {
-            continue;
-        };
-        let point = line.split_whitespace().nth(1).unwrap_or("?");
-        for n in notes.split("; ") {
-            if let Some(rest) = n.strip_prefix("source NAT: ") {
-                out.insert(format!("source NAT {rest} at {point}"));
-            } else if let Some(rest) = n.strip_prefix("destination NAT: ") {
-                out.insert(format!("destination NAT {rest} at {point}"));
-            }
-        }
-    }
-    out
+    sec.flows
+        .iter()
+        .flat_map(|f| &f.hops)
+        .flat_map(|h| {
+            h.nat
+                .iter()
+                .map(move |n| format!("{} NAT {} > {} at {}", n.field, n.from, n.to, h.at))
+        })
+        .collect()
 }
 
 /// What differs between `a` and `b`, one line per fact; empty when they agree. `la` and `lb` name
@@ -195,7 +193,7 @@ pub fn diff(a: &ScenarioRecord, b: &ScenarioRecord, la: &str, lb: &str) -> Vec<S
         for new in nb.difference(&na) {
             out.push(format!("{}: {lb} has a {new} that {la} does not", sa.what));
         }
-        if sa.lines != sb.lines {
+        if sa.flows != sb.flows || sa.lines != sb.lines {
             out.push(format!(
                 "{}: packets differ hop by hop (- {la}, + {lb}):",
                 sa.what
@@ -216,12 +214,50 @@ mod tests {
     use super::*;
 
     fn sec(what: &str, detail: &str, lines: &[&str]) -> Section {
+        // One hop per line: at the second word, with the NAT of its `[...]` notes.
+        let hops = lines
+            .iter()
+            .map(|l| {
+                let nat = l
+                    .split("source NAT: ")
+                    .nth(1)
+                    .map(|r| {
+                        let r = r.trim_end_matches(']');
+                        let (from, to) = r.split_once(" > ").unwrap();
+                        crate::render::NatRecord {
+                            field: "source".into(),
+                            from: from.into(),
+                            to: to.into(),
+                        }
+                    })
+                    .into_iter()
+                    .collect();
+                crate::render::HopRecord {
+                    step: 4,
+                    at: l.split_whitespace().nth(1).unwrap().into(),
+                    out: true,
+                    src_mac: "x".into(),
+                    dst_mac: "y".into(),
+                    src: None,
+                    dst: None,
+                    ttl: None,
+                    vlan: None,
+                    routed: None,
+                    nat,
+                    notes: Vec::new(),
+                }
+            })
+            .collect();
         Section {
             what: what.into(),
             passed: true,
             detail: detail.into(),
             heading: String::new(),
             lines: lines.iter().map(|s| s.to_string()).collect(),
+            flows: vec![crate::render::FlowRecord {
+                title: "echo request 1".into(),
+                hops,
+            }],
         }
     }
 

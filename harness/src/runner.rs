@@ -173,7 +173,7 @@ pub fn run_plan(file: &Path, plan: &Plan, worker_exe: &Path) -> Result<ScenarioR
     let input = serde_json::to_vec(plan).expect("plans always serialise");
     let deadline = Duration::from_millis(plan.settings.deadline_ms);
     let done = sandbox::spawn_worker(worker_exe, input, deadline)
-        .map_err(|e| worker_error(file, crate::worker::chain(&e)))?;
+        .map_err(|e| worker_error(file, crate::text::chain(&e)))?;
     finish(file, plan, done)
 }
 
@@ -200,7 +200,7 @@ pub fn run_plan_until(
         _ => true,
     };
     let done = sandbox::spawn_worker_streaming(worker_exe, input, deadline, &mut on_line)
-        .map_err(|e| worker_error(file, crate::worker::chain(&e)))?;
+        .map_err(|e| worker_error(file, crate::text::chain(&e)))?;
     match done {
         None => Ok(None),
         Some(done) => finish(file, &plan, done).map(Some),

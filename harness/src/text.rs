@@ -11,3 +11,15 @@ pub fn plain_error(e: &std::io::Error) -> String {
         None => s,
     }
 }
+
+/// An error with its causes: "a: b: c".
+pub fn chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
+}

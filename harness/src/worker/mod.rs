@@ -5,6 +5,7 @@
 mod build;
 mod probes;
 
+use crate::text::chain;
 use build::{
     add_routes, bridges_up, build, permanent_neighbours, run_line, spawn_error, wait_ipv6,
     wait_ready, Stage,
@@ -118,18 +119,6 @@ fn classify(e: WorkerError) -> WorkerReport {
         WorkerError::Unsupported(s) => WorkerReport::Skipped(s),
         e => WorkerReport::Setup(chain(&e)),
     }
-}
-
-/// The error with its causes: "a: b: c".
-pub fn chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        cur = c.source();
-    }
-    s
 }
 
 fn micros(d: Duration) -> u64 {
