@@ -34,3 +34,15 @@ n h2 ip link add vx0 type vxlan id 43 local 192.168.50.2 remote 192.168.50.1 dst
 n h2 ip link set vx0 master br0; n h2 ip link set vx0 up
 n c1 ip neigh flush all
 check "with VNI 43 on h2, c1 ping c2 fails" bash -c '! ip netns exec c1 ping -c1 -W1 10.0.0.3'
+# Flooding by multicast instead of a fixed far end (variants/vxlan-multicast.toml): both VTEPs
+# join 239.1.1.42 on the underlay; the first ARP is flooded to the group, then learned.
+for h in 1 2; do
+  n h$h ip link del vx0
+  n h$h ip link add vx0 type vxlan id 42 local 192.168.50.$h group 239.1.1.42 dstport 4789 dev eth0
+  n h$h ip link set vx0 master br0; n h$h ip link set vx0 up
+done
+n c1 ip neigh flush all
+sleep 1
+check "multicast VXLAN: c1 ping c2" n c1 ping -c1 -W1 10.0.0.3
+check "h1 joined the group on eth0" bash -c 'ip -n h1 maddr show dev eth0 | grep 239.1.1.42'
+check "h1 learned c2's MAC on vx0, behind h2's address" bash -c 'bridge -n h1 fdb show dev vx0 | grep "02:00:00:0a:00:03 dst 192.168.50.2"'
