@@ -26,18 +26,29 @@ fn end_point(plan: &Plan, e: &PlanEnd) -> String {
     }
 }
 
-/// A DOT string of text the scenario wrote (names may hold anything but `:`).
-/// Each link as (where end a attaches, where end b attaches, end a's label, end b's label).
-/// Devices (VXLAN, macvlan, VLAN) are edges too: from where the device attaches (its bridge, or
-/// its node) to the node of the interface it sits on, labelled with its kind.
-fn edges(plan: &Plan) -> impl Iterator<Item = (String, String, String, String)> + '_ {
-    let links = plan.links.iter().map(|l| {
-        (
-            end_point(plan, &l.a),
-            end_point(plan, &l.b),
-            end_label(&l.a),
-            end_label(&l.b),
-        )
+/// One edge of a picture: where each end attaches, their labels, and the `node:interface` of
+/// each end (what a probe's path names).
+struct Edge {
+    a: String,
+    b: String,
+    la: String,
+    lb: String,
+    ends: [String; 2],
+}
+
+/// Each link, from where end a attaches to where end b does. Devices (VXLAN, macvlan, VLAN)
+/// are edges too: from where the device attaches (its bridge, or its node) to the node of the
+/// interface it sits on, labelled with its kind.
+fn edges(plan: &Plan) -> impl Iterator<Item = Edge> + '_ {
+    let links = plan.links.iter().map(|l| Edge {
+        a: end_point(plan, &l.a),
+        b: end_point(plan, &l.b),
+        la: end_label(&l.a),
+        lb: end_label(&l.b),
+        ends: [
+            format!("{}:{}", plan.node_name(l.a.node), l.a.name),
+            format!("{}:{}", plan.node_name(l.b.node), l.b.name),
+        ],
     });
     let devices = plan.nodes.iter().enumerate().flat_map(move |(i, n)| {
         n.devices.iter().filter_map(move |d| {
@@ -50,10 +61,58 @@ fn edges(plan: &Plan) -> impl Iterator<Item = (String, String, String, String)> 
             for a in &d.addresses {
                 let _ = write!(label, " {a}");
             }
-            Some((at, plan.node_name(c.node).to_string(), label, c.parent?))
+            let parent = c.parent?;
+            Some(Edge {
+                ends: [
+                    format!("{}:{}", n.name, d.name),
+                    format!("{}:{parent}", plan.node_name(c.node)),
+                ],
+                a: at,
+                b: plan.node_name(c.node).to_string(),
+                la: label,
+                lb: parent,
+            })
         })
     });
     links.chain(devices)
+}
+
+/// What a picture marks: the interfaces a probe's request crossed, and the NAT steps on its
+/// way (from a `run --json` result's data).
+#[derive(Debug, Clone, Default)]
+pub struct Highlight {
+    /// `node:interface` points.
+    pub crossed: std::collections::BTreeSet<String>,
+    /// (`node:interface`, what was rewritten there).
+    pub nat: Vec<(String, String)>,
+    /// The probe, for the picture's title.
+    pub title: String,
+}
+
+impl Highlight {
+    /// The request flow of one section of a result.
+    pub fn from_section(sec: &crate::render::Section) -> Highlight {
+        let mut h = Highlight {
+            title: sec.heading.clone(),
+            ..Default::default()
+        };
+        for f in sec.flows.iter().filter(|f| f.request) {
+            for hop in &f.hops {
+                h.crossed.insert(hop.at.clone());
+                for n in &hop.nat {
+                    h.nat.push((
+                        hop.at.clone(),
+                        format!("{} NAT: {} > {}", n.field, n.from, n.to),
+                    ));
+                }
+            }
+        }
+        h
+    }
+
+    fn marks(&self, e: &Edge) -> bool {
+        e.ends.iter().all(|p| self.crossed.contains(p))
+    }
 }
 
 fn dot_quote(s: &str) -> String {
@@ -72,9 +131,17 @@ fn dot_lines(lines: &[String]) -> String {
 
 /// The topology as Graphviz DOT (`dot -Tsvg` draws it).
 pub fn dot(plan: &Plan) -> String {
+    dot_marked(plan, &Highlight::default())
+}
+
+/// [`dot`], with a probe's path drawn in red and its NAT steps as notes.
+pub fn dot_marked(plan: &Plan, mark: &Highlight) -> String {
     let mut s = String::from(
         "graph netconform {\n  graph [rankdir=LR, fontname=\"Helvetica\", fontsize=11];\n  node [fontname=\"Helvetica\", fontsize=11];\n  edge [fontname=\"Helvetica\", fontsize=9];\n",
     );
+    if !mark.title.is_empty() {
+        let _ = writeln!(s, "  label={}; labelloc=t;", dot_quote(&mark.title));
+    }
     for (i, n) in plan.nodes.iter().enumerate() {
         let _ = writeln!(s, "  subgraph {} {{", dot_quote(&format!("cluster_{i}")));
         let _ = writeln!(s, "    label={}; style=rounded;", dot_quote(&n.name));
@@ -105,14 +172,31 @@ pub fn dot(plan: &Plan) -> String {
         }
         let _ = writeln!(s, "  }}");
     }
-    for (a, b, la, lb) in edges(plan) {
+    for e in edges(plan) {
+        let style = if mark.marks(&e) {
+            ", color=\"#d62728\", penwidth=2.5"
+        } else {
+            ""
+        };
         let _ = writeln!(
             s,
-            "  {} -- {} [taillabel={}, headlabel={}];",
-            dot_quote(&a),
-            dot_quote(&b),
-            dot_quote(&la),
-            dot_quote(&lb)
+            "  {} -- {} [taillabel={}, headlabel={}{style}];",
+            dot_quote(&e.a),
+            dot_quote(&e.b),
+            dot_quote(&e.la),
+            dot_quote(&e.lb)
+        );
+    }
+    for (k, (at, what)) in mark.nat.iter().enumerate() {
+        let node = at.split(':').next().unwrap_or(at);
+        let id = format!("nat {k}");
+        let _ = writeln!(
+            s,
+            "  {} [shape=note, style=filled, fillcolor=\"#fde0dd\", label={}];\n  {} -- {} [style=dashed, color=\"#d62728\"];",
+            dot_quote(&id),
+            dot_lines(&[what.clone(), format!("at {at}")]),
+            dot_quote(node),
+            dot_quote(&id)
         );
     }
     s.push_str("}\n");
@@ -138,6 +222,11 @@ fn mermaid_text(s: &str) -> String {
 
 /// The topology as a Mermaid flowchart (GitHub renders it in Markdown).
 pub fn mermaid(plan: &Plan) -> String {
+    mermaid_marked(plan, &Highlight::default())
+}
+
+/// [`mermaid`], with a probe's path drawn in red and its NAT steps as notes.
+pub fn mermaid_marked(plan: &Plan, mark: &Highlight) -> String {
     let mut s = String::from("flowchart LR\n");
     for n in &plan.nodes {
         let _ = writeln!(
@@ -161,14 +250,35 @@ pub fn mermaid(plan: &Plan) -> String {
         }
         s.push_str("  end\n");
     }
-    for (a, b, la, lb) in edges(plan) {
+    let mut marked = Vec::new();
+    let mut count = 0;
+    for e in edges(plan) {
         let _ = writeln!(
             s,
             "  {} ---|{}| {}",
-            mermaid_id(&a),
-            mermaid_text(&format!("{la} / {lb}")),
-            mermaid_id(&b)
+            mermaid_id(&e.a),
+            mermaid_text(&format!("{} / {}", e.la, e.lb)),
+            mermaid_id(&e.b)
         );
+        if mark.marks(&e) {
+            marked.push(count);
+        }
+        count += 1;
+    }
+    for (k, (at, what)) in mark.nat.iter().enumerate() {
+        let node = at.split(':').next().unwrap_or(at);
+        let id = mermaid_id(&format!("nat {k}"));
+        let _ = writeln!(
+            s,
+            "  {id}>{}]\n  {} -.- {id}",
+            mermaid_text(&format!("{what}<br>at {at}")),
+            mermaid_id(node)
+        );
+        marked.push(count);
+        count += 1;
+    }
+    for i in marked {
+        let _ = writeln!(s, "  linkStyle {i} stroke:#d62728,stroke-width:3px");
     }
     s
 }

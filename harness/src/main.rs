@@ -142,6 +142,12 @@ enum Command {
         /// dot (Graphviz), mermaid (GitHub renders it), or svg (drawn by Graphviz's `dot`)
         #[arg(long, value_enum, default_value_t = GraphFormat::Dot)]
         format: GraphFormat,
+        /// A `run --json` result of this scenario: draw the path one probe took (--probe)
+        #[arg(long, value_name = "RESULT.json", requires = "probe")]
+        result: Option<PathBuf>,
+        /// Which check of the result, counted from 1 in report order
+        #[arg(long, value_name = "N", requires = "result", value_parser = clap::value_parser!(u64).range(1..))]
+        probe: Option<u64>,
     },
     /// Print the JSON Schema of the scenario format (for editors: see the README)
     Schema,
@@ -290,7 +296,18 @@ fn dispatch(command: Command) -> anyhow::Result<u8> {
             );
             Ok(0)
         }
-        Command::Graph { file, format } => graph(&file, format),
+        Command::Graph {
+            file,
+            format,
+            result,
+            probe,
+        } => {
+            let mark = match (result, probe) {
+                (Some(r), Some(n)) => highlight(&file, &r, n)?,
+                _ => Default::default(),
+            };
+            graph(&file, format, &mark)
+        }
         Command::Import { netns, pid, output } => {
             let target = match (netns, pid) {
                 (Some(n), _) => netconform::import::Target::Netns(n),
@@ -345,11 +362,41 @@ fn programs(paths: &[PathBuf]) -> anyhow::Result<u8> {
 }
 
 /// `graph`: the scenario's topology as DOT, Mermaid, or SVG through Graphviz's `dot`.
-fn graph(file: &Path, format: GraphFormat) -> anyhow::Result<u8> {
+/// The path and NAT steps of check `n` of `file` in a `run --json` result.
+fn highlight(file: &Path, result: &Path, n: u64) -> anyhow::Result<netconform::graph::Highlight> {
+    let text = std::fs::read_to_string(result)
+        .with_context(|| format!("cannot read {}", result.display()))?;
+    let run: report::RunRecord = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not a `netconform run --json` file", result.display()))?;
+    let want = file.display().to_string();
+    let rec = run
+        .scenarios
+        .iter()
+        .find(|r| r.file == want || r.file.ends_with(&want) || want.ends_with(&r.file))
+        .with_context(|| format!("{} has no result for {want}", result.display()))?;
+    let sec = rec.sections.get(n as usize - 1).with_context(|| {
+        format!(
+            "{want} has {} checks in that result; --probe {n} is none of them",
+            rec.sections.len()
+        )
+    })?;
+    anyhow::ensure!(
+        sec.flows.iter().any(|f| f.request),
+        "check {n} of {want} ({}) sent no packet that was captured: nothing to draw (a result of netconform 0.x before format 2 has no flows either)",
+        sec.what
+    );
+    Ok(netconform::graph::Highlight::from_section(sec))
+}
+
+fn graph(
+    file: &Path,
+    format: GraphFormat,
+    mark: &netconform::graph::Highlight,
+) -> anyhow::Result<u8> {
     let plan = scenario::load_file(file)?;
     match format {
-        GraphFormat::Dot => print!("{}", netconform::graph::dot(&plan)),
-        GraphFormat::Mermaid => print!("{}", netconform::graph::mermaid(&plan)),
+        GraphFormat::Dot => print!("{}", netconform::graph::dot_marked(&plan, mark)),
+        GraphFormat::Mermaid => print!("{}", netconform::graph::mermaid_marked(&plan, mark)),
         GraphFormat::Svg => {
             let mut child = std::process::Command::new("dot")
                 .arg("-Tsvg")
@@ -365,7 +412,7 @@ fn graph(file: &Path, format: GraphFormat) -> anyhow::Result<u8> {
                 .stdin
                 .take()
                 .context("dot's stdin")?
-                .write_all(netconform::graph::dot(&plan).as_bytes())
+                .write_all(netconform::graph::dot_marked(&plan, mark).as_bytes())
                 .context("writing to dot")?;
             let st = child.wait().context("waiting for dot")?;
             anyhow::ensure!(st.success(), "dot failed ({st})");

@@ -72,6 +72,9 @@ pub struct Section {
 pub struct FlowRecord {
     /// What it is: `echo request 1`, `arp reply: ...`, `tcp syn`.
     pub title: String,
+    /// The probe's own request (echo request 1, the SYN, the datagram), which `path` follows.
+    #[serde(default)]
+    pub request: bool,
     pub hops: Vec<HopRecord>,
 }
 
@@ -331,6 +334,7 @@ fn render_flow(
     let _ = writeln!(s, "  {title}");
     let mut record = FlowRecord {
         title: title.clone(),
+        request: f.kind.is_request(),
         hops: Vec::new(),
     };
     let width = f

@@ -256,6 +256,7 @@ mod tests {
             lines: lines.iter().map(|s| s.to_string()).collect(),
             flows: vec![crate::render::FlowRecord {
                 title: "echo request 1".into(),
+                request: true,
                 hops,
             }],
         }

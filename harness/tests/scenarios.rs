@@ -337,6 +337,31 @@ fn junit_trial() -> Trial {
 /// `graph`: the Docker scenario's DOT is snapshotted; every scenario's DOT renders with Graphviz.
 fn graph_trials() -> Vec<Trial> {
     vec![
+        Trial::test("meta::graph_marks_a_probes_path_and_nat", || {
+            // The published port: ext -> host (DNAT) -> docker0 -> c1.
+            let file = root().join("scenarios/docker/port-publishing.toml");
+            let plan = scenario::load_file(&file).map_err(|e| e.to_string())?;
+            let res = runner::run_plan(&file, &plan, &worker()).map_err(|e| e.to_string())?;
+            let rec = netconform::report::record("pp", &plan, &res);
+            let mark = netconform::graph::Highlight::from_section(&rec.sections[0]);
+            let d = netconform::graph::dot_marked(&plan, &mark);
+            let red = |a: &str, b: &str| {
+                d.lines().any(|l| {
+                    l.starts_with(&format!("  \"{a}\" -- \"{b}\"")) && l.contains("#d62728")
+                })
+            };
+            let m = netconform::graph::mermaid_marked(&plan, &mark);
+            if red("host", "ext")
+                && red("c1", "host:docker0")
+                && !red("c2", "host:docker0")
+                && d.contains("destination NAT: 10.168.0.2:8080 > 172.17.0.2:80")
+                && m.contains("linkStyle")
+            {
+                Ok(())
+            } else {
+                Err(format!("the path or the NAT step is not marked:\n{d}\n{m}").into())
+            }
+        }),
         Trial::test("meta::graph_of_the_docker_scenario", || {
             let plan = scenario::load_file(&root().join("scenarios/docker/single-host.toml"))
                 .map_err(|e| e.to_string())?;
