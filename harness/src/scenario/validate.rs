@@ -78,7 +78,68 @@ pub fn validate(file: &ScenarioFile, node_order: &[String]) -> Result<Plan, Vec<
     // Interfaces each node will have: bridges first, then link ends.
     let mut ifaces: Vec<BTreeSet<String>> = vec![BTreeSet::new(); names.len()];
     let mut subnets: Vec<Vec<(String, Cidr)>> = vec![Vec::new(); names.len()];
+    let mut nodes = node_steps(&mut v, file, &names, &mut ifaces, &mut subnets);
+    let links = link_steps(&mut v, file, &index, &mut ifaces, &mut subnets);
+    device_steps(
+        &mut v,
+        file,
+        &names,
+        &index,
+        &mut ifaces,
+        &mut subnets,
+        &mut nodes,
+    );
+    bridge_checks(&mut v, &names, &nodes, &links);
+    route_steps(&mut v, file, &names, &ifaces, &subnets, &mut nodes);
+    ipv6_flags(&subnets, &mut nodes);
+    let t = Known {
+        file,
+        settings: &settings,
+        names: &names,
+        index: &index,
+        ifaces: &ifaces,
+        subnets: &subnets,
+        nodes: &nodes,
+    };
+    let mut expectations = echo_expectations(&mut v, &t);
+    expectations.extend(port_and_exec_expectations(&mut v, &t));
+    expectations.extend(table_expectations(&mut v, &t));
 
+    if v.diags.is_empty() {
+        Ok(Plan {
+            description: file.description.clone(),
+            settings,
+            nodes,
+            links,
+            expectations,
+            stream: false,
+        })
+    } else {
+        Err(v.diags)
+    }
+}
+
+/// What validation knows about the network once nodes, links and devices are in: what the
+/// expectations are checked against.
+struct Known<'a> {
+    file: &'a ScenarioFile,
+    settings: &'a Timing,
+    names: &'a [&'a String],
+    index: &'a BTreeMap<&'a str, usize>,
+    ifaces: &'a [BTreeSet<String>],
+    subnets: &'a [Vec<(String, Cidr)>],
+    nodes: &'a [PlanNode],
+}
+
+/// Each node's bridges, sysctls, `run` lines, listeners and services.
+fn node_steps(
+    v: &mut Validator,
+    file: &ScenarioFile,
+    names: &[&String],
+    ifaces: &mut [BTreeSet<String>],
+    subnets: &mut [Vec<(String, Cidr)>],
+) -> Vec<PlanNode> {
+    let root = KeyPath::root();
     let mut nodes = Vec::new();
     for (i, name) in names.iter().enumerate() {
         let node = &file.nodes[*name];
@@ -100,7 +161,7 @@ pub fn validate(file: &ScenarioFile, node_order: &[String]) -> Result<Plan, Vec<
                 mtu: v.mtu(&bpath.key("mtu"), b.mtu),
                 vlan_filtering: b.vlan_filtering,
                 vlans: crate::device::bridge_vlan::validate(
-                    &mut v,
+                    v,
                     &bpath,
                     bname,
                     b.vlan_filtering,
@@ -134,56 +195,65 @@ pub fn validate(file: &ScenarioFile, node_order: &[String]) -> Result<Plan, Vec<
             routes: Vec::new(),
             rules: Vec::new(),
             run,
-            listen: crate::expect::transport::validate_listen(
-                &mut v,
-                &path.key("listen"),
-                &node.listen,
-            ),
+            listen: crate::expect::transport::validate_listen(v, &path.key("listen"), &node.listen),
             services: crate::expect::exec::validate_services(
-                &mut v,
+                v,
                 &path.key("services"),
                 &node.services,
             ),
         });
     }
+    nodes
+}
 
+/// The veth links, each end on its node (and bridge).
+fn link_steps(
+    v: &mut Validator,
+    file: &ScenarioFile,
+    index: &BTreeMap<&str, usize>,
+    ifaces: &mut [BTreeSet<String>],
+    subnets: &mut [Vec<(String, Cidr)>],
+) -> Vec<PlanLink> {
+    let root = KeyPath::root();
     let mut links = Vec::new();
     for (li, link) in file.links.iter().enumerate() {
         let lpath = root.key("links").index(li);
-        let a = v.end(
-            &lpath.key("a"),
-            &link.a,
-            &index,
-            file,
-            &mut ifaces,
-            &mut subnets,
-        );
-        let b = v.end(
-            &lpath.key("b"),
-            &link.b,
-            &index,
-            file,
-            &mut ifaces,
-            &mut subnets,
-        );
+        let a = v.end(&lpath.key("a"), &link.a, index, file, ifaces, subnets);
+        let b = v.end(&lpath.key("b"), &link.b, index, file, ifaces, subnets);
         if let (Some(a), Some(b)) = (a, b) {
             links.push(PlanLink { a, b });
         }
     }
+    links
+}
 
+/// Every node's devices (see [`crate::device`]).
+fn device_steps(
+    v: &mut Validator,
+    file: &ScenarioFile,
+    names: &[&String],
+    index: &BTreeMap<&str, usize>,
+    ifaces: &mut [BTreeSet<String>],
+    subnets: &mut [Vec<(String, Cidr)>],
+    nodes: &mut [PlanNode],
+) {
+    let root = KeyPath::root();
     // Devices sit on link ends (and a macvlan on another node's), so they come after links.
     for (i, name) in names.iter().enumerate() {
         let cx = crate::device::Cx {
             file,
-            index: &index,
+            index,
             node: i,
             node_name: name,
         };
         let path = root.key("nodes").key(name);
-        nodes[i].devices =
-            crate::device::validate_node(&mut v, &path, &cx, &mut ifaces, &mut subnets);
+        nodes[i].devices = crate::device::validate_node(v, &path, &cx, ifaces, subnets);
     }
+}
 
+/// A bridge's VLANs name its ports; no bridge has more ports than the kernel takes.
+fn bridge_checks(v: &mut Validator, names: &[&String], nodes: &[PlanNode], links: &[PlanLink]) {
+    let root = KeyPath::root();
     // A bridge's VLANs name its ports, or the bridge itself.
     for (i, name) in names.iter().enumerate() {
         for b in &nodes[i].bridges {
@@ -213,7 +283,7 @@ pub fn validate(file: &ScenarioFile, node_order: &[String]) -> Result<Plan, Vec<
 
     // The kernel refuses a bridge's 1024th port (EXFULL).
     let mut ports: BTreeMap<(usize, &str), usize> = BTreeMap::new();
-    for l in &links {
+    for l in links {
         for e in [&l.a, &l.b] {
             if let Some(b) = &e.bridge {
                 *ports.entry((e.node, b.as_str())).or_default() += 1;
@@ -231,7 +301,18 @@ pub fn validate(file: &ScenarioFile, node_order: &[String]) -> Result<Plan, Vec<
             );
         }
     }
+}
 
+/// Routes and rules, which need every interface and subnet of their node.
+fn route_steps(
+    v: &mut Validator,
+    file: &ScenarioFile,
+    names: &[&String],
+    ifaces: &[BTreeSet<String>],
+    subnets: &[Vec<(String, Cidr)>],
+    nodes: &mut [PlanNode],
+) {
+    let root = KeyPath::root();
     // Routes need every interface and subnet of their node.
     for (i, name) in names.iter().enumerate() {
         let node = &file.nodes[*name];
@@ -258,7 +339,10 @@ pub fn validate(file: &ScenarioFile, node_order: &[String]) -> Result<Plan, Vec<
             }
         }
     }
+}
 
+/// Which nodes have IPv6, and which wait for duplicate address detection.
+fn ipv6_flags(subnets: &[Vec<(String, Cidr)>], nodes: &mut [PlanNode]) {
     // IPv6 is on where the scenario uses it: an IPv6 address or route, or any IPv6 sysctl.
     for (i, n) in nodes.iter_mut().enumerate() {
         n.ipv6 = subnets[i].iter().any(|(_, c)| c.is_v6())
@@ -268,17 +352,30 @@ pub fn validate(file: &ScenarioFile, node_order: &[String]) -> Result<Plan, Vec<
             k.starts_with("net.ipv6.conf.") && k.ends_with(".accept_dad") && v != "0"
         });
     }
+}
 
+/// Pings and traceroutes.
+fn echo_expectations(v: &mut Validator, t: &Known<'_>) -> Vec<Expectation> {
+    let root = KeyPath::root();
+    let Known {
+        file,
+        settings,
+        names,
+        index,
+        ifaces,
+        subnets,
+        nodes,
+    } = *t;
     let has_iface = |n: usize| !ifaces[n].is_empty();
     let mut expectations = Vec::new();
     let e = &file.expect;
     for (k, p) in e.ping.iter().enumerate() {
         let path = root.key("expect").key("ping").index(k);
-        let from = v.node_ref(&path.key("from"), &p.from, &index);
+        let from = v.node_ref(&path.key("from"), &p.from, index);
         let to = v.ip(&path.key("to"), &p.to);
         let hops = p.path.as_ref().map(|list| {
             for (h, point) in list.iter().enumerate() {
-                v.point(&path.key("path").index(h), point, &index, &ifaces);
+                v.point(&path.key("path").index(h), point, index, ifaces);
             }
             list.clone()
         });
@@ -289,8 +386,8 @@ pub fn validate(file: &ScenarioFile, node_order: &[String]) -> Result<Plan, Vec<
                 to,
                 "the ping's `to`",
                 false,
-                &index,
-                &ifaces,
+                index,
+                ifaces,
             )
         });
         if (hops.is_some() || nat.is_some()) && !settings.capture {
@@ -338,7 +435,7 @@ pub fn validate(file: &ScenarioFile, node_order: &[String]) -> Result<Plan, Vec<
     }
     for (k, t) in e.traceroute.iter().enumerate() {
         let path = root.key("expect").key("traceroute").index(k);
-        let from = v.node_ref(&path.key("from"), &t.from, &index);
+        let from = v.node_ref(&path.key("from"), &t.from, index);
         let to = v.ip(&path.key("to"), &t.to);
         let mut hops = Vec::new();
         for (h, hop) in t.hops.iter().enumerate() {
@@ -388,11 +485,27 @@ pub fn validate(file: &ScenarioFile, node_order: &[String]) -> Result<Plan, Vec<
             });
         }
     }
+    expectations
+}
+
+/// TCP and UDP probes, and commands.
+fn port_and_exec_expectations(v: &mut Validator, t: &Known<'_>) -> Vec<Expectation> {
+    let root = KeyPath::root();
+    let Known {
+        file,
+        settings,
+        index,
+        ifaces,
+        ..
+    } = *t;
+    let e = &file.expect;
+    let has_iface = |n: usize| !ifaces[n].is_empty();
+    let mut expectations = Vec::new();
     // Each kind in file order, the kinds in `load::KINDS` order: `Source::validate` then puts
     // the probes in file order across kinds.
     let cx = crate::expect::transport::Context {
-        index: &index,
-        ifaces: &ifaces,
+        index,
+        ifaces,
         has_iface: &has_iface,
         capture: settings.capture,
     };
@@ -402,22 +515,36 @@ pub fn validate(file: &ScenarioFile, node_order: &[String]) -> Result<Plan, Vec<
     ] {
         for (k, t) in list.iter().enumerate() {
             let path = root.key("expect").key(key).index(k);
-            if let Some(w) = crate::expect::transport::validate(&mut v, &path, proto, t, &cx) {
+            if let Some(w) = crate::expect::transport::validate(v, &path, proto, t, &cx) {
                 expectations.push(Expectation::Port(w));
             }
         }
     }
     for (k, x) in e.exec.iter().enumerate() {
         let path = root.key("expect").key("exec").index(k);
-        if let Some(w) =
-            crate::expect::exec::validate(&mut v, &path, x, &index, settings.run_timeout_ms)
+        if let Some(w) = crate::expect::exec::validate(v, &path, x, index, settings.run_timeout_ms)
         {
             expectations.push(Expectation::Exec(w));
         }
     }
+    expectations
+}
+
+/// What is read after the probes: routes, neighbour tables, bridges' forwarding tables.
+fn table_expectations(v: &mut Validator, t: &Known<'_>) -> Vec<Expectation> {
+    let root = KeyPath::root();
+    let Known {
+        file,
+        index,
+        ifaces,
+        nodes,
+        ..
+    } = *t;
+    let e = &file.expect;
+    let mut expectations = Vec::new();
     for (k, r) in e.route.iter().enumerate() {
         let path = root.key("expect").key("route").index(k);
-        let node = v.node_ref(&path.key("node"), &r.node, &index);
+        let node = v.node_ref(&path.key("node"), &r.node, index);
         let to = v.ip(&path.key("to"), &r.to);
         let via = match r.via.as_deref() {
             None => None,
@@ -476,7 +603,7 @@ pub fn validate(file: &ScenarioFile, node_order: &[String]) -> Result<Plan, Vec<
     }
     for (k, n) in e.neighbor.iter().enumerate() {
         let path = root.key("expect").key("neighbor").index(k);
-        let node = v.node_ref(&path.key("node"), &n.node, &index);
+        let node = v.node_ref(&path.key("node"), &n.node, index);
         let ip = v.ip(&path.key("ip"), &n.ip);
         let mac = n.mac.as_deref().and_then(|m| match m.parse::<Mac>() {
             Ok(m) => Some(m),
@@ -501,23 +628,11 @@ pub fn validate(file: &ScenarioFile, node_order: &[String]) -> Result<Plan, Vec<
 
     for (k, x) in e.fdb.iter().enumerate() {
         let path = root.key("expect").key("fdb").index(k);
-        if let Some(w) = crate::expect::fdb::validate(&mut v, &path, x, file, &index, &ifaces) {
+        if let Some(w) = crate::expect::fdb::validate(v, &path, x, file, index, ifaces) {
             expectations.push(Expectation::Fdb(w));
         }
     }
-
-    if v.diags.is_empty() {
-        Ok(Plan {
-            description: file.description.clone(),
-            settings,
-            nodes,
-            links,
-            expectations,
-            stream: false,
-        })
-    } else {
-        Err(v.diags)
-    }
+    expectations
 }
 
 /// `"10.0.0.2:80"` or `"[fd00::2]:80"` as (address, port); `None` without a port.
