@@ -4,13 +4,14 @@
 
 mod build;
 mod probes;
+mod setup;
 
 use crate::text::chain;
 use build::{
     add_routes, bridges_up, build, permanent_neighbours, run_line, spawn_error, wait_ipv6,
     wait_ready, Stage,
 };
-use probes::{batch_pings, collect};
+use probes::{run_probes, ProbeRun};
 
 use std::io::{Read, Write};
 use std::os::fd::OwnedFd;
@@ -201,137 +202,30 @@ fn run(plan: &Plan, t0: Instant) -> Result<(Observed, Option<Closing>), WorkerEr
     let sandbox_us = micros(t0.elapsed());
     let t_build = Instant::now();
 
-    let mut pingers = vec![[false; 2]; plan.nodes.len()];
-    let mut tracers = vec![[false; 2]; plan.nodes.len()];
-    for e in &plan.expectations {
-        match e {
-            Expectation::Ping { from, to, .. } => pingers[*from][fam(*to)] = true,
-            Expectation::Traceroute { from, to, .. } => tracers[*from][fam(*to)] = true,
-            _ => {}
-        }
-    }
-
     let capture = plan.settings.capture && plan.expectations.iter().any(|e| e.sends().is_some());
     // The worker's own namespace is as fresh as the nodes': it tells which baseline keys need
     // writing at all.
     let baseline = sysctl::plan_baseline();
     let unsupported = baseline.unsupported.clone();
-    let handle = rt.handle().clone();
+    let needs = setup::Needs::new(plan, &baseline, rt.handle().clone(), capture);
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let (setups, created) =
-        sandbox::new_netns_with(plan.nodes.len(), threads, |i| -> Result<_, WorkerError> {
-            let pn = &plan.nodes[i];
-            let ifaces = plan.interfaces(i);
-            // br_netfilter's switches act only on bridges of their own namespace: a node that has
-            // none, and no `run` line that could make one, does not need them.
-            let bridges = !pn.bridges.is_empty() || !pn.run.is_empty();
-            let mut sysctls = sysctl::Writer::default();
-            let ipv6 = if pn.ipv6 {
-                &baseline.ipv6_on
-            } else {
-                &baseline.ipv6_off
-            };
-            for (k, v) in baseline
-                .writes
-                .iter()
-                .chain(ipv6)
-                .filter(|(k, _)| bridges || !k.starts_with("net.bridge."))
-            {
-                sysctls.write(k, v).map_err(|source| WorkerError::Sysctl {
-                    node: pn.name.clone(),
-                    source,
-                })?;
-            }
-            for (k, v) in &pn.sysctl {
-                if !sysctl::names_interface(k, &ifaces) {
-                    sysctls
-                        .write(k, v)
-                        .map_err(|source| sysctl_error(&pn.name, source))?;
-                }
-            }
-            let nl = Netlink::open(&pn.name, &handle)?;
-            let sock = |want: bool, v6: bool, recverr: bool| {
-                want.then(|| {
-                    IcmpSocket::open(v6, recverr).map_err(|source| ProbeError::Socket {
-                        node: pn.name.clone(),
-                        source,
-                    })
-                })
-                .transpose()
-            };
-            let ping = [
-                sock(pingers[i][0], false, true)?,
-                sock(pingers[i][1], true, true)?,
-            ];
-            let trace = [
-                sock(tracers[i][0], false, false)?,
-                sock(tracers[i][1], true, false)?,
-            ];
-            let cap = if capture {
-                Some(PacketSocket::open().map_err(|source| ProbeError::Socket {
-                    node: pn.name.clone(),
-                    source,
-                })?)
-            } else {
-                None
-            };
-            // Which multicast groups the node's interfaces joined (IPv6 readiness, see
-            // `wait_ipv6`): opened here, on a thread inside the node, it stays bound to the
-            // node's namespace whichever thread reads it later.
-            let igmp6 = if pn.ipv6 {
-                Some(
-                    std::fs::File::open("/proc/thread-self/net/igmp6").map_err(|e| {
-                        WorkerError::Setup(format!(
-                            "node `{}`: cannot open /proc/thread-self/net/igmp6: {e}",
-                            pn.name
-                        ))
-                    })?,
-                )
-            } else {
-                None
-            };
-            let setup_err = |what: &str, e: std::io::Error| {
-                WorkerError::Setup(format!("node `{}`: {what}: {e}", pn.name))
-            };
-            let mut clients = std::collections::HashMap::new();
-            for (k, e) in plan.expectations.iter().enumerate() {
-                if let Expectation::Port(w) = e {
-                    if w.from == i {
-                        let s = transport::open_client(w.proto, w.to.is_ipv6(), k)
-                            .map_err(|e| setup_err("cannot open a probe socket", e))?;
-                        clients.insert(k, s);
-                    }
-                }
-            }
-            let listeners = transport::open_listeners(&pn.name, &pn.listen, pn.ipv6)
-                .map_err(|e| setup_err("listen", e))?;
-            let net_files = if pn.services.iter().any(|s| s.ready.is_some()) {
-                ["tcp", "tcp6", "udp", "udp6"]
-                    .iter()
-                    .map(|f| std::fs::File::open(format!("/proc/thread-self/net/{f}")))
-                    .collect::<Result<Vec<_>, _>>()
-                    .map_err(|e| setup_err("cannot open /proc/thread-self/net", e))?
-            } else {
-                Vec::new()
-            };
-            Ok((nl, ping, trace, cap, igmp6, (clients, listeners, net_files)))
-        })?;
+    let (setups, created) = sandbox::new_netns_with(plan.nodes.len(), threads, |i| needs.open(i))?;
     // Namespaces are set up while later ones are created: "namespaces" ends when the last one
     // existed, "node setup" is what remained after.
     ph.mark_at("namespaces", created);
     let mut nodes: Vec<Node> = Vec::with_capacity(plan.nodes.len());
     for (ns, setup) in setups {
-        let (nl, ping, trace, cap, igmp6, (clients, listeners, net_files)) = setup?;
+        let o = setup?;
         nodes.push(Node {
             ns,
-            nl,
-            ping,
-            trace,
-            cap,
-            igmp6,
-            clients,
-            listeners,
-            net_files,
+            nl: o.nl,
+            ping: o.ping,
+            trace: o.trace,
+            cap: o.cap,
+            igmp6: o.igmp6,
+            clients: o.clients,
+            listeners: o.listeners,
+            net_files: o.net_files,
         });
     }
 
@@ -397,7 +291,6 @@ fn run(plan: &Plan, t0: Instant) -> Result<(Observed, Option<Closing>), WorkerEr
     // Final link state: bridges take their MAC from their ports, so read MACs only now.
     let states = rt.block_on(try_join_all(nodes.iter().map(|n| n.nl.links())))?;
     let build_us = micros(t_build.elapsed());
-    let mut frames: Vec<Frame> = Vec::new();
 
     if plan.settings.permanent_neighbors {
         rt.block_on(permanent_neighbours(plan, &nodes, &states))?;
@@ -408,144 +301,12 @@ fn run(plan: &Plan, t0: Instant) -> Result<(Observed, Option<Closing>), WorkerEr
     // than up to the default 50 µs timer slack late, nine times per Docker run.
     let _ = nix::sys::prctl::set_timerslack(1);
     let t_probe = Instant::now();
-    let timeout = Duration::from_millis(plan.settings.probe_timeout_ms);
-    // Without captures nothing needs the pings one at a time: send them all at once.
-    let mut batched = if capture {
-        None
-    } else {
-        Some(batch_pings(plan, &mut nodes, timeout)?)
-    };
-    let mut observations = Vec::with_capacity(plan.expectations.len());
-    let is_captured = |e: &Expectation| capture && e.sends().is_some();
-    let last_captured = plan.expectations.iter().rposition(is_captured);
-    let mut capture_drops = 0;
-    let mut closing = None;
-    for (k, e) in plan.expectations.iter().enumerate() {
-        let captured = is_captured(e);
-        if captured {
-            // Whatever earlier steps left in the queues is not this probe's.
-            for n in nodes.iter_mut() {
-                if let Some(c) = n.cap.as_mut() {
-                    c.drain(|_| {});
-                }
-            }
-        }
-        let obs = match e {
-            Expectation::Ping { .. } if batched.is_some() => {
-                let b = batched.as_mut().expect("checked");
-                Observation::Ping(b.remove(&k).expect("every ping is in the batch"))
-            }
-            Expectation::Ping { from, to, opts, .. } => {
-                let name = &plan.nodes[*from].name;
-                let sock = nodes[*from].ping[fam(*to)]
-                    .as_mut()
-                    .expect("ping socket opened for every pinger");
-                Observation::Ping(ping::ping(sock, name, *to, probe_id(k), opts, timeout)?)
-            }
-            Expectation::Traceroute { from, to, opts, .. } => {
-                let name = &plan.nodes[*from].name;
-                let sock = nodes[*from].trace[fam(*to)]
-                    .as_mut()
-                    .expect("trace socket opened for every tracer");
-                Observation::Traceroute(traceroute::traceroute(
-                    sock,
-                    name,
-                    *to,
-                    probe_id(k),
-                    opts,
-                    plan.settings.max_hops,
-                    timeout,
-                )?)
-            }
-            Expectation::Route {
-                node, to, lookup, ..
-            } => {
-                let nl = &nodes[*node].nl;
-                let links = &states[*node];
-                let iif = lookup
-                    .iif
-                    .as_deref()
-                    .map(|d| index_of(links, &plan.nodes[*node].name, d))
-                    .transpose()?;
-                let vrf = lookup
-                    .vrf
-                    .as_deref()
-                    .map(|d| index_of(links, &plan.nodes[*node].name, d))
-                    .transpose()?;
-                let seen = rt.block_on(nl.route_get(*to, lookup, iif, vrf))?;
-                Observation::Route(seen.map(|r| RouteSeen {
-                    dev: r.oif.map(|i| link_name(links, i)),
-                    via: r.gateway,
-                    src: r.src,
-                }))
-            }
-            Expectation::Port(w) => {
-                let sock = nodes[w.from]
-                    .clients
-                    .get_mut(&k)
-                    .expect("a client socket opened for every port probe");
-                let seen = transport::probe(sock, w.proto, w.to, w.port, k, timeout).map_err(
-                    |source| ProbeError::Socket {
-                        node: plan.nodes[w.from].name.clone(),
-                        source,
-                    },
-                )?;
-                // Closed now: the connection's end is part of this probe's window.
-                nodes[w.from].clients.remove(&k);
-                Observation::Port(seen)
-            }
-            Expectation::Exec(w) => {
-                let seen = exec::run(&nodes[w.node].ns, w)
-                    .map_err(|e| spawn_error(e, "exec", &w.run, &plan.nodes[w.node].name))?;
-                Observation::Exec(seen)
-            }
-            Expectation::Fdb(w) => {
-                let links = &states[w.node];
-                let name = &plan.nodes[w.node].name;
-                let br = index_of(links, name, &w.bridge)?;
-                let mut entries: Vec<crate::expect::fdb::FdbEntry> = rt
-                    .block_on(nodes[w.node].nl.fdb(br, &w.bridge))?
-                    .into_iter()
-                    .map(|(port, mac, local)| crate::expect::fdb::FdbEntry {
-                        port: link_name(links, port),
-                        mac,
-                        local,
-                    })
-                    .collect();
-                entries.sort();
-                Observation::Fdb(crate::expect::fdb::FdbSeen { entries })
-            }
-            Expectation::Neighbor { node, .. } => {
-                let nl = &nodes[*node].nl;
-                let links = &states[*node];
-                let mut table: Vec<NeighEntry> = rt
-                    .block_on(nl.neighbours())?
-                    .into_iter()
-                    .map(|n| NeighEntry {
-                        ip: n.ip,
-                        dev: link_name(links, n.ifindex),
-                        mac: n.mac,
-                        state: n.state,
-                    })
-                    .collect();
-                table.sort_by(|a, b| (a.ip, &a.dev).cmp(&(b.ip, &b.dev)));
-                Observation::Neighbor(NeighSeen { table })
-            }
-        };
-        observations.push(obs);
-        if captured {
-            collect(&mut nodes, &states, k, &mut frames);
-        }
-        if plan.stream {
-            stream_probe(k, &observations[k], &frames);
-        }
-        if Some(k) == last_captured {
-            // No capture is needed any more: let the sockets go while the rest runs.
-            let socks: Vec<PacketSocket> = nodes.iter_mut().filter_map(|n| n.cap.take()).collect();
-            capture_drops = socks.iter().map(|c| u64::from(c.drops())).sum();
-            closing = Some(close_in_background(socks));
-        }
-    }
+    let ProbeRun {
+        observations,
+        frames,
+        capture_drops,
+        closing,
+    } = run_probes(plan, &mut nodes, &states, &rt, capture)?;
     let macs = states
         .iter()
         .enumerate()

@@ -69,3 +69,200 @@ pub(super) fn collect(
         });
     });
 }
+
+/// What the probes left: an observation per expectation, every captured frame, and the
+/// capture sockets closing in the background.
+pub(super) struct ProbeRun {
+    pub observations: Vec<Observation>,
+    pub frames: Vec<Frame>,
+    pub capture_drops: u64,
+    pub closing: Option<Closing>,
+}
+
+/// Every expectation in plan order: its probe (or table read), and its frames when captured.
+pub(super) fn run_probes(
+    plan: &Plan,
+    nodes: &mut [Node],
+    states: &[Vec<LinkState>],
+    rt: &tokio::runtime::Runtime,
+    capture: bool,
+) -> Result<ProbeRun, WorkerError> {
+    let mut frames: Vec<Frame> = Vec::new();
+    let timeout = Duration::from_millis(plan.settings.probe_timeout_ms);
+    // Without captures nothing needs the pings one at a time: send them all at once.
+    let mut batched = if capture {
+        None
+    } else {
+        Some(batch_pings(plan, nodes, timeout)?)
+    };
+    let mut observations = Vec::with_capacity(plan.expectations.len());
+    let is_captured = |e: &Expectation| capture && e.sends().is_some();
+    let last_captured = plan.expectations.iter().rposition(is_captured);
+    let mut capture_drops = 0;
+    let mut closing = None;
+    for (k, e) in plan.expectations.iter().enumerate() {
+        let captured = is_captured(e);
+        if captured {
+            // Whatever earlier steps left in the queues is not this probe's.
+            for n in nodes.iter_mut() {
+                if let Some(c) = n.cap.as_mut() {
+                    c.drain(|_| {});
+                }
+            }
+        }
+        let env = Env {
+            plan,
+            states,
+            rt,
+            timeout,
+        };
+        let obs = observe(env, k, e, nodes, &mut batched)?;
+        observations.push(obs);
+        if captured {
+            collect(nodes, states, k, &mut frames);
+        }
+        if plan.stream {
+            stream_probe(k, &observations[k], &frames);
+        }
+        if Some(k) == last_captured {
+            // No capture is needed any more: let the sockets go while the rest runs.
+            let socks: Vec<PacketSocket> = nodes.iter_mut().filter_map(|n| n.cap.take()).collect();
+            capture_drops = socks.iter().map(|c| u64::from(c.drops())).sum();
+            closing = Some(close_in_background(socks));
+        }
+    }
+    Ok(ProbeRun {
+        observations,
+        frames,
+        capture_drops,
+        closing,
+    })
+}
+
+/// What every probe reads but does not change.
+#[derive(Clone, Copy)]
+struct Env<'a> {
+    plan: &'a Plan,
+    states: &'a [Vec<LinkState>],
+    rt: &'a tokio::runtime::Runtime,
+    timeout: Duration,
+}
+
+/// One expectation's probe or table read.
+fn observe(
+    env: Env<'_>,
+    k: usize,
+    e: &Expectation,
+    nodes: &mut [Node],
+    batched: &mut Option<std::collections::HashMap<usize, crate::observe::PingOutcome>>,
+) -> Result<Observation, WorkerError> {
+    let Env {
+        plan,
+        states,
+        rt,
+        timeout,
+    } = env;
+    Ok(match e {
+        Expectation::Ping { .. } if batched.is_some() => {
+            let b = batched.as_mut().expect("checked");
+            Observation::Ping(b.remove(&k).expect("every ping is in the batch"))
+        }
+        Expectation::Ping { from, to, opts, .. } => {
+            let name = &plan.nodes[*from].name;
+            let sock = nodes[*from].ping[fam(*to)]
+                .as_mut()
+                .expect("ping socket opened for every pinger");
+            Observation::Ping(ping::ping(sock, name, *to, probe_id(k), opts, timeout)?)
+        }
+        Expectation::Traceroute { from, to, opts, .. } => {
+            let name = &plan.nodes[*from].name;
+            let sock = nodes[*from].trace[fam(*to)]
+                .as_mut()
+                .expect("trace socket opened for every tracer");
+            Observation::Traceroute(traceroute::traceroute(
+                sock,
+                name,
+                *to,
+                probe_id(k),
+                opts,
+                plan.settings.max_hops,
+                timeout,
+            )?)
+        }
+        Expectation::Route {
+            node, to, lookup, ..
+        } => {
+            let nl = &nodes[*node].nl;
+            let links = &states[*node];
+            let iif = lookup
+                .iif
+                .as_deref()
+                .map(|d| index_of(links, &plan.nodes[*node].name, d))
+                .transpose()?;
+            let vrf = lookup
+                .vrf
+                .as_deref()
+                .map(|d| index_of(links, &plan.nodes[*node].name, d))
+                .transpose()?;
+            let seen = rt.block_on(nl.route_get(*to, lookup, iif, vrf))?;
+            Observation::Route(seen.map(|r| RouteSeen {
+                dev: r.oif.map(|i| link_name(links, i)),
+                via: r.gateway,
+                src: r.src,
+            }))
+        }
+        Expectation::Port(w) => {
+            let sock = nodes[w.from]
+                .clients
+                .get_mut(&k)
+                .expect("a client socket opened for every port probe");
+            let seen =
+                transport::probe(sock, w.proto, w.to, w.port, k, timeout).map_err(|source| {
+                    ProbeError::Socket {
+                        node: plan.nodes[w.from].name.clone(),
+                        source,
+                    }
+                })?;
+            // Closed now: the connection's end is part of this probe's window.
+            nodes[w.from].clients.remove(&k);
+            Observation::Port(seen)
+        }
+        Expectation::Exec(w) => {
+            let seen = exec::run(&nodes[w.node].ns, w)
+                .map_err(|e| spawn_error(e, "exec", &w.run, &plan.nodes[w.node].name))?;
+            Observation::Exec(seen)
+        }
+        Expectation::Fdb(w) => {
+            let links = &states[w.node];
+            let name = &plan.nodes[w.node].name;
+            let br = index_of(links, name, &w.bridge)?;
+            let mut entries: Vec<crate::expect::fdb::FdbEntry> = rt
+                .block_on(nodes[w.node].nl.fdb(br, &w.bridge))?
+                .into_iter()
+                .map(|(port, mac, local)| crate::expect::fdb::FdbEntry {
+                    port: link_name(links, port),
+                    mac,
+                    local,
+                })
+                .collect();
+            entries.sort();
+            Observation::Fdb(crate::expect::fdb::FdbSeen { entries })
+        }
+        Expectation::Neighbor { node, .. } => {
+            let nl = &nodes[*node].nl;
+            let links = &states[*node];
+            let mut table: Vec<NeighEntry> = rt
+                .block_on(nl.neighbours())?
+                .into_iter()
+                .map(|n| NeighEntry {
+                    ip: n.ip,
+                    dev: link_name(links, n.ifindex),
+                    mac: n.mac,
+                    state: n.state,
+                })
+                .collect();
+            table.sort_by(|a, b| (a.ip, &a.dev).cmp(&(b.ip, &b.dev)));
+            Observation::Neighbor(NeighSeen { table })
+        }
+    })
+}

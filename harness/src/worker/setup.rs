@@ -1,0 +1,165 @@
+//! Each node's setup, on a thread inside its namespace while later namespaces are still being
+//! made: sysctls, the netlink connection, probe and capture sockets, listeners and the /proc
+//! files read later. Everything opened here belongs to the node's namespace for good.
+
+use super::*;
+
+/// What every node's setup needs to know, worked out once from the plan.
+pub(super) struct Needs<'a> {
+    plan: &'a Plan,
+    baseline: &'a sysctl::BaselinePlan,
+    handle: tokio::runtime::Handle,
+    /// Which nodes ping and trace, by family ([`fam`]).
+    pingers: Vec<[bool; 2]>,
+    tracers: Vec<[bool; 2]>,
+    capture: bool,
+}
+
+/// What a node opened inside its namespace.
+pub(super) struct Opened {
+    pub nl: Netlink,
+    pub ping: [Option<IcmpSocket>; 2],
+    pub trace: [Option<IcmpSocket>; 2],
+    pub cap: Option<PacketSocket>,
+    pub igmp6: Option<std::fs::File>,
+    pub clients: std::collections::HashMap<usize, socket2::Socket>,
+    pub listeners: Vec<transport::Listener>,
+    pub net_files: Vec<std::fs::File>,
+}
+
+impl<'a> Needs<'a> {
+    pub(super) fn new(
+        plan: &'a Plan,
+        baseline: &'a sysctl::BaselinePlan,
+        handle: tokio::runtime::Handle,
+        capture: bool,
+    ) -> Self {
+        let mut pingers = vec![[false; 2]; plan.nodes.len()];
+        let mut tracers = vec![[false; 2]; plan.nodes.len()];
+        for e in &plan.expectations {
+            match e {
+                Expectation::Ping { from, to, .. } => pingers[*from][fam(*to)] = true,
+                Expectation::Traceroute { from, to, .. } => tracers[*from][fam(*to)] = true,
+                _ => {}
+            }
+        }
+        Needs {
+            plan,
+            baseline,
+            handle,
+            pingers,
+            tracers,
+            capture,
+        }
+    }
+
+    /// Sets node `i` up; call it on a thread inside the node's namespace.
+    pub(super) fn open(&self, i: usize) -> Result<Opened, WorkerError> {
+        let (plan, baseline, handle) = (self.plan, self.baseline, &self.handle);
+        let (pingers, tracers, capture) = (&self.pingers, &self.tracers, self.capture);
+        let pn = &plan.nodes[i];
+        let ifaces = plan.interfaces(i);
+        // br_netfilter's switches act only on bridges of their own namespace: a node that has
+        // none, and no `run` line that could make one, does not need them.
+        let bridges = !pn.bridges.is_empty() || !pn.run.is_empty();
+        let mut sysctls = sysctl::Writer::default();
+        let ipv6 = if pn.ipv6 {
+            &baseline.ipv6_on
+        } else {
+            &baseline.ipv6_off
+        };
+        for (k, v) in baseline
+            .writes
+            .iter()
+            .chain(ipv6)
+            .filter(|(k, _)| bridges || !k.starts_with("net.bridge."))
+        {
+            sysctls.write(k, v).map_err(|source| WorkerError::Sysctl {
+                node: pn.name.clone(),
+                source,
+            })?;
+        }
+        for (k, v) in &pn.sysctl {
+            if !sysctl::names_interface(k, &ifaces) {
+                sysctls
+                    .write(k, v)
+                    .map_err(|source| sysctl_error(&pn.name, source))?;
+            }
+        }
+        let nl = Netlink::open(&pn.name, handle)?;
+        let sock = |want: bool, v6: bool, recverr: bool| {
+            want.then(|| {
+                IcmpSocket::open(v6, recverr).map_err(|source| ProbeError::Socket {
+                    node: pn.name.clone(),
+                    source,
+                })
+            })
+            .transpose()
+        };
+        let ping = [
+            sock(pingers[i][0], false, true)?,
+            sock(pingers[i][1], true, true)?,
+        ];
+        let trace = [
+            sock(tracers[i][0], false, false)?,
+            sock(tracers[i][1], true, false)?,
+        ];
+        let cap = if capture {
+            Some(PacketSocket::open().map_err(|source| ProbeError::Socket {
+                node: pn.name.clone(),
+                source,
+            })?)
+        } else {
+            None
+        };
+        // Which multicast groups the node's interfaces joined (IPv6 readiness, see
+        // `wait_ipv6`): opened here, on a thread inside the node, it stays bound to the
+        // node's namespace whichever thread reads it later.
+        let igmp6 = if pn.ipv6 {
+            Some(
+                std::fs::File::open("/proc/thread-self/net/igmp6").map_err(|e| {
+                    WorkerError::Setup(format!(
+                        "node `{}`: cannot open /proc/thread-self/net/igmp6: {e}",
+                        pn.name
+                    ))
+                })?,
+            )
+        } else {
+            None
+        };
+        let setup_err = |what: &str, e: std::io::Error| {
+            WorkerError::Setup(format!("node `{}`: {what}: {e}", pn.name))
+        };
+        let mut clients = std::collections::HashMap::new();
+        for (k, e) in plan.expectations.iter().enumerate() {
+            if let Expectation::Port(w) = e {
+                if w.from == i {
+                    let s = transport::open_client(w.proto, w.to.is_ipv6(), k)
+                        .map_err(|e| setup_err("cannot open a probe socket", e))?;
+                    clients.insert(k, s);
+                }
+            }
+        }
+        let listeners = transport::open_listeners(&pn.name, &pn.listen, pn.ipv6)
+            .map_err(|e| setup_err("listen", e))?;
+        let net_files = if pn.services.iter().any(|s| s.ready.is_some()) {
+            ["tcp", "tcp6", "udp", "udp6"]
+                .iter()
+                .map(|f| std::fs::File::open(format!("/proc/thread-self/net/{f}")))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| setup_err("cannot open /proc/thread-self/net", e))?
+        } else {
+            Vec::new()
+        };
+        Ok(Opened {
+            nl,
+            ping,
+            trace,
+            cap,
+            igmp6,
+            clients,
+            listeners,
+            net_files,
+        })
+    }
+}
