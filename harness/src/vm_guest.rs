@@ -118,8 +118,13 @@ pub fn main() -> ! {
     say(&format!("kernel {}", kernel.trim()));
     // SAFETY: setting the environment before any thread exists.
     std::env::set_var("PATH", "/usr/sbin:/usr/bin:/sbin:/bin");
+    // A shard of a kernel x shard matrix runs the scenarios vm/run listed; otherwise all.
+    let scenarios: Vec<String> = std::fs::read_to_string("/scenarios.list")
+        .map(|l| l.lines().map(str::to_string).collect())
+        .unwrap_or_else(|_| vec!["/scenarios".to_string()]);
     let status = Command::new("/init")
-        .args(["run", "--json", "/tmp/result.json", "/scenarios"])
+        .args(["run", "--json", "/tmp/result.json"])
+        .args(&scenarios)
         .current_dir("/")
         // This kernel is here to run what the host's kernel could not: nothing may be skipped.
         .env(crate::runner::NO_SKIP_ENV, "1")
