@@ -6,24 +6,24 @@
 //! (what was seen), [`check`] (expected vs seen; pure), [`render`], [`runner`] (parent side) and
 //! [`worker`] (inside the sandbox).
 
-pub mod capture;
-pub mod check;
+pub(crate) mod capture;
+pub(crate) mod check;
 pub mod coverage;
-pub mod device;
-pub mod expect;
+pub(crate) mod device;
+pub(crate) mod expect;
 pub mod graph;
-pub mod icmp;
+pub(crate) mod icmp;
 pub mod import;
 pub mod junit;
-pub mod observe;
-pub mod probe;
+pub(crate) mod observe;
+pub(crate) mod probe;
 pub mod render;
 pub mod report;
 pub mod runner;
 pub mod sandbox;
 pub mod scenario;
-pub mod sockopt;
+pub(crate) mod sockopt;
 pub mod text;
-pub mod topology;
+pub(crate) mod topology;
 pub mod vm_guest;
 pub mod worker;

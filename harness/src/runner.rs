@@ -308,8 +308,21 @@ fn finish(file: &Path, plan: &Plan, done: sandbox::Finished) -> Result<ScenarioR
                     o.capture_drops
                 ));
             }
+            let checks = check_all(plan, &o);
+            // A failed port probe or command may be the service's fault: say what each wrote.
+            let about_services = checks.iter().zip(&plan.expectations).any(|(c, e)| {
+                !c.passed
+                    && matches!(
+                        e,
+                        crate::scenario::Expectation::Port(_)
+                            | crate::scenario::Expectation::Exec(_)
+                    )
+            });
+            if about_services {
+                notes.extend(crate::expect::exec::service_notes(plan, &o.services));
+            }
             Ok(ScenarioResult::Checked {
-                checks: check_all(plan, &o),
+                checks,
                 timings: o.timings.clone(),
                 notes,
                 observed: Box::new(o),

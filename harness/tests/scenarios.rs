@@ -839,6 +839,12 @@ fn transport_trials() -> Vec<Trial> {
             ),
             "FAIL tcp a1 -> 172.19.0.2:80: expected path a1:eth0, host:veth-a1, host:br-a; got a1:eth0, host:veth-a1, host:br-a, host:br-b, host:veth-b1, b1:eth0",
         ),
+        changed_fails(
+            "meta::failed_exec_shows_what_the_service_wrote",
+            WEB,
+            ("stdout = \"^200$\"", "stdout = \"^404$\""),
+            "note: service `/usr/bin/python3 -m http.server 8000",
+        ),
         Trial::test("meta::service_that_exits_fails_the_build", || {
             let (res, text) = variant_all(
                 WEB,

@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
-use super::frame::{parse, Eth, Icmp, IpView, Payload};
+use super::frame::{parse, Eth, IpView, Payload};
 use super::Frame;
 use crate::icmp::Kind;
 use crate::scenario::plan::Plan;
@@ -248,13 +248,6 @@ pub struct Hop {
 }
 
 impl Hop {
-    pub fn icmp(&self) -> Option<&Icmp> {
-        match &self.eth.payload {
-            Payload::Icmp(i) => Some(i),
-            _ => None,
-        }
-    }
-
     /// The IP header's addresses, ports and TTL, for any IP packet a path shows.
     pub fn ip(&self) -> Option<IpView> {
         self.eth.payload.ip()

@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
 use crate::capture::frame::UDP_PROBE_MAGIC;
-use crate::capture::path::{Flow, FlowKind, Step};
+use crate::capture::path::{Flow, Step};
 use crate::check::{check_nat, check_path, last_seen, Checked};
 use crate::icmp::{describe, Kind, Message};
 use crate::observe::Names;
@@ -881,11 +881,6 @@ pub fn step_title(step: Step) -> &'static str {
         Step::Datagram => "udp datagram",
         Step::Answer => "udp answer",
     }
-}
-
-/// Whether a flow is one of a port probe's.
-pub fn is_transport(k: &FlowKind) -> bool {
-    matches!(k, FlowKind::Transport { .. })
 }
 
 #[cfg(test)]

@@ -24,7 +24,6 @@ pub struct LinkDetail {
     pub kind: Option<String>,
     pub mac: Option<Mac>,
     pub mtu: Option<u32>,
-    pub up: bool,
     pub master: Option<u32>,
     /// For a veth: its peer's index, in this namespace unless `peer_netnsid` says otherwise.
     pub peer: Option<u32>,
@@ -53,7 +52,6 @@ fn link_detail(m: &LinkMessage) -> LinkDetail {
         kind: None,
         mac: base.mac,
         mtu: None,
-        up: base.up,
         master: base.controller,
         peer: None,
         peer_netnsid: None,
