@@ -340,6 +340,7 @@ pub fn check(
                 path: path.as_deref(),
                 nat: nat.as_ref(),
                 opts,
+                sent: addressed(e),
             },
             p,
             flows,
@@ -390,7 +391,7 @@ pub fn check(
             Observation::Neighbor(n),
         ) => check_neighbor(plan, *node, *ip, *mac, dev.as_deref(), *present, n, names),
         (Expectation::Port(w), Observation::Port(p)) => {
-            crate::expect::transport::check(plan, w, p, flows, names)
+            crate::expect::transport::check(plan, w, p, flows, names, addressed(e))
         }
         (Expectation::Exec(w), Observation::Exec(x)) => crate::expect::exec::check(plan, w, x),
         (Expectation::Fdb(w), Observation::Fdb(x)) => crate::expect::fdb::check(plan, w, x, names),
@@ -426,6 +427,8 @@ struct PingWant<'a> {
     path: Option<&'a [String]>,
     nat: Option<&'a Nat>,
     opts: &'a EchoOpts,
+    /// Where the request was addressed ([`addressed`]).
+    sent: Option<(usize, Endpoint)>,
 }
 
 /// "ping c -> 198.51.100.7 from 10.2.0.2 (1472 bytes, DF)": an echo probe in the words of
@@ -478,14 +481,7 @@ fn check_ping(
         problems.extend(check_path(plan, path, f));
     }
     if let (Some(nat), Some(f)) = (want.nat, flows) {
-        let sent = Some((
-            want.from,
-            Endpoint {
-                ip: want.to,
-                port: None,
-            },
-        ));
-        problems.extend(check_nat(plan, nat, f, names, sent));
+        problems.extend(check_nat(plan, nat, f, names, want.sent));
     }
     let passed = problems.is_empty();
     let detail = if passed {

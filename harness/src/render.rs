@@ -141,9 +141,9 @@ pub fn sections(plan: &Plan, result: &ScenarioResult) -> Vec<Section> {
             };
             let mut fl: Vec<&Flow> = fl.iter().collect();
             fl.sort_by_cached_key(|f| flow_order(&f.kind, &names));
+            let sent = crate::check::addressed(&plan.expectations[k]);
             for f in fl {
                 if f.kind.seq() <= max_seq {
-                    let sent = crate::check::addressed(&plan.expectations[k]);
                     records.push(render_flow(
                         &mut body, plan, &topo, &names, f, port_probe, sent,
                     ));

@@ -528,6 +528,31 @@ fn link_kind_trials() -> Vec<Trial> {
     v
 }
 
+/// Runs a script that builds a network by hand and imports it (into the file named by its first
+/// argument and by `IMPORT_TO`), and hands back the scenario it wrote.
+fn imported_by(script: &str, tag: &str) -> Result<String, Failed> {
+    let out = std::env::temp_dir().join(format!(
+        "netconform-import-{tag}-{}.toml",
+        std::process::id()
+    ));
+    let built = std::process::Command::new("bash")
+        .arg(root().join(script))
+        .arg(&out)
+        .env("IMPORT_TO", &out)
+        .env("NETCONFORM", worker())
+        .output()
+        .map_err(|e| e.to_string())?;
+    let text = std::fs::read_to_string(&out).map_err(|e| {
+        format!(
+            "no imported scenario ({e}); {script} said:\n{}{}",
+            String::from_utf8_lossy(&built.stdout),
+            String::from_utf8_lossy(&built.stderr)
+        )
+    })?;
+    let _ = std::fs::remove_file(&out);
+    Ok(text)
+}
+
 /// `netconform import` round trip: the Docker scenario's network built by hand with `ip` and
 /// `iptables` (harness/tests/by-hand/docker-single-host.sh, in a throwaway user+net+mount
 /// namespace), imported from its `host` namespace (veths followed into the others), then run
@@ -541,22 +566,7 @@ fn import_trial() -> Trial {
         {
             return Err("`unshare` (util-linux) is needed for the import round trip".into());
         }
-        let out =
-            std::env::temp_dir().join(format!("netconform-import-{}.toml", std::process::id()));
-        let built = std::process::Command::new("bash")
-            .arg(root().join("harness/tests/by-hand/docker-single-host.sh"))
-            .env("IMPORT_TO", &out)
-            .env("NETCONFORM", worker())
-            .output()
-            .map_err(|e| e.to_string())?;
-        let imported = std::fs::read_to_string(&out).map_err(|e| {
-            format!(
-                "no imported scenario ({e}); the script said:\n{}{}",
-                String::from_utf8_lossy(&built.stdout),
-                String::from_utf8_lossy(&built.stderr)
-            )
-        })?;
-        let _ = std::fs::remove_file(&out);
+        let imported = imported_by("harness/tests/by-hand/docker-single-host.sh", "docker")?;
         let original = root().join("scenarios/docker/single-host.toml");
         let text = std::fs::read_to_string(&original).map_err(|e| e.to_string())?;
         let expect = &text[text.find("[[expect.").ok_or("no expectations")?..];
@@ -610,22 +620,7 @@ fn import_trial() -> Trial {
 /// scenario it writes passes as written, and carries the rule, the table, the firewall.
 fn import_one_namespace_trial() -> Trial {
     Trial::test("meta::import_of_a_hand_built_namespace_passes", || {
-        let out =
-            std::env::temp_dir().join(format!("netconform-import1-{}.toml", std::process::id()));
-        let built = std::process::Command::new("bash")
-            .arg(root().join("harness/tests/import/one-namespace.sh"))
-            .arg(&out)
-            .env("NETCONFORM", worker())
-            .output()
-            .map_err(|e| e.to_string())?;
-        let text = std::fs::read_to_string(&out).map_err(|e| {
-            format!(
-                "no imported scenario ({e}):\n{}{}",
-                String::from_utf8_lossy(&built.stdout),
-                String::from_utf8_lossy(&built.stderr)
-            )
-        })?;
-        let _ = std::fs::remove_file(&out);
+        let text = imported_by("harness/tests/import/one-namespace.sh", "one")?;
         for want in [
             "bridges.\"br0\"",
             "bridge = \"br0\"",

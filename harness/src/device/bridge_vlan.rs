@@ -58,15 +58,7 @@ pub(crate) fn validate(
         let p = path.key("vlans").key(port);
         let mut seen = BTreeSet::new();
         for (k, x) in list.iter().enumerate() {
-            if !(1..=4094).contains(&x.id) {
-                v.push(
-                    Diagnostic::new(
-                        p.index(k).key("id"),
-                        format!("VLAN id {} is out of range", x.id),
-                    )
-                    .hint("use 1 to 4094"),
-                );
-            }
+            super::vlan_id(v, &p.index(k).key("id"), x.id);
             if !seen.insert(x.id) {
                 v.push(Diagnostic::new(
                     p.index(k).key("id"),

@@ -293,6 +293,19 @@ impl Common {
     }
 }
 
+/// An 802.1Q VLAN id, for VLAN devices and VLAN-aware bridges alike.
+pub(crate) fn vlan_id(v: &mut Validator, path: &KeyPath, id: u16) {
+    if !(1..=4094).contains(&id) {
+        v.push(
+            crate::scenario::diag::Diagnostic::new(
+                path.clone(),
+                format!("VLAN id {id} is out of range"),
+            )
+            .hint("use 1 to 4094 (0 and 4095 are reserved)"),
+        );
+    }
+}
+
 /// The fixed part of a create request: name, index, MAC, MTU, one queue, down.
 fn base<T>(
     b: rtnetlink::LinkMessageBuilder<T>,

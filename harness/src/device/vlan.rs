@@ -8,7 +8,7 @@ use rtnetlink::LinkVlan;
 use serde::{Deserialize, Serialize};
 
 use super::{base, common, opts_words, Cx, Feature, Kind, PlanDevice};
-use crate::scenario::diag::{Diagnostic, KeyPath};
+use crate::scenario::diag::KeyPath;
 use crate::scenario::validate::Validator;
 
 pub const FEATURE: Feature = Feature {
@@ -47,12 +47,7 @@ pub(crate) fn validate(
     ifaces: &mut [BTreeSet<String>],
 ) -> Option<PlanDevice> {
     v.new_iface(path, cx.node, cx.node_name, name, ifaces);
-    if !(1..=4094).contains(&x.id) {
-        v.push(
-            Diagnostic::new(path.key("id"), format!("VLAN id {} is out of range", x.id))
-                .hint("use 1 to 4094 (0 and 4095 are reserved)"),
-        );
-    }
+    super::vlan_id(v, &path.key("id"), x.id);
     v.dev_ref(
         &path.key("parent"),
         &x.parent,

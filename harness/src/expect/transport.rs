@@ -795,12 +795,14 @@ pub fn what(plan: &Plan, w: &PortWant) -> String {
     format!("{} {} -> {to}", w.proto.name(), plan.node_name(w.from))
 }
 
+/// `sent`: where the probe was addressed ([`crate::check::addressed`]), for its `nat` check.
 pub fn check(
     plan: &Plan,
     w: &PortWant,
     seen: &PortSeen,
     flows: Option<&[Flow]>,
     names: &Names,
+    sent: Option<(usize, crate::capture::path::Endpoint)>,
 ) -> Checked {
     let timeout = plan.settings.probe_timeout_ms;
     let got = seen.outcome.describe(w.proto, w.to, timeout, names);
@@ -843,13 +845,6 @@ pub fn check(
         problems.extend(check_path(plan, path, f));
     }
     if let (Some(nat), Some(f)) = (&w.nat, flows) {
-        let sent = Some((
-            w.from,
-            crate::capture::path::Endpoint {
-                ip: w.to,
-                port: Some(w.port),
-            },
-        ));
         problems.extend(check_nat(plan, nat, f, names, sent));
     }
     let passed = problems.is_empty();

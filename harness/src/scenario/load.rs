@@ -304,6 +304,9 @@ pub struct Source {
     pub file: ScenarioFile,
     /// Node names in the order the files declare them.
     pub order: Vec<String>,
+    /// Where each expectation is written, per kind in [`KINDS`] order: what puts the plan's
+    /// probes in file order. Read once, with the node order.
+    expect_spans: [Vec<usize>; 8],
 }
 
 /// Reads the scenario at `path` (and the files it extends) without validating it.
@@ -332,6 +335,7 @@ fn source_from_str(src: &str, path: &Path) -> Result<Source, LoadError> {
             }
         }
     }
+    let expect_spans = expect_spans(&trees);
     drop(trees);
     let leaf = docs.last().expect("a chain has its own file");
     let file: ScenarioFile = if docs.len() == 1 {
@@ -352,7 +356,12 @@ fn source_from_str(src: &str, path: &Path) -> Result<Source, LoadError> {
                 LoadError::Invalid(vec![leaf.locate_at(0..0, String::new(), msg, None)])
             })?
     };
-    Ok(Source { docs, file, order })
+    Ok(Source {
+        docs,
+        file,
+        order,
+        expect_spans,
+    })
 }
 
 impl Source {
@@ -412,24 +421,9 @@ impl Source {
     /// probes left behind.
     fn plan_order(&self, file: &ScenarioFile) -> Vec<usize> {
         let counts = kind_counts(file);
-        let total: usize = counts.iter().sum();
-        // The `expect` table comes whole from the last file of the chain that has one.
-        let trees = self.trees();
-        let written = trees.iter().rev().find_map(|t| {
-            let (_, e) = t.get_ref().iter().find(|(k, _)| k.get_ref() == "expect")?;
-            e.get_ref().as_table()
-        });
-        let mut keyed: Vec<(bool, usize, usize)> = Vec::with_capacity(total);
+        let mut keyed: Vec<(bool, usize, usize)> = Vec::with_capacity(counts.iter().sum());
         let mut base = 0;
-        for (kind, n) in KINDS.iter().zip(&counts) {
-            let spans: Vec<usize> = written
-                .and_then(|e| e.iter().find(|(k, _)| k.get_ref() == kind.0))
-                .and_then(|(_, v)| {
-                    v.get_ref()
-                        .as_array()
-                        .map(|a| a.iter().map(|x| x.span().start).collect())
-                })
-                .unwrap_or_default();
+        for ((kind, n), spans) in KINDS.iter().zip(&counts).zip(&self.expect_spans) {
             for i in 0..*n {
                 // A file changed by a tool may no longer match its text: keep validation's order.
                 let at = if spans.len() == *n {
@@ -536,6 +530,22 @@ fn explain_serde(msg: &str, key: &KeyPath) -> (String, Option<String>) {
         return (format!("missing key `{field}`"), None);
     }
     (msg, None)
+}
+
+/// Where each expectation of each kind ([`KINDS`]) is written. The `expect` table comes whole
+/// from the last file of the chain that has one.
+fn expect_spans(trees: &[Spanned<DeTable<'_>>]) -> [Vec<usize>; 8] {
+    let written = trees.iter().rev().find_map(|t| {
+        let (_, e) = t.get_ref().iter().find(|(k, _)| k.get_ref() == "expect")?;
+        e.get_ref().as_table()
+    });
+    KINDS.map(|(kind, _)| {
+        written
+            .and_then(|e| e.iter().find(|(k, _)| k.get_ref() == kind))
+            .and_then(|(_, v)| v.get_ref().as_array())
+            .map(|a| a.iter().map(|x| x.span().start).collect())
+            .unwrap_or_default()
+    })
 }
 
 /// Node names in the order the file declares them.

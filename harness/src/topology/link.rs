@@ -103,23 +103,12 @@ impl Netlink {
             b = b.vlan_filtering(true);
             cmd.push_str(" vlan_filtering 1");
         }
-        let msg = with_opts(b, opts).build();
-        self.handle
-            .link()
-            .add(msg)
-            .execute()
-            .await
-            .map_err(self.fail(cmd))
+        self.add_link(with_opts(b, opts).build(), cmd).await
     }
 
     /// `bridge vlan add ...` (a message of [`crate::device::bridge_vlan`]).
     pub async fn bridge_vlan_add(&self, msg: LinkMessage, cmd: String) -> Result<(), NetlinkError> {
-        self.handle
-            .link()
-            .set(msg)
-            .execute()
-            .await
-            .map_err(self.fail(cmd))
+        self.set_link(msg, cmd).await
     }
 
     /// `bridge vlan del ...`: RTM_DELLINK of the bridge family, which deletes a VLAN of the port.
@@ -135,6 +124,16 @@ impl Netlink {
         self.handle
             .link()
             .add(msg)
+            .execute()
+            .await
+            .map_err(self.fail(cmd))
+    }
+
+    /// Any `ip link set`: `cmd` is its `ip` equivalent for messages.
+    async fn set_link(&self, msg: LinkMessage, cmd: String) -> Result<(), NetlinkError> {
+        self.handle
+            .link()
+            .set(msg)
             .execute()
             .await
             .map_err(self.fail(cmd))
@@ -166,12 +165,11 @@ impl Netlink {
             opts,
         ))
         .build();
-        self.handle
-            .link()
-            .add(msg)
-            .execute()
-            .await
-            .map_err(self.fail(format!("ip link add {name} type veth peer name {peer}")))
+        self.add_link(
+            msg,
+            format!("ip link add {name} type veth peer name {peer}"),
+        )
+        .await
     }
 
     /// `ip link set dev INDEX addrgenmode none`: no IPv6 link-local address for this device.
@@ -187,29 +185,21 @@ impl Netlink {
                 In6AddrGenMode::None,
             )])]),
         );
-        self.handle
-            .link()
-            .set(b.build())
-            .execute()
+        self.set_link(b.build(), format!("ip link set {label} addrgenmode none"))
             .await
-            .map_err(self.fail(format!("ip link set {label} addrgenmode none")))
     }
 
-    /// `ip link set dev INDEX [master BRIDGE] up`
     /// `ip link set PORT master BOND`, on its own: a bond takes only a port that is down, and
     /// the kernel applies `up` before `master` within one request.
     pub async fn join(&self, index: u32, controller: u32, label: &str) -> Result<(), NetlinkError> {
         let msg = LinkUnspec::new_with_index(index)
             .controller(controller)
             .build();
-        self.handle
-            .link()
-            .set(msg)
-            .execute()
+        self.set_link(msg, format!("ip link set {label} master <bond>"))
             .await
-            .map_err(self.fail(format!("ip link set {label} master <bond>")))
     }
 
+    /// `ip link set dev INDEX [master BRIDGE] up`
     pub async fn set_up(
         &self,
         index: u32,
@@ -223,12 +213,7 @@ impl Netlink {
             cmd.push_str(" master <bridge>");
         }
         cmd.push_str(" up");
-        self.handle
-            .link()
-            .set(b.up().build())
-            .execute()
-            .await
-            .map_err(self.fail(cmd))
+        self.set_link(b.up().build(), cmd).await
     }
 
     /// `ip link show dev INDEX`: one link, asked for alone. The kernel then first runs the link

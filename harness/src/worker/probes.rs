@@ -100,6 +100,12 @@ pub(super) fn run_probes(
     let last_captured = plan.expectations.iter().rposition(is_captured);
     let mut capture_drops = 0;
     let mut closing = None;
+    let env = Env {
+        plan,
+        states,
+        rt,
+        timeout,
+    };
     for (k, e) in plan.expectations.iter().enumerate() {
         let captured = is_captured(e);
         if captured {
@@ -110,12 +116,6 @@ pub(super) fn run_probes(
                 }
             }
         }
-        let env = Env {
-            plan,
-            states,
-            rt,
-            timeout,
-        };
         let obs = observe(env, k, e, nodes, &mut batched)?;
         observations.push(obs);
         if captured {
