@@ -201,6 +201,24 @@ fn shell(script: &str, runs: usize) -> Result<f64, String> {
 }
 
 pub fn bench(exe: &Path, opts: &Opts) -> anyhow::Result<u8> {
+    let cores = header();
+    let whole = docker(exe, opts.runs)?;
+    if opts.shell {
+        shells(opts, whole);
+    }
+    scale(exe, opts)?;
+    suite(exe, cores)?;
+    if !opts.quick {
+        match cargo_test() {
+            Ok(t) => println!("  the whole `cargo test` (already built; scenario trials, audit, fuzz, unit tests): {}", show(t)),
+            Err(e) => println!("  the whole `cargo test`: not run: {e}"),
+        }
+    }
+    Ok(0)
+}
+
+/// The machine the figures come from; returns its cores.
+fn header() -> usize {
     let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let build = if cfg!(debug_assertions) {
@@ -212,8 +230,12 @@ pub fn bench(exe: &Path, opts: &Opts) -> anyhow::Result<u8> {
         "netconform bench: {build}, {cores} cores, kernel {}",
         kernel.trim()
     );
+    cores
+}
 
-    let runs = opts.runs;
+/// The Docker scenario by phase, quiet and back to back, port publishing, and the whole process;
+/// returns the whole process's median, which the shell scripts are compared with.
+fn docker(exe: &Path, runs: usize) -> anyhow::Result<f64> {
     println!("\nDocker single-host scenario, {runs} runs each (medians):");
     let docker = measure(
         exe,
@@ -304,31 +326,39 @@ pub fn bench(exe: &Path, opts: &Opts) -> anyhow::Result<u8> {
         QUIET_GAP.as_millis()
     );
 
-    if opts.shell {
-        println!(
-            "\nThe same experiment in bash, side by side (harness/benches/), whole processes paced like one run:"
-        );
-        let ratio = |t: f64| format!("netconform run is {:.1}x faster", t / whole);
-        match shell(SHELL_EXPERT, runs.min(10)) {
-            Ok(t) => println!(
-                "  expert script (ip -batch, ping -c 1 -W 1), {} runs: {}   {}",
-                runs.min(10),
-                show(t),
-                ratio(t)
-            ),
-            Err(e) => println!("  expert script: not run: {e}"),
-        }
-        let user_runs = if opts.quick { 1 } else { 3 };
-        match shell(SHELL_USER, user_runs) {
-            Ok(t) => println!(
-                "  user script (ping -c 3, traceroute), {user_runs} runs: {}   {}",
-                show(t),
-                ratio(t)
-            ),
-            Err(e) => println!("  user script: not run: {e}"),
-        }
-    }
+    Ok(whole)
+}
 
+/// The same experiment as bash scripts, run as root.
+fn shells(opts: &Opts, whole: f64) {
+    let runs = opts.runs;
+    println!(
+        "\nThe same experiment in bash, side by side (harness/benches/), whole processes paced like one run:"
+    );
+    let ratio = |t: f64| format!("netconform run is {:.1}x faster", t / whole);
+    match shell(SHELL_EXPERT, runs.min(10)) {
+        Ok(t) => println!(
+            "  expert script (ip -batch, ping -c 1 -W 1), {} runs: {}   {}",
+            runs.min(10),
+            show(t),
+            ratio(t)
+        ),
+        Err(e) => println!("  expert script: not run: {e}"),
+    }
+    let user_runs = if opts.quick { 1 } else { 3 };
+    match shell(SHELL_USER, user_runs) {
+        Ok(t) => println!(
+            "  user script (ping -c 3, traceroute), {user_runs} runs: {}   {}",
+            show(t),
+            ratio(t)
+        ),
+        Err(e) => println!("  user script: not run: {e}"),
+    }
+}
+
+/// Star and chain scenarios of 10, 100 and 1000 nodes, and the neighbour budget of the largest.
+fn scale(exe: &Path, opts: &Opts) -> anyhow::Result<()> {
+    let runs = opts.runs;
     println!("\nScale (captures off; 1000 nodes with permanent neighbours), medians, total until the worker exited:");
     println!(
         "  {:<22} {:>10} {:>10} {:>10} {:>10} {:>9} {:>8}",
@@ -384,31 +414,7 @@ pub fn bench(exe: &Path, opts: &Opts) -> anyhow::Result<u8> {
         }
     }
     if let Some(&n) = sizes.last() {
-        let plan = scenario::load_str(&gen::star(n, false, true), Path::new("star.toml"))
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
-        let need = runner::neighbour_budget(&plan);
-        for (family, (proto, what)) in [("ipv4", "ARP"), ("ipv6", "neighbour discovery")]
-            .into_iter()
-            .enumerate()
-        {
-            let Some(table) =
-                std::fs::read_to_string(format!("/proc/sys/net/{proto}/neigh/default/gc_thresh3"))
-                    .ok()
-                    .and_then(|s| s.trim().parse::<usize>().ok())
-            else {
-                continue;
-            };
-            println!(
-                "  neighbour budget: a {n}-node dual-stack star resolving {what} needs about {} \
-                 entries of the machine-wide table of {table} (net.{proto}.neigh.default.gc_thresh3); {}",
-                need[family],
-                if need[family] > table {
-                    "netconform refuses it with the fix, so the scale runs use permanent neighbours"
-                } else {
-                    "it fits"
-                }
-            );
-        }
+        neighbour_budget(n)?;
     }
     println!(
         "  worker peak RSS (largest case): {:.1} MiB",
@@ -422,6 +428,42 @@ pub fn bench(exe: &Path, opts: &Opts) -> anyhow::Result<u8> {
         println!("  dual-stack star {n} by phase: {}", shown.join(", "));
     }
 
+    Ok(())
+}
+
+/// What an `n`-node dual-stack star needs of the machine-wide neighbour tables, against their
+/// size here.
+fn neighbour_budget(n: usize) -> anyhow::Result<()> {
+    let plan = scenario::load_str(&gen::star(n, false, true), Path::new("star.toml"))
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let need = runner::neighbour_budget(&plan);
+    for (family, (proto, what)) in [("ipv4", "ARP"), ("ipv6", "neighbour discovery")]
+        .into_iter()
+        .enumerate()
+    {
+        let Some(table) =
+            std::fs::read_to_string(format!("/proc/sys/net/{proto}/neigh/default/gc_thresh3"))
+                .ok()
+                .and_then(|s| s.trim().parse::<usize>().ok())
+        else {
+            continue;
+        };
+        println!(
+            "  neighbour budget: a {n}-node dual-stack star resolving {what} needs about {} \
+             entries of the machine-wide table of {table} (net.{proto}.neigh.default.gc_thresh3); {}",
+            need[family],
+            if need[family] > table {
+                "netconform refuses it with the fix, so the scale runs use permanent neighbours"
+            } else {
+                "it fits"
+            }
+        );
+    }
+    Ok(())
+}
+
+/// Every scenario of scenarios/ at once, and coverage of the Docker scenario.
+fn suite(exe: &Path, cores: usize) -> anyhow::Result<()> {
     let dir = Path::new("scenarios");
     if dir.is_dir() {
         let files = runner::collect_scenarios(dir).context("reading scenarios/")?;
@@ -464,13 +506,7 @@ pub fn bench(exe: &Path, opts: &Opts) -> anyhow::Result<u8> {
             );
         }
     }
-    if !opts.quick {
-        match cargo_test() {
-            Ok(t) => println!("  the whole `cargo test` (already built; scenario trials, audit, fuzz, unit tests): {}", show(t)),
-            Err(e) => println!("  the whole `cargo test`: not run: {e}"),
-        }
-    }
-    Ok(0)
+    Ok(())
 }
 
 /// Wall time of the README's test command, `cargo test`, once it is built (building is not

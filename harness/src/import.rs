@@ -1,8 +1,10 @@
 //! `netconform import`: a scenario from a live network namespace (the current one, a named one,
-//! or a process's), following veth peers into the named namespaces it can enter. It only reads:
-//! links, bridges and their ports, addresses, routes, rules, the sysctls that matter, and the
-//! iptables and nftables rulesets (as `run` lines); and it writes expectations of the current
-//! facts (what `ip route get` answers for each neighbour and gateway) for the user to edit.
+//! or a process's), with every namespace linked to it that it can enter: veth peers, macvlan
+//! parents and children (found among named namespaces, Docker's, and processes'). It only
+//! reads: links, bridges and their ports, the device kinds of `device/`, addresses, routes,
+//! rules, the sysctls that matter, and the iptables and nftables rulesets (as `run` lines); and
+//! it writes expectations of the current facts (what `ip route get` answers for each neighbour
+//! and gateway) for the user to edit.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
@@ -11,12 +13,14 @@ use std::os::fd::OwnedFd;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use netlink_packet_route::link::LinkMessage;
+
 use crate::scenario::net::{Cidr, Mac};
 use crate::scenario::plan::PlanRule;
-use crate::topology::dump::{LinkDetail, RouteDetail};
+use crate::topology::dump::RouteDetail;
 use crate::topology::neighbour::Neighbour;
 use crate::topology::route::RouteLookup;
-use crate::topology::{Netlink, NetlinkError};
+use crate::topology::{LinkState, Netlink, NetlinkError};
 
 /// Which namespace to start from.
 #[derive(Debug, Clone)]
@@ -49,11 +53,21 @@ pub enum ImportError {
     Runtime(#[source] std::io::Error),
 }
 
+/// A namespace the import may read: its name as a node, its handle, its inode.
+struct Candidate {
+    node: String,
+    fd: OwnedFd,
+    ino: u64,
+}
+
 /// Everything read from one namespace.
 struct Ns {
     node: String,
     fd: OwnedFd,
-    links: Vec<LinkDetail>,
+    ino: u64,
+    links: Vec<LinkState>,
+    /// The links' messages, in the same order, for the device kinds to read their own data.
+    messages: Vec<LinkMessage>,
     addrs: Vec<(u32, Cidr)>,
     routes: Vec<RouteDetail>,
     rules: Vec<PlanRule>,
@@ -61,6 +75,8 @@ struct Ns {
     /// `ip route get` for each neighbour and gateway: what the expectations pin.
     lookups: Vec<(IpAddr, RouteLookup)>,
     sysctls: Vec<(String, String)>,
+    /// The namespaces its links name by id (IFLA_LINK_NETNSID), as inodes.
+    ids: BTreeMap<i32, u64>,
     run: Vec<Vec<String>>,
     notes: Vec<String>,
 }
@@ -71,6 +87,13 @@ impl Ns {
             .iter()
             .find(|l| l.index == index)
             .map(|l| l.name.as_str())
+    }
+
+    /// The inodes of the namespaces its links lead to.
+    fn linked(&self) -> impl Iterator<Item = u64> + '_ {
+        self.links
+            .iter()
+            .filter_map(|l| self.ids.get(&l.link_netnsid?).copied())
     }
 }
 
@@ -94,14 +117,17 @@ fn open(path: &str) -> Result<OwnedFd, ImportError> {
         })
 }
 
-/// Reads one namespace: netlink inside it from a thread of its own, programs started there.
-fn read(node: &str, fd: OwnedFd) -> Result<Ns, ImportError> {
+/// Reads one namespace through netlink, from a thread inside it: links, addresses, routes,
+/// rules, neighbours, `ip route get` for each neighbour and gateway, sysctls, and the ids it
+/// knows the other candidates by.
+fn read(c: Candidate, others: &[(u64, &OwnedFd)]) -> Result<Ns, ImportError> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(ImportError::Runtime)?;
     let handle = rt.handle().clone();
-    let read = crate::sandbox::in_netns(&fd, || -> Result<_, ImportError> {
+    let node = c.node.as_str();
+    let read = crate::sandbox::in_netns(&c.fd, || -> Result<_, ImportError> {
         let nl = Netlink::open(node, &handle)?;
         let sysctls: Vec<(String, String)> = SYSCTLS
             .iter()
@@ -112,55 +138,75 @@ fn read(node: &str, fd: OwnedFd) -> Result<Ns, ImportError> {
             })
             .collect();
         rt.block_on(async {
-            let links = nl.link_details().await?;
+            let messages = nl.link_messages().await?;
             let addrs = nl.addresses().await?;
             let routes = nl.routes().await?;
             let rules = nl.rules().await?;
             let neigh = nl.neighbours().await?;
-            // What the kernel answers now, for each neighbour and gateway.
-            let mut dests: BTreeSet<IpAddr> = neigh
-                .iter()
-                .filter(|n| n.mac.is_some() && !n.ip.is_multicast() && !n.ip.is_unspecified())
-                .map(|n| n.ip)
-                .collect();
-            dests.extend(routes.iter().filter_map(|r| r.via));
-            let mut lookups = Vec::new();
-            for d in dests {
-                if crate::scenario::net::is_link_local(d) {
-                    continue;
-                }
-                let lookup = crate::scenario::plan::Lookup::default();
-                if let Ok(Ok(r)) = nl.route_get(d, &lookup, None, None).await {
-                    lookups.push((d, r));
+            let lookups = lookups(&nl, &neigh, &routes).await;
+            let mut ids = BTreeMap::new();
+            for (ino, fd) in others {
+                if let Some(id) = nl.nsid_of(fd).await? {
+                    ids.insert(id, *ino);
                 }
             }
-            Ok::<_, ImportError>((links, addrs, routes, rules, neigh, lookups, sysctls))
+            Ok::<_, ImportError>((messages, addrs, routes, rules, neigh, lookups, sysctls, ids))
         })
     })
     .map_err(|source| ImportError::Enter {
         what: node.to_string(),
         source,
     })??;
-    let (links, addrs, routes, rules, neigh, lookups, mut sysctls) = read;
+    let (messages, addrs, routes, rules, neigh, lookups, mut sysctls, ids) = read;
+    let links: Vec<LinkState> = messages
+        .iter()
+        .map(crate::topology::link::parse_link)
+        .collect();
     // br_netfilter's switches matter only where there is a bridge.
     if !links.iter().any(|l| l.kind.as_deref() == Some("bridge")) {
         sysctls.retain(|(k, _)| !k.starts_with("net.bridge."));
     }
-    let mut ns = Ns {
-        node: node.to_string(),
-        fd,
+    Ok(Ns {
+        node: c.node,
+        fd: c.fd,
+        ino: c.ino,
         links,
+        messages,
         addrs,
         routes,
         rules,
         neigh,
         lookups,
         sysctls,
+        ids,
         run: Vec::new(),
         notes: Vec::new(),
-    };
-    rulesets(&mut ns);
-    Ok(ns)
+    })
+}
+
+/// What the kernel answers now (`ip route get`) for each neighbour and gateway.
+async fn lookups(
+    nl: &Netlink,
+    neigh: &[Neighbour],
+    routes: &[RouteDetail],
+) -> Vec<(IpAddr, RouteLookup)> {
+    let mut dests: BTreeSet<IpAddr> = neigh
+        .iter()
+        .filter(|n| n.mac.is_some() && !n.ip.is_multicast() && !n.ip.is_unspecified())
+        .map(|n| n.ip)
+        .collect();
+    dests.extend(routes.iter().filter_map(|r| r.via));
+    let mut out = Vec::new();
+    for d in dests {
+        if crate::scenario::net::is_link_local(d) {
+            continue;
+        }
+        let lookup = crate::scenario::plan::Lookup::default();
+        if let Ok(Ok(r)) = nl.route_get(d, &lookup, None, None).await {
+            out.push((d, r));
+        }
+    }
+    out
 }
 
 /// The firewall as `run` lines: iptables (and ip6tables) rule by rule from `iptables-save`, and
@@ -305,19 +351,56 @@ fn nft_tables(text: &str) -> Vec<String> {
     out.into_iter().map(|t| t.trim_end().to_string()).collect()
 }
 
-/// The named namespaces under /run/netns, as (name, path).
-fn named_namespaces() -> Vec<(String, String)> {
-    let Ok(dir) = std::fs::read_dir("/run/netns") else {
+/// Every other namespace the import might reach, each once: named ones (`ip netns`), Docker's,
+/// then processes' (a container's), skipping `skip` (the target's inode). A namespace that
+/// cannot be opened is not a candidate, nor is the host's (init's): importing a container
+/// must not pull in the whole host through its veth, whose host end becomes a stub node.
+fn candidates(skip: u64) -> Vec<Candidate> {
+    let init = open("/proc/1/ns/net").ok().and_then(|fd| ns_inode(&fd));
+    let mut seen: BTreeSet<u64> = [Some(skip), init].into_iter().flatten().collect();
+    let mut out = Vec::new();
+    let mut add = |node: String, path: PathBuf| {
+        let Ok(fd) = open(&path.display().to_string()) else {
+            return;
+        };
+        let Some(ino) = ns_inode(&fd) else { return };
+        if seen.insert(ino) {
+            out.push(Candidate { node, fd, ino });
+        }
+    };
+    for dir in ["/run/netns", "/run/docker/netns", "/var/run/docker/netns"] {
+        for (name, path) in sorted_dir(dir) {
+            add(name, path);
+        }
+    }
+    let mut pids: Vec<u32> = sorted_dir("/proc")
+        .into_iter()
+        .filter_map(|(name, _)| name.parse().ok())
+        .collect();
+    pids.sort_unstable();
+    for pid in pids {
+        let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+        let comm: String = comm
+            .trim()
+            .chars()
+            .map(|c| if c == ':' || c.is_control() { '-' } else { c })
+            .collect();
+        add(
+            format!("pid-{pid}-{comm}"),
+            PathBuf::from(format!("/proc/{pid}/ns/net")),
+        );
+    }
+    out
+}
+
+/// A folder's entries as (name, path), by name; none when it cannot be read.
+fn sorted_dir(dir: &str) -> Vec<(String, PathBuf)> {
+    let Ok(rd) = std::fs::read_dir(dir) else {
         return Vec::new();
     };
-    let mut v: Vec<(String, String)> = dir
+    let mut v: Vec<(String, PathBuf)> = rd
         .filter_map(|e| e.ok())
-        .map(|e| {
-            (
-                e.file_name().to_string_lossy().into_owned(),
-                e.path().display().to_string(),
-            )
-        })
+        .map(|e| (e.file_name().to_string_lossy().into_owned(), e.path()))
         .collect();
     v.sort();
     v
@@ -327,67 +410,59 @@ fn ns_inode(fd: &OwnedFd) -> Option<u64> {
     nix::sys::stat::fstat(fd).ok().map(|s| s.st_ino)
 }
 
-/// Reads `target` and every named namespace its veths lead to, and writes the scenario.
+/// Reads `target` and every namespace linked to it, directly or through others (a veth's peer,
+/// a macvlan's parent, a macvlan child of one of its interfaces), and writes the scenario.
 pub fn import(target: &Target) -> Result<String, ImportError> {
-    let (name, fd) = match target {
-        Target::Current => ("host".to_string(), open("/proc/thread-self/ns/net")?),
-        Target::Netns(n) => (n.clone(), open(&format!("/run/netns/{n}"))?),
-        Target::Pid(p) => (format!("pid-{p}"), open(&format!("/proc/{p}/ns/net"))?),
+    let (node, path) = match target {
+        Target::Current => ("host".to_string(), "/proc/thread-self/ns/net".to_string()),
+        Target::Netns(n) => (n.clone(), format!("/run/netns/{n}")),
+        Target::Pid(p) => (format!("pid-{p}"), format!("/proc/{p}/ns/net")),
     };
-    let mut seen: BTreeSet<u64> = ns_inode(&fd).into_iter().collect();
-    let mut spaces = vec![read(&name, fd)?];
-    // veths whose peer is in another namespace: (namespace, index) -> (namespace, peer index).
-    let mut cross: BTreeMap<(usize, u32), (usize, u32)> = BTreeMap::new();
-    let mut k = 0;
-    while k < spaces.len() {
-        let wanted: Vec<(u32, u32)> = spaces[k]
-            .links
-            .iter()
-            .filter(|l| l.kind.as_deref() == Some("veth") && l.peer_netnsid.is_some())
-            .filter_map(|l| Some((l.index, l.peer?)))
-            .collect();
-        for (index, peer) in wanted {
-            if cross.contains_key(&(k, index)) {
-                continue;
-            }
-            // Already read: a namespace whose veth points back.
-            let known = (0..spaces.len()).find_map(|j| {
-                let l = spaces[j].links.iter().find(|l| {
-                    j != k && l.index == peer && l.peer == Some(index) && l.peer_netnsid.is_some()
-                })?;
-                Some((j, l.index))
-            });
-            if let Some(found) = known {
-                cross.insert((k, index), found);
-                cross.insert(found, (k, index));
-                continue;
-            }
-            for (nsname, path) in named_namespaces() {
-                let Ok(fd) = open(&path) else { continue };
-                let Some(ino) = ns_inode(&fd) else { continue };
-                if seen.contains(&ino) {
-                    continue;
-                }
-                let Ok(other) = read(&nsname, fd) else {
-                    continue;
-                };
-                let hit = other
-                    .links
-                    .iter()
-                    .any(|l| l.index == peer && l.peer == Some(index) && l.peer_netnsid.is_some());
-                if hit {
-                    seen.insert(ino);
-                    let j = spaces.len();
-                    spaces.push(other);
-                    cross.insert((k, index), (j, peer));
-                    cross.insert((j, peer), (k, index));
-                    break;
-                }
-            }
+    let fd = open(&path)?;
+    let ino = ns_inode(&fd).unwrap_or(0);
+    let first = Candidate { node, fd, ino };
+    let pool = candidates(ino);
+    let handles: Vec<(u64, &OwnedFd)> = std::iter::once((first.ino, &first.fd))
+        .chain(pool.iter().map(|c| (c.ino, &c.fd)))
+        .collect();
+    let mut spaces = vec![read(dup(&first)?, &handles)?];
+    let mut read_all = Vec::new();
+    for c in &pool {
+        // Namespaces it cannot enter (another user's, the host's from a sandbox) are not linked
+        // to anything it could import.
+        if let Ok(ns) = read(dup(c)?, &handles) {
+            read_all.push(ns);
         }
-        k += 1;
     }
-    Ok(write(&spaces, &cross, target))
+    // Take in every namespace linked to one taken, either way, until none is left.
+    loop {
+        let taken: BTreeSet<u64> = spaces.iter().map(|s| s.ino).collect();
+        let wanted: BTreeSet<u64> = spaces.iter().flat_map(Ns::linked).collect();
+        let Some(k) = read_all
+            .iter()
+            .position(|o| wanted.contains(&o.ino) || o.linked().any(|i| taken.contains(&i)))
+        else {
+            break;
+        };
+        spaces.push(read_all.remove(k));
+    }
+    for ns in &mut spaces {
+        rulesets(ns);
+    }
+    Ok(write(&spaces, target))
+}
+
+/// A second handle on a candidate: one is read through while all stay open for the others'
+/// namespace ids.
+fn dup(c: &Candidate) -> Result<Candidate, ImportError> {
+    Ok(Candidate {
+        node: c.node.clone(),
+        fd: c.fd.try_clone().map_err(|source| ImportError::Open {
+            path: format!("the handle of {}", c.node).into(),
+            source,
+        })?,
+        ino: c.ino,
+    })
 }
 
 /// A TOML string.
@@ -410,7 +485,29 @@ fn addrs_of(ns: &Ns, index: u32) -> Vec<String> {
         .collect()
 }
 
-fn end(ns: &Ns, l: &LinkDetail) -> String {
+/// Where a link's IFLA_LINK points (a veth's peer, a macvlan's parent): the namespace, among
+/// those read, and the index there.
+fn resolve(spaces: &[Ns], k: usize, l: &LinkState) -> Option<(usize, u32)> {
+    let index = l.link.filter(|i| *i != 0)?;
+    match l.link_netnsid {
+        None => Some((k, index)),
+        Some(id) => {
+            let ino = spaces[k].ids.get(&id)?;
+            Some((spaces.iter().position(|s| s.ino == *ino)?, index))
+        }
+    }
+}
+
+/// The bridge a link is a port of, by name.
+fn bridge_of<'a>(ns: &'a Ns, l: &LinkState) -> Option<&'a str> {
+    l.controller
+        .and_then(|m| ns.links.iter().find(|x| x.index == m))
+        .filter(|x| x.kind.as_deref() == Some("bridge"))
+        .map(|x| x.name.as_str())
+}
+
+/// A link end: `{ node = ..., name = ..., addresses = [...], mac = ..., bridge = ..., mtu = ... }`.
+fn end(ns: &Ns, l: &LinkState) -> String {
     let mut s = format!("{{ node = {}, name = {}", q(&ns.node), q(&l.name));
     let a = addrs_of(ns, l.index);
     if !a.is_empty() {
@@ -419,12 +516,8 @@ fn end(ns: &Ns, l: &LinkDetail) -> String {
     if let Some(m) = l.mac {
         let _ = write!(s, ", mac = {}", q(&m.to_string()));
     }
-    if let Some(br) = l
-        .master
-        .and_then(|m| ns.links.iter().find(|x| x.index == m))
-        .filter(|x| x.kind.as_deref() == Some("bridge"))
-    {
-        let _ = write!(s, ", bridge = {}", q(&br.name));
+    if let Some(br) = bridge_of(ns, l) {
+        let _ = write!(s, ", bridge = {}", q(br));
     }
     if let Some(mtu) = l.mtu.filter(|m| *m != 1500) {
         let _ = write!(s, ", mtu = {mtu}");
@@ -433,8 +526,36 @@ fn end(ns: &Ns, l: &LinkDetail) -> String {
     s
 }
 
-fn write(spaces: &[Ns], cross: &BTreeMap<(usize, u32), (usize, u32)>, target: &Target) -> String {
+/// `{ k = v, ... }` on one line, keys in the model's order, no empty `addresses`.
+fn inline(t: &toml::Table) -> String {
+    let items: Vec<String> = t
+        .iter()
+        .filter(|(k, v)| !(*k == "addresses" && v.as_array().is_some_and(|a| a.is_empty())))
+        .map(|(k, v)| format!("{k} = {v}"))
+        .collect();
+    format!("{{ {} }}", items.join(", "))
+}
+
+fn write(spaces: &[Ns], target: &Target) -> String {
     let mut s = String::new();
+    header(&mut s, target);
+    let stubs = stubs(spaces);
+    for k in 0..spaces.len() {
+        node(&mut s, spaces, k);
+    }
+    for (_, _, name) in &stubs {
+        let _ = writeln!(
+            s,
+            "\n[nodes.{}]   # the far end of a veth, in a namespace this import could not enter",
+            q(name)
+        );
+    }
+    links(&mut s, spaces, &stubs);
+    expectations(&mut s, spaces);
+    s
+}
+
+fn header(s: &mut String, target: &Target) {
     let from = match target {
         Target::Current => "the current network namespace".to_string(),
         Target::Netns(n) => format!("network namespace {n}"),
@@ -450,143 +571,196 @@ fn write(spaces: &[Ns], cross: &BTreeMap<(usize, u32), (usize, u32)>, target: &T
         "\n# Read from the live system (kernel {}). Review it: the expectations below pin what the\n# kernel answered then; add the probes you care about.",
         crate::report::kernel_release()
     );
-    let mut stubs = Vec::new();
+}
+
+/// veths whose peer is in no namespace read here, as (namespace, index, stub node name): a stub
+/// node holds the other end.
+fn stubs(spaces: &[Ns]) -> Vec<(usize, u32, String)> {
+    let mut out = Vec::new();
     for (k, ns) in spaces.iter().enumerate() {
-        let _ = writeln!(s, "\n[nodes.{}]", q(&ns.node));
-        for n in &ns.notes {
-            let _ = writeln!(s, "# {n}");
-        }
-        if !ns.sysctls.is_empty() {
-            let items: Vec<String> = ns
-                .sysctls
-                .iter()
-                .map(|(k, v)| format!("{} = {}", q(k), q(v)))
-                .collect();
-            let _ = writeln!(s, "sysctl = {{ {} }}", items.join(", "));
-        }
-        for l in ns
-            .links
-            .iter()
-            .filter(|l| l.kind.as_deref() == Some("bridge"))
-        {
-            let a = addrs_of(ns, l.index);
-            let mut fields = Vec::new();
-            if !a.is_empty() {
-                fields.push(format!("addresses = {}", list(&a)));
-            }
-            if let Some(mtu) = l.mtu.filter(|m| *m != 1500) {
-                fields.push(format!("mtu = {mtu}"));
-            }
-            let _ = writeln!(s, "bridges.{} = {{ {} }}", q(&l.name), fields.join(", "));
-        }
         for l in &ns.links {
-            match l.kind.as_deref() {
-                None if l.name == "lo" => {}
-                Some("veth") | Some("bridge") => {}
-                other => {
-                    let _ = writeln!(
-                        s,
-                        "# not imported: {} ({})",
-                        l.name,
-                        other.unwrap_or("a device without a kind")
-                    );
-                }
+            if l.kind.as_deref() == Some("veth") && resolve(spaces, k, l).is_none() {
+                out.push((k, l.index, format!("{}-{}-peer", ns.node, l.name)));
             }
         }
-        let routes: Vec<String> = ns
-            .routes
+    }
+    out
+}
+
+/// One node's table: sysctls, bridges, devices, routes, rules and `run` lines.
+fn node(s: &mut String, spaces: &[Ns], k: usize) {
+    let ns = &spaces[k];
+    let _ = writeln!(s, "\n[nodes.{}]", q(&ns.node));
+    for n in &ns.notes {
+        let _ = writeln!(s, "# {n}");
+    }
+    if !ns.sysctls.is_empty() {
+        let items: Vec<String> = ns
+            .sysctls
             .iter()
-            .filter(|r| !r.connected)
-            .filter_map(|r| {
-                let mut f = vec![format!(
-                    "to = {}",
-                    // `default` takes its gateway's family, or IPv4 without one.
-                    q(
-                        &if r.to.prefix == 0 && (r.to.addr.is_ipv4() || r.via.is_some()) {
-                            "default".to_string()
-                        } else {
-                            r.to.to_string()
-                        }
-                    )
-                )];
-                if let Some(v) = r.via {
-                    f.push(format!("via = {}", q(&v.to_string())));
-                }
-                if let Some(d) = r.dev.and_then(|i| ns.name_of(i)) {
-                    if r.via.is_none() || crate::scenario::net::is_link_local(r.via?) {
-                        f.push(format!("dev = {}", q(d)));
-                    }
-                }
-                if let Some(m) = r
-                    .metric
-                    .filter(|m| *m != 0 && !(r.to.addr.is_ipv6() && *m == 1024))
-                {
-                    f.push(format!("metric = {m}"));
-                }
-                if let Some(src) = r.src {
-                    f.push(format!("src = {}", q(&src.to_string())));
-                }
-                if r.table != 254 {
-                    f.push(format!("table = {}", r.table));
-                }
-                Some(format!("  {{ {} }},", f.join(", ")))
-            })
+            .map(|(k, v)| format!("{} = {}", q(k), q(v)))
             .collect();
-        if !routes.is_empty() {
-            let _ = writeln!(s, "routes = [\n{}\n]", routes.join("\n"));
+        let _ = writeln!(s, "sysctl = {{ {} }}", items.join(", "));
+    }
+    for (l, m) in ns
+        .links
+        .iter()
+        .zip(&ns.messages)
+        .filter(|(l, _)| l.kind.as_deref() == Some("bridge"))
+    {
+        let a = addrs_of(ns, l.index);
+        let mut fields = Vec::new();
+        if !a.is_empty() {
+            fields.push(format!("addresses = {}", list(&a)));
         }
-        if !ns.rules.is_empty() {
-            let rules: Vec<String> = ns
-                .rules
-                .iter()
-                .map(|r| {
-                    let mut f = Vec::new();
-                    if let Some(c) = r.from {
-                        f.push(format!("from = {}", q(&c.to_string())));
-                    }
-                    if let Some(c) = r.to {
-                        f.push(format!("to = {}", q(&c.to_string())));
-                    }
-                    if let Some(i) = &r.iif {
-                        f.push(format!("iif = {}", q(i)));
-                    }
-                    if let Some(m) = r.fwmark {
-                        f.push(format!("fwmark = {m}"));
-                    }
-                    f.push(format!("table = {}", r.table));
-                    if let Some(p) = r.priority {
-                        f.push(format!("priority = {p}"));
-                    }
-                    format!("  {{ {} }},", f.join(", "))
-                })
-                .collect();
-            let _ = writeln!(s, "rules = [\n{}\n]", rules.join("\n"));
+        if let Some(mtu) = l.mtu.filter(|m| *m != 1500) {
+            fields.push(format!("mtu = {mtu}"));
         }
-        if !ns.run.is_empty() {
-            let lines: Vec<String> = ns.run.iter().map(|a| format!("  {},", list(a))).collect();
-            let _ = writeln!(s, "run = [\n{}\n]", lines.join("\n"));
+        if vlan_filtering(m) {
+            fields.push("vlan_filtering = true".into());
+            let _ = writeln!(
+                s,
+                "# not imported: the VLANs of {}'s ports (`bridge vlan show`); unlisted ports are in VLAN 1 untagged",
+                l.name
+            );
         }
-        // veths whose peer is in no namespace read here: a stub node holds the other end.
-        for l in ns
-            .links
-            .iter()
-            .filter(|l| l.kind.as_deref() == Some("veth"))
-        {
-            if l.peer_netnsid.is_some() && !cross.contains_key(&(k, l.index)) {
-                stubs.push((k, l.index, format!("{}-{}-peer", ns.node, l.name)));
+        let _ = writeln!(s, "bridges.{} = {{ {} }}", q(&l.name), fields.join(", "));
+    }
+    devices(s, spaces, k);
+    routes(s, ns);
+    rules(s, ns);
+    if !ns.run.is_empty() {
+        let lines: Vec<String> = ns.run.iter().map(|a| format!("  {},", list(a))).collect();
+        let _ = writeln!(s, "run = [\n{}\n]", lines.join("\n"));
+    }
+}
+
+/// Whether a bridge filters by VLAN (`ip -d link show` says `vlan_filtering 1`).
+fn vlan_filtering(m: &LinkMessage) -> bool {
+    use netlink_packet_route::link::{InfoBridge, InfoData, LinkAttribute, LinkInfo};
+    m.attributes.iter().any(|a| match a {
+        LinkAttribute::LinkInfo(infos) => infos.iter().any(|i| {
+            matches!(i, LinkInfo::Data(InfoData::Bridge(b))
+                if b.iter().any(|x| matches!(x, InfoBridge::VlanFiltering(true))))
+        }),
+        _ => false,
+    })
+}
+
+/// Devices of the kinds in `device/`, each written by its kind's module; others as comments.
+fn devices(s: &mut String, spaces: &[Ns], k: usize) {
+    let ns = &spaces[k];
+    for (l, m) in ns.links.iter().zip(&ns.messages) {
+        let kind = match l.kind.as_deref() {
+            None if l.name == "lo" => continue,
+            Some("veth") | Some("bridge") => continue,
+            kind => kind.unwrap_or("a device without a kind"),
+        };
+        let parent = resolve(spaces, k, l).and_then(|(j, i)| {
+            let name = spaces[j].name_of(i)?;
+            Some(if j == k {
+                name.to_string()
+            } else {
+                format!("{}:{name}", spaces[j].node)
+            })
+        });
+        let at = crate::device::Around {
+            links: &ns.links,
+            parent_here: l.link_netnsid.is_none(),
+            parent,
+        };
+        let shared = crate::device::Shared {
+            addresses: addrs_of(ns, l.index),
+            mac: l.mac.map(|m| m.to_string()),
+            mtu: l.mtu.filter(|m| *m != 1500),
+            bridge: bridge_of(ns, l).map(str::to_string),
+        };
+        let _ = match crate::device::import(m, &at, shared) {
+            Ok(Some((table, t))) => writeln!(s, "{table}.{} = {}", q(&l.name), inline(&t)),
+            Ok(None) => writeln!(s, "# not imported: {} ({kind})", l.name),
+            Err(why) => writeln!(s, "# not imported: {} ({kind}): {why}", l.name),
+        };
+    }
+}
+
+/// Routes of every table, the kernel's connected ones left out.
+fn routes(s: &mut String, ns: &Ns) {
+    let routes: Vec<String> = ns
+        .routes
+        .iter()
+        .filter(|r| !r.connected)
+        .map(|r| {
+            // `default` takes its gateway's family, or IPv4 without one.
+            let to = if r.to.prefix == 0 && (r.to.addr.is_ipv4() || r.via.is_some()) {
+                "default".to_string()
+            } else {
+                r.to.to_string()
+            };
+            let mut f = vec![format!("to = {}", q(&to))];
+            if let Some(v) = r.via {
+                f.push(format!("via = {}", q(&v.to_string())));
             }
-        }
+            if let Some(d) = r.dev.and_then(|i| ns.name_of(i)) {
+                if r.via.is_none_or(crate::scenario::net::is_link_local) {
+                    f.push(format!("dev = {}", q(d)));
+                }
+            }
+            if let Some(m) = r
+                .metric
+                .filter(|m| *m != 0 && !(r.to.addr.is_ipv6() && *m == 1024))
+            {
+                f.push(format!("metric = {m}"));
+            }
+            if let Some(src) = r.src {
+                f.push(format!("src = {}", q(&src.to_string())));
+            }
+            if r.table != 254 {
+                f.push(format!("table = {}", r.table));
+            }
+            format!("  {{ {} }},", f.join(", "))
+        })
+        .collect();
+    if !routes.is_empty() {
+        let _ = writeln!(s, "routes = [\n{}\n]", routes.join("\n"));
     }
-    for (_, _, name) in &stubs {
-        let _ = writeln!(
-            s,
-            "\n[nodes.{}]   # the far end of a veth, in a namespace this import could not enter",
-            q(name)
-        );
+}
+
+fn rules(s: &mut String, ns: &Ns) {
+    if ns.rules.is_empty() {
+        return;
     }
-    // Links: each veth pair once. Where several interfaces of a node share a subnet, the kernel
-    // prefers the one whose connected route came first, which follows the order their
-    // addresses were added: emit the ends in that order, as the build adds them.
+    let rules: Vec<String> = ns
+        .rules
+        .iter()
+        .map(|r| {
+            let mut f = Vec::new();
+            if let Some(c) = r.from {
+                f.push(format!("from = {}", q(&c.to_string())));
+            }
+            if let Some(c) = r.to {
+                f.push(format!("to = {}", q(&c.to_string())));
+            }
+            if let Some(i) = &r.iif {
+                f.push(format!("iif = {}", q(i)));
+            }
+            if let Some(m) = r.fwmark {
+                f.push(format!("fwmark = {m}"));
+            }
+            f.push(format!("table = {}", r.table));
+            if let Some(p) = r.priority {
+                f.push(format!("priority = {p}"));
+            }
+            format!("  {{ {} }},", f.join(", "))
+        })
+        .collect();
+    let _ = writeln!(s, "rules = [\n{}\n]", rules.join("\n"));
+}
+
+/// Each veth pair once, as a `[[links]]` table.
+fn links(s: &mut String, spaces: &[Ns], stubs: &[(usize, u32, String)]) {
+    // Where several interfaces of a node share a subnet, the kernel prefers the one whose
+    // connected route came first, which follows the order their addresses were added: emit the
+    // ends in that order, as the build adds them.
     let rank = |k: usize, index: u32| -> usize {
         spaces[k]
             .routes
@@ -594,7 +768,7 @@ fn write(spaces: &[Ns], cross: &BTreeMap<(usize, u32), (usize, u32)>, target: &T
             .position(|r| r.connected && r.dev == Some(index))
             .unwrap_or(usize::MAX)
     };
-    let mut veths: Vec<(usize, &LinkDetail)> = spaces
+    let mut veths: Vec<(usize, &LinkState)> = spaces
         .iter()
         .enumerate()
         .flat_map(|(k, ns)| {
@@ -607,16 +781,10 @@ fn write(spaces: &[Ns], cross: &BTreeMap<(usize, u32), (usize, u32)>, target: &T
     veths.sort_by_key(|(k, l)| (*k, rank(*k, l.index), l.index));
     let mut done: BTreeSet<(usize, u32)> = BTreeSet::new();
     for (k, l) in veths {
-        let ns = &spaces[k];
         if done.contains(&(k, l.index)) {
             continue;
         }
-        let peer = match (l.peer_netnsid, l.peer) {
-            (None, Some(p)) => Some((k, p)),
-            (Some(_), _) => cross.get(&(k, l.index)).copied(),
-            _ => None,
-        };
-        let b = match peer {
+        let b = match resolve(spaces, k, l) {
             Some((j, p)) => {
                 let Some(pl) = spaces[j].links.iter().find(|x| x.index == p) else {
                     continue;
@@ -630,9 +798,13 @@ fn write(spaces: &[Ns], cross: &BTreeMap<(usize, u32), (usize, u32)>, target: &T
             },
         };
         done.insert((k, l.index));
-        let _ = writeln!(s, "\n[[links]]\na = {}\nb = {b}", end(ns, l));
+        let _ = writeln!(s, "\n[[links]]\na = {}\nb = {b}", end(&spaces[k], l));
     }
-    // Expectations: what `ip route get` answered for each neighbour and gateway.
+}
+
+/// What `ip route get` answered for each neighbour and gateway, and the neighbour tables as
+/// comments.
+fn expectations(s: &mut String, spaces: &[Ns]) {
     for ns in spaces {
         for (to, r) in &ns.lookups {
             let _ = writeln!(
@@ -673,7 +845,6 @@ fn write(spaces: &[Ns], cross: &BTreeMap<(usize, u32), (usize, u32)>, target: &T
             );
         }
     }
-    s
 }
 
 #[cfg(test)]
@@ -710,6 +881,22 @@ mod tests {
             lines[2],
             ["iptables", "-t", "filter", "-P", "FORWARD", "DROP"]
         );
+    }
+
+    #[test]
+    fn a_vlan_filtering_bridge_is_recognised() {
+        use netlink_packet_route::link::{InfoBridge, InfoData, LinkAttribute, LinkInfo};
+        let bridge = |on: bool| {
+            let mut m = LinkMessage::default();
+            m.attributes
+                .push(LinkAttribute::LinkInfo(vec![LinkInfo::Data(
+                    InfoData::Bridge(vec![InfoBridge::VlanFiltering(on)]),
+                )]));
+            m
+        };
+        assert!(vlan_filtering(&bridge(true)));
+        assert!(!vlan_filtering(&bridge(false)));
+        assert!(!vlan_filtering(&LinkMessage::default()));
     }
 
     #[test]

@@ -268,18 +268,14 @@ fn dispatch(command: Command) -> anyhow::Result<u8> {
             runs,
             quick,
             no_shell,
-        } => {
-            let exe = std::env::current_exe()
-                .context("cannot find the netconform binary to start workers")?;
-            bench::bench(
-                &exe,
-                &bench::Opts {
-                    runs: runs as usize,
-                    quick,
-                    shell: !no_shell,
-                },
-            )
-        }
+        } => bench::bench(
+            &current_exe()?,
+            &bench::Opts {
+                runs: runs as usize,
+                quick,
+                shell: !no_shell,
+            },
+        ),
         Command::Gen {
             kind,
             n,
@@ -308,21 +304,7 @@ fn dispatch(command: Command) -> anyhow::Result<u8> {
             };
             graph(&file, format, &mark)
         }
-        Command::Import { netns, pid, output } => {
-            let target = match (netns, pid) {
-                (Some(n), _) => netconform::import::Target::Netns(n),
-                (None, Some(p)) => netconform::import::Target::Pid(p),
-                (None, None) => netconform::import::Target::Current,
-            };
-            let text = netconform::import::import(&target)
-                .map_err(|e| anyhow::anyhow!(netconform::text::chain(&e)))?;
-            match output {
-                Some(path) => std::fs::write(&path, text)
-                    .with_context(|| format!("cannot write {}", path.display()))?,
-                None => print!("{text}"),
-            }
-            Ok(0)
-        }
+        Command::Import { netns, pid, output } => import(netns, pid, output.as_deref()),
         Command::Schema => {
             let text = serde_json::to_string_pretty(&scenario::model::schema())
                 .context("encoding the schema")?;
@@ -336,6 +318,28 @@ fn dispatch(command: Command) -> anyhow::Result<u8> {
         }
         Command::Programs { files } => programs(&files),
     }
+}
+
+/// The running binary, which workers are started from.
+fn current_exe() -> anyhow::Result<PathBuf> {
+    std::env::current_exe().context("cannot find the netconform binary to start workers")
+}
+
+/// `import`: a scenario of the current network namespace, a named one, or a process's.
+fn import(netns: Option<String>, pid: Option<u32>, output: Option<&Path>) -> anyhow::Result<u8> {
+    let target = match (netns, pid) {
+        (Some(n), _) => netconform::import::Target::Netns(n),
+        (None, Some(p)) => netconform::import::Target::Pid(p),
+        (None, None) => netconform::import::Target::Current,
+    };
+    let text = netconform::import::import(&target)
+        .map_err(|e| anyhow::anyhow!(netconform::text::chain(&e)))?;
+    match output {
+        Some(path) => std::fs::write(path, text)
+            .with_context(|| format!("cannot write {}", path.display()))?,
+        None => print!("{text}"),
+    }
+    Ok(0)
 }
 
 /// `__programs`: every program the scenarios' `run` lines, services and commands call, so that
@@ -451,8 +455,7 @@ fn snapshots(result: &Path, write_missing: bool) -> anyhow::Result<u8> {
 /// `netconform coverage`: each scenario's report, then the total; exit 1 when a scenario is
 /// below `--min`.
 fn coverage(files: &[PathBuf], opts: &RunOpts) -> anyhow::Result<u8> {
-    let exe =
-        std::env::current_exe().context("cannot find the netconform binary to start workers")?;
+    let exe = current_exe()?;
     let mut reports = Vec::new();
     let mut code = 0;
     let mut skipped = false;
@@ -508,8 +511,7 @@ struct RunOpts {
 /// The flake gate: every scenario `runs` times, four runs per core at a time; any difference in
 /// verdicts or in the rendered packet paths between runs is reported.
 fn flake(files: &[PathBuf], runs: usize) -> anyhow::Result<u8> {
-    let exe =
-        std::env::current_exe().context("cannot find the netconform binary to start workers")?;
+    let exe = current_exe()?;
     let mut plans = Vec::new();
     for f in files {
         match scenario::load_file(f) {
@@ -553,22 +555,7 @@ fn flake(files: &[PathBuf], runs: usize) -> anyhow::Result<u8> {
             f.display(),
             distinct.len()
         );
-        let (first, n0) = distinct[0];
-        for (other, n) in &distinct[1..] {
-            println!("  {n0} runs gave A, {n} gave B; first differing lines:");
-            let (a, b): (Vec<&str>, Vec<&str>) = (first.lines().collect(), other.lines().collect());
-            let at = a
-                .iter()
-                .zip(&b)
-                .position(|(x, y)| x != y)
-                .unwrap_or(a.len().min(b.len()));
-            for line in a.iter().skip(at).take(3) {
-                println!("  A| {line}");
-            }
-            for line in b.iter().skip(at).take(3) {
-                println!("  B| {line}");
-            }
-        }
+        show_variation(&distinct);
     }
     println!(
         "flake: {} scenarios x {runs} runs in {:.1} s: {varied} varied",
@@ -576,6 +563,26 @@ fn flake(files: &[PathBuf], runs: usize) -> anyhow::Result<u8> {
         started.elapsed().as_secs_f64()
     );
     Ok(if varied == 0 { 0 } else { 1 })
+}
+
+/// How the distinct outcomes of one scenario differ from the first: the first differing lines.
+fn show_variation(distinct: &[(&String, usize)]) {
+    let (first, n0) = distinct[0];
+    for (other, n) in &distinct[1..] {
+        println!("  {n0} runs gave A, {n} gave B; first differing lines:");
+        let (a, b): (Vec<&str>, Vec<&str>) = (first.lines().collect(), other.lines().collect());
+        let at = a
+            .iter()
+            .zip(&b)
+            .position(|(x, y)| x != y)
+            .unwrap_or(a.len().min(b.len()));
+        for line in a.iter().skip(at).take(3) {
+            println!("  A| {line}");
+        }
+        for line in b.iter().skip(at).take(3) {
+            println!("  B| {line}");
+        }
+    }
 }
 
 fn check(files: &[PathBuf]) -> u8 {
@@ -598,69 +605,21 @@ fn check(files: &[PathBuf]) -> u8 {
     code
 }
 
-fn run(files: &[PathBuf], opts: &RunOpts) -> anyhow::Result<u8> {
-    let exe =
-        std::env::current_exe().context("cannot find the netconform binary to start workers")?;
-    let started = Instant::now();
-    // One scenario needs no progress; many get a line each as they finish.
-    let progress = (files.len() > 1).then(|| Progress::new(files.len(), "run", Default::default()));
-    let results = runner::parallel(files.len(), |i| {
-        let f = &files[i];
-        let r = scenario::load_file(f)
-            .map_err(RunError::from)
-            .and_then(|plan| Ok((runner::run_plan(f, &plan, &exe)?, plan)));
-        if let Some(p) = &progress {
-            p.done(&f.display().to_string());
-        }
-        r
-    });
-    if let Some(p) = progress {
-        p.finish();
-    }
+/// What became of one scenario: its result and plan, or why it could not run.
+type Outcome = Result<(ScenarioResult, scenario::Plan), RunError>;
 
-    let mut code = 0u8;
-    let (mut passed, mut failed, mut invalid, mut checks, mut checks_failed) = (0, 0, 0, 0, 0);
-    let mut skipped = 0;
+fn run(files: &[PathBuf], opts: &RunOpts) -> anyhow::Result<u8> {
+    let exe = current_exe()?;
+    let started = Instant::now();
+    let results = run_files(files, &exe);
+    let mut tally = Tally::default();
     let mut records = Vec::new();
     for (f, r) in files.iter().zip(&results) {
         match r {
             Ok((res, plan)) => {
-                print_colored(&render_result(f, res));
+                show_result(f, plan, res, opts);
                 records.push(report::record(&f.display().to_string(), plan, res));
-                if opts.paths {
-                    for line in render_observations(plan, res).lines() {
-                        println!("  | {line}");
-                    }
-                }
-                if let Some(dir) = &opts.pcap {
-                    let out = dir.join(pcap_name(f));
-                    match runner::write_pcap(plan, res, &out) {
-                        Ok(true) => println!("  pcap: {}", out.display()),
-                        Ok(false) => {}
-                        Err(e) => eprintln!("warning: cannot write {}: {e}", out.display()),
-                    }
-                }
-                if let ScenarioResult::Checked {
-                    checks: c, timings, ..
-                } = res
-                {
-                    checks += c.len();
-                    checks_failed += c.iter().filter(|c| !c.passed).count();
-                    println!(
-                        "  time: sandbox {:.1} ms, build {:.1} ms, probes {:.1} ms",
-                        timings.sandbox_us as f64 / 1000.0,
-                        timings.build_us as f64 / 1000.0,
-                        timings.probe_us as f64 / 1000.0
-                    );
-                }
-                if res.passed() {
-                    passed += 1;
-                } else if res.skipped() {
-                    skipped += 1;
-                } else {
-                    failed += 1;
-                    code = code.max(1);
-                }
+                tally.count(res);
             }
             Err(e) => {
                 // A load error names its file, line and column already; others need the file.
@@ -668,25 +627,12 @@ fn run(files: &[PathBuf], opts: &RunOpts) -> anyhow::Result<u8> {
                     eprintln!("error: {}", f.display());
                 }
                 eprintln!("{e}");
-                invalid += 1;
-                code = 2;
+                tally.invalid += 1;
             }
         }
     }
     if let Some(path) = &opts.junit {
-        let entries: Vec<netconform::junit::Entry<'_>> = files
-            .iter()
-            .zip(&results)
-            .map(|(f, r)| netconform::junit::Entry {
-                file: f.display().to_string(),
-                outcome: r
-                    .as_ref()
-                    .map(|(res, plan)| (plan, res))
-                    .map_err(|e| e.to_string()),
-            })
-            .collect();
-        let xml = netconform::junit::junit(&entries).context("encoding the JUnit report")?;
-        std::fs::write(path, xml).with_context(|| format!("cannot write {}", path.display()))?;
+        write_junit(path, files, &results)?;
     }
     if std::env::var_os("GITHUB_ACTIONS").is_some_and(|v| v == "true") {
         annotate(files, &results);
@@ -700,31 +646,140 @@ fn run(files: &[PathBuf], opts: &RunOpts) -> anyhow::Result<u8> {
         let text = serde_json::to_string_pretty(&rec).context("encoding the results")?;
         std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))?;
     }
-    let mut invalid_text = if invalid > 0 {
-        format!(", {invalid} invalid")
-    } else {
-        String::new()
-    };
-    if skipped > 0 {
-        invalid_text.push_str(&format!(", {skipped} skipped"));
-        // Skipped is not passed: its own status when nothing failed (as the kernel selftests).
-        if code == 0 {
-            code = EXIT_SKIPPED;
+    println!("{}", tally.summary(started.elapsed()));
+    Ok(tally.exit_code())
+}
+
+/// Every scenario loaded and run, in parallel; one line per scenario as it finishes when there
+/// are many.
+fn run_files(files: &[PathBuf], exe: &Path) -> Vec<Outcome> {
+    let progress = (files.len() > 1).then(|| Progress::new(files.len(), "run", Default::default()));
+    let results = runner::parallel(files.len(), |i| {
+        let f = &files[i];
+        let r = scenario::load_file(f)
+            .map_err(RunError::from)
+            .and_then(|plan| Ok((runner::run_plan(f, &plan, exe)?, plan)));
+        if let Some(p) = &progress {
+            p.done(&f.display().to_string());
+        }
+        r
+    });
+    if let Some(p) = progress {
+        p.finish();
+    }
+    results
+}
+
+/// One scenario's verdicts, and what the options ask for beside them (paths, pcap, timings).
+fn show_result(f: &Path, plan: &scenario::Plan, res: &ScenarioResult, opts: &RunOpts) {
+    print_colored(&render_result(f, res));
+    if opts.paths {
+        for line in render_observations(plan, res).lines() {
+            println!("  | {line}");
         }
     }
-    println!(
-        "summary: {} ({passed} passed, {failed} failed{invalid_text}), {} ({} passed, {checks_failed} failed) in {:.0} ms",
-        plural(files.len(), "scenario"),
-        plural(checks, "check"),
-        checks - checks_failed,
-        started.elapsed().as_secs_f64() * 1000.0
-    );
-    Ok(code)
+    if let Some(dir) = &opts.pcap {
+        let out = dir.join(pcap_name(f));
+        match runner::write_pcap(plan, res, &out) {
+            Ok(true) => println!("  pcap: {}", out.display()),
+            Ok(false) => {}
+            Err(e) => eprintln!("warning: cannot write {}: {e}", out.display()),
+        }
+    }
+    if let ScenarioResult::Checked { timings, .. } = res {
+        println!(
+            "  time: sandbox {:.1} ms, build {:.1} ms, probes {:.1} ms",
+            timings.sandbox_us as f64 / 1000.0,
+            timings.build_us as f64 / 1000.0,
+            timings.probe_us as f64 / 1000.0
+        );
+    }
+}
+
+/// How a `run` went, scenario by scenario and check by check.
+#[derive(Default)]
+struct Tally {
+    passed: usize,
+    failed: usize,
+    skipped: usize,
+    invalid: usize,
+    checks: usize,
+    checks_failed: usize,
+}
+
+impl Tally {
+    fn count(&mut self, res: &ScenarioResult) {
+        if let ScenarioResult::Checked { checks, .. } = res {
+            self.checks += checks.len();
+            self.checks_failed += checks.iter().filter(|c| !c.passed).count();
+        }
+        if res.passed() {
+            self.passed += 1;
+        } else if res.skipped() {
+            self.skipped += 1;
+        } else {
+            self.failed += 1;
+        }
+    }
+
+    /// 2 when a scenario was invalid, 1 when one failed, then 4 when one was skipped: skipped is
+    /// not passed, so it has its own status when nothing failed (as the kernel selftests).
+    fn exit_code(&self) -> u8 {
+        if self.invalid > 0 {
+            2
+        } else if self.failed > 0 {
+            1
+        } else if self.skipped > 0 {
+            EXIT_SKIPPED
+        } else {
+            0
+        }
+    }
+
+    fn summary(&self, took: std::time::Duration) -> String {
+        let mut extra = String::new();
+        if self.invalid > 0 {
+            extra.push_str(&format!(", {} invalid", self.invalid));
+        }
+        if self.skipped > 0 {
+            extra.push_str(&format!(", {} skipped", self.skipped));
+        }
+        format!(
+            "summary: {} ({} passed, {} failed{extra}), {} ({} passed, {} failed) in {:.0} ms",
+            plural(
+                self.passed + self.failed + self.skipped + self.invalid,
+                "scenario"
+            ),
+            self.passed,
+            self.failed,
+            plural(self.checks, "check"),
+            self.checks - self.checks_failed,
+            self.checks_failed,
+            took.as_secs_f64() * 1000.0
+        )
+    }
+}
+
+/// `run --junit`: one suite per scenario, one case per expectation.
+fn write_junit(path: &Path, files: &[PathBuf], results: &[Outcome]) -> anyhow::Result<()> {
+    let entries: Vec<netconform::junit::Entry<'_>> = files
+        .iter()
+        .zip(results)
+        .map(|(f, r)| netconform::junit::Entry {
+            file: f.display().to_string(),
+            outcome: r
+                .as_ref()
+                .map(|(res, plan)| (plan, res))
+                .map_err(|e| e.to_string()),
+        })
+        .collect();
+    let xml = netconform::junit::junit(&entries).context("encoding the JUnit report")?;
+    std::fs::write(path, xml).with_context(|| format!("cannot write {}", path.display()))
 }
 
 /// Under GitHub Actions, each failed expectation (or unbuildable network) also becomes an
 /// `::error` annotation on its line of the scenario file, shown beside the diff of a pull request.
-fn annotate(files: &[PathBuf], results: &[Result<(ScenarioResult, scenario::Plan), RunError>]) {
+fn annotate(files: &[PathBuf], results: &[Outcome]) {
     // GitHub's workflow-command escaping: data, and properties (which also escape `:` and `,`).
     let data = |s: &str| {
         s.replace('%', "%25")
@@ -879,8 +934,7 @@ fn side(path: &Path) -> anyhow::Result<report::RunRecord> {
         return serde_json::from_str(&text)
             .with_context(|| format!("{} is not a `netconform run --json` file", path.display()));
     }
-    let exe =
-        std::env::current_exe().context("cannot find the netconform binary to start workers")?;
+    let exe = current_exe()?;
     let plan = scenario::load_file(path).map_err(|e| anyhow::anyhow!("{e}"))?;
     let res = runner::run_plan(path, &plan, &exe).map_err(|e| anyhow::anyhow!("{e}"))?;
     Ok(report::RunRecord {

@@ -553,67 +553,103 @@ fn imported_by(script: &str, tag: &str) -> Result<String, Failed> {
     Ok(text)
 }
 
-/// `netconform import` round trip: the Docker scenario's network built by hand with `ip` and
-/// `iptables` (harness/tests/by-hand/docker-single-host.sh, in a throwaway user+net+mount
-/// namespace), imported from its `host` namespace (veths followed into the others), then run
-/// with the Docker scenario's own expectations: every verdict the same, every path the same.
-fn import_trial() -> Trial {
-    Trial::test("meta::import_round_trip_gives_the_same_verdicts", || {
-        if !std::process::Command::new("unshare")
-            .arg("--version")
-            .output()
-            .is_ok_and(|o| o.status.success())
-        {
-            return Err("`unshare` (util-linux) is needed for the import round trip".into());
-        }
-        let imported = imported_by("harness/tests/by-hand/docker-single-host.sh", "docker")?;
-        let original = root().join("scenarios/docker/single-host.toml");
-        let text = std::fs::read_to_string(&original).map_err(|e| e.to_string())?;
-        let expect = &text[text.find("[[expect.").ok_or("no expectations")?..];
-        // The network as imported, with the Docker scenario's expectations instead of the
-        // route checks import wrote (run below, as written).
-        let network = imported.split("\n[[expect.").next().unwrap_or(&imported);
-        let combined = format!("{network}\n{expect}");
-        let path = Path::new("imported.toml");
-        let plan = scenario::load_str(&combined, path)
-            .map_err(|e| format!("the imported scenario is invalid: {e}\n{combined}"))?;
-        let got = runner::run_plan(path, &plan, &worker()).map_err(|e| e.to_string())?;
-        let want_plan = scenario::load_file(&original).map_err(|e| e.to_string())?;
-        let want = runner::run_plan(&original, &want_plan, &worker()).map_err(|e| e.to_string())?;
-        let verdicts = |r: &ScenarioResult| -> Vec<(String, bool, String)> {
-            match r {
-                ScenarioResult::Checked { checks, .. } => checks
-                    .iter()
-                    .map(|c| {
-                        // Paths are the `via ...` part of a detail: the interfaces crossed.
-                        let via = c.detail.split(" via ").nth(1).unwrap_or("").to_string();
-                        (c.what.clone(), c.passed, via)
-                    })
-                    .collect(),
-                other => vec![(format!("{other:?}"), false, String::new())],
-            }
-        };
-        let (g, w) = (verdicts(&got), verdicts(&want));
-        // And the scenario as import wrote it passes on its own.
-        let own = scenario::load_str(&imported, path).map_err(|e| e.to_string())?;
-        let own = runner::run_plan(path, &own, &worker()).map_err(|e| e.to_string())?;
-        if !own.passed() {
-            return Err(format!(
-                "the imported scenario fails:\n{}",
-                render_result(path, &own)
-            )
-            .into());
-        }
-        if g == w && got.passed() {
-            Ok(())
-        } else {
-            Err(format!(
-                "the imported network behaves differently:\n{}\n--- imported scenario:\n{combined}",
-                render_result(path, &got)
-            )
-            .into())
-        }
+/// `netconform import` round trips: a scenario's network built by hand with `ip` and `iptables`
+/// (a script of harness/tests/by-hand/, in a throwaway user+net+mount namespace), imported from
+/// one of its namespaces (the others found through veths and macvlans), then run with the
+/// scenario's own expectations: every verdict the same, every path the same.
+fn import_trials() -> Vec<Trial> {
+    [
+        ("docker", "docker-single-host.sh", "docker/single-host.toml"),
+        (
+            "overlay",
+            "vxlan-two-hosts.sh",
+            "overlay/vxlan-two-hosts.toml",
+        ),
+        ("macvlan", "docker-macvlan.sh", "docker/macvlan.toml"),
+    ]
+    .into_iter()
+    .map(|(tag, script, scenario)| {
+        Trial::test(
+            format!("meta::import_round_trip_gives_the_same_verdicts::{tag}"),
+            move || import_round_trip(tag, script, scenario),
+        )
     })
+    .collect()
+}
+
+fn import_round_trip(tag: &str, script: &str, scenario: &str) -> Result<(), Failed> {
+    if !std::process::Command::new("unshare")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success())
+    {
+        return Err("`unshare` (util-linux) is needed for the import round trip".into());
+    }
+    let imported = imported_by(&format!("harness/tests/by-hand/{script}"), tag)?;
+    let original = root().join("scenarios").join(scenario);
+    let text = std::fs::read_to_string(&original).map_err(|e| e.to_string())?;
+    let expect = &text[text.find("[[expect.").ok_or("no expectations")?..];
+    // The network as imported, with the scenario's expectations instead of the route checks
+    // import wrote (run below, as written).
+    let network = imported.split("\n[[expect.").next().unwrap_or(&imported);
+    let combined = format!("{}\n{expect}", with_listeners(network, &text)?);
+    let path = Path::new("imported.toml");
+    let plan = scenario::load_str(&combined, path)
+        .map_err(|e| format!("the imported scenario is invalid: {e}\n{combined}"))?;
+    let got = runner::run_plan(path, &plan, &worker()).map_err(|e| e.to_string())?;
+    let want_plan = scenario::load_file(&original).map_err(|e| e.to_string())?;
+    let want = runner::run_plan(&original, &want_plan, &worker()).map_err(|e| e.to_string())?;
+    let verdicts = |r: &ScenarioResult| -> Vec<(String, bool, String)> {
+        match r {
+            ScenarioResult::Checked { checks, .. } => checks
+                .iter()
+                .map(|c| {
+                    // Paths are the `via ...` part of a detail: the interfaces crossed.
+                    let via = c.detail.split(" via ").nth(1).unwrap_or("").to_string();
+                    (c.what.clone(), c.passed, via)
+                })
+                .collect(),
+            other => vec![(format!("{other:?}"), false, String::new())],
+        }
+    };
+    let (g, w) = (verdicts(&got), verdicts(&want));
+    // And the scenario as import wrote it passes on its own.
+    let own = scenario::load_str(&imported, path).map_err(|e| e.to_string())?;
+    let own = runner::run_plan(path, &own, &worker()).map_err(|e| e.to_string())?;
+    if !own.passed() {
+        return Err(format!(
+            "the imported scenario fails:\n{}\n--- imported scenario:\n{imported}",
+            render_result(path, &own)
+        )
+        .into());
+    }
+    if g == w && got.passed() {
+        Ok(())
+    } else {
+        Err(format!(
+            "the imported network behaves differently:\n{}\n--- imported scenario:\n{combined}",
+            render_result(path, &got)
+        )
+        .into())
+    }
+}
+
+/// `network` with the harness's own listeners of `original` (`listen = [...]`, which the by-hand
+/// scripts stand in for with servers of their own, and import cannot see) under the same nodes.
+fn with_listeners(network: &str, original: &str) -> Result<String, Failed> {
+    let file: toml::Table = original.parse().map_err(|e| format!("{e}"))?;
+    let mut out = network.to_string();
+    let nodes = file.get("nodes").and_then(|n| n.as_table());
+    for (name, node) in nodes.into_iter().flatten() {
+        if let Some(listen) = node.get("listen") {
+            let head = format!("[nodes.\"{name}\"]\n");
+            let at = out
+                .find(&head)
+                .ok_or_else(|| format!("the import has no node {name}"))?;
+            out.insert_str(at + head.len(), &format!("listen = {listen}\n"));
+        }
+    }
+    Ok(out)
 }
 
 /// `netconform import` inside one namespace built by hand with `ip`, `iptables` and `nft`: the
@@ -1078,7 +1114,7 @@ fn main() {
     trials.extend(coverage_trials());
     trials.push(cli_trial());
     trials.push(working_folder_trial());
-    trials.push(import_trial());
+    trials.extend(import_trials());
     trials.push(import_one_namespace_trial());
     trials.push(junit_trial());
     trials.extend(graph_trials());

@@ -3,13 +3,14 @@
 
 use std::collections::BTreeSet;
 
-use netlink_packet_route::link::{BondMode, LinkMessage};
+use netlink_packet_route::link::{BondMode, InfoBond, LinkMessage};
 use rtnetlink::LinkBond;
 use serde::{Deserialize, Serialize};
 
 use super::{base, common, opts_words, Cx, Feature, Kind, PlanDevice};
 use crate::scenario::diag::{did_you_mean, Diagnostic, KeyPath};
 use crate::scenario::validate::Validator;
+use crate::topology::LinkState;
 
 pub const FEATURE: Feature = Feature {
     what: "bonding",
@@ -53,6 +54,31 @@ const MODES: [&str; 7] = [
     "balance-tlb",
     "balance-alb",
 ];
+
+/// The bond as written, from what `ip -d link show` reports of it and of its ports (the links
+/// whose controller it is).
+pub(crate) fn import(
+    info: &[InfoBond],
+    index: u32,
+    links: &[LinkState],
+    shared: super::Shared,
+) -> Bond {
+    let mut b = Bond {
+        ports: super::ports_of(index, links),
+        ..Bond::default()
+    }
+    .with_shared(shared);
+    for i in info {
+        match i {
+            InfoBond::Mode(m) => {
+                b.mode = MODES.get(usize::from(u8::from(*m))).map(|s| s.to_string())
+            }
+            InfoBond::MiiMon(ms) if *ms > 0 => b.miimon = Some(*ms),
+            _ => {}
+        }
+    }
+    b
+}
 
 pub(crate) fn validate(
     v: &mut Validator,

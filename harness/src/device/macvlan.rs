@@ -4,7 +4,7 @@
 
 use std::collections::BTreeSet;
 
-use netlink_packet_route::link::{LinkMessage, MacVlanMode};
+use netlink_packet_route::link::{InfoMacVlan, LinkMessage, MacVlanMode};
 use rtnetlink::LinkMacVlan;
 use serde::{Deserialize, Serialize};
 
@@ -49,6 +49,23 @@ const MODES: [(&str, u32); 5] = [
     ("passthru", 8),
     ("source", 16),
 ];
+
+/// The device as written, from what `ip -d link show` reports of it; `parent` as the scenario
+/// names it (`eth0`, or `node:eth0` in another node).
+pub(crate) fn import(info: &[InfoMacVlan], parent: String, shared: super::Shared) -> Macvlan {
+    let mode = info.iter().find_map(|i| match i {
+        InfoMacVlan::Mode(m) => Some(u32::from(*m)),
+        _ => None,
+    });
+    Macvlan {
+        parent,
+        mode: mode
+            .and_then(|m| MODES.iter().find(|(_, n)| *n == m))
+            .map(|(name, _)| name.to_string()),
+        ..Macvlan::default()
+    }
+    .with_shared(shared)
+}
 
 pub(crate) fn validate(
     v: &mut Validator,

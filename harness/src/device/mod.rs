@@ -6,20 +6,21 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use netlink_packet_route::link::LinkMessage;
+use netlink_packet_route::link::{InfoData, LinkAttribute, LinkInfo, LinkMessage};
 use serde::{Deserialize, Serialize};
 
 use crate::scenario::diag::KeyPath;
 use crate::scenario::model::ScenarioFile;
 use crate::scenario::net::{Cidr, Mac};
 use crate::scenario::validate::Validator;
+use crate::topology::LinkState;
 
 /// A device kind's model as written, with the fields every kind shares appended: addresses,
 /// MAC, MTU and the bridge it joins.
 macro_rules! device_model {
     ($(#[$m:meta])* pub struct $name:ident { $($body:tt)* }) => {
         $(#[$m])*
-        #[derive(Debug, Clone, serde::Deserialize, serde::Serialize, schemars::JsonSchema)]
+        #[derive(Debug, Clone, Default, serde::Deserialize, serde::Serialize, schemars::JsonSchema)]
         #[serde(deny_unknown_fields)]
         pub struct $name {
             $($body)*
@@ -36,6 +37,15 @@ macro_rules! device_model {
             /// The shared fields, for [`common`].
             fn written(&self) -> $crate::device::Written<'_> {
                 (&self.addresses, self.mac.as_deref(), self.mtu, self.bridge.as_deref())
+            }
+
+            /// The model with the shared fields `netconform import` read back.
+            fn with_shared(mut self, s: $crate::device::Shared) -> Self {
+                self.addresses = s.addresses;
+                self.mac = s.mac;
+                self.mtu = s.mtu;
+                self.bridge = s.bridge;
+                self
             }
         }
     };
@@ -293,6 +303,75 @@ impl Common {
     }
 }
 
+/// The fields every kind shares, as `netconform import` writes them.
+pub(crate) struct Shared {
+    pub addresses: Vec<String>,
+    pub mac: Option<String>,
+    pub mtu: Option<u32>,
+    pub bridge: Option<String>,
+}
+
+/// What `netconform import` knows around a device it read back.
+pub(crate) struct Around<'a> {
+    /// Every link of the device's namespace.
+    pub links: &'a [LinkState],
+    /// Its parent (IFLA_LINK) as a scenario names it: `eth0` in its own node, `node:eth0` in
+    /// another; `None` when it has none, or it is in a namespace the import could not read.
+    pub parent: Option<String>,
+    /// Whether the parent is in the device's own node.
+    pub parent_here: bool,
+}
+
+/// A device read back from the kernel (`ip -d link show NAME`) as the scenario would make it:
+/// the table it goes under (`vxlans`) and its fields. `Ok(None)` for kinds with no model here;
+/// `Err` says why one of ours cannot be written.
+pub(crate) fn import(
+    m: &LinkMessage,
+    at: &Around<'_>,
+    shared: Shared,
+) -> Result<Option<(&'static str, toml::Table)>, String> {
+    let data = m.attributes.iter().find_map(|a| match a {
+        LinkAttribute::LinkInfo(infos) => infos.iter().find_map(|i| match i {
+            LinkInfo::Data(d) => Some(d),
+            _ => None,
+        }),
+        _ => None,
+    });
+    let parent = || {
+        at.parent
+            .clone()
+            .ok_or("its parent is in a namespace this import could not read")
+    };
+    let index = m.header.index;
+    let (table, value) = match data {
+        Some(InfoData::Vxlan(i)) => ("vxlans", table(vxlan::import(i, at.links, shared))),
+        Some(InfoData::MacVlan(i)) => ("macvlans", table(macvlan::import(i, parent()?, shared))),
+        Some(InfoData::Vlan(i)) => {
+            if !at.parent_here {
+                return Err("its parent is in another namespace".into());
+            }
+            ("vlans", table(vlan::import(i, parent()?, shared)))
+        }
+        Some(InfoData::Bond(i)) => ("bonds", table(bond::import(i, index, at.links, shared))),
+        Some(InfoData::Vrf(i)) => ("vrfs", table(vrf::import(i, index, at.links, shared))),
+        _ => return Ok(None),
+    };
+    Ok(Some((table, value?)))
+}
+
+fn table(model: impl Serialize) -> Result<toml::Table, String> {
+    toml::Table::try_from(model).map_err(|e| format!("cannot write it: {e}"))
+}
+
+/// The links whose controller is `index` (a bond's or a VRF's ports), by name.
+fn ports_of(index: u32, links: &[LinkState]) -> Vec<String> {
+    links
+        .iter()
+        .filter(|l| l.controller == Some(index))
+        .map(|l| l.name.clone())
+        .collect()
+}
+
 /// An 802.1Q VLAN id, for VLAN devices and VLAN-aware bridges alike.
 pub(crate) fn vlan_id(v: &mut Validator, path: &KeyPath, id: u16) {
     if !(1..=4094).contains(&id) {
@@ -332,4 +411,120 @@ fn opts_words(d: &PlanDevice) -> String {
         s.push_str(&format!(" mtu {m}"));
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use netlink_packet_route::link::{BondMode, InfoBond, InfoKind, InfoVlan, InfoVrf};
+
+    fn link(index: u32, name: &str, controller: Option<u32>) -> LinkState {
+        let mut m = LinkMessage::default();
+        m.header.index = index;
+        m.attributes.push(LinkAttribute::IfName(name.into()));
+        if let Some(c) = controller {
+            m.attributes.push(LinkAttribute::Controller(c));
+        }
+        crate::topology::link::parse_link(&m)
+    }
+
+    fn message(index: u32, kind: InfoKind, data: InfoData) -> LinkMessage {
+        let mut m = LinkMessage::default();
+        m.header.index = index;
+        m.attributes.push(LinkAttribute::LinkInfo(vec![
+            LinkInfo::Kind(kind),
+            LinkInfo::Data(data),
+        ]));
+        m
+    }
+
+    fn shared(addresses: &[&str]) -> Shared {
+        Shared {
+            addresses: addresses.iter().map(|s| s.to_string()).collect(),
+            mac: None,
+            mtu: None,
+            bridge: None,
+        }
+    }
+
+    /// Kinds this kernel lacks (VLAN, bond, VRF) are imported from what the kernel would report:
+    /// each comes back as the table that makes it, and a scenario of them validates.
+    #[test]
+    fn vlan_bond_and_vrf_import_as_their_models() {
+        let links = [
+            link(2, "eth0", Some(5)),
+            link(3, "eth1", Some(5)),
+            link(4, "eth2", None),
+            link(7, "eth2.10", Some(6)),
+            link(5, "bond0", None),
+            link(6, "blue", None),
+        ];
+        let at = |parent: Option<&str>| Around {
+            links: &links,
+            parent: parent.map(str::to_string),
+            parent_here: true,
+        };
+        let line = |m: LinkMessage, name: &str, parent: Option<&str>, sh: Shared| {
+            let (table, t) = import(&m, &at(parent), sh).unwrap().unwrap();
+            format!("{table}.\"{name}\" = {}", toml::Value::Table(t))
+        };
+        let vlan = line(
+            message(7, InfoKind::Vlan, InfoData::Vlan(vec![InfoVlan::Id(10)])),
+            "eth2.10",
+            Some("eth2"),
+            shared(&["10.0.10.1/24"]),
+        );
+        let bond = line(
+            message(
+                5,
+                InfoKind::Bond,
+                InfoData::Bond(vec![
+                    InfoBond::Mode(BondMode::ActiveBackup),
+                    InfoBond::MiiMon(100),
+                ]),
+            ),
+            "bond0",
+            None,
+            shared(&[]),
+        );
+        let vrf = line(
+            message(6, InfoKind::Vrf, InfoData::Vrf(vec![InfoVrf::TableId(10)])),
+            "blue",
+            None,
+            shared(&[]),
+        );
+        assert_eq!(
+            vlan,
+            r#"vlans."eth2.10" = { parent = "eth2", id = 10, addresses = ["10.0.10.1/24"] }"#
+        );
+        assert_eq!(
+            bond,
+            r#"bonds."bond0" = { mode = "active-backup", ports = ["eth0", "eth1"], miimon = 100, addresses = [] }"#
+        );
+        assert_eq!(
+            vrf,
+            r#"vrfs."blue" = { table = 10, ports = ["eth2.10"], addresses = [] }"#
+        );
+        let text = format!(
+            "[nodes.a]\n{bond}\n{vlan}\n{vrf}\n[nodes.b]\n[nodes.c]\n[nodes.d]\n\
+             [[links]]\na = {{ node = \"a\", name = \"eth0\" }}\nb = {{ node = \"b\", name = \"eth0\" }}\n\
+             [[links]]\na = {{ node = \"a\", name = \"eth1\" }}\nb = {{ node = \"c\", name = \"eth0\" }}\n\
+             [[links]]\na = {{ node = \"a\", name = \"eth2\" }}\nb = {{ node = \"d\", name = \"eth0\" }}\n"
+        );
+        crate::scenario::load_str(&text, std::path::Path::new("imported.toml"))
+            .unwrap_or_else(|e| panic!("{e}\n{text}"));
+    }
+
+    #[test]
+    fn a_vlan_whose_parent_is_elsewhere_is_not_imported() {
+        let m = message(7, InfoKind::Vlan, InfoData::Vlan(vec![InfoVlan::Id(10)]));
+        let at = Around {
+            links: &[],
+            parent: None,
+            parent_here: false,
+        };
+        assert!(import(&m, &at, shared(&[]))
+            .unwrap_err()
+            .contains("another namespace"));
+    }
 }

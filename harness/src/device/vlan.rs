@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use netlink_packet_route::link::LinkMessage;
+use netlink_packet_route::link::{InfoVlan, LinkMessage};
 use rtnetlink::LinkVlan;
 use serde::{Deserialize, Serialize};
 
@@ -36,6 +36,22 @@ device_model! {
 pub struct Want {
     pub parent: String,
     pub id: u16,
+}
+
+/// The device as written, from what `ip -d link show` reports of it.
+pub(crate) fn import(info: &[InfoVlan], parent: String, shared: super::Shared) -> Vlan {
+    Vlan {
+        parent,
+        id: info
+            .iter()
+            .find_map(|i| match i {
+                InfoVlan::Id(id) => Some(*id),
+                _ => None,
+            })
+            .unwrap_or(0),
+        ..Vlan::default()
+    }
+    .with_shared(shared)
 }
 
 pub(crate) fn validate(

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use netlink_packet_route::link::LinkMessage;
+use netlink_packet_route::link::{InfoVrf, LinkMessage};
 use rtnetlink::LinkVrf;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use super::{base, common, opts_words, Cx, Feature, Kind, PlanDevice};
 use crate::scenario::diag::{Diagnostic, KeyPath};
 use crate::scenario::validate::Validator;
+use crate::topology::LinkState;
 
 pub const FEATURE: Feature = Feature {
     what: "VRF support",
@@ -39,6 +40,28 @@ pub struct Vrf {
 pub struct Want {
     pub table: u32,
     pub ports: Vec<String>,
+}
+
+/// The VRF as written, from what `ip -d link show` reports of it and of its ports.
+pub(crate) fn import(
+    info: &[InfoVrf],
+    index: u32,
+    links: &[LinkState],
+    shared: super::Shared,
+) -> Vrf {
+    Vrf {
+        table: info
+            .iter()
+            .find_map(|i| match i {
+                InfoVrf::TableId(t) => Some(*t),
+                _ => None,
+            })
+            .unwrap_or(0),
+        ports: super::ports_of(index, links),
+        addresses: shared.addresses,
+        mac: shared.mac,
+        mtu: shared.mtu,
+    }
 }
 
 pub(crate) fn validate(

@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 use std::net::IpAddr;
 
-use netlink_packet_route::link::LinkMessage;
+use netlink_packet_route::link::{InfoVxlan, LinkMessage};
 use rtnetlink::{LinkMessageBuilder, LinkVxlan};
 use serde::{Deserialize, Serialize};
 
@@ -12,6 +12,7 @@ use super::{base, common, opts_words, Cx, Feature, Kind, PlanDevice};
 use crate::scenario::diag::{Diagnostic, KeyPath};
 use crate::scenario::net::Cidr;
 use crate::scenario::validate::Validator;
+use crate::topology::LinkState;
 
 pub const FEATURE: Feature = Feature {
     what: "VXLAN",
@@ -53,6 +54,30 @@ pub struct Want {
     pub port: u16,
     pub dev: Option<String>,
     pub learning: bool,
+}
+
+/// The device as written, from what `ip -d link show` reports of it.
+pub(crate) fn import(info: &[InfoVxlan], links: &[LinkState], shared: super::Shared) -> Vxlan {
+    let mut x = Vxlan::default().with_shared(shared);
+    for i in info {
+        match i {
+            InfoVxlan::Id(v) => x.vni = *v,
+            InfoVxlan::Local(a) => x.local = Some(a.to_string()),
+            InfoVxlan::Local6(a) => x.local = Some(a.to_string()),
+            // The kernel keeps a unicast far end and a multicast group in the same attribute.
+            InfoVxlan::Group(a) if a.is_multicast() => x.group = Some(a.to_string()),
+            InfoVxlan::Group6(a) if a.is_multicast() => x.group = Some(a.to_string()),
+            InfoVxlan::Group(a) => x.remote = Some(a.to_string()),
+            InfoVxlan::Group6(a) => x.remote = Some(a.to_string()),
+            InfoVxlan::Port(p) => x.port = Some(*p),
+            InfoVxlan::Link(l) => {
+                x.dev = links.iter().find(|k| k.index == *l).map(|k| k.name.clone())
+            }
+            InfoVxlan::Learning(false) => x.learning = Some(false),
+            _ => {}
+        }
+    }
+    x
 }
 
 pub(crate) fn validate(

@@ -1,34 +1,23 @@
-//! Reading a namespace's whole configuration back, for `netconform import`: links with their
-//! kind and peer, addresses, routes and rules, each as `ip -d link`, `ip addr`, `ip route show
-//! table all` and `ip rule` would list it.
+//! Reading a namespace's whole configuration back, for `netconform import`: addresses, routes,
+//! rules and namespace ids, each as `ip addr`, `ip route show table all`, `ip rule` and `ip netns
+//! list-id` would list them (links come from [`Netlink::link_messages`], as `ip -d link`).
 
 use std::net::IpAddr;
 
-use futures::TryStreamExt;
+use std::os::fd::{AsRawFd, OwnedFd};
+
+use futures::{StreamExt, TryStreamExt};
 use netlink_packet_route::address::AddressAttribute;
-use netlink_packet_route::link::{InfoKind, LinkAttribute, LinkInfo, LinkMessage};
+use netlink_packet_route::nsid::{NsidAttribute, NsidMessage};
 use netlink_packet_route::route::{RouteAttribute, RouteProtocol, RouteType};
 use netlink_packet_route::rule::{RuleAction, RuleAttribute};
+use netlink_packet_route::RouteNetlinkMessage;
+use rtnetlink::packet_core::{NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_REQUEST};
 use rtnetlink::{IpVersion, RouteMessageBuilder};
 
 use super::{Netlink, NetlinkError};
-use crate::scenario::net::{Cidr, Mac};
+use crate::scenario::net::Cidr;
 use crate::scenario::plan::PlanRule;
-
-/// One link as `ip -d link show` lists it.
-#[derive(Debug, Clone)]
-pub struct LinkDetail {
-    pub index: u32,
-    pub name: String,
-    /// `veth`, `bridge`, `vxlan`, ... (`None`: a device without a kind, such as `lo`).
-    pub kind: Option<String>,
-    pub mac: Option<Mac>,
-    pub mtu: Option<u32>,
-    pub master: Option<u32>,
-    /// For a veth: its peer's index, in this namespace unless `peer_netnsid` says otherwise.
-    pub peer: Option<u32>,
-    pub peer_netnsid: Option<i32>,
-}
 
 /// One route as `ip route show table all` lists it, kernel-made ones left out.
 #[derive(Debug, Clone)]
@@ -44,39 +33,6 @@ pub struct RouteDetail {
     pub connected: bool,
 }
 
-fn link_detail(m: &LinkMessage) -> LinkDetail {
-    let base = super::link::parse_link(m);
-    let mut d = LinkDetail {
-        index: base.index,
-        name: base.name,
-        kind: None,
-        mac: base.mac,
-        mtu: None,
-        master: base.controller,
-        peer: None,
-        peer_netnsid: None,
-    };
-    for a in &m.attributes {
-        match a {
-            LinkAttribute::Mtu(v) => d.mtu = Some(*v),
-            LinkAttribute::Link(l) => d.peer = Some(*l),
-            LinkAttribute::LinkNetNsId(id) => d.peer_netnsid = Some(*id),
-            LinkAttribute::LinkInfo(infos) => {
-                for i in infos {
-                    if let LinkInfo::Kind(k) = i {
-                        d.kind = Some(match k {
-                            InfoKind::Other(s) => s.clone(),
-                            k => k.to_string(),
-                        });
-                    }
-                }
-            }
-            _ => {}
-        }
-    }
-    d
-}
-
 fn addr(a: &netlink_packet_route::route::RouteAddress) -> Option<IpAddr> {
     match a {
         netlink_packet_route::route::RouteAddress::Inet(v) => Some(IpAddr::V4(*v)),
@@ -86,14 +42,35 @@ fn addr(a: &netlink_packet_route::route::RouteAddress) -> Option<IpAddr> {
 }
 
 impl Netlink {
-    /// `ip -d link show`
-    pub async fn link_details(&self) -> Result<Vec<LinkDetail>, NetlinkError> {
-        Ok(self
-            .link_messages()
-            .await?
-            .iter()
-            .map(link_detail)
-            .collect())
+    /// `ip netns list-id target NAME`: the id this namespace knows the namespace of `fd` by,
+    /// the one its links name their peers' and parents' namespaces with (IFLA_LINK_NETNSID);
+    /// `None` when it has none.
+    pub async fn nsid_of(&self, fd: &OwnedFd) -> Result<Option<i32>, NetlinkError> {
+        let mut msg = NsidMessage::default();
+        msg.attributes = vec![NsidAttribute::Fd(fd.as_raw_fd() as u32)];
+        let mut req = NetlinkMessage::from(RouteNetlinkMessage::GetNsId(msg));
+        req.header.flags = NLM_F_REQUEST | NLM_F_ACK;
+        let fail = self.fail("ip netns list-id".into());
+        let mut replies = match self.handle.clone().request(req) {
+            Ok(r) => r,
+            Err(e) => return Err(fail(e)),
+        };
+        let mut id = None;
+        while let Some(reply) = replies.next().await {
+            match reply.payload {
+                NetlinkPayload::Error(e) if e.code.is_some() => {
+                    return Err(fail(rtnetlink::Error::NetlinkError(e)))
+                }
+                NetlinkPayload::InnerMessage(RouteNetlinkMessage::NewNsId(m)) => {
+                    id = m.attributes.iter().find_map(|a| match a {
+                        NsidAttribute::Id(i) if *i >= 0 => Some(*i),
+                        _ => None,
+                    });
+                }
+                _ => {}
+            }
+        }
+        Ok(id)
     }
 
     /// `ip addr show`: (interface index, address) pairs, link-local IPv6 left out (the kernel

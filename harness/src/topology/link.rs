@@ -32,6 +32,13 @@ pub struct LinkState {
     /// The transmit queue discipline: `noop` until the kernel's link watcher has activated the
     /// device after carrier came up. Until then every frame sent is silently dropped.
     pub qdisc: Option<String>,
+    /// `veth`, `bridge`, `vxlan`, ... (`None`: a device without a kind, such as `lo`).
+    pub kind: Option<String>,
+    pub mtu: Option<u32>,
+    /// IFLA_LINK: a veth's peer, a macvlan's or VLAN's parent; in this namespace unless
+    /// `link_netnsid` names another.
+    pub link: Option<u32>,
+    pub link_netnsid: Option<i32>,
 }
 
 impl LinkState {
@@ -240,7 +247,7 @@ impl Netlink {
     }
 
     /// `ip -d link show`, as the kernel's messages.
-    pub(super) async fn link_messages(&self) -> Result<Vec<LinkMessage>, NetlinkError> {
+    pub(crate) async fn link_messages(&self) -> Result<Vec<LinkMessage>, NetlinkError> {
         self.handle
             .link()
             .get()
@@ -251,7 +258,7 @@ impl Netlink {
     }
 }
 
-pub(super) fn parse_link(m: &LinkMessage) -> LinkState {
+pub(crate) fn parse_link(m: &LinkMessage) -> LinkState {
     let mut s = LinkState {
         index: m.header.index,
         name: String::new(),
@@ -263,6 +270,10 @@ pub(super) fn parse_link(m: &LinkMessage) -> LinkState {
         oper_up: false,
         oper_unknown: false,
         qdisc: None,
+        kind: None,
+        mtu: None,
+        link: None,
+        link_netnsid: None,
     };
     for a in &m.attributes {
         match a {
@@ -276,14 +287,26 @@ pub(super) fn parse_link(m: &LinkMessage) -> LinkState {
                 s.oper_unknown = *st == State::Unknown;
             }
             LinkAttribute::Qdisc(q) => s.qdisc = Some(q.clone()),
+            LinkAttribute::Mtu(v) => s.mtu = Some(*v),
+            LinkAttribute::Link(l) => s.link = Some(*l),
+            LinkAttribute::LinkNetNsId(id) => s.link_netnsid = Some(*id),
             LinkAttribute::LinkInfo(infos) => {
                 for i in infos {
-                    if let LinkInfo::PortData(InfoPortData::BridgePort(p)) = i {
-                        for x in p {
-                            if let InfoBridgePort::State(st) = x {
-                                s.port_forwarding = Some(*st == BridgePortState::Forwarding);
+                    match i {
+                        LinkInfo::PortData(InfoPortData::BridgePort(p)) => {
+                            for x in p {
+                                if let InfoBridgePort::State(st) = x {
+                                    s.port_forwarding = Some(*st == BridgePortState::Forwarding);
+                                }
                             }
                         }
+                        LinkInfo::Kind(k) => {
+                            s.kind = Some(match k {
+                                InfoKind::Other(s) => s.clone(),
+                                k => k.to_string(),
+                            })
+                        }
+                        _ => {}
                     }
                 }
             }

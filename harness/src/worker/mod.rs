@@ -167,6 +167,22 @@ struct Node {
     net_files: Vec<std::fs::File>,
 }
 
+impl Node {
+    fn new(ns: OwnedFd, o: setup::Opened) -> Self {
+        Node {
+            ns,
+            nl: o.nl,
+            ping: o.ping,
+            trace: o.trace,
+            cap: o.cap,
+            igmp6: o.igmp6,
+            clients: o.clients,
+            listeners: o.listeners,
+            net_files: o.net_files,
+        }
+    }
+}
+
 /// A family as an index: 0 for IPv4, 1 for IPv6.
 fn fam(ip: std::net::IpAddr) -> usize {
     usize::from(ip.is_ipv6())
@@ -177,23 +193,7 @@ fn run(plan: &Plan, t0: Instant) -> Result<(Observed, Option<Closing>), WorkerEr
         .enable_all()
         .build()
         .map_err(|e| WorkerError::Setup(format!("cannot start the netlink runtime: {e}")))?;
-    // Per node: its namespace, netlink, two ICMP and one capture socket, four /proc files; per
-    // port probe one socket, per listener two; plus some to spare.
-    let ports = plan
-        .expectations
-        .iter()
-        .filter(|e| matches!(e, Expectation::Port(_)))
-        .count() as u64;
-    let listeners: u64 = plan.nodes.iter().map(|n| n.listen.len() as u64 * 2).sum();
-    let need = plan.nodes.len() as u64 * 10 + ports + listeners + 64;
-    if need > sandbox::fd_limit() {
-        return Err(WorkerError::Environment(format!(
-            "this scenario needs about {need} open files ({} nodes), but the limit is {}. \
-             Fix: raise it, e.g. `ulimit -n {need}` (or the hard limit in /etc/security/limits.conf)",
-            plan.nodes.len(),
-            sandbox::fd_limit()
-        )));
-    }
+    fd_budget(plan)?;
     let mut ph = Phases {
         last: t0,
         list: Vec::new(),
@@ -213,74 +213,23 @@ fn run(plan: &Plan, t0: Instant) -> Result<(Observed, Option<Closing>), WorkerEr
     // Namespaces are set up while later ones are created: "namespaces" ends when the last one
     // existed, "node setup" is what remained after.
     ph.mark_at("namespaces", created);
-    let mut nodes: Vec<Node> = Vec::with_capacity(plan.nodes.len());
-    for (ns, setup) in setups {
-        let o = setup?;
-        nodes.push(Node {
-            ns,
-            nl: o.nl,
-            ping: o.ping,
-            trace: o.trace,
-            cap: o.cap,
-            igmp6: o.igmp6,
-            clients: o.clients,
-            listeners: o.listeners,
-            net_files: o.net_files,
-        });
-    }
-
+    let mut nodes = setups
+        .into_iter()
+        .map(|(ns, setup)| setup.map(|o| Node::new(ns, o)))
+        .collect::<Result<Vec<_>, _>>()?;
     ph.mark("node setup");
     let states = rt.block_on(build(plan, &nodes))?;
     ph.mark("links");
 
-    // Interface sysctls, now that the interfaces exist.
-    for (i, pn) in plan.nodes.iter().enumerate() {
-        let ifaces = plan.interfaces(i);
-        let late: Vec<_> = pn
-            .sysctl
-            .iter()
-            .filter(|(k, _)| sysctl::names_interface(k, &ifaces))
-            .collect();
-        if !late.is_empty() {
-            sandbox::in_netns(&nodes[i].ns, || {
-                for (k, v) in late {
-                    sysctl::write(k, v).map_err(|source| sysctl_error(&pn.name, source))?;
-                }
-                Ok::<_, WorkerError>(())
-            })??;
-        }
-    }
-
-    rt.block_on(wait_ready(plan, &nodes, Stage::Links))?;
-    ph.mark("ready wait");
-    // IPv6 addresses of everything but bridges, while bridges are still down (see wait_ipv6).
-    rt.block_on(wait_ipv6(plan, &nodes, &states, Stage::Links))?;
-    ph.mark("ipv6 wait");
-    rt.block_on(async {
-        bridges_up(plan, &nodes, &states).await?;
-        wait_ready(plan, &nodes, Stage::Bridges).await
-    })?;
-    ph.mark("ready wait");
-    rt.block_on(wait_ipv6(plan, &nodes, &states, Stage::Bridges))?;
-    ph.mark("ipv6 wait");
-    rt.block_on(add_routes(plan, &nodes, &states))?;
-    ph.mark("routes");
-
+    interface_sysctls(plan, &nodes)?;
+    bring_up(plan, &nodes, &states, &rt, &mut ph)?;
     for (i, pn) in plan.nodes.iter().enumerate() {
         for argv in &pn.run {
             run_line(plan, &nodes[i].ns, &pn.name, argv)?;
         }
     }
     ph.mark("run lines");
-    // The listeners answer from now on, services start and are waited for.
-    let serving = transport::serve(
-        nodes
-            .iter_mut()
-            .flat_map(|n| n.listeners.drain(..))
-            .collect(),
-    )
-    .map_err(|e| WorkerError::Setup(format!("cannot start the listeners: {e}")))?;
-    let mut services = start_services(plan, &mut nodes)?;
+    let (serving, mut services) = serve(plan, &mut nodes)?;
     if !services.is_empty() {
         ph.mark("services");
     }
@@ -307,15 +256,6 @@ fn run(plan: &Plan, t0: Instant) -> Result<(Observed, Option<Closing>), WorkerEr
         capture_drops,
         closing,
     } = run_probes(plan, &mut nodes, &states, &rt, capture)?;
-    let macs = states
-        .iter()
-        .enumerate()
-        .flat_map(|(i, links)| {
-            links
-                .iter()
-                .filter_map(move |l| Some((i, l.name.clone(), l.mac?)))
-        })
-        .collect();
     let probe_us = micros(t_probe.elapsed());
     ph.mark("probes");
     serving.stop();
@@ -332,10 +272,110 @@ fn run(plan: &Plan, t0: Instant) -> Result<(Observed, Option<Closing>), WorkerEr
         unsupported_sysctls: unsupported,
         frames,
         capture_drops,
-        macs,
+        macs: macs(&states),
         services: service_logs,
     };
     Ok((observed, closing))
+}
+
+/// The harness's listeners answer from now on; services start and are waited for.
+fn serve(
+    plan: &Plan,
+    nodes: &mut [Node],
+) -> Result<(transport::Serving, Vec<exec::Running>), WorkerError> {
+    let serving = transport::serve(
+        nodes
+            .iter_mut()
+            .flat_map(|n| n.listeners.drain(..))
+            .collect(),
+    )
+    .map_err(|e| WorkerError::Setup(format!("cannot start the listeners: {e}")))?;
+    Ok((serving, start_services(plan, nodes)?))
+}
+
+/// Every interface's MAC, by node and name, as the probes left them.
+fn macs(states: &[Vec<LinkState>]) -> Vec<(usize, String, crate::scenario::net::Mac)> {
+    states
+        .iter()
+        .enumerate()
+        .flat_map(|(i, links)| {
+            links
+                .iter()
+                .filter_map(move |l| Some((i, l.name.clone(), l.mac?)))
+        })
+        .collect()
+}
+
+/// Refuses a scenario that needs more open files than the process may have, with the fix.
+fn fd_budget(plan: &Plan) -> Result<(), WorkerError> {
+    // Per node: its namespace, netlink, two ICMP and one capture socket, four /proc files; per
+    // port probe one socket, per listener two; plus some to spare.
+    let ports = plan
+        .expectations
+        .iter()
+        .filter(|e| matches!(e, Expectation::Port(_)))
+        .count() as u64;
+    let listeners: u64 = plan.nodes.iter().map(|n| n.listen.len() as u64 * 2).sum();
+    let need = plan.nodes.len() as u64 * 10 + ports + listeners + 64;
+    if need > sandbox::fd_limit() {
+        return Err(WorkerError::Environment(format!(
+            "this scenario needs about {need} open files ({} nodes), but the limit is {}. \
+             Fix: raise it, e.g. `ulimit -n {need}` (or the hard limit in /etc/security/limits.conf)",
+            plan.nodes.len(),
+            sandbox::fd_limit()
+        )));
+    }
+    Ok(())
+}
+
+/// Sysctls that name an interface (`net.ipv4.conf.eth0.rp_filter`), now that interfaces exist.
+fn interface_sysctls(plan: &Plan, nodes: &[Node]) -> Result<(), WorkerError> {
+    for (i, pn) in plan.nodes.iter().enumerate() {
+        let ifaces = plan.interfaces(i);
+        let late: Vec<_> = pn
+            .sysctl
+            .iter()
+            .filter(|(k, _)| sysctl::names_interface(k, &ifaces))
+            .collect();
+        if !late.is_empty() {
+            sandbox::in_netns(&nodes[i].ns, || {
+                for (k, v) in late {
+                    sysctl::write(k, v).map_err(|source| sysctl_error(&pn.name, source))?;
+                }
+                Ok::<_, WorkerError>(())
+            })??;
+        }
+    }
+
+    Ok(())
+}
+
+/// Waits until every link is up and every IPv6 address usable, brings bridges up and waits
+/// again, then adds the routes: bridges stay down while their ports' addresses settle (see
+/// [`wait_ipv6`]).
+fn bring_up(
+    plan: &Plan,
+    nodes: &[Node],
+    states: &[Vec<LinkState>],
+    rt: &tokio::runtime::Runtime,
+    ph: &mut Phases,
+) -> Result<(), WorkerError> {
+    rt.block_on(wait_ready(plan, nodes, Stage::Links))?;
+    ph.mark("ready wait");
+    // IPv6 addresses of everything but bridges, while bridges are still down (see wait_ipv6).
+    rt.block_on(wait_ipv6(plan, nodes, states, Stage::Links))?;
+    ph.mark("ipv6 wait");
+    rt.block_on(async {
+        bridges_up(plan, nodes, states).await?;
+        wait_ready(plan, nodes, Stage::Bridges).await
+    })?;
+    ph.mark("ready wait");
+    rt.block_on(wait_ipv6(plan, nodes, states, Stage::Bridges))?;
+    ph.mark("ipv6 wait");
+    rt.block_on(add_routes(plan, nodes, states))?;
+    ph.mark("routes");
+
+    Ok(())
 }
 
 /// Starts every node's services, in node order, and waits until each is ready (its `ready`

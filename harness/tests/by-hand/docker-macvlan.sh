@@ -7,14 +7,17 @@ veth host eth0 lan eth0
 n host ip addr add 192.168.1.2/24 dev eth0; n lan ip addr add 192.168.1.1/24 dev eth0
 n host ip link set eth0 up; n lan ip link set eth0 up
 for c in 1 2; do
-  ip -n host link add link eth0 name eth0 netns c$c address 02:42:c0:a8:01:1$c type macvlan mode bridge
+  # Docker's MAC for a container: 02:42 and its IPv4 address (192.168.1.1$c) in hex.
+  ip -n host link add link eth0 name eth0 netns c$c address 02:42:c0:a8:01:0$(printf %x $((10 + c))) type macvlan mode bridge
   n c$c ip addr add 192.168.1.1$c/24 dev eth0; n c$c ip link set eth0 up
   n c$c ip route add default via 192.168.1.1
 done
+# For the import round trip (tests/scenarios.rs): freeze this network into a scenario instead.
+if [ -n "${IMPORT_TO:-}" ]; then exec "$NETCONFORM" import --netns host -o "$IMPORT_TO"; fi
 sleep 1
 check "c1 ping c2 (macvlan bridge mode: children switch between themselves)" n c1 ping -c1 -W1 192.168.1.12
 check "c1 ping the LAN peer (out through the parent)" n c1 ping -c1 -W1 192.168.1.1
-check "the LAN sees c1's own MAC" bash -c 'ip -n lan neigh show 192.168.1.11 | grep -o 02:42:c0:a8:01:11'
+check "the LAN sees c1's own MAC" bash -c 'ip -n lan neigh show 192.168.1.11 | grep -o 02:42:c0:a8:01:0b'
 check "c1 cannot reach its parent's host" bash -c '! ip netns exec c1 ping -c1 -W1 192.168.1.2'
 check "nor the host its children" bash -c '! ip netns exec host ping -c1 -W1 192.168.1.11'
 check "ip route get in c1" n c1 ip route get 192.168.1.2

@@ -17,6 +17,8 @@ for h in 1 2; do
   n c$h ip addr add 10.0.0.$((h + 1))/24 dev eth0
   n c$h ip link set eth0 up; n h$h ip link set veth-c$h up; n h$h ip link set vx0 up; n h$h ip link set br0 up
 done
+# For the import round trip (tests/scenarios.rs): freeze this network into a scenario instead.
+if [ -n "${IMPORT_TO:-}" ]; then exec "$NETCONFORM" import --netns h1 -o "$IMPORT_TO"; fi
 sleep 1
 check "vx0 mtu is 1450 (eth0's 1500 minus 50 bytes of VXLAN headers)" bash -c 'ip -n h1 -d link show vx0 | grep -o "mtu 1450"'
 check "br0 takes its lowest port mtu: 1450" bash -c 'ip -n h1 link show br0 | grep -o "mtu 1450"'
