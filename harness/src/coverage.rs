@@ -101,7 +101,7 @@ pub struct Report {
 impl Report {
     /// (covered, counted): elements whose removal changes a verdict, of all but the required
     /// and the ignored ones.
-    pub fn counts(&self) -> (usize, usize) {
+    pub(crate) fn counts(&self) -> (usize, usize) {
         let counted = self
             .elements
             .iter()

@@ -220,12 +220,8 @@ fn mermaid_text(s: &str) -> String {
     format!("\"{}\"", s.replace('"', "#quot;"))
 }
 
-/// The topology as a Mermaid flowchart (GitHub renders it in Markdown).
-pub fn mermaid(plan: &Plan) -> String {
-    mermaid_marked(plan, &Highlight::default())
-}
-
-/// [`mermaid`], with a probe's path drawn in red and its NAT steps as notes.
+/// The topology as a Mermaid flowchart (GitHub renders it in Markdown), with a probe's path
+/// drawn in red and its NAT steps as notes when `mark` names one.
 pub fn mermaid_marked(plan: &Plan, mark: &Highlight) -> String {
     let mut s = String::from("flowchart LR\n");
     for n in &plan.nodes {
@@ -299,7 +295,7 @@ mod tests {
             d.contains("\"c1\" -- \"host:br0\" [taillabel=\"eth0 10.0.0.2/24\", headlabel=\"v1\"]")
         );
         assert!(d.contains("label=\"bridge br0\\n10.0.0.1/24\""));
-        let m = mermaid(&plan);
+        let m = mermaid_marked(&plan, &Highlight::default());
         assert!(m.contains("n_c1 ---|\"eth0 10.0.0.2/24 / v1\"| n_host_3a_br0"));
     }
 }

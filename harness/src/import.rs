@@ -296,7 +296,7 @@ fn iptables_lines(tool: &str, text: &str) -> Vec<Vec<String>> {
 
 /// Splits a line as a shell would for iptables-save's quoting: spaces separate words, double
 /// quotes group, a backslash escapes the next character.
-pub fn split_words(line: &str) -> Vec<String> {
+pub(crate) fn split_words(line: &str) -> Vec<String> {
     let mut out = Vec::new();
     let mut cur = String::new();
     let mut any = false;

@@ -110,7 +110,7 @@ pub struct NatRecord {
 }
 
 /// The observations of a run as sections, in expectation order, neighbour tables last.
-pub fn sections(plan: &Plan, result: &ScenarioResult) -> Vec<Section> {
+pub(crate) fn sections(plan: &Plan, result: &ScenarioResult) -> Vec<Section> {
     let ScenarioResult::Checked {
         checks, observed, ..
     } = result

@@ -53,7 +53,7 @@ pub fn record(file: &str, plan: &Plan, result: &ScenarioResult) -> ScenarioRecor
 }
 
 /// The observations of one scenario as `render_observations` writes them (and snapshots hold).
-pub fn observation_text(rec: &ScenarioRecord) -> String {
+pub(crate) fn observation_text(rec: &ScenarioRecord) -> String {
     let mut s = String::new();
     if let Some(d) = &rec.description {
         s.push_str(&format!("# {d}\n"));
@@ -69,7 +69,7 @@ pub fn observation_text(rec: &ScenarioRecord) -> String {
 }
 
 /// The body of an insta snapshot file (what follows its `---` header).
-pub fn snapshot_body(file_text: &str) -> &str {
+pub(crate) fn snapshot_body(file_text: &str) -> &str {
     let rest = file_text.strip_prefix("---\n").unwrap_or(file_text);
     match rest.find("\n---\n") {
         Some(i) => &rest[i + 5..],

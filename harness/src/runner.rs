@@ -26,7 +26,7 @@ pub enum RunError {
 
 /// Checks what can be checked before building: every program a `run` line names exists, and the
 /// machine allows as many network namespaces as the scenario has nodes.
-pub fn preflight(plan: &Plan) -> Result<(), RunError> {
+pub(crate) fn preflight(plan: &Plan) -> Result<(), RunError> {
     if let Some(limit) = std::fs::read_to_string("/proc/sys/user/max_net_namespaces")
         .ok()
         .and_then(|s| s.trim().parse::<usize>().ok())
@@ -180,7 +180,7 @@ pub fn run_plan(file: &Path, plan: &Plan, worker_exe: &Path) -> Result<ScenarioR
 /// Like [`run_plan`], but the worker reports each probe as it runs and `stop(index, observation,
 /// frames)` may end the run right there (its worker and sandbox are killed): `Ok(None)` then.
 /// For tools that only need to know whether something changed (`netconform coverage`).
-pub fn run_plan_until(
+pub(crate) fn run_plan_until(
     file: &Path,
     plan: &Plan,
     worker_exe: &Path,

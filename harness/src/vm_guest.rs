@@ -13,11 +13,11 @@ use std::process::Command;
 
 use nix::mount::{mount, MsFlags};
 
-pub const JSON_BEGIN: &str = "NETCONFORM-VM-JSON-BEGIN";
-pub const JSON_END: &str = "NETCONFORM-VM-JSON-END";
-pub const EXIT_MARKER: &str = "NETCONFORM-VM-EXIT";
+pub(crate) const JSON_BEGIN: &str = "NETCONFORM-VM-JSON-BEGIN";
+pub(crate) const JSON_END: &str = "NETCONFORM-VM-JSON-END";
+pub(crate) const EXIT_MARKER: &str = "NETCONFORM-VM-EXIT";
 /// The file `vm/run` puts at the root of the initramfs.
-pub const MARKER_FILE: &str = "/netconform-vm-init";
+pub(crate) const MARKER_FILE: &str = "/netconform-vm-init";
 
 /// Whether this process is the init of a netconform VM: PID 1, started as `/init`, with the
 /// marker file beside it. Anything less (say, PID 1 of a container) is not.

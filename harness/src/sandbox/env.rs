@@ -9,7 +9,7 @@ fn read_sysctl(path: &str) -> Option<String> {
 }
 
 /// One paragraph on why creating a user namespace (or mapping ids in it) failed, with the fix.
-pub fn explain_userns(step: &str, errno: Errno) -> String {
+pub(crate) fn explain_userns(step: &str, errno: Errno) -> String {
     let mut why = format!(
         "netconform could not create its sandbox: {step} failed with {errno} ({}).",
         errno.desc()
@@ -39,7 +39,7 @@ pub fn explain_userns(step: &str, errno: Errno) -> String {
 }
 
 /// Where to get a program a `run` line names, for the common ones.
-pub fn package_for(program: &str) -> Option<&'static str> {
+pub(crate) fn package_for(program: &str) -> Option<&'static str> {
     let base = program.rsplit('/').next().unwrap_or(program);
     Some(match base {
         "iptables" | "iptables-save" | "iptables-restore" | "ip6tables" | "iptables-nft" => {
@@ -55,7 +55,7 @@ pub fn package_for(program: &str) -> Option<&'static str> {
 }
 
 /// Why a `run` line cannot start: its program is missing, and where to get it.
-pub fn missing_program_message(program: &str, node: &str) -> String {
+pub(crate) fn missing_program_message(program: &str, node: &str) -> String {
     let install = match package_for(program) {
         Some(pkg) => format!(" Install it, e.g. `apt-get install -y {pkg}` on Debian or Ubuntu."),
         None => String::new(),

@@ -13,7 +13,7 @@ use nix::mount::{mount, MsFlags};
 use super::SandboxError;
 
 /// Where `run` lines get a private, writable, empty tmpfs.
-pub const SCRATCH: &[&str] = &["/run", "/tmp", "/var/tmp", "/dev/shm"];
+pub(crate) const SCRATCH: &[&str] = &["/run", "/tmp", "/var/tmp", "/dev/shm"];
 
 /// Mount points left as they are: the kernel's own filesystems, which the sandbox needs
 /// (`/proc/sys/net` of each node, `/proc/thread-self/ns`) and whose writable parts are governed
@@ -67,7 +67,7 @@ fn parse_line(line: &str) -> Option<(String, MsFlags)> {
 
 /// Makes the host's filesystem read-only for this mount namespace and adds private scratch
 /// space. Must run inside a fresh mount namespace owned by the sandbox's user namespace.
-pub fn isolate() -> Result<(), SandboxError> {
+pub(crate) fn isolate() -> Result<(), SandboxError> {
     let sys = |step| move |source| SandboxError::Syscall { step, source };
     mount(
         None::<&str>,

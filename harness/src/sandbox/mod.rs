@@ -57,7 +57,7 @@ const NAMESPACES: CloneFlags = CloneFlags::CLONE_NEWUSER
     .union(CloneFlags::CLONE_NEWNS);
 
 /// The environment variable that marks a worker and carries its parent's pid.
-pub const WORKER_PARENT_ENV: &str = "NETCONFORM_WORKER_PARENT";
+pub(crate) const WORKER_PARENT_ENV: &str = "NETCONFORM_WORKER_PARENT";
 
 /// The unprivileged id real root drops to before building a sandbox, so that a scenario's `run`
 /// lines cannot write root-owned files on the host.
@@ -98,7 +98,7 @@ fn die_with_parent(expected_parent: Option<i32>) {
 /// Enters the sandbox. Must run before any thread exists: the kernel refuses
 /// `unshare(CLONE_NEWUSER)` in a multi-threaded process. Returns in the child that is PID 1 of the
 /// new PID namespace; the process that called it waits for that child and exits with its status.
-pub fn enter(parent_pid: Option<i32>) -> Result<(), SandboxError> {
+pub(crate) fn enter(parent_pid: Option<i32>) -> Result<(), SandboxError> {
     let sys = |step| move |source| SandboxError::Syscall { step, source };
     // Root of the host runs as nobody, exactly like a rootless user: the sandbox's root then
     // maps to nobody. (A process can only map its own id once inside the new namespace.) Root
@@ -194,7 +194,7 @@ pub fn enter(parent_pid: Option<i32>) -> Result<(), SandboxError> {
 
 /// Points stdout at stderr, so that this process no longer holds the pipe its report went
 /// down: the reader sees the report end while this process still finishes its work.
-pub fn end_stdout() {
+pub(crate) fn end_stdout() {
     // SAFETY: dup2 replaces fd 1 with a copy of fd 2, both valid for the whole process; Rust's
     // stdout handle keeps working on fd 1 (now stderr) and owns no other copy of it.
     unsafe { libc::dup2(2, 1) };
@@ -210,7 +210,7 @@ fn raise_fd_limit() {
 }
 
 /// The open-file limit the worker runs with, for checking a scenario's needs up front.
-pub fn fd_limit() -> u64 {
+pub(crate) fn fd_limit() -> u64 {
     nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
         .map_or(1024, |(soft, _)| soft)
 }
@@ -224,7 +224,7 @@ pub fn fd_limit() -> u64 {
 /// `threads` others set each one up as soon as it exists (the worker's own last), moving on from
 /// namespace to namespace. Every one of these threads then ends: none is ever used for anything
 /// else, so none is left in a wrong namespace. The descriptors alone keep the namespaces alive.
-pub fn new_netns_with<T: Send>(
+pub(crate) fn new_netns_with<T: Send>(
     count: usize,
     threads: usize,
     f: impl Fn(usize) -> T + Sync,
@@ -324,7 +324,10 @@ fn join_netns(ns: &OwnedFd) -> Result<(), SandboxError> {
 /// Runs `f` on a fresh thread that sits in the network namespace `ns`, so sockets it creates
 /// belong to that namespace. The thread ends with `f`: no thread ever switches back, so an early
 /// return cannot leave one in the wrong namespace.
-pub fn in_netns<T: Send>(ns: &OwnedFd, f: impl FnOnce() -> T + Send) -> Result<T, SandboxError> {
+pub(crate) fn in_netns<T: Send>(
+    ns: &OwnedFd,
+    f: impl FnOnce() -> T + Send,
+) -> Result<T, SandboxError> {
     std::thread::scope(|s| {
         s.spawn(|| {
             join_netns(ns)?;
@@ -340,7 +343,7 @@ pub fn in_netns<T: Send>(ns: &OwnedFd, f: impl FnOnce() -> T + Send) -> Result<T
 /// The child is started from a thread that sits in `ns`, so it is born there and the standard
 /// library can use `posix_spawn` (no copy of the worker's page tables). It needs no parent-death
 /// signal: it lives in the worker's PID namespace, whose PID 1 takes it along when it dies.
-pub fn run_in_netns(
+pub(crate) fn run_in_netns(
     ns: &OwnedFd,
     argv: &[String],
     timeout: Duration,
@@ -354,7 +357,10 @@ pub fn run_in_netns(
 
 /// Starts `argv` in the network namespace `ns` (see [`run_in_netns`]), stdout and stderr piped,
 /// without waiting for it: for services, which run beside the probes.
-pub fn spawn_in_netns(ns: &OwnedFd, argv: &[String]) -> Result<std::process::Child, SandboxError> {
+pub(crate) fn spawn_in_netns(
+    ns: &OwnedFd,
+    argv: &[String],
+) -> Result<std::process::Child, SandboxError> {
     let spawned = in_netns(ns, || {
         Command::new(&argv[0])
             .args(&argv[1..])
@@ -372,7 +378,7 @@ pub fn spawn_in_netns(ns: &OwnedFd, argv: &[String]) -> Result<std::process::Chi
 
 /// `run` lines find programs in the sbin folders too, where iptables and nft live, even when the
 /// user's PATH lacks them.
-pub fn sandbox_path() -> String {
+pub(crate) fn sandbox_path() -> String {
     let mut path = std::env::var("PATH").unwrap_or_default();
     for dir in [
         "/usr/local/sbin",
@@ -407,7 +413,7 @@ pub fn find_program(program: &str) -> Option<std::path::PathBuf> {
 /// if the calling thread dies. Returns once the worker has written a whole report (its last byte
 /// a newline, which compact JSON never contains) and closed its stdout; it then finishes exiting
 /// in the background. Without a whole report, waits for it to exit.
-pub fn spawn_worker(
+pub(crate) fn spawn_worker(
     exe: &Path,
     input: Vec<u8>,
     timeout: Duration,
@@ -421,7 +427,7 @@ pub fn spawn_worker(
 
 /// Like [`spawn_worker`] for a plan that streams: each line the worker writes goes to
 /// `on_line` as it comes; `Ok(None)` when `on_line` stopped the run (the worker is killed).
-pub fn spawn_worker_streaming(
+pub(crate) fn spawn_worker_streaming(
     exe: &Path,
     input: Vec<u8>,
     timeout: Duration,

@@ -44,7 +44,7 @@ fn pidfd_kill(pidfd: &OwnedFd) {
 }
 
 /// Waits for `child` until `timeout`, collecting its piped output; kills it when time is up.
-pub fn wait_with_deadline(child: Child, timeout: Duration) -> std::io::Result<Finished> {
+pub(crate) fn wait_with_deadline(child: Child, timeout: Duration) -> std::io::Result<Finished> {
     let pidfd = pidfd_open(child.id())?;
     wait_inner(child, pidfd, timeout, None)
 }
@@ -54,7 +54,7 @@ pub fn wait_with_deadline(child: Child, timeout: Duration) -> std::io::Result<Fi
 /// releases its sockets and exits, which the kernel finishes in the background like any
 /// namespace teardown. The child is then reaped by a helper thread (see [`join_reapers`]) and
 /// `status` is `None`.
-pub fn wait_for_output(
+pub(crate) fn wait_for_output(
     mut child: Child,
     timeout: Duration,
     complete: &dyn Fn(&[u8]) -> bool,
@@ -148,7 +148,7 @@ fn wait_inner(
 /// until the child closes stdout (the last line is kept as `stdout`) or `timeout` passes (the
 /// child is killed). When `on_line` answers `false` the child is killed at once and this returns
 /// `None`: a killed worker takes its whole sandbox with it. The child is reaped in the background.
-pub fn read_lines(
+pub(crate) fn read_lines(
     mut child: Child,
     timeout: Duration,
     on_line: &mut dyn FnMut(&[u8]) -> bool,

@@ -13,15 +13,15 @@ pub enum Seg {
 }
 
 impl KeyPath {
-    pub fn root() -> Self {
+    pub(crate) fn root() -> Self {
         KeyPath(Vec::new())
     }
-    pub fn key(&self, k: &str) -> Self {
+    pub(crate) fn key(&self, k: &str) -> Self {
         let mut v = self.0.clone();
         v.push(Seg::Key(k.to_string()));
         KeyPath(v)
     }
-    pub fn index(&self, i: usize) -> Self {
+    pub(crate) fn index(&self, i: usize) -> Self {
         let mut v = self.0.clone();
         v.push(Seg::Index(i));
         KeyPath(v)
@@ -54,28 +54,28 @@ impl fmt::Display for KeyPath {
 
 /// One problem found in a scenario, before it is given a file position.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Diagnostic {
+pub(crate) struct Diagnostic {
     pub path: KeyPath,
     pub message: String,
     pub hint: Option<String>,
 }
 
 impl Diagnostic {
-    pub fn new(path: KeyPath, message: impl Into<String>) -> Self {
+    pub(crate) fn new(path: KeyPath, message: impl Into<String>) -> Self {
         Diagnostic {
             path,
             message: message.into(),
             hint: None,
         }
     }
-    pub fn hint(mut self, hint: impl Into<String>) -> Self {
+    pub(crate) fn hint(mut self, hint: impl Into<String>) -> Self {
         self.hint = Some(hint.into());
         self
     }
 }
 
 /// The closest candidate by edit distance, if it is close enough to be a likely typo.
-pub fn did_you_mean<'a, I>(word: &str, candidates: I) -> Option<String>
+pub(crate) fn did_you_mean<'a, I>(word: &str, candidates: I) -> Option<String>
 where
     I: IntoIterator<Item = &'a str>,
 {

@@ -14,7 +14,7 @@ use super::plan::Plan;
 use super::validate::validate;
 
 /// Files larger than this are refused before parsing: a scenario is a page of TOML, not data.
-pub const MAX_FILE_BYTES: u64 = 4 * 1024 * 1024;
+pub(crate) const MAX_FILE_BYTES: u64 = 4 * 1024 * 1024;
 
 /// A problem with a place in a file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -387,7 +387,7 @@ impl Source {
 
     /// Validates `file`, this source's file or a changed copy of it, placing every problem in
     /// the file that says most about its key.
-    pub fn validate(&self, file: &ScenarioFile) -> Result<Plan, LoadError> {
+    pub(crate) fn validate(&self, file: &ScenarioFile) -> Result<Plan, LoadError> {
         let mut plan = validate(file, &self.order).map_err(|diags| {
             // Positions are needed only for problems: parse for them only then.
             let trees = self.trees();
@@ -625,7 +625,7 @@ fn path_at(tree: &Spanned<DeTable<'_>>, offset: usize) -> KeyPath {
 }
 
 /// 1-based line and column (in characters) of byte `offset`.
-pub fn line_col(src: &str, offset: usize) -> (usize, usize) {
+pub(crate) fn line_col(src: &str, offset: usize) -> (usize, usize) {
     let mut offset = offset.min(src.len());
     while !src.is_char_boundary(offset) {
         offset -= 1;

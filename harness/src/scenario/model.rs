@@ -98,7 +98,7 @@ pub enum SysctlValue {
 }
 
 impl SysctlValue {
-    pub fn as_text(&self) -> String {
+    pub(crate) fn as_text(&self) -> String {
         match self {
             SysctlValue::Text(s) => s.clone(),
             SysctlValue::Int(i) => i.to_string(),

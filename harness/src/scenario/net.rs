@@ -31,7 +31,7 @@ fn from_bits(like: IpAddr, b: u128) -> IpAddr {
 }
 
 /// 32 or 128.
-pub fn max_prefix(ip: IpAddr) -> u8 {
+pub(crate) fn max_prefix(ip: IpAddr) -> u8 {
     if ip.is_ipv4() {
         32
     } else {
@@ -40,7 +40,7 @@ pub fn max_prefix(ip: IpAddr) -> u8 {
 }
 
 /// "IPv4" or "IPv6", for messages.
-pub fn family_name(ip: IpAddr) -> &'static str {
+pub(crate) fn family_name(ip: IpAddr) -> &'static str {
     if ip.is_ipv4() {
         "IPv4"
     } else {
@@ -50,7 +50,7 @@ pub fn family_name(ip: IpAddr) -> &'static str {
 
 impl Cidr {
     /// `0.0.0.0/0` or `::/0`.
-    pub fn default_route(v6: bool) -> Cidr {
+    pub(crate) fn default_route(v6: bool) -> Cidr {
         let addr = if v6 {
             IpAddr::V6(Ipv6Addr::UNSPECIFIED)
         } else {
@@ -59,11 +59,11 @@ impl Cidr {
         Cidr { addr, prefix: 0 }
     }
 
-    pub fn is_v6(&self) -> bool {
+    pub(crate) fn is_v6(&self) -> bool {
         self.addr.is_ipv6()
     }
 
-    pub fn network(&self) -> IpAddr {
+    pub(crate) fn network(&self) -> IpAddr {
         from_bits(self.addr, bits(self.addr) & self.mask())
     }
 
@@ -76,11 +76,11 @@ impl Cidr {
     }
 
     /// Whether `ip` lies inside this network; never across families.
-    pub fn contains(&self, ip: IpAddr) -> bool {
+    pub(crate) fn contains(&self, ip: IpAddr) -> bool {
         ip.is_ipv4() == self.addr.is_ipv4() && bits(ip) & self.mask() == bits(self.network())
     }
 
-    pub fn is_network(&self) -> bool {
+    pub(crate) fn is_network(&self) -> bool {
         self.addr == self.network()
     }
 }
@@ -114,7 +114,7 @@ impl FromStr for Cidr {
 }
 
 /// An IPv4 or IPv6 address, without a prefix length.
-pub fn parse_ip(s: &str) -> Result<IpAddr, String> {
+pub(crate) fn parse_ip(s: &str) -> Result<IpAddr, String> {
     IpAddr::from_str(s).map_err(|_| {
         if s.contains(':') {
             format!("`{s}` is not an IPv6 address")
@@ -125,13 +125,13 @@ pub fn parse_ip(s: &str) -> Result<IpAddr, String> {
 }
 
 /// `fe80::/10`: an address that means something on one link only, so it needs an interface.
-pub fn is_link_local(ip: IpAddr) -> bool {
+pub(crate) fn is_link_local(ip: IpAddr) -> bool {
     matches!(ip, IpAddr::V6(a) if a.segments()[0] & 0xffc0 == 0xfe80)
 }
 
 /// The link-local address the kernel derives from a MAC (modified EUI-64, RFC 4291 appendix A):
 /// `02:42:ac:11:00:02` gives `fe80::42:acff:fe11:2`.
-pub fn eui64_link_local(mac: Mac) -> Ipv6Addr {
+pub(crate) fn eui64_link_local(mac: Mac) -> Ipv6Addr {
     let m = mac.0;
     Ipv6Addr::from([
         0xfe,
@@ -189,7 +189,7 @@ impl FromStr for Mac {
 
 impl Mac {
     /// Parses a MAC that is to be assigned to an interface.
-    pub fn parse_unicast(s: &str) -> Result<Self, String> {
+    pub(crate) fn parse_unicast(s: &str) -> Result<Self, String> {
         let mac: Mac = s.parse()?;
         if mac.0[0] & 1 == 1 {
             return Err(format!(

@@ -213,7 +213,7 @@ pub enum Expectation {
 
 impl Expectation {
     /// The node a probe starts from and where it goes, for probes that send packets.
-    pub fn sends(&self) -> Option<(usize, IpAddr)> {
+    pub(crate) fn sends(&self) -> Option<(usize, IpAddr)> {
         match self {
             Expectation::Ping { from, to, .. } | Expectation::Traceroute { from, to, .. } => {
                 Some((*from, *to))
@@ -225,14 +225,14 @@ impl Expectation {
 }
 
 impl Plan {
-    pub fn node_name(&self, index: usize) -> &str {
+    pub(crate) fn node_name(&self, index: usize) -> &str {
         &self.nodes[index].name
     }
 }
 
 impl Plan {
     /// Which node and interface hold `ip`.
-    pub fn owner_of(&self, ip: IpAddr) -> Option<(usize, &str)> {
+    pub(crate) fn owner_of(&self, ip: IpAddr) -> Option<(usize, &str)> {
         for (i, n) in self.nodes.iter().enumerate() {
             for b in &n.bridges {
                 if b.addresses.iter().any(|c| c.addr == ip) {
@@ -258,7 +258,7 @@ impl Plan {
     }
 
     /// Every interface of a node besides `lo`: its bridges, then its link ends.
-    pub fn interfaces(&self, node: usize) -> Vec<&str> {
+    pub(crate) fn interfaces(&self, node: usize) -> Vec<&str> {
         let mut v: Vec<&str> = self.nodes[node]
             .bridges
             .iter()
@@ -277,7 +277,7 @@ impl Plan {
 
     /// The device that takes interface `iface` of `node` as its port: its bridge, or a bond or
     /// VRF that lists it.
-    pub fn controller_of<'a>(
+    pub(crate) fn controller_of<'a>(
         &'a self,
         node: usize,
         iface: &str,
@@ -293,7 +293,7 @@ impl Plan {
     }
 
     /// Whether a bridge of `node` has ports: only then can it get carrier.
-    pub fn has_ports(&self, node: usize, bridge: &str) -> bool {
+    pub(crate) fn has_ports(&self, node: usize, bridge: &str) -> bool {
         self.links.iter().any(|l| {
             [&l.a, &l.b]
                 .iter()
@@ -305,7 +305,7 @@ impl Plan {
     }
 
     /// Every (interface, address) of a node.
-    pub fn addresses_of(&self, node: usize) -> Vec<(&str, Cidr)> {
+    pub(crate) fn addresses_of(&self, node: usize) -> Vec<(&str, Cidr)> {
         let mut v: Vec<(&str, Cidr)> = self.nodes[node]
             .bridges
             .iter()
@@ -327,7 +327,7 @@ impl Plan {
     /// The first hop from `node` towards `to`, from the plan alone: the interface it leaves by
     /// and the address whose neighbour entry it needs (`to` itself when on-link, else the
     /// gateway of the longest matching route). `None` when the plan has no way there.
-    pub fn first_hop(&self, node: usize, to: IpAddr) -> Option<(String, IpAddr)> {
+    pub(crate) fn first_hop(&self, node: usize, to: IpAddr) -> Option<(String, IpAddr)> {
         let addrs = self.addresses_of(node);
         if let Some((dev, _)) = addrs.iter().find(|(_, c)| c.contains(to)) {
             return Some((dev.to_string(), to));

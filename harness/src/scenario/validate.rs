@@ -10,18 +10,21 @@ use super::plan::*;
 
 /// More nodes than this is refused up front: each node is a network namespace (~325 KiB of kernel
 /// memory) and counts toward `user.max_net_namespaces`.
-pub const MAX_NODES: usize = 4096;
+pub(crate) const MAX_NODES: usize = 4096;
 /// Each probe gets its own ICMP id (`icmp::probe_id`: 0x4e00 + its index, in 16 bits); more
 /// expectations than this would give two probes the same id.
 pub const MAX_EXPECTATIONS: usize = 0x10000 - 0x4e00;
 /// A Linux bridge refuses its 1024th port.
-pub const MAX_BRIDGE_PORTS: usize = 1023;
+pub(crate) const MAX_BRIDGE_PORTS: usize = 1023;
 /// Linux interface names are at most 15 bytes (IFNAMSIZ - 1).
-pub const IFNAMSIZ_MAX: usize = 15;
+pub(crate) const IFNAMSIZ_MAX: usize = 15;
 
 /// Validates `file`. `node_order` lists node names in the order the file declares them; nodes
 /// are built (and their `run` lines executed) in that order.
-pub fn validate(file: &ScenarioFile, node_order: &[String]) -> Result<Plan, Vec<Diagnostic>> {
+pub(crate) fn validate(
+    file: &ScenarioFile,
+    node_order: &[String],
+) -> Result<Plan, Vec<Diagnostic>> {
     let mut v = Validator::default();
     let settings = v.settings(&file.settings);
 

@@ -33,7 +33,7 @@ use crate::topology::link::LinkOpts;
 use crate::topology::{sysctl, LinkState, Netlink, NetlinkError};
 
 /// Set to `panic-after-build` to make workers panic mid-run (used by the leftover audit).
-pub const FAULT_ENV: &str = "NETCONFORM_FAULT";
+pub(crate) const FAULT_ENV: &str = "NETCONFORM_FAULT";
 
 /// How long links may take to report carrier and bridge ports to forward.
 const LINK_READY_TIMEOUT: Duration = Duration::from_secs(3);
