@@ -264,7 +264,8 @@ fn flow_order(k: &FlowKind, names: &Names) -> FlowOrder {
     }
 }
 
-/// `port_probe` names the protocol of a port probe's flows (`tcp`, `udp`).
+/// One flow as data (its title and every hop), then as text from that data. `port_probe` names
+/// the protocol of a port probe's flows (`tcp`, `udp`).
 fn render_flow(
     s: &mut String,
     plan: &Plan,
@@ -274,6 +275,40 @@ fn render_flow(
     port_probe: Option<&str>,
     sent: Option<(usize, crate::capture::path::Endpoint)>,
 ) -> FlowRecord {
+    let title = flow_title(plan, topo, names, f, port_probe);
+    let _ = writeln!(s, "  {title}");
+    let hops: Vec<HopRecord> = (0..f.hops.len())
+        .map(|i| hop_record(plan, names, f, i, sent))
+        .collect();
+    let width = hops.iter().map(|h| h.at.len()).max().unwrap_or(0);
+    for (h, rec) in f.hops.iter().zip(&hops) {
+        let _ = writeln!(s, "{}", hop_line(rec, h.ip().map(|x| x.src), width));
+    }
+    FlowRecord {
+        title,
+        request: f.kind.is_request(),
+        hops,
+    }
+}
+
+/// IPv4's TTL is IPv6's hop limit.
+fn ttl_name(ip: std::net::IpAddr) -> &'static str {
+    if ip.is_ipv6() {
+        "hlim"
+    } else {
+        "ttl"
+    }
+}
+
+/// `arp request: who has 172.17.0.3? tell 172.17.0.2 (flooded by host:docker0 ...)`, `echo
+/// request 1`, `icmp `...` from ..., about ...`.
+fn flow_title(
+    plan: &Plan,
+    topo: &Topo,
+    names: &Names,
+    f: &Flow,
+    port_probe: Option<&str>,
+) -> String {
     // ARP in IPv4, neighbour discovery in IPv6: the same question and answer.
     let v6 = match &f.kind {
         FlowKind::NeighRequest { target, .. } => target.is_ipv6(),
@@ -285,15 +320,14 @@ fn render_flow(
     } else {
         ("arp request", "arp reply")
     };
-    let title = match &f.kind {
+    match &f.kind {
         FlowKind::NeighRequest { asker, target } => {
             let mut t = format!(
                 "{ask}: who has {}? tell {}",
                 names.ip(*target),
                 names.ip(*asker)
             );
-            let flood = flooded(topo, &f.hops);
-            for (node, br, all) in flood {
+            for (node, br, all) in flooded(topo, &f.hops) {
                 let name = format!("{}:{br}", plan.node_name(node));
                 t.push_str(&if all {
                     format!(" (flooded by {name} to every other port)")
@@ -330,114 +364,92 @@ fn render_flow(
             )
         }
         FlowKind::Transport { step } => crate::expect::transport::step_title(*step).to_string(),
-    };
-    let _ = writeln!(s, "  {title}");
-    let mut record = FlowRecord {
-        title: title.clone(),
-        request: f.kind.is_request(),
-        hops: Vec::new(),
-    };
-    let width = f
-        .hops
-        .iter()
-        .map(|h| plan.node_name(h.at.node).len() + 1 + h.at.iface.len())
-        .max()
-        .unwrap_or(0);
-    for (i, h) in f.hops.iter().enumerate() {
-        let point = format!("{}:{}", plan.node_name(h.at.node), h.at.iface);
-        let dir = if h.out { "out" } else { "in " };
-        let l2 = format!("{} > {}", names.mac(h.eth.src), names.mac(h.eth.dst));
-        // IPv4's TTL is IPv6's hop limit.
-        let ttl = |ip: std::net::IpAddr| if ip.is_ipv6() { "hlim" } else { "ttl" };
-        let l3 = match h.ip() {
-            Some(x) => format!(
-                "  {} > {} {} {}",
-                names.endpoint(x.src_end()),
-                names.endpoint(x.dst_end()),
-                ttl(x.src),
-                x.ttl
-            ),
-            None => String::new(),
-        };
-        let c = if f.kind.is_request() {
-            crate::capture::path::changes_sent(&f.hops, i, sent)
-        } else {
-            changes(&f.hops, i)
-        };
-        let mut notes = Vec::new();
-        if let Some(id) = h.eth.vlan {
-            notes.push(format!("802.1Q vlan {id}"));
-        }
-        if let Some(e) = &h.eth.encap {
-            // On the underlay the frame travels inside UDP: show the outer packet too.
-            notes.push(format!(
-                "in vxlan {}: {} > {}  {} > {}:{} {} {}",
-                e.vni,
-                names.mac(e.src_mac),
-                names.mac(e.dst_mac),
-                names.ip(e.src),
-                names.ip(e.dst),
-                e.dport,
-                ttl(e.src),
-                e.ttl
-            ));
-        }
-        if let (Some((a, b)), Some(x)) = (c.ttl, h.ip()) {
-            notes.push(format!("routed: {} {a} > {b}", ttl(x.src)));
-        }
-        if let Some((a, b)) = c.src {
-            notes.push(format!(
-                "source NAT: {} > {}",
-                names.endpoint(a),
-                names.endpoint(b)
-            ));
-        }
-        if let Some((a, b)) = c.dst {
-            notes.push(format!(
-                "destination NAT: {} > {}",
-                names.endpoint(a),
-                names.endpoint(b)
-            ));
-        }
-        if c.mac && c.ttl.is_none() && !matches!(h.eth.payload, Payload::Neigh(_)) {
-            notes.push("MAC rewritten".into());
-        }
-        let ip = h.ip();
-        let nat = [("source", c.src), ("destination", c.dst)]
-            .into_iter()
-            .filter_map(|(field, ch)| {
-                let (a, b) = ch?;
-                Some(NatRecord {
-                    field: field.into(),
-                    from: names.endpoint(a),
-                    to: names.endpoint(b),
-                })
-            })
-            .collect();
-        record.hops.push(HopRecord {
-            step: h.depth + 1,
-            at: point.clone(),
-            out: h.out,
-            src_mac: names.mac(h.eth.src),
-            dst_mac: names.mac(h.eth.dst),
-            src: ip.map(|x| names.endpoint(x.src_end())),
-            dst: ip.map(|x| names.endpoint(x.dst_end())),
-            ttl: ip.map(|x| x.ttl),
-            vlan: h.eth.vlan,
-            routed: c.ttl,
-            nat,
-            notes: notes.clone(),
-        });
-        let notes = if notes.is_empty() {
-            String::new()
-        } else {
-            format!("  [{}]", notes.join("; "))
-        };
-        let _ = writeln!(
-            s,
-            "    {:>2} {point:<width$} {dir}  {l2}{l3}{notes}",
-            h.depth + 1
-        );
     }
-    record
+}
+
+/// Hop `i` of a flow: where, which way, its addresses, and what changed there (routed, NAT,
+/// MAC rewritten) or wraps it (an 802.1Q tag, a VXLAN underlay packet).
+fn hop_record(
+    plan: &Plan,
+    names: &Names,
+    f: &Flow,
+    i: usize,
+    sent: Option<(usize, crate::capture::path::Endpoint)>,
+) -> HopRecord {
+    let h = &f.hops[i];
+    let c = if f.kind.is_request() {
+        crate::capture::path::changes_sent(&f.hops, i, sent)
+    } else {
+        changes(&f.hops, i)
+    };
+    let ip = h.ip();
+    let mut notes = Vec::new();
+    if let Some(id) = h.eth.vlan {
+        notes.push(format!("802.1Q vlan {id}"));
+    }
+    if let Some(e) = &h.eth.encap {
+        // On the underlay the frame travels inside UDP: show the outer packet too.
+        notes.push(format!(
+            "in vxlan {}: {} > {}  {} > {}:{} {} {}",
+            e.vni,
+            names.mac(e.src_mac),
+            names.mac(e.dst_mac),
+            names.ip(e.src),
+            names.ip(e.dst),
+            e.dport,
+            ttl_name(e.src),
+            e.ttl
+        ));
+    }
+    if let (Some((a, b)), Some(x)) = (c.ttl, ip) {
+        notes.push(format!("routed: {} {a} > {b}", ttl_name(x.src)));
+    }
+    let nat: Vec<NatRecord> = [("source", c.src), ("destination", c.dst)]
+        .into_iter()
+        .filter_map(|(field, ch)| {
+            let (a, b) = ch?;
+            Some(NatRecord {
+                field: field.into(),
+                from: names.endpoint(a),
+                to: names.endpoint(b),
+            })
+        })
+        .collect();
+    for n in &nat {
+        notes.push(format!("{} NAT: {} > {}", n.field, n.from, n.to));
+    }
+    if c.mac && c.ttl.is_none() && !matches!(h.eth.payload, Payload::Neigh(_)) {
+        notes.push("MAC rewritten".into());
+    }
+    HopRecord {
+        step: h.depth + 1,
+        at: format!("{}:{}", plan.node_name(h.at.node), h.at.iface),
+        out: h.out,
+        src_mac: names.mac(h.eth.src),
+        dst_mac: names.mac(h.eth.dst),
+        src: ip.map(|x| names.endpoint(x.src_end())),
+        dst: ip.map(|x| names.endpoint(x.dst_end())),
+        ttl: ip.map(|x| x.ttl),
+        vlan: h.eth.vlan,
+        routed: c.ttl,
+        nat,
+        notes,
+    }
+}
+
+/// `     3 host:docker0 in   c1 > host  172.17.0.2 > 10.168.0.3 ttl 64  [notes]`: a hop as
+/// text, from its record; `ip` is its packet's source, for the family's name of the TTL.
+fn hop_line(h: &HopRecord, ip: Option<std::net::IpAddr>, width: usize) -> String {
+    let dir = if h.out { "out" } else { "in " };
+    let mut line = format!(
+        "    {:>2} {:<width$} {dir}  {} > {}",
+        h.step, h.at, h.src_mac, h.dst_mac
+    );
+    if let (Some(src), Some(dst), Some(ttl), Some(ip)) = (&h.src, &h.dst, h.ttl, ip) {
+        let _ = write!(line, "  {src} > {dst} {} {ttl}", ttl_name(ip));
+    }
+    if !h.notes.is_empty() {
+        let _ = write!(line, "  [{}]", h.notes.join("; "));
+    }
+    line
 }

@@ -359,136 +359,160 @@ fn ipv6_flags(subnets: &[Vec<(String, Cidr)>], nodes: &mut [PlanNode]) {
 
 /// Pings and traceroutes.
 fn echo_expectations(v: &mut Validator, t: &Known<'_>) -> Vec<Expectation> {
-    let root = KeyPath::root();
+    let mut expectations = Vec::new();
+    for (k, p) in t.file.expect.ping.iter().enumerate() {
+        expectations.extend(ping(v, t, k, p));
+    }
+    for (k, x) in t.file.expect.traceroute.iter().enumerate() {
+        expectations.extend(traceroute(v, t, k, x));
+    }
+    expectations
+}
+
+/// `[[expect.ping]]` number `k`.
+fn ping(v: &mut Validator, t: &Known<'_>, k: usize, p: &model::PingExpect) -> Option<Expectation> {
+    let path = KeyPath::root().key("expect").key("ping").index(k);
     let Known {
-        file,
         settings,
         names,
         index,
         ifaces,
         subnets,
         nodes,
+        ..
     } = *t;
     let has_iface = |n: usize| !ifaces[n].is_empty();
-    let mut expectations = Vec::new();
-    let e = &file.expect;
-    for (k, p) in e.ping.iter().enumerate() {
-        let path = root.key("expect").key("ping").index(k);
-        let from = v.node_ref(&path.key("from"), &p.from, index);
-        let to = v.ip(&path.key("to"), &p.to);
-        let hops = p.path.as_ref().map(|list| {
-            for (h, point) in list.iter().enumerate() {
-                v.point(&path.key("path").index(h), point, index, ifaces);
-            }
-            list.clone()
-        });
-        let nat = p.nat.as_ref().map(|n| {
-            v.nat(
-                &path.key("nat"),
-                n,
-                to,
-                "the ping's `to`",
-                false,
-                index,
-                ifaces,
+    let from = v.node_ref(&path.key("from"), &p.from, index);
+    let to = v.ip(&path.key("to"), &p.to);
+    let hops = p.path.as_ref().map(|list| {
+        for (h, point) in list.iter().enumerate() {
+            v.point(&path.key("path").index(h), point, index, ifaces);
+        }
+        list.clone()
+    });
+    let nat = p.nat.as_ref().map(|n| {
+        v.nat(
+            &path.key("nat"),
+            n,
+            to,
+            "the ping's `to`",
+            false,
+            index,
+            ifaces,
+        )
+    });
+    if (hops.is_some() || nat.is_some()) && !settings.capture {
+        v.push(
+            Diagnostic::new(
+                path.clone(),
+                "`path` and `nat` need captures, but settings.capture is false",
             )
-        });
-        if (hops.is_some() || nat.is_some()) && !settings.capture {
-            v.push(
-                Diagnostic::new(
-                    path.clone(),
-                    "`path` and `nat` need captures, but settings.capture is false",
-                )
-                .hint("remove settings.capture = false"),
-            );
-        }
-        let src = p.src.as_deref().and_then(|s| v.ip(&path.key("src"), s));
-        if let (Some(from), Some(to)) = (from, to) {
-            v.reachable_at_all(&path, &p.from, has_iface(from), to);
-            v.own_source(&path.key("src"), src, to, names[from], &subnets[from]);
-            if let Some(size) = p.size {
-                let most = if to.is_ipv4() { 65507 } else { 65487 };
-                if usize::from(size) > most {
-                    v.push(
-                        Diagnostic::new(
-                            path.key("size"),
-                            format!(
-                                "{size} payload bytes do not fit in one {} packet",
-                                family_name(to)
-                            ),
-                        )
-                        .hint(format!("at most {most}")),
-                    );
-                }
-            }
-            expectations.push(Expectation::Ping {
-                from,
-                to,
-                reply: p.reply,
-                path: hops,
-                nat,
-                opts: EchoOpts {
-                    src,
-                    vrf: v.vrf_ref(&path.key("vrf"), p.vrf.as_deref(), &nodes[from], &p.from),
-                    size: p.size,
-                    dont_fragment: p.dont_fragment,
-                },
-            });
-        }
+            .hint("remove settings.capture = false"),
+        );
     }
-    for (k, t) in e.traceroute.iter().enumerate() {
-        let path = root.key("expect").key("traceroute").index(k);
-        let from = v.node_ref(&path.key("from"), &t.from, index);
-        let to = v.ip(&path.key("to"), &t.to);
-        let mut hops = Vec::new();
-        for (h, hop) in t.hops.iter().enumerate() {
-            if hop == "*" {
-                hops.push(None);
-            } else {
-                let ip = v.ip(&path.key("hops").index(h), hop);
-                if let Some(to) = to {
-                    v.same_family(&path.key("hops").index(h), ip, to, "the traceroute's `to`");
-                }
-                hops.push(ip);
-            }
-        }
-        if t.hops.is_empty() {
-            v.push(
-                Diagnostic::new(path.key("hops"), "a traceroute needs at least one hop").hint(
-                    r#"list the addresses that answer, e.g. hops = ["10.0.0.1", "10.0.1.2"]"#,
-                ),
-            );
-        } else if t.hops.len() > usize::from(settings.max_hops) {
+    let src = p.src.as_deref().and_then(|s| v.ip(&path.key("src"), s));
+    let (Some(from), Some(to)) = (from, to) else {
+        return None;
+    };
+    v.reachable_at_all(&path, &p.from, has_iface(from), to);
+    v.own_source(&path.key("src"), src, to, names[from], &subnets[from]);
+    if let Some(size) = p.size {
+        let most = if to.is_ipv4() { 65507 } else { 65487 };
+        if usize::from(size) > most {
             v.push(
                 Diagnostic::new(
-                    path.key("hops"),
+                    path.key("size"),
                     format!(
-                        "{} hops is more than settings.max_hops ({})",
-                        t.hops.len(),
-                        settings.max_hops
+                        "{size} payload bytes do not fit in one {} packet",
+                        family_name(to)
                     ),
                 )
-                .hint("raise settings.max_hops"),
+                .hint(format!("at most {most}")),
             );
         }
-        let src = t.src.as_deref().and_then(|s| v.ip(&path.key("src"), s));
-        if let (Some(from), Some(to)) = (from, to) {
-            v.reachable_at_all(&path, &t.from, has_iface(from), to);
-            v.own_source(&path.key("src"), src, to, names[from], &subnets[from]);
-            // A hop that failed to parse left a diagnostic, so its `None` never reaches a plan.
-            expectations.push(Expectation::Traceroute {
-                from,
-                to,
-                hops,
-                opts: EchoOpts {
-                    src,
-                    vrf: v.vrf_ref(&path.key("vrf"), t.vrf.as_deref(), &nodes[from], &t.from),
-                    ..EchoOpts::default()
-                },
-            });
+    }
+    Some(Expectation::Ping {
+        from,
+        to,
+        reply: p.reply,
+        path: hops,
+        nat,
+        opts: EchoOpts {
+            src,
+            vrf: v.vrf_ref(&path.key("vrf"), p.vrf.as_deref(), &nodes[from], &p.from),
+            size: p.size,
+            dont_fragment: p.dont_fragment,
+        },
+    })
+}
+
+/// `[[expect.traceroute]]` number `k`.
+fn traceroute(
+    v: &mut Validator,
+    tk: &Known<'_>,
+    k: usize,
+    t: &model::TracerouteExpect,
+) -> Option<Expectation> {
+    let path = KeyPath::root().key("expect").key("traceroute").index(k);
+    let Known {
+        settings,
+        names,
+        index,
+        ifaces,
+        subnets,
+        nodes,
+        ..
+    } = *tk;
+    let has_iface = |n: usize| !ifaces[n].is_empty();
+    let from = v.node_ref(&path.key("from"), &t.from, index);
+    let to = v.ip(&path.key("to"), &t.to);
+    let mut hops = Vec::new();
+    for (h, hop) in t.hops.iter().enumerate() {
+        if hop == "*" {
+            hops.push(None);
+        } else {
+            let ip = v.ip(&path.key("hops").index(h), hop);
+            if let Some(to) = to {
+                v.same_family(&path.key("hops").index(h), ip, to, "the traceroute's `to`");
+            }
+            hops.push(ip);
         }
     }
-    expectations
+    if t.hops.is_empty() {
+        v.push(
+            Diagnostic::new(path.key("hops"), "a traceroute needs at least one hop")
+                .hint(r#"list the addresses that answer, e.g. hops = ["10.0.0.1", "10.0.1.2"]"#),
+        );
+    } else if t.hops.len() > usize::from(settings.max_hops) {
+        v.push(
+            Diagnostic::new(
+                path.key("hops"),
+                format!(
+                    "{} hops is more than settings.max_hops ({})",
+                    t.hops.len(),
+                    settings.max_hops
+                ),
+            )
+            .hint("raise settings.max_hops"),
+        );
+    }
+    let src = t.src.as_deref().and_then(|s| v.ip(&path.key("src"), s));
+    let (Some(from), Some(to)) = (from, to) else {
+        return None;
+    };
+    v.reachable_at_all(&path, &t.from, has_iface(from), to);
+    v.own_source(&path.key("src"), src, to, names[from], &subnets[from]);
+    // A hop that failed to parse left a diagnostic, so its `None` never reaches a plan.
+    Some(Expectation::Traceroute {
+        from,
+        to,
+        hops,
+        opts: EchoOpts {
+            src,
+            vrf: v.vrf_ref(&path.key("vrf"), t.vrf.as_deref(), &nodes[from], &t.from),
+            ..EchoOpts::default()
+        },
+    })
 }
 
 /// TCP and UDP probes, and commands.
