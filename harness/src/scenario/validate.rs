@@ -1200,7 +1200,39 @@ impl Validator {
         subnets: &[(String, Cidr)],
     ) -> Option<PlanRoute> {
         let via = r.via.as_deref().and_then(|s| self.ip(&path.key("via"), s));
-        let to = if r.to == "default" {
+        let to = self.route_to(path, r, via);
+        if let Some(dev) = &r.dev {
+            self.dev_ref(&path.key("dev"), dev, node, ifaces);
+        }
+        if r.via.is_none() && r.dev.is_none() {
+            self.push(
+                Diagnostic::new(path.clone(), "a route needs `via`, `dev` or both")
+                    .hint(r#"e.g. { to = "default", via = "10.0.0.1" }"#),
+            );
+        }
+        if let Some(gw) = via {
+            self.gateway(path, r, gw, to, node, subnets);
+        }
+        let src = self.route_src(path, r, to, node, subnets);
+        if r.table == Some(0) {
+            self.push(
+                Diagnostic::new(path.key("table"), "table 0 is no table")
+                    .hint("use 1 to 252 for your own tables, or leave `table` out for main"),
+            );
+        }
+        Some(PlanRoute {
+            to: to?,
+            via,
+            dev: r.dev.clone(),
+            metric: r.metric,
+            src,
+            table: r.table.filter(|t| *t != 254),
+        })
+    }
+
+    /// A route's `to`: `default` (in its gateway's family), or a network without host bits.
+    fn route_to(&mut self, path: &KeyPath, r: &model::Route, via: Option<IpAddr>) -> Option<Cidr> {
+        if r.to == "default" {
             // The family of `default` is its gateway's; with `dev` alone it is IPv4 (`::/0` is
             // the IPv6 one), as `ip route add default dev eth0` means.
             Some(Cidr::default_route(via.is_some_and(|g| g.is_ipv6())))
@@ -1221,18 +1253,22 @@ impl Validator {
                     None
                 }
             }
-        };
-        if let Some(dev) = &r.dev {
-            self.dev_ref(&path.key("dev"), dev, node, ifaces);
         }
-        if r.via.is_none() && r.dev.is_none() {
-            self.push(
-                Diagnostic::new(path.clone(), "a route needs `via`, `dev` or both")
-                    .hint(r#"e.g. { to = "default", via = "10.0.0.1" }"#),
-            );
-        }
+    }
+
+    /// A route's gateway: the family of its destination, on a link of the node (a link-local
+    /// one with `dev`).
+    fn gateway(
+        &mut self,
+        path: &KeyPath,
+        r: &model::Route,
+        gw: IpAddr,
+        to: Option<Cidr>,
+        node: &str,
+        subnets: &[(String, Cidr)],
+    ) {
         let mut family_ok = true;
-        if let (Some(gw), Some(to)) = (via, to) {
+        if let Some(to) = to {
             if gw.is_ipv4() != to.addr.is_ipv4() {
                 family_ok = false;
                 self.push(
@@ -1252,8 +1288,8 @@ impl Validator {
                 );
             }
         }
-        match via {
-            Some(gw) if is_link_local(gw) && r.dev.is_none() => self.push(
+        match gw {
+            gw if is_link_local(gw) && r.dev.is_none() => self.push(
                 Diagnostic::new(
                     path.key("via"),
                     format!("the link-local gateway {gw} needs `dev`"),
@@ -1262,7 +1298,7 @@ impl Validator {
                     "a link-local address means something on one link only: add `dev = \"eth0\"` (the interface that reaches {gw})"
                 )),
             ),
-            Some(gw) if !is_link_local(gw) && family_ok => {
+            gw if !is_link_local(gw) && family_ok => {
                 let on_link = subnets
                     .iter()
                     .any(|(dev, c)| c.contains(gw) && r.dev.as_ref().is_none_or(|d| d == dev));
@@ -1287,6 +1323,17 @@ impl Validator {
             }
             _ => {}
         }
+    }
+
+    /// A route's `src`: one of the node's own addresses, in the destination's family.
+    fn route_src(
+        &mut self,
+        path: &KeyPath,
+        r: &model::Route,
+        to: Option<Cidr>,
+        node: &str,
+        subnets: &[(String, Cidr)],
+    ) -> Option<IpAddr> {
         let src = r.src.as_deref().and_then(|s| self.ip(&path.key("src"), s));
         if let (Some(to), Some(s)) = (to, src) {
             self.same_family(
@@ -1307,20 +1354,7 @@ impl Validator {
                 );
             }
         }
-        if r.table == Some(0) {
-            self.push(
-                Diagnostic::new(path.key("table"), "table 0 is no table")
-                    .hint("use 1 to 252 for your own tables, or leave `table` out for main"),
-            );
-        }
-        Some(PlanRoute {
-            to: to?,
-            via,
-            dev: r.dev.clone(),
-            metric: r.metric,
-            src,
-            table: r.table.filter(|t| *t != 254),
-        })
+        src
     }
 
     /// An address or a network (`10.2.0.2`, `10.2.0.0/24`), as `ip rule` takes them.
