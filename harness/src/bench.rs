@@ -361,7 +361,7 @@ fn scale(exe: &Path, opts: &Opts) -> anyhow::Result<()> {
     let runs = opts.runs;
     println!("\nScale (captures off; 1000 nodes with permanent neighbours), medians, total until the worker exited:");
     println!(
-        "  {:<22} {:>10} {:>10} {:>10} {:>10} {:>9} {:>8}",
+        "  {:<30} {:>10} {:>10} {:>10} {:>10} {:>9} {:>8}",
         "scenario", "total", "per node", "netns", "build", "probes", "failed"
     );
     let sizes: &[usize] = if opts.quick {
@@ -402,7 +402,7 @@ fn scale(exe: &Path, opts: &Opts) -> anyhow::Result<()> {
                 largest = Some((n, ph.clone()));
             }
             println!(
-                "  {:<22} {:>10} {:>10} {:>10} {:>10} {:>9} {:>8}",
+                "  {:<30} {:>10} {:>10} {:>10} {:>10} {:>9} {:>8}",
                 format!("{kind} {n} ({r} runs)"),
                 show(e2e),
                 show(e2e / n as f64),

@@ -94,16 +94,79 @@ fn unsupported(f: crate::device::Feature) -> String {
 /// Bridges, veth pairs, ports, link-up and addresses, every node's requests in flight together.
 pub(super) async fn build(plan: &Plan, nodes: &[Node]) -> Result<Vec<Vec<LinkState>>, WorkerError> {
     let idx = ifindexes(plan);
-    let (bridge_idx, link_idx) = (&idx.bridges, &idx.links);
     // lo is ifindex 1 in every new namespace.
     try_join_all(nodes.iter().map(|n| n.nl.set_up(1, None, "lo"))).await?;
+    add_bridges(plan, nodes, &idx.bridges).await?;
+    try_join_all(plan.links.iter().zip(&idx.links).map(|(l, (ia, ib))| {
+        nodes[l.a.node].nl.add_veth(
+            &l.a.name,
+            LinkOpts {
+                index: *ia,
+                mac: l.a.mac,
+                mtu: l.a.mtu,
+            },
+            &l.b.name,
+            &nodes[l.b.node].ns,
+            LinkOpts {
+                index: *ib,
+                mac: l.b.mac,
+                mtu: l.b.mtu,
+            },
+        )
+    }))
+    .await?;
+    add_devices(plan, nodes, &idx).await?;
+    let states = try_join_all(nodes.iter().map(|n| n.nl.links())).await?;
+
+    let mut batch = Batch::default();
+    for (i, pn) in plan.nodes.iter().enumerate() {
+        for b in &pn.bridges {
+            let idx = index_of(&states[i], &pn.name, &b.name)?;
+            for a in &b.addresses {
+                batch
+                    .addrs
+                    .push(Box::pin(nodes[i].nl.add_address(idx, &b.name, *a, pn.dad)));
+            }
+        }
+    }
+    let cx = (plan, nodes, states.as_slice());
+    for l in &plan.links {
+        for e in [&l.a, &l.b] {
+            batch.place(
+                cx,
+                e.node,
+                &e.name,
+                e.bridge.as_deref(),
+                &e.addresses,
+                false,
+            )?;
+        }
+    }
+    // Devices after link ends: a device is up only once its parent is (a VLAN whose parent is
+    // down has no carrier).
+    for (i, pn) in plan.nodes.iter().enumerate() {
+        for d in &pn.devices {
+            batch.place(cx, i, &d.name, d.bridge.as_deref(), &d.addresses, true)?;
+        }
+    }
+    try_join_all(batch.quiet_ports).await?;
+    try_join_all(batch.joins).await?;
+    try_join_all(batch.ups).await?;
+    try_join_all(batch.dev_ups).await?;
+    bridge_vlans(plan, nodes, &states).await?;
+    try_join_all(batch.addrs).await?;
+    Ok(states)
+}
+
+/// `ip link add NAME type bridge` for every bridge of every node, at once.
+async fn add_bridges(plan: &Plan, nodes: &[Node], idx: &[Vec<u32>]) -> Result<(), WorkerError> {
     try_join_all(
         plan.nodes
             .iter()
             .zip(nodes)
             .enumerate()
             .flat_map(|(i, (pn, n))| {
-                let idx = &bridge_idx[i];
+                let idx = &idx[i];
                 pn.bridges.iter().enumerate().map(move |(j, b)| {
                     let opts = LinkOpts {
                         index: idx[j],
@@ -125,97 +188,64 @@ pub(super) async fn build(plan: &Plan, nodes: &[Node]) -> Result<Vec<Vec<LinkSta
             }),
     )
     .await?;
-    try_join_all(plan.links.iter().zip(link_idx).map(|(l, (ia, ib))| {
-        nodes[l.a.node].nl.add_veth(
-            &l.a.name,
-            LinkOpts {
-                index: *ia,
-                mac: l.a.mac,
-                mtu: l.a.mtu,
-            },
-            &l.b.name,
-            &nodes[l.b.node].ns,
-            LinkOpts {
-                index: *ib,
-                mac: l.b.mac,
-                mtu: l.b.mtu,
-            },
-        )
-    }))
-    .await?;
-    add_devices(plan, nodes, &idx).await?;
-    let states = try_join_all(nodes.iter().map(|n| n.nl.links())).await?;
+    Ok(())
+}
 
-    let mut quiet_ports = Vec::new();
-    let mut joins = Vec::new();
-    let mut ups = Vec::new();
-    let mut addrs = Vec::new();
-    for (i, pn) in plan.nodes.iter().enumerate() {
-        for b in &pn.bridges {
-            let idx = index_of(&states[i], &pn.name, &b.name)?;
-            for a in &b.addresses {
-                addrs.push(nodes[i].nl.add_address(idx, &b.name, *a, pn.dad));
-            }
+type Request<'a> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), NetlinkError>> + 'a>>;
+
+/// The requests that put interfaces in place, gathered so that each step runs as one batch in
+/// order: bridge ports lose their link-local address, bond ports join, link ends come up, then
+/// devices, then addresses.
+#[derive(Default)]
+struct Batch<'a> {
+    quiet_ports: Vec<Request<'a>>,
+    joins: Vec<Request<'a>>,
+    ups: Vec<Request<'a>>,
+    dev_ups: Vec<Request<'a>>,
+    addrs: Vec<Request<'a>>,
+}
+
+impl<'a> Batch<'a> {
+    /// Interface `name` of node `node`: its controller (bridge, bond or VRF), up, addresses.
+    fn place(
+        &mut self,
+        (plan, nodes, states): (&'a Plan, &'a [Node], &[Vec<LinkState>]),
+        node: usize,
+        name: &'a str,
+        bridge: Option<&str>,
+        addresses: &'a [crate::scenario::net::Cidr],
+        device: bool,
+    ) -> Result<(), WorkerError> {
+        let pn = &plan.nodes[node];
+        let nl = &nodes[node].nl;
+        let idx = index_of(&states[node], &pn.name, name)?;
+        let master = plan
+            .controller_of(node, name, bridge)
+            .map(|b| index_of(&states[node], &pn.name, b))
+            .transpose()?;
+        if master.is_some() && pn.ipv6 {
+            self.quiet_ports.push(Box::pin(nl.no_link_local(idx, name)));
         }
-    }
-    for l in &plan.links {
-        for e in [&l.a, &l.b] {
-            let node = &plan.nodes[e.node].name;
-            let idx = index_of(&states[e.node], node, &e.name)?;
-            let master = plan
-                .controller_of(e.node, &e.name, e.bridge.as_deref())
-                .map(|b| index_of(&states[e.node], node, b))
-                .transpose()?;
-            if master.is_some() && plan.nodes[e.node].ipv6 {
-                quiet_ports.push(nodes[e.node].nl.no_link_local(idx, &e.name));
+        let master = match master {
+            Some(m) if bonded(plan, node, name) => {
+                self.joins.push(Box::pin(nl.join(idx, m, name)));
+                None
             }
-            let master = match master {
-                Some(m) if bonded(plan, e.node, &e.name) => {
-                    joins.push(nodes[e.node].nl.join(idx, m, &e.name));
-                    None
-                }
-                m => m,
-            };
-            ups.push(nodes[e.node].nl.set_up(idx, master, &e.name));
-            let dad = plan.nodes[e.node].dad;
-            for a in &e.addresses {
-                addrs.push(nodes[e.node].nl.add_address(idx, &e.name, *a, dad));
-            }
+            m => m,
+        };
+        let up: Request<'a> = Box::pin(nl.set_up(idx, master, name));
+        if device {
+            self.dev_ups.push(up);
+        } else {
+            self.ups.push(up);
         }
-    }
-    // Devices after link ends: a device is up only once its parent is (a VLAN whose parent is
-    // down has no carrier).
-    let mut dev_ups = Vec::new();
-    for (i, pn) in plan.nodes.iter().enumerate() {
-        for d in &pn.devices {
-            let idx = index_of(&states[i], &pn.name, &d.name)?;
-            let master = plan
-                .controller_of(i, &d.name, d.bridge.as_deref())
-                .map(|b| index_of(&states[i], &pn.name, b))
-                .transpose()?;
-            if master.is_some() && pn.ipv6 {
-                quiet_ports.push(nodes[i].nl.no_link_local(idx, &d.name));
-            }
-            let master = match master {
-                Some(m) if bonded(plan, i, &d.name) => {
-                    joins.push(nodes[i].nl.join(idx, m, &d.name));
-                    None
-                }
-                m => m,
-            };
-            dev_ups.push(nodes[i].nl.set_up(idx, master, &d.name));
-            for a in &d.addresses {
-                addrs.push(nodes[i].nl.add_address(idx, &d.name, *a, pn.dad));
-            }
+        for a in addresses {
+            self.addrs
+                .push(Box::pin(nl.add_address(idx, name, *a, pn.dad)));
         }
+        Ok(())
     }
-    try_join_all(quiet_ports).await?;
-    try_join_all(joins).await?;
-    try_join_all(ups).await?;
-    try_join_all(dev_ups).await?;
-    bridge_vlans(plan, nodes, &states).await?;
-    try_join_all(addrs).await?;
-    Ok(states)
 }
 
 /// Whether `iface` of `node` is a bond's port.
