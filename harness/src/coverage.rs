@@ -1,7 +1,8 @@
 //! `netconform coverage`: which parts of a scenario's configuration its expectations pin down.
 //!
-//! Mutation testing for a network's configuration: every element (a route, a `run` line, a
-//! sysctl, an address, a MAC, an MTU, a bridge-port membership, a link) is removed in turn, or
+//! Mutation testing for a network's configuration: every element (a route, a policy rule, a
+//! device, a `run` line, a listener, a service, a sysctl, an address, a MAC, an MTU, a
+//! bridge-port membership, a link) is removed in turn, or
 //! for a sysctl left at its baseline value, and the scenario runs again, each variant in its own
 //! sandbox, four per core at a time (as `run` does). An element is
 //! - **covered** when some expectation's verdict changes: the first one is named, and the variant
@@ -35,7 +36,11 @@ enum Removal {
     BridgeMac(String, String),
     BridgeMtu(String, String),
     Route(String, usize),
+    Rule(String, usize),
+    Device(String, &'static str, String),
     Run(String, usize),
+    Listen(String, usize),
+    Service(String, usize),
     Link(usize),
     EndAddress(usize, bool, usize),
     EndMac(usize, bool),
@@ -152,8 +157,8 @@ fn end_key(i: usize, b: bool) -> KeyPath {
         .key(if b { "b" } else { "a" })
 }
 
-/// Every element of the configuration, in file order: each node's sysctls, bridges, routes and
-/// `run` lines, then each link and its ends.
+/// Every element of the configuration, in file order: each node's sysctls, bridges, routes,
+/// rules, devices, `run` lines, listeners and services, then each link and its ends.
 fn elements(file: &ScenarioFile, order: &[String]) -> Vec<Element> {
     let mut out = Vec::new();
     let mut push =
@@ -217,11 +222,39 @@ fn elements(file: &ScenarioFile, order: &[String]) -> Vec<Element> {
                 Removal::Route(name.clone(), i),
             );
         }
+        for (i, r) in node.rules.iter().enumerate() {
+            push(
+                at.key("rules").index(i),
+                format!("{} in {name}", rule_words(r)),
+                Removal::Rule(name.clone(), i),
+            );
+        }
+        for (table, dev) in crate::device::written(node) {
+            push(
+                at.key(table).key(dev),
+                format!("{} {dev} of {name}", table.trim_end_matches('s')),
+                Removal::Device(name.clone(), table, dev.clone()),
+            );
+        }
         for (i, argv) in node.run.iter().enumerate() {
             push(
                 at.key("run").index(i),
                 format!("run `{}` in {name}", argv.join(" ")),
                 Removal::Run(name.clone(), i),
+            );
+        }
+        for (i, l) in node.listen.iter().enumerate() {
+            push(
+                at.key("listen").index(i),
+                format!("listener {l} in {name}"),
+                Removal::Listen(name.clone(), i),
+            );
+        }
+        for (i, sv) in node.services.iter().enumerate() {
+            push(
+                at.key("services").index(i),
+                format!("service `{}` in {name}", sv.run.join(" ")),
+                Removal::Service(name.clone(), i),
             );
         }
     }
@@ -302,6 +335,26 @@ fn apply(file: &ScenarioFile, r: &Removal) -> ScenarioFile {
                 x.run.remove(*i);
             }
         }
+        Removal::Rule(n, i) => {
+            if let Some(x) = f.nodes.get_mut(n) {
+                x.rules.remove(*i);
+            }
+        }
+        Removal::Device(n, table, d) => {
+            if let Some(x) = f.nodes.get_mut(n) {
+                crate::device::remove_written(x, table, d);
+            }
+        }
+        Removal::Listen(n, i) => {
+            if let Some(x) = f.nodes.get_mut(n) {
+                x.listen.remove(*i);
+            }
+        }
+        Removal::Service(n, i) => {
+            if let Some(x) = f.nodes.get_mut(n) {
+                x.services.remove(*i);
+            }
+        }
         Removal::Link(i) => {
             f.links.remove(*i);
         }
@@ -313,6 +366,24 @@ fn apply(file: &ScenarioFile, r: &Removal) -> ScenarioFile {
         Removal::EndBridge(i, b) => end_mut(&mut f, *i, *b).bridge = None,
     }
     f
+}
+
+/// `rule from 10.0.0.0/24 table 100 priority 900`, as `ip rule` lists it.
+fn rule_words(r: &crate::scenario::model::Rule) -> String {
+    let mut w = String::from("rule");
+    for (k, v) in [("from", &r.from), ("to", &r.to), ("iif", &r.iif)] {
+        if let Some(v) = v {
+            w.push_str(&format!(" {k} {v}"));
+        }
+    }
+    if let Some(m) = r.fwmark {
+        w.push_str(&format!(" fwmark {m}"));
+    }
+    w.push_str(&format!(" table {}", r.table));
+    if let Some(p) = r.priority {
+        w.push_str(&format!(" priority {p}"));
+    }
+    w
 }
 
 fn end_mut(f: &mut ScenarioFile, i: usize, b: bool) -> &mut LinkEnd {

@@ -211,6 +211,38 @@ fn coverage_trials() -> Vec<Trial> {
             0,
         ),
         Trial::test(
+            "meta::coverage_counts_rules_devices_listeners_and_services",
+            || {
+                let mut wrong = Vec::new();
+                for (scenario, key) in [
+                    ("routing/policy-routing.toml", "nodes.c.rules[0]"),
+                    ("overlay/vxlan-two-hosts.toml", "nodes.h1.vxlans.vx0"),
+                    ("docker/macvlan.toml", "nodes.c2.listen[0]"),
+                    (
+                        "services/http-across-a-router.toml",
+                        "nodes.web.services[0]",
+                    ),
+                ] {
+                    let r = netconform::coverage::coverage(
+                        &root().join("scenarios").join(scenario),
+                        &worker(),
+                    )
+                    .map_err(|e| e.to_string())?;
+                    let covered = r.elements.iter().any(|e| {
+                        e.key == key
+                            && matches!(e.status, netconform::coverage::Status::Covered { .. })
+                    });
+                    if !covered {
+                        wrong.push(format!(
+                            "{key} must be a covered element:\n{}",
+                            netconform::coverage::render(&r)
+                        ));
+                    }
+                }
+                none_of(wrong)
+            },
+        ),
+        Trial::test(
             "meta::coverage_of_the_docker_scenario_is_100_percent",
             || {
                 let path = root().join("scenarios/docker/single-host.toml");

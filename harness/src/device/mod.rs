@@ -303,6 +303,29 @@ impl Common {
     }
 }
 
+/// Every device of a node as written: (its table, its name), in table order.
+pub(crate) fn written(node: &crate::scenario::model::Node) -> Vec<(&'static str, &String)> {
+    let mut out: Vec<(&'static str, &String)> = Vec::new();
+    out.extend(node.vxlans.keys().map(|n| ("vxlans", n)));
+    out.extend(node.macvlans.keys().map(|n| ("macvlans", n)));
+    out.extend(node.vlans.keys().map(|n| ("vlans", n)));
+    out.extend(node.bonds.keys().map(|n| ("bonds", n)));
+    out.extend(node.vrfs.keys().map(|n| ("vrfs", n)));
+    out
+}
+
+/// The node without device `name` of `table` (as [`written`] names them).
+pub(crate) fn remove_written(node: &mut crate::scenario::model::Node, table: &str, name: &str) {
+    match table {
+        "vxlans" => drop(node.vxlans.remove(name)),
+        "macvlans" => drop(node.macvlans.remove(name)),
+        "vlans" => drop(node.vlans.remove(name)),
+        "bonds" => drop(node.bonds.remove(name)),
+        "vrfs" => drop(node.vrfs.remove(name)),
+        _ => {}
+    }
+}
+
 /// The fields every kind shares, as `netconform import` writes them.
 pub(crate) struct Shared {
     pub addresses: Vec<String>,
