@@ -49,6 +49,25 @@ fn scenario_trial(path: PathBuf) -> Trial {
             if let Ok(true) = runner::write_pcap(&plan, &res, &pcap) {
                 msg.push_str(&format!("  pcap: {}\n", pcap.display()));
             }
+            // And its picture beside it, the first failed probe's path drawn in red.
+            let rec = netconform::report::record(&name, &plan, &res);
+            let mark = rec
+                .sections
+                .iter()
+                .find(|s| !s.passed && s.flows.iter().any(|f| f.request))
+                .map(netconform::graph::Highlight::from_section)
+                .unwrap_or_default();
+            let dot = pcap.with_extension("dot");
+            if let Some(dir) = dot.parent() {
+                let _ = std::fs::create_dir_all(dir);
+            }
+            if std::fs::write(&dot, netconform::graph::dot_marked(&plan, &mark)).is_ok() {
+                msg.push_str(&format!(
+                    "  picture: {} (`dot -Tsvg {} -o failed.svg`)\n",
+                    dot.display(),
+                    dot.display()
+                ));
+            }
             msg.push_str("  every packet, hop by hop:\n");
             for line in render_observations(&plan, &res).lines() {
                 msg.push_str(&format!("  | {line}\n"));
