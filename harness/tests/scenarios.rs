@@ -755,7 +755,9 @@ fn cli_trial() -> Trial {
                 "coverage",
                 "bench",
                 "gen",
+                "graph",
                 "import",
+                "schema",
                 "completions",
             ];
             let mut ok: Vec<Vec<&str>> = vec![vec!["--version"], vec!["--help"], vec!["help"]];
