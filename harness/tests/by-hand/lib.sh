@@ -83,3 +83,27 @@ routed() {
   for x in "$1":eth0 "$2":eth0 "$2":eth1 "$3":eth0; do n "${x%:*}" ip link set "${x#*:}" up; done
   n "$1" ip route add default via 10.1.0.1; n "$3" ip route add default via 10.2.0.1
 }
+# vxlan_hosts UNDERLAY1 UNDERLAY2 LEN: hosts h1 (UNDERLAY1/LEN) and h2 (UNDERLAY2/LEN) on an
+# underlay link, each with a bridge br0 and a VXLAN vx0 (VNI 42, UDP 4789) towards the other, and
+# containers c1 (10.0.0.2, 02:00:00:0a:00:02) and c2 (10.0.0.3, ...:03) behind them. Either family:
+# the underlay's addresses say which. br_netfilter's switches off, as netconform's baseline.
+vxlan_hosts() {
+  local u=("" "$1" "$2") len=$3 nodad=""
+  [[ "$1" == *:* ]] && nodad=nodad
+  for x in h1 h2 c1 c2; do node $x; done
+  veth h1 eth0 h2 eth0
+  for h in 1 2; do
+    n h$h ip addr add "${u[$h]}/$len" dev eth0 $nodad; n h$h ip link set eth0 up
+  done
+  for h in 1 2; do
+    n h$h sysctl -qw net.bridge.bridge-nf-call-iptables=0 net.bridge.bridge-nf-call-ip6tables=0
+    n h$h ip link add br0 type bridge mcast_snooping 0
+    n h$h ip link add vx0 type vxlan id 42 local "${u[$h]}" remote "${u[$((3 - h))]}" dstport 4789 dev eth0
+    n h$h ip link set vx0 master br0
+    veth c$h eth0 h$h veth-c$h
+    n h$h ip link set veth-c$h master br0
+    n c$h ip link set eth0 address 02:00:00:0a:00:0$((h + 1))
+    n c$h ip addr add 10.0.0.$((h + 1))/24 dev eth0
+    n c$h ip link set eth0 up; n h$h ip link set veth-c$h up; n h$h ip link set vx0 up; n h$h ip link set br0 up
+  done
+}

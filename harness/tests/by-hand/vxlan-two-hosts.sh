@@ -2,21 +2,7 @@
 # scenarios/overlay/vxlan-two-hosts.toml, by hand: two hosts on an underlay link, a VXLAN (VNI 42,
 # UDP 4789) on each joined to a bridge, a container behind each bridge.
 . "$(dirname "$0")/lib.sh"
-for x in h1 h2 c1 c2; do node $x; done
-veth h1 eth0 h2 eth0
-n h1 ip addr add 192.168.50.1/24 dev eth0; n h2 ip addr add 192.168.50.2/24 dev eth0
-n h1 ip link set eth0 up; n h2 ip link set eth0 up
-for h in 1 2; do
-  local_ip=192.168.50.$h; remote_ip=192.168.50.$((3 - h))
-  n h$h ip link add br0 type bridge mcast_snooping 0
-  n h$h ip link add vx0 type vxlan id 42 local $local_ip remote $remote_ip dstport 4789 dev eth0
-  n h$h ip link set vx0 master br0
-  veth c$h eth0 h$h veth-c$h
-  n h$h ip link set veth-c$h master br0
-  n c$h ip link set eth0 address 02:00:00:0a:00:0$((h + 1))
-  n c$h ip addr add 10.0.0.$((h + 1))/24 dev eth0
-  n c$h ip link set eth0 up; n h$h ip link set veth-c$h up; n h$h ip link set vx0 up; n h$h ip link set br0 up
-done
+vxlan_hosts 192.168.50.1 192.168.50.2 24
 # For the import round trip (tests/scenarios.rs): freeze this network into a scenario instead.
 if [ -n "${IMPORT_TO:-}" ]; then exec "$NETCONFORM" import --netns h1 -o "$IMPORT_TO"; fi
 sleep 1
