@@ -108,6 +108,43 @@ const SYSCTLS: &[(&str, &str)] = &[
     ("net.bridge.bridge-nf-call-ip6tables", "0"),
 ];
 
+/// Interface settings worth carrying over, when an interface's differs from its namespace's
+/// `default` (what a new interface starts with): `net.ipv4.conf.IFACE.rp_filter`, ...
+const IFACE_SYSCTLS: &[(&str, &str)] = &[
+    ("ipv4", "rp_filter"),
+    ("ipv4", "proxy_arp"),
+    ("ipv4", "route_localnet"),
+    ("ipv4", "accept_local"),
+    ("ipv6", "forwarding"),
+];
+
+/// The interface settings of `links` that differ from the namespace's defaults. Read from a
+/// thread inside the namespace.
+fn iface_sysctls(links: &[LinkState]) -> Vec<(String, String)> {
+    let read = |k: &str| {
+        crate::topology::sysctl::read(k)
+            .ok()
+            .map(|v| v.trim().to_string())
+    };
+    let mut out = Vec::new();
+    for (family, key) in IFACE_SYSCTLS {
+        let Some(default) = read(&format!("net.{family}.conf.default.{key}")) else {
+            continue;
+        };
+        // A name with a dot (`eth0.10`) would not survive the dotted key.
+        for l in links
+            .iter()
+            .filter(|l| l.name != "lo" && !l.name.contains('.'))
+        {
+            let k = format!("net.{family}.conf.{}.{key}", l.name);
+            if let Some(v) = read(&k).filter(|v| *v != default) {
+                out.push((k, v));
+            }
+        }
+    }
+    out
+}
+
 fn open(path: &str) -> Result<OwnedFd, ImportError> {
     std::fs::File::open(path)
         .map(OwnedFd::from)
@@ -150,18 +187,29 @@ fn read(c: Candidate, others: &[(u64, &OwnedFd)]) -> Result<Ns, ImportError> {
                     ids.insert(id, *ino);
                 }
             }
-            Ok::<_, ImportError>((messages, addrs, routes, rules, neigh, lookups, sysctls, ids))
+            let links: Vec<LinkState> = messages
+                .iter()
+                .map(crate::topology::link::parse_link)
+                .collect();
+            let mut sysctls = sysctls;
+            sysctls.extend(iface_sysctls(&links));
+            Ok::<_, ImportError>((
+                (messages, links),
+                addrs,
+                routes,
+                rules,
+                neigh,
+                lookups,
+                sysctls,
+                ids,
+            ))
         })
     })
     .map_err(|source| ImportError::Enter {
         what: node.to_string(),
         source,
     })??;
-    let (messages, addrs, routes, rules, neigh, lookups, mut sysctls, ids) = read;
-    let links: Vec<LinkState> = messages
-        .iter()
-        .map(crate::topology::link::parse_link)
-        .collect();
+    let ((messages, links), addrs, routes, rules, neigh, lookups, mut sysctls, ids) = read;
     // br_netfilter's switches matter only where there is a bridge.
     if !links.iter().any(|l| l.kind.as_deref() == Some("bridge")) {
         sysctls.retain(|(k, _)| !k.starts_with("net.bridge."));

@@ -717,6 +717,8 @@ fn import_one_namespace_trial() -> Trial {
             "\"MASQUERADE\"",
             "table inet mine",
             "\"fd00::1/64\"",
+            "\"net.ipv4.conf.w0.rp_filter\" = \"2\"",
+            "\"net.ipv4.conf.br0.route_localnet\" = \"1\"",
             "[[expect.route]]",
         ] {
             if !text.contains(want) {

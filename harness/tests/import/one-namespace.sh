@@ -19,7 +19,7 @@ ip route add 192.0.2.0/24 via 10.20.0.2
 ip -6 route add 2001:db8::/32 via fd00::3
 ip route add default via 10.10.0.1 dev v1 table 100
 ip rule add from 10.20.0.1 table 100 priority 900
-sysctl -qw net.ipv4.ip_forward=1
+sysctl -qw net.ipv4.ip_forward=1 net.ipv4.conf.w0.rp_filter=2 net.ipv4.conf.br0.route_localnet=1
 iptables -t nat -A POSTROUTING -s 10.10.0.0/24 ! -o br0 -j MASQUERADE
 iptables -P FORWARD DROP
 nft add table inet mine
