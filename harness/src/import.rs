@@ -163,10 +163,15 @@ fn read(c: Candidate, others: &[(u64, &OwnedFd)]) -> Result<Ns, ImportError> {
         .build()
         .map_err(ImportError::Runtime)?;
     let handle = rt.handle().clone();
-    let node = c.node.as_str();
-    let read = crate::sandbox::in_netns(&c.fd, || -> Result<_, ImportError> {
-        let nl = Netlink::open(node, &handle)?;
-        let sysctls: Vec<(String, String)> = SYSCTLS
+    let what = c.node.clone();
+    // The thread enters through its own handle: the candidate's moves into what it returns.
+    let enter = c.fd.try_clone().map_err(|source| ImportError::Open {
+        path: format!("the handle of {what}").into(),
+        source,
+    })?;
+    crate::sandbox::in_netns(&enter, move || -> Result<_, ImportError> {
+        let nl = Netlink::open(&c.node, &handle)?;
+        let mut sysctls: Vec<(String, String)> = SYSCTLS
             .iter()
             .filter_map(|(k, fresh)| {
                 let v = crate::topology::sysctl::read(k).ok()?;
@@ -174,7 +179,7 @@ fn read(c: Candidate, others: &[(u64, &OwnedFd)]) -> Result<Ns, ImportError> {
                 (v != *fresh).then(|| (k.to_string(), v))
             })
             .collect();
-        rt.block_on(async {
+        let (messages, addrs, routes, rules, neigh, lookups, ids) = rt.block_on(async {
             let messages = nl.link_messages().await?;
             let addrs = nl.addresses().await?;
             let routes = nl.routes().await?;
@@ -187,49 +192,35 @@ fn read(c: Candidate, others: &[(u64, &OwnedFd)]) -> Result<Ns, ImportError> {
                     ids.insert(id, *ino);
                 }
             }
-            let links: Vec<LinkState> = messages
-                .iter()
-                .map(crate::topology::link::parse_link)
-                .collect();
-            let mut sysctls = sysctls;
-            sysctls.extend(iface_sysctls(&links));
-            Ok::<_, ImportError>((
-                (messages, links),
-                addrs,
-                routes,
-                rules,
-                neigh,
-                lookups,
-                sysctls,
-                ids,
-            ))
+            Ok::<_, ImportError>((messages, addrs, routes, rules, neigh, lookups, ids))
+        })?;
+        let links: Vec<LinkState> = messages
+            .iter()
+            .map(crate::topology::link::parse_link)
+            .collect();
+        sysctls.extend(iface_sysctls(&links));
+        // br_netfilter's switches matter only where there is a bridge.
+        if !links.iter().any(|l| l.kind.as_deref() == Some("bridge")) {
+            sysctls.retain(|(k, _)| !k.starts_with("net.bridge."));
+        }
+        Ok(Ns {
+            node: c.node,
+            fd: c.fd,
+            ino: c.ino,
+            links,
+            messages,
+            addrs,
+            routes,
+            rules,
+            neigh,
+            lookups,
+            sysctls,
+            ids,
+            run: Vec::new(),
+            notes: Vec::new(),
         })
     })
-    .map_err(|source| ImportError::Enter {
-        what: node.to_string(),
-        source,
-    })??;
-    let ((messages, links), addrs, routes, rules, neigh, lookups, mut sysctls, ids) = read;
-    // br_netfilter's switches matter only where there is a bridge.
-    if !links.iter().any(|l| l.kind.as_deref() == Some("bridge")) {
-        sysctls.retain(|(k, _)| !k.starts_with("net.bridge."));
-    }
-    Ok(Ns {
-        node: c.node,
-        fd: c.fd,
-        ino: c.ino,
-        links,
-        messages,
-        addrs,
-        routes,
-        rules,
-        neigh,
-        lookups,
-        sysctls,
-        ids,
-        run: Vec::new(),
-        notes: Vec::new(),
-    })
+    .map_err(|source| ImportError::Enter { what, source })?
 }
 
 /// What the kernel answers now (`ip route get`) for each neighbour and gateway.
