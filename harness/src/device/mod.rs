@@ -239,19 +239,20 @@ pub(crate) fn validate_node(
             out.push(d);
         }
     }
-    for (name, x) in &node.vlans {
-        let p = path.key("vlans").key(name);
-        if let Some(d) = vlan::validate(v, &p, name, x, cx, ifaces) {
-            out.push(d);
-        }
-    }
-    // Controllers last: their ports may be any of the above.
+    // Bonds before VLANs: `bond0.10` is a VLAN on a bond (a bond's ports are link ends).
     for (name, x) in &node.bonds {
         let p = path.key("bonds").key(name);
         if let Some(d) = bond::validate(v, &p, name, x, cx, ifaces) {
             out.push(d);
         }
     }
+    for (name, x) in &node.vlans {
+        let p = path.key("vlans").key(name);
+        if let Some(d) = vlan::validate(v, &p, name, x, cx, ifaces) {
+            out.push(d);
+        }
+    }
+    // VRFs last: their ports may be any of the above.
     for (name, x) in &node.vrfs {
         let p = path.key("vrfs").key(name);
         if let Some(d) = vrf::validate(v, &p, name, x, cx, ifaces) {
@@ -471,14 +472,14 @@ mod tests {
     }
 
     /// Kinds this kernel lacks (VLAN, bond, VRF) are imported from what the kernel would report:
-    /// each comes back as the table that makes it, and a scenario of them validates.
+    /// each comes back as the table that makes it, and a scenario of them (a VLAN on a bond
+    /// included) validates.
     #[test]
     fn vlan_bond_and_vrf_import_as_their_models() {
         let links = [
             link(2, "eth0", Some(5)),
             link(3, "eth1", Some(5)),
-            link(4, "eth2", None),
-            link(7, "eth2.10", Some(6)),
+            link(4, "eth2", Some(6)),
             link(5, "bond0", None),
             link(6, "blue", None),
         ];
@@ -493,8 +494,8 @@ mod tests {
         };
         let vlan = line(
             message(7, InfoKind::Vlan, InfoData::Vlan(vec![InfoVlan::Id(10)])),
-            "eth2.10",
-            Some("eth2"),
+            "bond0.10",
+            Some("bond0"),
             shared(&["10.0.10.1/24"]),
         );
         let bond = line(
@@ -518,7 +519,7 @@ mod tests {
         );
         assert_eq!(
             vlan,
-            r#"vlans."eth2.10" = { parent = "eth2", id = 10, addresses = ["10.0.10.1/24"] }"#
+            r#"vlans."bond0.10" = { parent = "bond0", id = 10, addresses = ["10.0.10.1/24"] }"#
         );
         assert_eq!(
             bond,
@@ -526,7 +527,7 @@ mod tests {
         );
         assert_eq!(
             vrf,
-            r#"vrfs."blue" = { table = 10, ports = ["eth2.10"], addresses = [] }"#
+            r#"vrfs."blue" = { table = 10, ports = ["eth2"], addresses = [] }"#
         );
         let text = format!(
             "[nodes.a]\n{bond}\n{vlan}\n{vrf}\n[nodes.b]\n[nodes.c]\n[nodes.d]\n\
