@@ -161,144 +161,171 @@ fn end_key(i: usize, b: bool) -> KeyPath {
 /// rules, devices, `run` lines, listeners and services, then each link and its ends.
 fn elements(file: &ScenarioFile, order: &[String]) -> Vec<Element> {
     let mut out = Vec::new();
-    let mut push =
-        |key: KeyPath, what: String, removal: Removal| out.push(Element { key, what, removal });
     let mut names: Vec<&String> = order
         .iter()
         .filter(|n| file.nodes.contains_key(*n))
         .collect();
     names.extend(file.nodes.keys().filter(|n| !order.contains(n)));
     for name in names {
-        let node = &file.nodes[name];
-        let at = KeyPath::root().key("nodes").key(name);
-        for (k, v) in &node.sysctl {
-            push(
-                at.key("sysctl").key(k),
-                format!("sysctl {k} = {} in {name}", v.as_text()),
-                Removal::Sysctl(name.clone(), k.clone()),
-            );
-        }
-        for (b, br) in &node.bridges {
-            let bk = at.key("bridges").key(b);
-            for (j, a) in br.addresses.iter().enumerate() {
-                push(
-                    bk.key("addresses").index(j),
-                    format!("address {a} on {name}:{b}"),
-                    Removal::BridgeAddress(name.clone(), b.clone(), j),
-                );
-            }
-            if let Some(m) = &br.mac {
-                push(
-                    bk.key("mac"),
-                    format!("MAC {m} of {name}:{b}"),
-                    Removal::BridgeMac(name.clone(), b.clone()),
-                );
-            }
-            if let Some(m) = br.mtu {
-                push(
-                    bk.key("mtu"),
-                    format!("MTU {m} of {name}:{b}"),
-                    Removal::BridgeMtu(name.clone(), b.clone()),
-                );
-            }
-        }
-        for (i, r) in node.routes.iter().enumerate() {
-            let mut what = format!("route {}", r.to);
-            if let Some(v) = &r.via {
-                what.push_str(&format!(" via {v}"));
-            }
-            if let Some(d) = &r.dev {
-                what.push_str(&format!(" dev {d}"));
-            }
-            if let Some(s) = &r.src {
-                what.push_str(&format!(" src {s}"));
-            }
-            if let Some(m) = r.metric {
-                what.push_str(&format!(" metric {m}"));
-            }
-            push(
-                at.key("routes").index(i),
-                format!("{what} in {name}"),
-                Removal::Route(name.clone(), i),
-            );
-        }
-        for (i, r) in node.rules.iter().enumerate() {
-            push(
-                at.key("rules").index(i),
-                format!("{} in {name}", rule_words(r)),
-                Removal::Rule(name.clone(), i),
-            );
-        }
-        for (table, dev) in crate::device::written(node) {
-            push(
-                at.key(table).key(dev),
-                format!("{} {dev} of {name}", table.trim_end_matches('s')),
-                Removal::Device(name.clone(), table, dev.clone()),
-            );
-        }
-        for (i, argv) in node.run.iter().enumerate() {
-            push(
-                at.key("run").index(i),
-                format!("run `{}` in {name}", argv.join(" ")),
-                Removal::Run(name.clone(), i),
-            );
-        }
-        for (i, l) in node.listen.iter().enumerate() {
-            push(
-                at.key("listen").index(i),
-                format!("listener {l} in {name}"),
-                Removal::Listen(name.clone(), i),
-            );
-        }
-        for (i, sv) in node.services.iter().enumerate() {
-            push(
-                at.key("services").index(i),
-                format!("service `{}` in {name}", sv.run.join(" ")),
-                Removal::Service(name.clone(), i),
-            );
-        }
+        node_elements(&mut out, name, &file.nodes[name]);
     }
     for (i, l) in file.links.iter().enumerate() {
-        push(
-            end_key(i, false),
-            format!("link {}:{} - {}:{}", l.a.node, l.a.name, l.b.node, l.b.name),
-            Removal::Link(i),
-        );
-        for b in [false, true] {
-            let e = end_of(l, b);
-            let ek = end_key(i, b);
-            let point = format!("{}:{}", e.node, e.name);
-            for (j, a) in e.addresses.iter().enumerate() {
-                push(
-                    ek.key("addresses").index(j),
-                    format!("address {a} on {point}"),
-                    Removal::EndAddress(i, b, j),
-                );
-            }
-            if let Some(m) = &e.mac {
-                push(
-                    ek.key("mac"),
-                    format!("MAC {m} of {point}"),
-                    Removal::EndMac(i, b),
-                );
-            }
-            if let Some(m) = e.mtu {
-                push(
-                    ek.key("mtu"),
-                    format!("MTU {m} of {point}"),
-                    Removal::EndMtu(i, b),
-                );
-            }
-            if let Some(br) = &e.bridge {
-                push(
-                    ek.key("bridge"),
-                    format!("{point} as a port of bridge {br}"),
-                    Removal::EndBridge(i, b),
-                );
-            }
-        }
+        link_elements(&mut out, i, l);
     }
     out
+}
+
+fn push(out: &mut Vec<Element>, key: KeyPath, what: String, removal: Removal) {
+    out.push(Element { key, what, removal });
+}
+
+/// A node's elements: sysctls, bridges' settings, routes, rules, devices, `run` lines,
+/// listeners and services.
+fn node_elements(out: &mut Vec<Element>, name: &String, node: &crate::scenario::model::Node) {
+    let at = KeyPath::root().key("nodes").key(name);
+    for (k, v) in &node.sysctl {
+        push(
+            out,
+            at.key("sysctl").key(k),
+            format!("sysctl {k} = {} in {name}", v.as_text()),
+            Removal::Sysctl(name.clone(), k.clone()),
+        );
+    }
+    for (b, br) in &node.bridges {
+        let bk = at.key("bridges").key(b);
+        for (j, a) in br.addresses.iter().enumerate() {
+            push(
+                out,
+                bk.key("addresses").index(j),
+                format!("address {a} on {name}:{b}"),
+                Removal::BridgeAddress(name.clone(), b.clone(), j),
+            );
+        }
+        if let Some(m) = &br.mac {
+            push(
+                out,
+                bk.key("mac"),
+                format!("MAC {m} of {name}:{b}"),
+                Removal::BridgeMac(name.clone(), b.clone()),
+            );
+        }
+        if let Some(m) = br.mtu {
+            push(
+                out,
+                bk.key("mtu"),
+                format!("MTU {m} of {name}:{b}"),
+                Removal::BridgeMtu(name.clone(), b.clone()),
+            );
+        }
+    }
+    for (i, r) in node.routes.iter().enumerate() {
+        let mut what = format!("route {}", r.to);
+        if let Some(v) = &r.via {
+            what.push_str(&format!(" via {v}"));
+        }
+        if let Some(d) = &r.dev {
+            what.push_str(&format!(" dev {d}"));
+        }
+        if let Some(s) = &r.src {
+            what.push_str(&format!(" src {s}"));
+        }
+        if let Some(m) = r.metric {
+            what.push_str(&format!(" metric {m}"));
+        }
+        push(
+            out,
+            at.key("routes").index(i),
+            format!("{what} in {name}"),
+            Removal::Route(name.clone(), i),
+        );
+    }
+    for (i, r) in node.rules.iter().enumerate() {
+        push(
+            out,
+            at.key("rules").index(i),
+            format!("{} in {name}", rule_words(r)),
+            Removal::Rule(name.clone(), i),
+        );
+    }
+    for (table, dev) in crate::device::written(node) {
+        push(
+            out,
+            at.key(table).key(dev),
+            format!("{} {dev} of {name}", table.trim_end_matches('s')),
+            Removal::Device(name.clone(), table, dev.clone()),
+        );
+    }
+    for (i, argv) in node.run.iter().enumerate() {
+        push(
+            out,
+            at.key("run").index(i),
+            format!("run `{}` in {name}", argv.join(" ")),
+            Removal::Run(name.clone(), i),
+        );
+    }
+    for (i, l) in node.listen.iter().enumerate() {
+        push(
+            out,
+            at.key("listen").index(i),
+            format!("listener {l} in {name}"),
+            Removal::Listen(name.clone(), i),
+        );
+    }
+    for (i, sv) in node.services.iter().enumerate() {
+        push(
+            out,
+            at.key("services").index(i),
+            format!("service `{}` in {name}", sv.run.join(" ")),
+            Removal::Service(name.clone(), i),
+        );
+    }
+}
+
+/// A link's elements: the link itself, and each end's addresses, MAC, MTU and bridge.
+fn link_elements(out: &mut Vec<Element>, i: usize, l: &crate::scenario::model::Link) {
+    push(
+        out,
+        end_key(i, false),
+        format!("link {}:{} - {}:{}", l.a.node, l.a.name, l.b.node, l.b.name),
+        Removal::Link(i),
+    );
+    for b in [false, true] {
+        let e = end_of(l, b);
+        let ek = end_key(i, b);
+        let point = format!("{}:{}", e.node, e.name);
+        for (j, a) in e.addresses.iter().enumerate() {
+            push(
+                out,
+                ek.key("addresses").index(j),
+                format!("address {a} on {point}"),
+                Removal::EndAddress(i, b, j),
+            );
+        }
+        if let Some(m) = &e.mac {
+            push(
+                out,
+                ek.key("mac"),
+                format!("MAC {m} of {point}"),
+                Removal::EndMac(i, b),
+            );
+        }
+        if let Some(m) = e.mtu {
+            push(
+                out,
+                ek.key("mtu"),
+                format!("MTU {m} of {point}"),
+                Removal::EndMtu(i, b),
+            );
+        }
+        if let Some(br) = &e.bridge {
+            push(
+                out,
+                ek.key("bridge"),
+                format!("{point} as a port of bridge {br}"),
+                Removal::EndBridge(i, b),
+            );
+        }
+    }
 }
 
 /// The scenario without one element.
