@@ -20,7 +20,11 @@ check "c1 ping the LAN peer (out through the parent)" n c1 ping -c1 -W1 192.168.
 check "the LAN sees c1's own MAC" bash -c 'ip -n lan neigh show 192.168.1.11 | grep -o 02:42:c0:a8:01:0b'
 check "c1 cannot reach its parent's host" bash -c '! ip netns exec c1 ping -c1 -W1 192.168.1.2'
 check "nor the host its children" bash -c '! ip netns exec host ping -c1 -W1 192.168.1.11'
+check "though the host reaches the LAN itself" n host ping -c1 -W1 192.168.1.1
 check "ip route get in c1" n c1 ip route get 192.168.1.2
+# Docker's --gateway: each container's default route leads off the LAN through 192.168.1.1.
+check "c1 routes 203.0.113.1 via 192.168.1.1 from 192.168.1.11" bash -c 'ip -n c1 route get 203.0.113.1 | grep "203.0.113.1 via 192.168.1.1 dev eth0 src 192.168.1.11"'
+check "c2 routes 203.0.113.1 via 192.168.1.1 from 192.168.1.12" bash -c 'ip -n c2 route get 203.0.113.1 | grep "203.0.113.1 via 192.168.1.1 dev eth0 src 192.168.1.12"'
 # Where the child-to-child echo request is seen: the parent's own packet socket sees it come
 # in (PACKET_OTHERHOST), the LAN never sees it (tcpdump cannot capture in a user namespace:
 # python's AF_PACKET sockets instead).
