@@ -582,12 +582,8 @@ fn write(spaces: &[Ns], target: &Target) -> String {
     for k in 0..spaces.len() {
         node(&mut s, spaces, k);
     }
-    for (_, _, name) in &stubs {
-        let _ = writeln!(
-            s,
-            "\n[nodes.{}]   # the far end of a veth, in a namespace this import could not enter",
-            q(name)
-        );
+    for stub in &stubs {
+        let _ = writeln!(s, "\n[nodes.{}]   # {}", q(&stub.name), stub.why);
     }
     links(&mut s, spaces, &stubs);
     expectations(&mut s, spaces);
@@ -612,15 +608,54 @@ fn header(s: &mut String, target: &Target) {
     );
 }
 
-/// veths whose peer is in no namespace read here, as (namespace, index, stub node name): a stub
-/// node holds the other end.
-fn stubs(spaces: &[Ns]) -> Vec<(usize, u32, String)> {
+/// A link that becomes a `[[links]]` end: a veth, or a physical interface (a device without a
+/// kind, other than `lo`), which a sandbox can only stand in for with a veth.
+fn is_wire(l: &LinkState) -> bool {
+    match l.kind.as_deref() {
+        Some(k) => k == "veth",
+        None => l.name != "lo",
+    }
+}
+
+/// The other end of a wire, when it is in a namespace read here (a veth's peer).
+fn peer(spaces: &[Ns], k: usize, l: &LinkState) -> Option<(usize, u32)> {
+    (l.kind.as_deref() == Some("veth"))
+        .then(|| resolve(spaces, k, l))
+        .flatten()
+}
+
+/// A node that stands for what is beyond a wire whose other end was not read: (namespace,
+/// index, stub node name, why it is there).
+struct Stub {
+    k: usize,
+    index: u32,
+    name: String,
+    why: String,
+}
+
+/// The stub nodes: one for each veth whose peer is in no namespace read here, and one for each
+/// physical interface (the network it is cabled to).
+fn stubs(spaces: &[Ns]) -> Vec<Stub> {
     let mut out = Vec::new();
     for (k, ns) in spaces.iter().enumerate() {
-        for l in &ns.links {
-            if l.kind.as_deref() == Some("veth") && resolve(spaces, k, l).is_none() {
-                out.push((k, l.index, format!("{}-{}-peer", ns.node, l.name)));
+        for l in ns.links.iter().filter(|l| is_wire(l)) {
+            if peer(spaces, k, l).is_some() {
+                continue;
             }
+            let why = if l.kind.is_some() {
+                "the far end of a veth, in a namespace this import could not enter".to_string()
+            } else {
+                format!(
+                    "the network beyond {}'s physical interface {}",
+                    ns.node, l.name
+                )
+            };
+            out.push(Stub {
+                k,
+                index: l.index,
+                name: format!("{}-{}-peer", ns.node, l.name),
+                why,
+            });
         }
     }
     out
@@ -691,9 +726,8 @@ fn devices(s: &mut String, spaces: &[Ns], k: usize) {
     let ns = &spaces[k];
     for (l, m) in ns.links.iter().zip(&ns.messages) {
         let kind = match l.kind.as_deref() {
-            None if l.name == "lo" => continue,
-            Some("veth") | Some("bridge") => continue,
-            kind => kind.unwrap_or("a device without a kind"),
+            None | Some("veth") | Some("bridge") => continue,
+            Some(kind) => kind,
         };
         let parent = resolve(spaces, k, l).and_then(|(j, i)| {
             let name = spaces[j].name_of(i)?;
@@ -795,8 +829,8 @@ fn rules(s: &mut String, ns: &Ns) {
     let _ = writeln!(s, "rules = [\n{}\n]", rules.join("\n"));
 }
 
-/// Each veth pair once, as a `[[links]]` table.
-fn links(s: &mut String, spaces: &[Ns], stubs: &[(usize, u32, String)]) {
+/// Each veth pair once, and each physical interface with its stub, as a `[[links]]` table.
+fn links(s: &mut String, spaces: &[Ns], stubs: &[Stub]) {
     // Where several interfaces of a node share a subnet, the kernel prefers the one whose
     // connected route came first, which follows the order their addresses were added: emit the
     // ends in that order, as the build adds them.
@@ -807,23 +841,18 @@ fn links(s: &mut String, spaces: &[Ns], stubs: &[(usize, u32, String)]) {
             .position(|r| r.connected && r.dev == Some(index))
             .unwrap_or(usize::MAX)
     };
-    let mut veths: Vec<(usize, &LinkState)> = spaces
+    let mut wires: Vec<(usize, &LinkState)> = spaces
         .iter()
         .enumerate()
-        .flat_map(|(k, ns)| {
-            ns.links
-                .iter()
-                .filter(|l| l.kind.as_deref() == Some("veth"))
-                .map(move |l| (k, l))
-        })
+        .flat_map(|(k, ns)| ns.links.iter().filter(|l| is_wire(l)).map(move |l| (k, l)))
         .collect();
-    veths.sort_by_key(|(k, l)| (*k, rank(*k, l.index), l.index));
+    wires.sort_by_key(|(k, l)| (*k, rank(*k, l.index), l.index));
     let mut done: BTreeSet<(usize, u32)> = BTreeSet::new();
-    for (k, l) in veths {
+    for (k, l) in wires {
         if done.contains(&(k, l.index)) {
             continue;
         }
-        let b = match resolve(spaces, k, l) {
+        let b = match peer(spaces, k, l) {
             Some((j, p)) => {
                 let Some(pl) = spaces[j].links.iter().find(|x| x.index == p) else {
                     continue;
@@ -831,8 +860,8 @@ fn links(s: &mut String, spaces: &[Ns], stubs: &[(usize, u32, String)]) {
                 done.insert((j, p));
                 end(&spaces[j], pl)
             }
-            None => match stubs.iter().find(|(sk, si, _)| *sk == k && *si == l.index) {
-                Some((_, _, name)) => format!("{{ node = {}, name = \"eth0\" }}", q(name)),
+            None => match stubs.iter().find(|x| x.k == k && x.index == l.index) {
+                Some(x) => format!("{{ node = {}, name = \"eth0\" }}", q(&x.name)),
                 None => continue,
             },
         };
@@ -936,6 +965,57 @@ mod tests {
         assert!(vlan_filtering(&bridge(true)));
         assert!(!vlan_filtering(&bridge(false)));
         assert!(!vlan_filtering(&LinkMessage::default()));
+    }
+
+    /// A physical interface (a device without a kind) cannot be made in a sandbox: it becomes a
+    /// veth to a stub node, with its addresses, so that the routes through it still validate.
+    #[test]
+    fn a_physical_interface_becomes_a_link_to_a_stub() {
+        use netlink_packet_route::link::LinkAttribute;
+        let link = |index: u32, name: &str| {
+            let mut m = LinkMessage::default();
+            m.header.index = index;
+            m.attributes.push(LinkAttribute::IfName(name.into()));
+            m
+        };
+        let messages = vec![link(1, "lo"), link(2, "eth0")];
+        let ns = Ns {
+            node: "h".into(),
+            fd: std::fs::File::open("/dev/null").unwrap().into(),
+            ino: 1,
+            links: messages
+                .iter()
+                .map(crate::topology::link::parse_link)
+                .collect(),
+            messages,
+            addrs: vec![(2, "192.0.2.2/24".parse().unwrap())],
+            routes: vec![RouteDetail {
+                to: Cidr::default_route(false),
+                via: Some("192.0.2.1".parse().unwrap()),
+                dev: Some(2),
+                metric: None,
+                src: None,
+                table: 254,
+                connected: false,
+            }],
+            rules: Vec::new(),
+            neigh: Vec::new(),
+            lookups: Vec::new(),
+            sysctls: Vec::new(),
+            ids: BTreeMap::new(),
+            run: Vec::new(),
+            notes: Vec::new(),
+        };
+        let text = write(&[ns], &Target::Current);
+        for want in [
+            "[nodes.\"h-eth0-peer\"]   # the network beyond h's physical interface eth0",
+            "a = { node = \"h\", name = \"eth0\", addresses = [\"192.0.2.2/24\"] }",
+            "b = { node = \"h-eth0-peer\", name = \"eth0\" }",
+        ] {
+            assert!(text.contains(want), "{want} is missing:\n{text}");
+        }
+        crate::scenario::load_str(&text, std::path::Path::new("imported.toml"))
+            .unwrap_or_else(|e| panic!("{e}\n{text}"));
     }
 
     #[test]
