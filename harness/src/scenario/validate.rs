@@ -374,14 +374,11 @@ fn ping(v: &mut Validator, t: &Known<'_>, k: usize, p: &model::PingExpect) -> Op
     let path = KeyPath::root().key("expect").key("ping").index(k);
     let Known {
         settings,
-        names,
         index,
         ifaces,
-        subnets,
         nodes,
         ..
     } = *t;
-    let has_iface = |n: usize| !ifaces[n].is_empty();
     let from = v.node_ref(&path.key("from"), &p.from, index);
     let to = v.ip(&path.key("to"), &p.to);
     let hops = p.path.as_ref().map(|list| {
@@ -410,12 +407,7 @@ fn ping(v: &mut Validator, t: &Known<'_>, k: usize, p: &model::PingExpect) -> Op
             .hint("remove settings.capture = false"),
         );
     }
-    let src = p.src.as_deref().and_then(|s| v.ip(&path.key("src"), s));
-    let (Some(from), Some(to)) = (from, to) else {
-        return None;
-    };
-    v.reachable_at_all(&path, &p.from, has_iface(from), to);
-    v.own_source(&path.key("src"), src, to, names[from], &subnets[from]);
+    let (from, to, src) = echo_ends(v, t, &path, (&p.from, from), to, p.src.as_deref())?;
     if let Some(size) = p.size {
         let most = if to.is_ipv4() { 65507 } else { 65487 };
         if usize::from(size) > most {
@@ -456,14 +448,10 @@ fn traceroute(
     let path = KeyPath::root().key("expect").key("traceroute").index(k);
     let Known {
         settings,
-        names,
         index,
-        ifaces,
-        subnets,
         nodes,
         ..
     } = *tk;
-    let has_iface = |n: usize| !ifaces[n].is_empty();
     let from = v.node_ref(&path.key("from"), &t.from, index);
     let to = v.ip(&path.key("to"), &t.to);
     let mut hops = Vec::new();
@@ -496,12 +484,7 @@ fn traceroute(
             .hint("raise settings.max_hops"),
         );
     }
-    let src = t.src.as_deref().and_then(|s| v.ip(&path.key("src"), s));
-    let (Some(from), Some(to)) = (from, to) else {
-        return None;
-    };
-    v.reachable_at_all(&path, &t.from, has_iface(from), to);
-    v.own_source(&path.key("src"), src, to, names[from], &subnets[from]);
+    let (from, to, src) = echo_ends(v, tk, &path, (&t.from, from), to, t.src.as_deref())?;
     // A hop that failed to parse left a diagnostic, so its `None` never reaches a plan.
     Some(Expectation::Traceroute {
         from,
@@ -513,6 +496,26 @@ fn traceroute(
             ..EchoOpts::default()
         },
     })
+}
+
+/// What every echo probe (ping, traceroute) checks last: its source address (`src`, one of the
+/// sending node's own, in the destination's family) and that the destination is reachable at
+/// all; the node, destination and source, or `None` when the node or destination is invalid.
+fn echo_ends(
+    v: &mut Validator,
+    t: &Known<'_>,
+    path: &KeyPath,
+    (from_name, from): (&str, Option<usize>),
+    to: Option<IpAddr>,
+    src: Option<&str>,
+) -> Option<(usize, IpAddr, Option<IpAddr>)> {
+    let src = src.and_then(|s| v.ip(&path.key("src"), s));
+    let (Some(from), Some(to)) = (from, to) else {
+        return None;
+    };
+    v.reachable_at_all(path, from_name, !t.ifaces[from].is_empty(), to);
+    v.own_source(&path.key("src"), src, to, t.names[from], &t.subnets[from]);
+    Some((from, to, src))
 }
 
 /// TCP and UDP probes, and commands.
