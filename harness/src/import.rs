@@ -157,19 +157,19 @@ fn open(path: &str) -> Result<OwnedFd, ImportError> {
 /// Reads one namespace through netlink, from a thread inside it: links, addresses, routes,
 /// rules, neighbours, `ip route get` for each neighbour and gateway, sysctls, and the ids it
 /// knows the other candidates by.
-fn read(c: Candidate, others: &[(u64, &OwnedFd)]) -> Result<Ns, ImportError> {
+fn read(c: &Candidate, others: &[(u64, &OwnedFd)]) -> Result<Ns, ImportError> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(ImportError::Runtime)?;
     let handle = rt.handle().clone();
-    let what = c.node.clone();
-    // The thread enters through its own handle: the candidate's moves into what it returns.
-    let enter = c.fd.try_clone().map_err(|source| ImportError::Open {
-        path: format!("the handle of {what}").into(),
+    // The node keeps a handle of its own (for its `run` lines): every candidate's stays open
+    // for the others' namespace ids while all are read.
+    let fd = c.fd.try_clone().map_err(|source| ImportError::Open {
+        path: format!("the handle of {}", c.node).into(),
         source,
     })?;
-    crate::sandbox::in_netns(&enter, move || -> Result<_, ImportError> {
+    crate::sandbox::in_netns(&c.fd, move || -> Result<_, ImportError> {
         let nl = Netlink::open(&c.node, &handle)?;
         let mut sysctls: Vec<(String, String)> = SYSCTLS
             .iter()
@@ -204,8 +204,8 @@ fn read(c: Candidate, others: &[(u64, &OwnedFd)]) -> Result<Ns, ImportError> {
             sysctls.retain(|(k, _)| !k.starts_with("net.bridge."));
         }
         Ok(Ns {
-            node: c.node,
-            fd: c.fd,
+            node: c.node.clone(),
+            fd,
             ino: c.ino,
             links,
             messages,
@@ -220,7 +220,10 @@ fn read(c: Candidate, others: &[(u64, &OwnedFd)]) -> Result<Ns, ImportError> {
             notes: Vec::new(),
         })
     })
-    .map_err(|source| ImportError::Enter { what, source })?
+    .map_err(|source| ImportError::Enter {
+        what: c.node.clone(),
+        source,
+    })?
 }
 
 /// What the kernel answers now (`ip route get`) for each neighbour and gateway.
@@ -464,12 +467,12 @@ pub fn import(target: &Target) -> Result<String, ImportError> {
     let handles: Vec<(u64, &OwnedFd)> = std::iter::once((first.ino, &first.fd))
         .chain(pool.iter().map(|c| (c.ino, &c.fd)))
         .collect();
-    let mut spaces = vec![read(dup(&first)?, &handles)?];
+    let mut spaces = vec![read(&first, &handles)?];
     let mut read_all = Vec::new();
     for c in &pool {
         // Namespaces it cannot enter (another user's, the host's from a sandbox) are not linked
         // to anything it could import.
-        if let Ok(ns) = read(dup(c)?, &handles) {
+        if let Ok(ns) = read(c, &handles) {
             read_all.push(ns);
         }
     }
@@ -489,19 +492,6 @@ pub fn import(target: &Target) -> Result<String, ImportError> {
         rulesets(ns);
     }
     Ok(write(&spaces, target))
-}
-
-/// A second handle on a candidate: one is read through while all stay open for the others'
-/// namespace ids.
-fn dup(c: &Candidate) -> Result<Candidate, ImportError> {
-    Ok(Candidate {
-        node: c.node.clone(),
-        fd: c.fd.try_clone().map_err(|source| ImportError::Open {
-            path: format!("the handle of {}", c.node).into(),
-            source,
-        })?,
-        ino: c.ino,
-    })
 }
 
 /// A TOML string.
