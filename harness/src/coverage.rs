@@ -395,22 +395,17 @@ fn apply(file: &ScenarioFile, r: &Removal) -> ScenarioFile {
     f
 }
 
-/// `rule from 10.0.0.0/24 table 100 priority 900`, as `ip rule` lists it.
+/// `rule from 10.0.0.0/24 table 100 priority 900`, as written.
 fn rule_words(r: &crate::scenario::model::Rule) -> String {
-    let mut w = String::from("rule");
-    for (k, v) in [("from", &r.from), ("to", &r.to), ("iif", &r.iif)] {
-        if let Some(v) = v {
-            w.push_str(&format!(" {k} {v}"));
-        }
-    }
-    if let Some(m) = r.fwmark {
-        w.push_str(&format!(" fwmark {m}"));
-    }
-    w.push_str(&format!(" table {}", r.table));
-    if let Some(p) = r.priority {
-        w.push_str(&format!(" priority {p}"));
-    }
-    w
+    let words = crate::scenario::plan::rule_words(
+        r.from.as_deref(),
+        r.to.as_deref(),
+        r.iif.as_deref(),
+        r.fwmark,
+        r.table,
+        r.priority,
+    );
+    format!("rule{words}")
 }
 
 fn end_mut(f: &mut ScenarioFile, i: usize, b: bool) -> &mut LinkEnd {

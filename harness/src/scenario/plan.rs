@@ -105,6 +105,32 @@ pub struct PlanRule {
     pub priority: Option<u32>,
 }
 
+/// ` from P to P iif DEV fwmark N table N priority N`: a policy rule in the words `ip rule`
+/// takes, for commands and reports alike.
+pub(crate) fn rule_words(
+    from: Option<&str>,
+    to: Option<&str>,
+    iif: Option<&str>,
+    fwmark: Option<u32>,
+    table: u32,
+    priority: Option<u32>,
+) -> String {
+    let mut w = String::new();
+    for (k, v) in [("from", from), ("to", to), ("iif", iif)] {
+        if let Some(v) = v {
+            w.push_str(&format!(" {k} {v}"));
+        }
+    }
+    if let Some(m) = fwmark {
+        w.push_str(&format!(" fwmark {m}"));
+    }
+    w.push_str(&format!(" table {table}"));
+    if let Some(p) = priority {
+        w.push_str(&format!(" priority {p}"));
+    }
+    w
+}
+
 /// How an echo request is sent: from which address, how big, whether it may be fragmented.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct EchoOpts {
@@ -348,5 +374,23 @@ impl Plan {
             (None, Some(dev)) => Some((dev.clone(), to)),
             (None, None) => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn rule_words_are_ip_rule_s() {
+        assert_eq!(
+            super::rule_words(
+                Some("10.2.0.2"),
+                None,
+                Some("eth1"),
+                Some(7),
+                100,
+                Some(900)
+            ),
+            " from 10.2.0.2 iif eth1 fwmark 7 table 100 priority 900"
+        );
     }
 }

@@ -167,23 +167,18 @@ impl Netlink {
 
     /// `ip [-6] rule add [from P] [to P] [iif DEV] [fwmark N] table N [priority N]`
     pub async fn add_rule(&self, r: &PlanRule) -> Result<(), NetlinkError> {
-        let mut cmd = format!("ip{} rule add", if r.v6 { " -6" } else { "" });
-        if let Some(f) = r.from {
-            cmd.push_str(&format!(" from {f}"));
-        }
-        if let Some(t) = r.to {
-            cmd.push_str(&format!(" to {t}"));
-        }
-        if let Some(i) = &r.iif {
-            cmd.push_str(&format!(" iif {i}"));
-        }
-        if let Some(m) = r.fwmark {
-            cmd.push_str(&format!(" fwmark {m}"));
-        }
-        cmd.push_str(&format!(" table {}", r.table));
-        if let Some(p) = r.priority {
-            cmd.push_str(&format!(" priority {p}"));
-        }
+        let cmd = format!(
+            "ip{} rule add{}",
+            if r.v6 { " -6" } else { "" },
+            crate::scenario::plan::rule_words(
+                r.from.map(|c| c.to_string()).as_deref(),
+                r.to.map(|c| c.to_string()).as_deref(),
+                r.iif.as_deref(),
+                r.fwmark,
+                r.table,
+                r.priority,
+            )
+        );
         // Without an explicit action the kernel stores a rule that fails every lookup it
         // matches (`ip rule` shows it as `lookup 100 none`).
         let mut req = self
