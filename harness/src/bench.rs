@@ -311,8 +311,8 @@ fn docker(exe: &Path, runs: usize) -> anyhow::Result<f64> {
     let failed: usize = docker.iter().chain(&b2b).map(|s| s.failed).sum();
     println!("  failed checks over all runs: {failed}");
     println!(
-        "  every node: IPv6 off (no router solicitations, DAD or MLD in captures), ICMP rate \
-         limits lifted (net.ipv4.icmp_ratelimit=0, icmp_msgs_per_sec=icmp_msgs_burst=100000)"
+        "  every node: IPv6 off (no router solicitations, DAD or MLD in captures), no ICMP type \
+         rate limited (net.ipv4.icmp_ratemask=0, net.ipv6.icmp.ratemask empty)"
     );
     let mut notes: Vec<&String> = docker.iter().chain(&b2b).flat_map(|s| &s.notes).collect();
     notes.sort();

@@ -16,6 +16,7 @@ pub(crate) mod icmp;
 pub mod import;
 pub mod junit;
 pub(crate) mod observe;
+pub mod output;
 pub(crate) mod probe;
 pub mod render;
 pub mod report;

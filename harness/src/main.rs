@@ -194,6 +194,8 @@ enum GenKind {
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     // The worker must start before any thread exists (see sandbox::enter).
+    // A caller's open descriptors go to no program this one starts.
+    netconform::sandbox::close_inherited_fds(true);
     if args.first().map(String::as_str) == Some("__worker") {
         return ExitCode::from(netconform::worker::main() as u8);
     }
@@ -239,26 +241,37 @@ fn dispatch(command: Command) -> anyhow::Result<u8> {
             json,
             junit,
             files,
-        } => run(
-            &scenario_files(&files)?,
-            &RunOpts {
-                paths,
-                pcap,
-                json,
-                junit,
-                ..RunOpts::default()
-            },
-        ),
+        } => {
+            let files = scenario_files(&files)?;
+            prepare_outputs(&files, &[("--json", &json), ("--junit", &junit)])?;
+            if let Some(dir) = &pcap {
+                netconform::output::prepare_dir("--pcap", dir)?;
+            }
+            run(
+                &files,
+                &RunOpts {
+                    paths,
+                    pcap,
+                    json,
+                    junit,
+                    ..RunOpts::default()
+                },
+            )
+        }
         Command::Check { files } => Ok(check(&scenario_files(&files)?)),
         Command::Flake { runs, files } => flake(&scenario_files(&files)?, runs as usize),
-        Command::Coverage { min, json, files } => coverage(
-            &scenario_files(&files)?,
-            &RunOpts {
-                min: min.map(usize::from),
-                json,
-                ..RunOpts::default()
-            },
-        ),
+        Command::Coverage { min, json, files } => {
+            let files = scenario_files(&files)?;
+            prepare_outputs(&files, &[("--json", &json)])?;
+            coverage(
+                &files,
+                &RunOpts {
+                    min: min.map(usize::from),
+                    json,
+                    ..RunOpts::default()
+                },
+            )
+        }
         Command::Diff { a, b } => diff(&a, &b),
         Command::Snapshots {
             result,
@@ -320,6 +333,17 @@ fn dispatch(command: Command) -> anyhow::Result<u8> {
     }
 }
 
+/// Refuses, before anything runs, every output that would land on an input or cannot be
+/// written (exit 2).
+fn prepare_outputs(inputs: &[PathBuf], outputs: &[(&str, &Option<PathBuf>)]) -> anyhow::Result<()> {
+    for (flag, path) in outputs {
+        if let Some(path) = path {
+            netconform::output::prepare(flag, path, inputs)?;
+        }
+    }
+    Ok(())
+}
+
 /// The running binary, which workers are started from.
 fn current_exe() -> anyhow::Result<PathBuf> {
     std::env::current_exe().context("cannot find the netconform binary to start workers")
@@ -335,8 +359,7 @@ fn import(netns: Option<String>, pid: Option<u32>, output: Option<&Path>) -> any
     let text = netconform::import::import(&target)
         .map_err(|e| anyhow::anyhow!(netconform::text::chain(&e)))?;
     match output {
-        Some(path) => std::fs::write(path, text)
-            .with_context(|| format!("cannot write {}", path.display()))?,
+        Some(path) => netconform::output::write_atomic(path, text.as_bytes())?,
         None => print!("{text}"),
     }
     Ok(0)
@@ -493,7 +516,7 @@ fn coverage(files: &[PathBuf], opts: &RunOpts) -> anyhow::Result<u8> {
             "scenarios": reports,
         }))
         .context("encoding the coverage")?;
-        std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))?;
+        netconform::output::write_atomic(path, text.as_bytes())?;
     }
     Ok(code)
 }
@@ -611,6 +634,9 @@ type Outcome = Result<(ScenarioResult, scenario::Plan), RunError>;
 fn run(files: &[PathBuf], opts: &RunOpts) -> anyhow::Result<u8> {
     let exe = current_exe()?;
     let started = Instant::now();
+    // Reports quote what scenario programs printed: under GitHub Actions none of it may be
+    // taken as a workflow command, so commands are off until our own annotations.
+    let gha = netconform::text::GithubCommands::stop_if_actions();
     let results = run_files(files, &exe);
     let mut tally = Tally::default();
     let mut records = Vec::new();
@@ -634,7 +660,8 @@ fn run(files: &[PathBuf], opts: &RunOpts) -> anyhow::Result<u8> {
     if let Some(path) = &opts.junit {
         write_junit(path, files, &results)?;
     }
-    if std::env::var_os("GITHUB_ACTIONS").is_some_and(|v| v == "true") {
+    if let Some(gha) = gha {
+        gha.resume();
         annotate(files, &results);
     }
     if let Some(path) = &opts.json {
@@ -644,7 +671,7 @@ fn run(files: &[PathBuf], opts: &RunOpts) -> anyhow::Result<u8> {
             scenarios: records,
         };
         let text = serde_json::to_string_pretty(&rec).context("encoding the results")?;
-        std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))?;
+        netconform::output::write_atomic(path, text.as_bytes())?;
     }
     println!("{}", tally.summary(started.elapsed()));
     Ok(tally.exit_code())
@@ -774,7 +801,7 @@ fn write_junit(path: &Path, files: &[PathBuf], results: &[Outcome]) -> anyhow::R
         })
         .collect();
     let xml = netconform::junit::junit(&entries).context("encoding the JUnit report")?;
-    std::fs::write(path, xml).with_context(|| format!("cannot write {}", path.display()))
+    Ok(netconform::output::write_atomic(path, xml.as_bytes())?)
 }
 
 /// Under GitHub Actions, each failed expectation (or unbuildable network) also becomes an

@@ -125,8 +125,18 @@ pub fn write_missing_snapshots(
             .file
             .rsplit_once("scenarios/")
             .map_or(rec.file.as_str(), |(_, r)| r);
+        // The result is input like any other: its file names may only lead below `snapshots`.
+        let plain = std::path::Path::new(rel)
+            .components()
+            .all(|c| matches!(c, std::path::Component::Normal(_)));
+        if !plain || rel.is_empty() {
+            return Err(std::io::Error::other(format!(
+                "the result names scenario {:?}: not a relative path below scenarios/ (no `..`, not absolute); nothing written for it",
+                rec.file
+            )));
+        }
         let snap = snapshots.join(rel).with_extension("snap");
-        if snap.exists() {
+        if std::fs::symlink_metadata(&snap).is_ok() {
             continue;
         }
         if let Some(dir) = snap.parent() {
@@ -136,7 +146,7 @@ pub fn write_missing_snapshots(
             "---\nsource: harness/tests/scenarios.rs\ninput_file: scenarios/{rel}\n---\n{}",
             observation_text(rec)
         );
-        std::fs::write(&snap, text)?;
+        crate::output::write_new(&snap, text.as_bytes()).map_err(std::io::Error::other)?;
         written.push(snap);
     }
     Ok(written)

@@ -186,11 +186,42 @@ fn no_leftovers_whatever_happens_to_a_run() {
         String::from_utf8_lossy(&out.stdout)
     );
 
-    // 2. Hostile run lines, contained.
-    let out = netconform()
-        .args(["run", "harness/tests/hostile"])
-        .output()
-        .unwrap();
+    // 2. Hostile run lines, contained; the caller holds a secret open on descriptors 7 (read)
+    // and 8 (append) and in its environment, as a CI job might.
+    let secret =
+        std::env::temp_dir().join(format!("netconform-audit-secret-{}", std::process::id()));
+    std::fs::write(&secret, "secret\n").unwrap();
+    let (r, w) = (
+        std::fs::File::open(&secret).unwrap(),
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&secret)
+            .unwrap(),
+    );
+    let (rfd, wfd) = (
+        std::os::fd::AsRawFd::as_raw_fd(&r),
+        std::os::fd::AsRawFd::as_raw_fd(&w),
+    );
+    let mut cmd = netconform();
+    cmd.args(["run", "harness/tests/hostile"])
+        .env("NETCONFORM_AUDIT_SECRET", "s3cret");
+    // SAFETY: dup2 in the child between fork and exec, on descriptors this process owns.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut cmd, move || {
+            if libc::dup2(rfd, 7) < 0 || libc::dup2(wfd, 8) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let out = cmd.output().unwrap();
+    drop((r, w));
+    assert_eq!(
+        std::fs::read_to_string(&secret).unwrap(),
+        "secret\n",
+        "a scenario reached the caller's descriptors"
+    );
+    let _ = std::fs::remove_file(&secret);
     assert!(
         out.status.success(),
         "hostile scenarios failed:\n{}{}",

@@ -789,6 +789,69 @@ fn cli_trial() -> Trial {
     )
 }
 
+/// No data lost: an output that would land on an input, or cannot be written, is refused with
+/// exit 2 before anything runs; a result's file names never lead `snapshots` outside its folder.
+fn outputs_trial() -> Trial {
+    Trial::test("meta::outputs_never_overwrite_inputs_or_escape", || {
+        let dir = std::env::temp_dir().join(format!("netconform-outputs-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("suite")).map_err(|e| e.to_string())?;
+        let scenario = std::fs::read(root().join("scenarios/docker/single-host.toml"))
+            .map_err(|e| e.to_string())?;
+        for f in ["a.toml", "b.toml"] {
+            std::fs::write(dir.join("suite").join(f), &scenario).map_err(|e| e.to_string())?;
+        }
+        let run = |args: &[&str]| -> Result<(i32, String), Failed> {
+            let out = std::process::Command::new(worker())
+                .args(args)
+                .current_dir(&dir)
+                .output()
+                .map_err(|e| e.to_string())?;
+            let text = String::from_utf8_lossy(&out.stderr).into_owned();
+            Ok((out.status.code().unwrap_or(-1), text))
+        };
+        let mut wrong = Vec::new();
+        let bad: [&[&str]; 5] = [
+            // `--json suite/*.toml`: the glob put a scenario where the output goes.
+            &["run", "--json", "suite/a.toml", "suite/b.toml"],
+            &["run", "--junit", "suite/a.toml", "suite/b.toml"],
+            &["run", "--json", "/dev/full", "suite/b.toml"],
+            &["run", "--json", "no/such/folder/x.json", "suite/b.toml"],
+            &["coverage", "--json", "suite", "suite/b.toml"],
+        ];
+        for args in bad {
+            let (code, err) = run(args)?;
+            if code != 2 || !err.contains("hint") && !err.contains("cannot write") {
+                wrong.push(format!(
+                    "`netconform {}` gave {code}: {err}",
+                    args.join(" ")
+                ));
+            }
+        }
+        if std::fs::read(dir.join("suite/a.toml")).map_err(|e| e.to_string())? != scenario {
+            wrong.push("suite/a.toml was overwritten".into());
+        }
+        // A result whose file names climb out of snapshots/.
+        for name in ["/abs/escape.toml", "scenarios/../../escape.toml"] {
+            let rec = format!(
+                r#"{{"format":2,"kernel":"x","scenarios":[{{"file":"{name}","outcome":"passed","sections":[]}}]}}"#
+            );
+            std::fs::write(dir.join("r.json"), rec).map_err(|e| e.to_string())?;
+            let (code, err) = run(&["snapshots", "--write-missing", "r.json"])?;
+            let escaped = ["/abs/escape.snap", "escape.snap", "../escape.snap"]
+                .iter()
+                .any(|p| dir.join(p).exists());
+            if code != 2 || escaped {
+                wrong.push(format!(
+                    "snapshots --write-missing with {name}: exit {code}, escaped {escaped}: {err}"
+                ));
+            }
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+        none_of(wrong)
+    })
+}
+
 fn ipv6_trials() -> Vec<Trial> {
     vec![
         Trial::test("meta::ipv6_nat66_removed_breaks_c1_to_ext", || {
@@ -1168,6 +1231,7 @@ fn main() {
     trials.extend(link_kind_trials());
     trials.extend(coverage_trials());
     trials.push(cli_trial());
+    trials.push(outputs_trial());
     trials.push(working_folder_trial());
     trials.extend(import_trials());
     trials.push(import_one_namespace_trial());

@@ -1,7 +1,7 @@
 //! Writing captures as pcapng, one interface block per `node:interface`, for Wireshark and tshark.
 
 use std::collections::BTreeMap;
-use std::io::{self, Write};
+use std::io;
 
 use super::Frame;
 
@@ -100,7 +100,7 @@ pub fn write_pcapng(path: &std::path::Path, bytes: &[u8]) -> io::Result<()> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
     }
-    std::fs::File::create(path)?.write_all(bytes)
+    crate::output::write_atomic(path, bytes).map_err(io::Error::other)
 }
 
 #[cfg(test)]

@@ -66,6 +66,34 @@ pub(crate) fn missing_program_message(program: &str, node: &str) -> String {
     )
 }
 
+/// Variables a scenario's programs inherit from the caller when set: locale, terminal and time
+/// zone, nothing that could carry a secret.
+pub const PASSED_ENV: &[&str] = &[
+    "LANG",
+    "LANGUAGE",
+    "LC_ALL",
+    "LC_CTYPE",
+    "LC_MESSAGES",
+    "TERM",
+    "TZ",
+];
+
+/// The whole environment of a scenario's programs (`run` lines, services, `exec`): the caller's
+/// own is not passed on (a CI job's tokens), only [`PASSED_ENV`], a `PATH` that includes the
+/// sbin folders, and `HOME` in the sandbox's private `/tmp`.
+pub(crate) fn program_env() -> Vec<(String, String)> {
+    let mut env = vec![
+        ("PATH".to_string(), super::sandbox_path()),
+        ("HOME".to_string(), "/tmp".to_string()),
+    ];
+    env.extend(
+        PASSED_ENV
+            .iter()
+            .filter_map(|k| Some((k.to_string(), std::env::var(k).ok()?))),
+    );
+    env
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

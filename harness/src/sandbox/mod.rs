@@ -48,10 +48,17 @@ pub enum SandboxError {
     },
 }
 
-/// The namespaces a worker enters, all at once: a user namespace that owns the rest, a network
-/// namespace so that the worker itself never sits in the host's, a PID namespace whose PID 1
-/// takes every `run` process with it, and a mount namespace for a read-only view of the host.
-const NAMESPACES: CloneFlags = CloneFlags::CLONE_NEWUSER
+/// The outer namespaces: a user namespace and a mount namespace it owns, where the host is made
+/// read-only and scratch space is mounted.
+const OUTER: CloneFlags = CloneFlags::CLONE_NEWUSER.union(CloneFlags::CLONE_NEWNS);
+
+/// The inner namespaces, entered from the outer ones: a user namespace nested in the outer one
+/// (so that the kernel locks every mount copied into the new mount namespace, as bubblewrap does:
+/// a `run` line that is root here cannot remount the host writable or unmount a scratch tmpfs),
+/// a network namespace so that the worker itself never sits in the host's, and a PID namespace
+/// whose PID 1 takes every `run` process with it. Every node's namespace is owned by the inner
+/// user namespace, so its root has CAP_NET_ADMIN there and no power over the outer mounts.
+const INNER: CloneFlags = CloneFlags::CLONE_NEWUSER
     .union(CloneFlags::CLONE_NEWNET)
     .union(CloneFlags::CLONE_NEWPID)
     .union(CloneFlags::CLONE_NEWNS);
@@ -120,40 +127,11 @@ pub(crate) fn enter(parent_pid: Option<i32>) -> Result<(), SandboxError> {
     unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 1) };
     die_with_parent(parent_pid);
     let (uid, gid) = (getuid().as_raw(), getgid().as_raw());
-    unshare_throttled(NAMESPACES).map_err(|e| {
-        SandboxError::Refused(env::explain_userns(
-            "unshare(CLONE_NEWUSER | CLONE_NEWNET)",
-            e,
-        ))
-    })?;
-    let write = |file: &str, text: String| -> Result<(), SandboxError> {
-        let res = File::options()
-            .write(true)
-            .open(file)
-            .and_then(|mut f| f.write_all(text.as_bytes()));
-        match res {
-            Ok(()) => Ok(()),
-            Err(e) if file.ends_with("setgroups") && e.kind() == std::io::ErrorKind::NotFound => {
-                Ok(())
-            }
-            Err(e) => Err(SandboxError::Refused(env::explain_userns(
-                &format!("writing {file}"),
-                Errno::from_raw(e.raw_os_error().unwrap_or(libc::EPERM)),
-            ))),
-        }
-    };
-    write("/proc/self/setgroups", "deny".into())?;
-    write("/proc/self/uid_map", format!("0 {uid} 1"))?;
-    write("/proc/self/gid_map", format!("0 {gid} 1"))?;
-    // Become the mapped root for real, so files are accessed as the outside id above.
-    nix::unistd::setresgid(Gid::from_raw(0), Gid::from_raw(0), Gid::from_raw(0))
-        .map_err(sys("setresgid"))?;
-    nix::unistd::setresuid(Uid::from_raw(0), Uid::from_raw(0), Uid::from_raw(0))
-        .map_err(sys("setresuid"))?;
-    // SAFETY: PR_SET_DUMPABLE takes an integer; changing ids cleared it, which would make our own
-    // /proc entries unreadable to us.
-    unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 1) };
+    become_root_of(OUTER, uid, gid)?;
     fs::isolate()?;
+    // Nested: the outer root (the caller's id) is the inner root; the mounts made above are now
+    // locked for everything that runs here.
+    become_root_of(INNER, 0, 0)?;
     raise_fd_limit();
 
     // The child cannot see this process's pid from inside the new PID namespace, so it checks
@@ -188,6 +166,71 @@ pub(crate) fn enter(parent_pid: Option<i32>) -> Result<(), SandboxError> {
             };
             // SAFETY: _exit ends this relay process without running Rust code in a forked state.
             unsafe { libc::_exit(code) }
+        }
+    }
+}
+
+/// Enters new namespaces `flags` (a user namespace among them) and becomes their root, mapped to
+/// `uid`/`gid` of the namespace it came from.
+fn become_root_of(flags: CloneFlags, uid: u32, gid: u32) -> Result<(), SandboxError> {
+    let sys = |step| move |source| SandboxError::Syscall { step, source };
+    unshare_throttled(flags).map_err(|e| {
+        SandboxError::Refused(env::explain_userns(
+            "unshare(CLONE_NEWUSER | CLONE_NEWNET)",
+            e,
+        ))
+    })?;
+    let write = |file: &str, text: String| -> Result<(), SandboxError> {
+        let res = File::options()
+            .write(true)
+            .open(file)
+            .and_then(|mut f| f.write_all(text.as_bytes()));
+        match res {
+            Ok(()) => Ok(()),
+            Err(e) if file.ends_with("setgroups") && e.kind() == std::io::ErrorKind::NotFound => {
+                Ok(())
+            }
+            Err(e) => Err(SandboxError::Refused(env::explain_userns(
+                &format!("writing {file}"),
+                Errno::from_raw(e.raw_os_error().unwrap_or(libc::EPERM)),
+            ))),
+        }
+    };
+    write("/proc/self/setgroups", "deny".into())?;
+    write("/proc/self/uid_map", format!("0 {uid} 1"))?;
+    write("/proc/self/gid_map", format!("0 {gid} 1"))?;
+    // Become the mapped root for real, so files are accessed as the outside id above.
+    nix::unistd::setresgid(Gid::from_raw(0), Gid::from_raw(0), Gid::from_raw(0))
+        .map_err(sys("setresgid"))?;
+    nix::unistd::setresuid(Uid::from_raw(0), Uid::from_raw(0), Uid::from_raw(0))
+        .map_err(sys("setresuid"))?;
+    // SAFETY: PR_SET_DUMPABLE takes an integer; changing ids cleared it, which would make our own
+    // /proc entries unreadable to us.
+    unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 1) };
+    Ok(())
+}
+
+/// Closes every descriptor from 3 up that this process inherited: a caller's open files (`exec
+/// 7</root/secret`) must never reach a scenario's programs. `cloexec_only` marks them
+/// close-on-exec instead, for a process that still runs library code which might hold one.
+pub fn close_inherited_fds(cloexec_only: bool) {
+    const CLOSE_RANGE_CLOEXEC: libc::c_uint = 4;
+    let flags = if cloexec_only { CLOSE_RANGE_CLOEXEC } else { 0 };
+    // SAFETY: close_range takes two descriptor numbers and flags; no memory is passed. At the
+    // start of a process nothing of ours uses a descriptor above 2.
+    let res = unsafe { libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, flags) };
+    if res != 0 {
+        // Kernels before 5.9 lack close_range: close one by one, up to the limit.
+        let max = fd_limit().min(1 << 20) as i32;
+        for fd in 3..max {
+            // SAFETY: fcntl and close on a number; a closed one just answers EBADF.
+            unsafe {
+                if cloexec_only {
+                    libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC);
+                } else {
+                    libc::close(fd);
+                }
+            }
         }
     }
 }
@@ -367,7 +410,8 @@ pub(crate) fn spawn_in_netns(
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
-            .env("PATH", sandbox_path())
+            .env_clear()
+            .envs(env::program_env())
             .spawn()
     })?;
     spawned.map_err(|source| SandboxError::Spawn {

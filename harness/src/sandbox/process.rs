@@ -61,7 +61,9 @@ pub(crate) fn wait_for_output(
 ) -> std::io::Result<Finished> {
     let pidfd = pidfd_open(child.id())?;
     let deadline = Instant::now() + timeout;
-    let out = child.stdout.take().map(drain);
+    // The worker's report is ours, not a program's: read whole (what it quotes of programs is
+    // bounded already).
+    let out = child.stdout.take().map(drain_all);
     if let Some(rx) = &out {
         if let Ok(bytes) = rx.recv_timeout(timeout) {
             if complete(&bytes) {
@@ -234,8 +236,50 @@ fn reap_later(mut child: Child, err: Option<mpsc::Receiver<Vec<u8>>>) {
     reapers.push(reaper);
 }
 
-/// Reads a pipe to its end on a helper thread so that a chatty child never blocks on a full pipe.
-fn drain<R: Read + Send + 'static>(mut r: R) -> mpsc::Receiver<Vec<u8>> {
+/// How much of a program's output is kept: its first and its last this many bytes.
+pub(crate) const KEEP_HEAD: usize = 64 * 1024;
+pub(crate) const KEEP_TAIL: usize = 64 * 1024;
+
+/// A program's output with bounded memory: the head and the tail, and how much was between.
+#[derive(Default)]
+struct Bounded {
+    head: Vec<u8>,
+    tail: std::collections::VecDeque<u8>,
+    skipped: u64,
+}
+
+impl Bounded {
+    fn push(&mut self, mut data: &[u8]) {
+        let room = KEEP_HEAD - self.head.len();
+        let take = room.min(data.len());
+        self.head.extend_from_slice(&data[..take]);
+        data = &data[take..];
+        if data.len() > KEEP_TAIL {
+            let drop_now = data.len() - KEEP_TAIL;
+            self.skipped += (drop_now + self.tail.len()) as u64;
+            self.tail.clear();
+            data = &data[drop_now..];
+        }
+        let over = (self.tail.len() + data.len()).saturating_sub(KEEP_TAIL);
+        self.skipped += over as u64;
+        self.tail.drain(..over);
+        self.tail.extend(data);
+    }
+
+    fn into_bytes(self) -> Vec<u8> {
+        let mut out = self.head;
+        if self.skipped > 0 {
+            out.extend_from_slice(
+                format!("\n[... {} bytes left out ...]\n", self.skipped).as_bytes(),
+            );
+        }
+        out.extend(self.tail);
+        out
+    }
+}
+
+/// Reads a pipe to its end on a helper thread, all of it.
+fn drain_all<R: Read + Send + 'static>(mut r: R) -> mpsc::Receiver<Vec<u8>> {
     let (tx, rx) = mpsc::channel();
     thread::spawn(move || {
         let mut buf = Vec::new();
@@ -243,4 +287,50 @@ fn drain<R: Read + Send + 'static>(mut r: R) -> mpsc::Receiver<Vec<u8>> {
         let _ = tx.send(buf);
     });
     rx
+}
+
+/// Reads a pipe to its end on a helper thread so that a chatty child never blocks on a full pipe,
+/// keeping a bounded head and tail of it (a program writing `/dev/zero` costs no memory).
+fn drain<R: Read + Send + 'static>(mut r: R) -> mpsc::Receiver<Vec<u8>> {
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        let mut kept = Bounded::default();
+        let mut buf = vec![0u8; 16 * 1024];
+        loop {
+            match r.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => kept.push(&buf[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(_) => break,
+            }
+        }
+        let _ = tx.send(kept.into_bytes());
+    });
+    rx
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn output_keeps_a_bounded_head_and_tail() {
+        let mut b = Bounded::default();
+        b.push(b"start");
+        for _ in 0..100 {
+            b.push(&[b'x'; 10_000]);
+        }
+        b.push(b"end");
+        let skipped = b.skipped;
+        let out = b.into_bytes();
+        assert!(out.starts_with(b"start") && out.ends_with(b"end"));
+        assert_eq!(
+            out.len(),
+            KEEP_HEAD + KEEP_TAIL + format!("\n[... {skipped} bytes left out ...]\n").len()
+        );
+        assert_eq!(skipped as usize, 5 + 1_000_000 + 3 - KEEP_HEAD - KEEP_TAIL);
+        let mut small = Bounded::default();
+        small.push(b"hello");
+        assert_eq!(small.into_bytes(), b"hello");
+    }
 }

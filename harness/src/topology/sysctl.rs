@@ -18,11 +18,16 @@ pub const BASELINE: &[(&str, &str)] = &[
     ("net.ipv4.conf.default.accept_redirects", "1"),
     ("net.ipv4.conf.all.send_redirects", "1"),
     ("net.ipv4.conf.default.send_redirects", "1"),
-    ("net.ipv4.icmp_ratelimit", "0"),
+    // No ICMP type is rate limited, so traceroute gets every hop's answer. Not a zero
+    // `icmp_ratelimit`: with it every ICMP error resets the per-source `inet_peer` tokens that
+    // `ip_error()` spends on "no route" errors and redirects spend too, so a router falls
+    // silent about unrouted destinations for a second after any error to that source (a
+    // default host answers at once). With the mask empty, neither the per-source nor the
+    // global bucket is consulted for ICMP at all; `ip_error()`'s own burst (5, then one a
+    // second, `route/error_cost`, not per namespace) stays as on any host.
+    ("net.ipv4.icmp_ratemask", "0"),
     ("net.ipv4.icmp_echo_ignore_all", "0"),
     ("net.ipv4.icmp_echo_ignore_broadcasts", "1"),
-    ("net.ipv4.icmp_msgs_per_sec", "100000"),
-    ("net.ipv4.icmp_msgs_burst", "100000"),
     // With br_netfilter loaded (Docker loads it) a new namespace starts with these at 1, and
     // bridged frames then cross iptables/nftables FORWARD rules; without the module they are
     // absent, which behaves as 0. Pin them to 0 so both hosts behave alike.
@@ -64,15 +69,17 @@ pub const IPV6_ON: &[(&str, &str)] = &[
         "3600000",
     ),
     ("net.ipv6.conf.all.forwarding", "0"),
-    ("net.ipv6.icmp.ratelimit", "0"),
+    // No ICMPv6 type rate limited (see `icmp_ratemask` above): the per-source tokens stay
+    // untouched for NDISC redirects.
+    ("net.ipv6.icmp.ratemask", ""),
 ];
 
-/// Baseline sysctls that may be missing: the ICMP token bucket is per namespace only on newer
-/// kernels (recorded in the report), and `net.bridge.*` exists only with br_netfilter loaded
+/// Baseline sysctls that may be missing: the ICMPv6 rate mask is newer than some kernels
+/// (recorded in the report), and `net.bridge.*` exists only with br_netfilter loaded
 /// (absent means off, which is what the baseline asks for).
 pub fn optional(key: &str) -> Option<Absent> {
     match key {
-        "net.ipv4.icmp_msgs_per_sec" | "net.ipv4.icmp_msgs_burst" => Some(Absent::Report),
+        "net.ipv6.icmp.ratemask" => Some(Absent::Report),
         k if k.starts_with("net.bridge.") => Some(Absent::Fine),
         _ => None,
     }
@@ -129,9 +136,14 @@ impl Writer {
             Mode::empty(),
         )
         .map_err(|e| err(e.into()))?;
-        std::fs::File::from(fd)
-            .write_all(value.as_bytes())
-            .map_err(err)
+        // An empty list (`net.ipv6.icmp.ratemask`) is written as a line break: a write of
+        // nothing would never reach the kernel.
+        let bytes = if value.is_empty() {
+            b"\n"
+        } else {
+            value.as_bytes()
+        };
+        std::fs::File::from(fd).write_all(bytes).map_err(err)
     }
 
     /// The folder `dir` of `/proc/sys` (`net/ipv4`), opened once: its index in `dirs`.

@@ -72,6 +72,7 @@ enum WorkerError {
 /// Entry point of `netconform __worker`. Must run before any thread exists.
 pub fn main() -> i32 {
     let t0 = Instant::now();
+    sandbox::close_inherited_fds(false);
     let mut input = Vec::new();
     let mut closing = None;
     let report = match std::io::stdin().read_to_end(&mut input) {
