@@ -852,6 +852,231 @@ fn outputs_trial() -> Trial {
     })
 }
 
+/// Each check's verdict, in order, or why there is none.
+fn verdicts(res: &ScenarioResult) -> Result<Vec<(String, bool)>, String> {
+    match res {
+        ScenarioResult::Checked { checks, .. } => {
+            Ok(checks.iter().map(|c| (c.what.clone(), c.passed)).collect())
+        }
+        ScenarioResult::SetupFailed(why) => Err(format!("could not be built: {why}")),
+        ScenarioResult::Skipped(why) => Err(format!("skipped: {why}")),
+    }
+}
+
+/// Every shipped scenario this kernel can run, with its plan.
+fn runnable_scenarios() -> Vec<(PathBuf, scenario::Plan)> {
+    runner::collect_scenarios(&root().join("scenarios"))
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|p| Some((p.clone(), scenario::load_file(&p).ok()?)))
+        .filter(|(_, plan)| runner::missing_feature(plan, &worker()).is_none())
+        .collect()
+}
+
+/// Checks whose verdict differs between netconform's baseline and the kernel's defaults, and
+/// why: both are br_netfilter's `bridge-nf-call-iptables`, 1 by default where the module is
+/// loaded (as Docker loads it), which sends bridged frames through iptables' FORWARD chain.
+const BASELINE_DIFFERENCES: &[(&str, &str, &str)] = &[
+    (
+        "firewall/forward-drop.toml",
+        "ping loner -> 192.168.10.2",
+        "bridged frames cross FORWARD DROP",
+    ),
+    (
+        "overlay/vxlan-ipv6-underlay.toml",
+        "ping c1 -> 10.0.0.3 (1403 bytes, DF)",
+        "br_netfilter drops the frame too big for vx0 at the bridge, without an answer",
+    ),
+];
+
+/// Probes whose verdict depends, by design, on state an earlier probe of the scenario left in
+/// the kernel (never on a rate limit), and why.
+const SEQUENCE_DEPENDENT: &[(&str, &str, &str)] = &[
+    (
+        "routing/path-mtu.toml",
+        "ping client -> 10.2.0.2 (1472 bytes)",
+        "the path MTU the probe before it taught the client",
+    ),
+    (
+        "docker/variants/hairpin-nat.toml",
+        "tcp c2 -> 10.168.0.2:8080",
+        "its `path` and `nat` hold once the host knows c1's MAC from an earlier probe; alone, the host resolves it first and the SYN leaves docker0",
+    ),
+];
+
+fn fidelity_trials() -> Vec<Trial> {
+    vec![
+        Trial::test(
+            "meta::a_thousand_pings_from_one_node_without_captures",
+            || {
+                // Without captures pings go out in a batch: more answers than one socket's receive
+                // buffer holds once gave exactly 256 passes.
+                let mut text = String::from(
+                    "[settings]\ncapture = false\n[nodes.a]\n[nodes.b]\n[[links]]\n\
+                 a = { node = \"a\", name = \"eth0\", addresses = [\"10.0.0.1/24\"] }\n\
+                 b = { node = \"b\", name = \"eth0\", addresses = [\"10.0.0.2/24\"] }\n",
+                );
+                for _ in 0..50 {
+                    text.push_str(
+                        "[[expect.ping]]\nfrom = \"a\"\nto = \"10.0.0.9\"\nreply = false\n",
+                    );
+                }
+                for _ in 0..1000 {
+                    text.push_str("[[expect.ping]]\nfrom = \"a\"\nto = \"10.0.0.2\"\n");
+                }
+                let (res, report) = run_text(Path::new("many-pings.toml"), &text)?;
+                if res.passed() {
+                    Ok(())
+                } else {
+                    Err(report.lines().take(5).collect::<Vec<_>>().join("\n").into())
+                }
+            },
+        ),
+        Trial::test(
+            "meta::no_route_error_after_another_error_comes_at_once",
+            || {
+                let path = root().join("harness/tests/fidelity/no-route-after-reject.toml");
+                let text = std::fs::read_to_string(&path).map_err(|e| e.to_string())?;
+                let kernel = format!("{text}\n[settings]\nbaseline = \"kernel\"\n");
+                let mut wrong = Vec::new();
+                for (label, t) in [("netconform", &text), ("kernel", &kernel)] {
+                    let (res, report) = run_text(&path, t)?;
+                    if !res.passed() {
+                        wrong.push(format!("under the {label} baseline:\n{report}"));
+                    }
+                }
+                none_of(wrong)
+            },
+        ),
+        Trial::test(
+            "meta::kernel_baseline_changes_only_documented_verdicts",
+            || {
+                let all = runnable_scenarios();
+                let runs = runner::parallel(all.len() * 2, |i| {
+                    let (path, plan) = &all[i / 2];
+                    let res = if i % 2 == 0 {
+                        runner::run_plan(path, plan, &worker()).map_err(|e| e.to_string())
+                    } else {
+                        let text = format!(
+                            "extends = {:?}\n[settings]\nbaseline = \"kernel\"\n",
+                            path.display().to_string()
+                        );
+                        scenario::load_str(&text, Path::new("kernel.toml"))
+                            .map_err(|e| e.to_string())
+                            .and_then(|p| {
+                                runner::run_plan(path, &p, &worker()).map_err(|e| e.to_string())
+                            })
+                    };
+                    res.and_then(|r| verdicts(&r))
+                });
+                let mut wrong = Vec::new();
+                let mut seen = Vec::new();
+                for (k, (path, _)) in all.iter().enumerate() {
+                    let name = rel(path);
+                    let short = name.trim_start_matches("scenarios/");
+                    let (ours, kernel) = match (&runs[2 * k], &runs[2 * k + 1]) {
+                        (Ok(a), Ok(b)) => (a, b),
+                        (a, b) => {
+                            wrong.push(format!(
+                                "{name}: {:?} / {:?}",
+                                a.as_ref().err(),
+                                b.as_ref().err()
+                            ));
+                            continue;
+                        }
+                    };
+                    for ((what, a), (_, b)) in ours.iter().zip(kernel) {
+                        let documented = BASELINE_DIFFERENCES
+                            .iter()
+                            .any(|(f, w, _)| *f == short && w == what);
+                        if a != b && !documented {
+                            wrong.push(format!("{name}: `{what}` is {a} under netconform's baseline, {b} under the kernel's defaults"));
+                        }
+                        if a != b {
+                            seen.push((short.to_string(), what.clone()));
+                        }
+                    }
+                }
+                for (f, w, why) in BASELINE_DIFFERENCES {
+                    if !seen.iter().any(|(sf, sw)| sf == f && sw == w) {
+                        wrong.push(format!(
+                            "{f}: `{w}` was documented to differ ({why}) but did not"
+                        ));
+                    }
+                }
+                none_of(wrong)
+            },
+        ),
+        Trial::test(
+            "meta::each_probe_alone_gives_the_verdict_it_gets_in_sequence",
+            || {
+                let all = runnable_scenarios();
+                let jobs: Vec<(usize, Option<usize>)> = all
+                    .iter()
+                    .enumerate()
+                    .flat_map(|(i, (_, p))| {
+                        std::iter::once((i, None))
+                            .chain((0..p.expectations.len()).map(move |k| (i, Some(k))))
+                    })
+                    .collect();
+                let runs = runner::parallel(jobs.len(), |j| {
+                    let (i, alone) = jobs[j];
+                    let (path, plan) = &all[i];
+                    let mut plan = plan.clone();
+                    if let Some(k) = alone {
+                        plan.expectations = vec![plan.expectations[k].clone()];
+                    }
+                    runner::run_plan(path, &plan, &worker())
+                        .map_err(|e| e.to_string())
+                        .and_then(|r| verdicts(&r))
+                });
+                let mut wrong = Vec::new();
+                let mut full = None;
+                for ((i, alone), got) in jobs.iter().zip(&runs) {
+                    let name = rel(&all[*i].0);
+                    let got = match got {
+                        Ok(v) => v,
+                        Err(e) => {
+                            wrong.push(format!("{name}: {e}"));
+                            continue;
+                        }
+                    };
+                    match alone {
+                        None => full = Some(got.clone()),
+                        Some(k) => {
+                            let in_sequence =
+                                full.as_ref().and_then(|f: &Vec<(String, bool)>| f.get(*k));
+                            let Some((what, _)) = in_sequence else {
+                                continue;
+                            };
+                            // Probes only: tables (neighbour, fdb) read the state probes left.
+                            let probe = ["ping ", "traceroute ", "tcp ", "udp "]
+                                .iter()
+                                .any(|p| what.starts_with(p));
+                            let short = name.trim_start_matches("scenarios/");
+                            let stateful = SEQUENCE_DEPENDENT
+                                .iter()
+                                .any(|(f, w, _)| *f == short && w == what);
+                            if probe
+                                && !stateful
+                                && in_sequence.map(|(_, p)| p) != got.first().map(|(_, p)| p)
+                            {
+                                wrong.push(format!(
+                                    "{name}: check {} gives {:?} alone, {:?} in sequence",
+                                    k + 1,
+                                    got.first(),
+                                    in_sequence
+                                ));
+                            }
+                        }
+                    }
+                }
+                none_of(wrong)
+            },
+        ),
+    ]
+}
+
 fn ipv6_trials() -> Vec<Trial> {
     vec![
         Trial::test("meta::ipv6_nat66_removed_breaks_c1_to_ext", || {
@@ -1232,6 +1457,7 @@ fn main() {
     trials.extend(coverage_trials());
     trials.push(cli_trial());
     trials.push(outputs_trial());
+    trials.extend(fidelity_trials());
     trials.push(working_folder_trial());
     trials.extend(import_trials());
     trials.push(import_one_namespace_trial());

@@ -45,6 +45,20 @@ pub struct Settings {
     /// scale runs: the kernel's neighbour table is shared by the whole machine (1024 entries by
     /// default). Such scenarios do not test ARP resolution.
     pub permanent_neighbors: Option<bool>,
+    /// What every node starts from: `"netconform"` (the default: known, quiet settings whatever
+    /// the host has, see the README) or `"kernel"` (the kernel's own documented defaults for
+    /// every setting the usual baseline changes, never the host's values), for comparing the two
+    /// with `netconform diff`.
+    pub baseline: Option<Baseline>,
+}
+
+/// What every node starts from: netconform's known, quiet settings, or the kernel's defaults.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Baseline {
+    #[default]
+    Netconform,
+    Kernel,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]

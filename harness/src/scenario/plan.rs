@@ -27,6 +27,8 @@ pub struct Timing {
     pub max_hops: u8,
     pub capture: bool,
     pub permanent_neighbors: bool,
+    #[serde(default)]
+    pub baseline: crate::scenario::model::Baseline,
 }
 
 impl Default for Timing {
@@ -38,6 +40,7 @@ impl Default for Timing {
             max_hops: 8,
             capture: true,
             permanent_neighbors: false,
+            baseline: Default::default(),
         }
     }
 }

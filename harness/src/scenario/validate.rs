@@ -94,7 +94,7 @@ pub(crate) fn validate(
     );
     bridge_checks(&mut v, &names, &nodes, &links);
     route_steps(&mut v, file, &names, &ifaces, &subnets, &mut nodes);
-    ipv6_flags(&subnets, &mut nodes);
+    ipv6_flags(&subnets, &mut nodes, settings.baseline);
     let t = Known {
         file,
         settings: &settings,
@@ -345,7 +345,19 @@ fn route_steps(
 }
 
 /// Which nodes have IPv6, and which wait for duplicate address detection.
-fn ipv6_flags(subnets: &[Vec<(String, Cidr)>], nodes: &mut [PlanNode]) {
+fn ipv6_flags(
+    subnets: &[Vec<(String, Cidr)>],
+    nodes: &mut [PlanNode],
+    baseline: crate::scenario::model::Baseline,
+) {
+    // The kernel's defaults: IPv6 on everywhere, addresses through duplicate address detection.
+    if baseline == crate::scenario::model::Baseline::Kernel {
+        for n in nodes.iter_mut() {
+            n.ipv6 = true;
+            n.dad = true;
+        }
+        return;
+    }
     // IPv6 is on where the scenario uses it: an IPv6 address or route, or any IPv6 sysctl.
     for (i, n) in nodes.iter_mut().enumerate() {
         n.ipv6 = subnets[i].iter().any(|(_, c)| c.is_v6())
@@ -732,6 +744,7 @@ impl Validator {
             max_hops,
             capture,
             permanent_neighbors,
+            baseline: s.baseline.unwrap_or_default(),
         }
     }
 

@@ -91,7 +91,8 @@ fn one_queue<T>(b: LinkMessageBuilder<T>) -> LinkMessageBuilder<T> {
 impl Netlink {
     /// `ip link add NAME [index N] [address MAC] [mtu N] down type bridge mcast_snooping 0`
     ///
-    /// Multicast snooping is off so that IGMP/MLD queries never add frames to what a test sees;
+    /// Multicast snooping is off (unless `snooping`, the kernel's default, is asked for) so that
+    /// IGMP/MLD queries never add frames to what a test sees;
     /// STP stays off (the kernel default), so ports forward as soon as they have carrier. The
     /// bridge stays down until its ports are up (see `bridges_up` in the worker).
     pub async fn add_bridge(
@@ -99,13 +100,17 @@ impl Netlink {
         name: &str,
         opts: LinkOpts,
         vlan_filtering: bool,
+        snooping: bool,
     ) -> Result<(), NetlinkError> {
         // `LinkBridge::new` asks for the bridge up: it must stay down until its ports are ready.
         // Up with no ports, it would get carrier from its first port, make its IPv6 link-local
         // address from the MAC it has then (a bridge takes its lowest port's MAC, so that address
         // would not follow from its final MAC), and flood whatever arrives during the build.
-        let mut b = LinkBridge::new(name).down().mcast_snooping(false);
-        let mut cmd = format!("ip link add {name} type bridge mcast_snooping 0");
+        let mut b = LinkBridge::new(name).down().mcast_snooping(snooping);
+        let mut cmd = format!(
+            "ip link add {name} type bridge mcast_snooping {}",
+            u8::from(snooping)
+        );
         if vlan_filtering {
             b = b.vlan_filtering(true);
             cmd.push_str(" vlan_filtering 1");

@@ -2,22 +2,23 @@
 
 use std::io::Write;
 
-/// Sysctls every node gets before its links exist, so that a run never depends on what the host
-/// has set: a new namespace copies several IPv4 settings from the host's, and ICMP rate limits
-/// would silently eat traceroute answers. IPv6 is set apart: [`IPV6_OFF`] or [`IPV6_ON`].
+/// Sysctls every node gets before its links exist, as (key, netconform's value, the kernel's
+/// documented default for `[settings] baseline = "kernel"`, from ip-sysctl.rst and br_netfilter),
+/// so that a run never depends on what the host has set: a new namespace copies several IPv4
+/// settings from the host's, and ICMP rate limits would silently eat traceroute answers. IPv6 is set apart: [`IPV6_OFF`] or [`IPV6_ON`].
 /// Scenario sysctls are applied after these.
-pub const BASELINE: &[(&str, &str)] = &[
-    ("net.ipv4.ip_forward", "0"),
-    ("net.ipv4.conf.all.rp_filter", "0"),
-    ("net.ipv4.conf.default.rp_filter", "0"),
-    ("net.ipv4.conf.all.arp_ignore", "0"),
-    ("net.ipv4.conf.default.arp_ignore", "0"),
-    ("net.ipv4.conf.all.arp_announce", "0"),
-    ("net.ipv4.conf.default.arp_announce", "0"),
-    ("net.ipv4.conf.all.accept_redirects", "1"),
-    ("net.ipv4.conf.default.accept_redirects", "1"),
-    ("net.ipv4.conf.all.send_redirects", "1"),
-    ("net.ipv4.conf.default.send_redirects", "1"),
+pub const BASELINE: &[(&str, &str, &str)] = &[
+    ("net.ipv4.ip_forward", "0", "0"),
+    ("net.ipv4.conf.all.rp_filter", "0", "0"),
+    ("net.ipv4.conf.default.rp_filter", "0", "0"),
+    ("net.ipv4.conf.all.arp_ignore", "0", "0"),
+    ("net.ipv4.conf.default.arp_ignore", "0", "0"),
+    ("net.ipv4.conf.all.arp_announce", "0", "0"),
+    ("net.ipv4.conf.default.arp_announce", "0", "0"),
+    ("net.ipv4.conf.all.accept_redirects", "1", "1"),
+    ("net.ipv4.conf.default.accept_redirects", "1", "1"),
+    ("net.ipv4.conf.all.send_redirects", "1", "1"),
+    ("net.ipv4.conf.default.send_redirects", "1", "1"),
     // No ICMP type is rate limited, so traceroute gets every hop's answer. Not a zero
     // `icmp_ratelimit`: with it every ICMP error resets the per-source `inet_peer` tokens that
     // `ip_error()` spends on "no route" errors and redirects spend too, so a router falls
@@ -25,15 +26,15 @@ pub const BASELINE: &[(&str, &str)] = &[
     // default host answers at once). With the mask empty, neither the per-source nor the
     // global bucket is consulted for ICMP at all; `ip_error()`'s own burst (5, then one a
     // second, `route/error_cost`, not per namespace) stays as on any host.
-    ("net.ipv4.icmp_ratemask", "0"),
-    ("net.ipv4.icmp_echo_ignore_all", "0"),
-    ("net.ipv4.icmp_echo_ignore_broadcasts", "1"),
+    ("net.ipv4.icmp_ratemask", "0", "6168"),
+    ("net.ipv4.icmp_echo_ignore_all", "0", "0"),
+    ("net.ipv4.icmp_echo_ignore_broadcasts", "1", "1"),
     // With br_netfilter loaded (Docker loads it) a new namespace starts with these at 1, and
     // bridged frames then cross iptables/nftables FORWARD rules; without the module they are
     // absent, which behaves as 0. Pin them to 0 so both hosts behave alike.
-    ("net.bridge.bridge-nf-call-iptables", "0"),
-    ("net.bridge.bridge-nf-call-ip6tables", "0"),
-    ("net.bridge.bridge-nf-call-arptables", "0"),
+    ("net.bridge.bridge-nf-call-iptables", "0", "1"),
+    ("net.bridge.bridge-nf-call-ip6tables", "0", "1"),
+    ("net.bridge.bridge-nf-call-arptables", "0", "1"),
 ];
 
 /// A node that uses no IPv6 has it off, so that router solicitations, MLD reports and DAD
@@ -43,8 +44,8 @@ pub const IPV6_OFF: &[(&str, &str)] = &[
     ("net.ipv6.conf.default.disable_ipv6", "1"),
 ];
 
-/// A node that uses IPv6 has it on, quiet and deterministic: addresses usable at once (no
-/// duplicate address detection, so no tentative state and no solicitation from `::`), no router
+/// A node that uses IPv6 has it on (as every node does under the kernel's defaults, the third
+/// column), quiet and deterministic: addresses usable at once (no duplicate address detection, so no tentative state and no solicitation from `::`), no router
 /// advertisements accepted (so no router solicitations either), no autoconfiguration,
 /// link-local addresses derived from the MAC (EUI-64, so a MAC the scenario assigns gives a
 /// known `fe80::`), and no ICMPv6 rate limit (traceroute sends every hop limit at once).
@@ -56,22 +57,23 @@ pub const IPV6_OFF: &[(&str, &str)] = &[
 ///
 /// Written before any interface exists, since interfaces take their settings from `default`
 /// when they are created; `all` only where the kernel reads it (DAD runs if either says so).
-pub const IPV6_ON: &[(&str, &str)] = &[
-    ("net.ipv6.conf.all.disable_ipv6", "0"),
-    ("net.ipv6.conf.default.disable_ipv6", "0"),
-    ("net.ipv6.conf.all.accept_dad", "0"),
-    ("net.ipv6.conf.default.accept_dad", "0"),
-    ("net.ipv6.conf.default.accept_ra", "0"),
-    ("net.ipv6.conf.default.autoconf", "0"),
-    ("net.ipv6.conf.default.addr_gen_mode", "0"),
+pub const IPV6_ON: &[(&str, &str, &str)] = &[
+    ("net.ipv6.conf.all.disable_ipv6", "0", "0"),
+    ("net.ipv6.conf.default.disable_ipv6", "0", "0"),
+    ("net.ipv6.conf.all.accept_dad", "0", "1"),
+    ("net.ipv6.conf.default.accept_dad", "0", "1"),
+    ("net.ipv6.conf.default.accept_ra", "0", "1"),
+    ("net.ipv6.conf.default.autoconf", "0", "1"),
+    ("net.ipv6.conf.default.addr_gen_mode", "0", "0"),
     (
         "net.ipv6.conf.default.mldv2_unsolicited_report_interval",
         "3600000",
+        "1000",
     ),
-    ("net.ipv6.conf.all.forwarding", "0"),
+    ("net.ipv6.conf.all.forwarding", "0", "0"),
     // No ICMPv6 type rate limited (see `icmp_ratemask` above): the per-source tokens stay
     // untouched for NDISC redirects.
-    ("net.ipv6.icmp.ratemask", ""),
+    ("net.ipv6.icmp.ratemask", "", "0-1,3-127"),
 ];
 
 /// Baseline sysctls that may be missing: the ICMPv6 rate mask is newer than some kernels
@@ -192,27 +194,34 @@ pub struct BaselinePlan {
 /// the same defaults), so one look at the worker's own fresh namespace serves all nodes, and a
 /// key that already holds its baseline value costs nothing per node: a `/proc/sys` write gets
 /// slower as namespaces multiply.
-pub fn plan_baseline() -> BaselinePlan {
+pub fn plan_baseline(kernel: bool) -> BaselinePlan {
     let mut p = BaselinePlan::default();
-    let mut needed = |list: &[(&'static str, &'static str)]| {
+    let mut needed = |list: &mut dyn Iterator<Item = (&'static str, &'static str)>| {
         let mut writes = Vec::new();
         for (k, v) in list {
             match read(k) {
-                Ok(now) if now == *v => {}
+                Ok(now) if now == v => {}
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound && optional(k).is_some() => {
                     if optional(k) == Some(Absent::Report) {
                         p.unsupported.push(k.to_string());
                     }
                 }
                 // A value to change, or one we could not read: write it, and report any failure.
-                _ => writes.push((*k, *v)),
+                _ => writes.push((k, v)),
             }
         }
         writes
     };
-    let writes = needed(BASELINE);
-    let ipv6_off = needed(IPV6_OFF);
-    let ipv6_on = needed(IPV6_ON);
+    let pick = |&(k, ours, theirs): &(&'static str, &'static str, &'static str)| {
+        (k, if kernel { theirs } else { ours })
+    };
+    let writes = needed(&mut BASELINE.iter().map(pick));
+    let ipv6_off = if kernel {
+        Vec::new()
+    } else {
+        needed(&mut IPV6_OFF.iter().copied())
+    };
+    let ipv6_on = needed(&mut IPV6_ON.iter().map(pick));
     BaselinePlan {
         writes,
         ipv6_off,

@@ -158,6 +158,11 @@ pub(super) async fn build(plan: &Plan, nodes: &[Node]) -> Result<Vec<Vec<LinkSta
     Ok(states)
 }
 
+/// Whether the scenario asked for the kernel's defaults (`[settings] baseline = "kernel"`).
+fn kernel_defaults(plan: &Plan) -> bool {
+    plan.settings.baseline == crate::scenario::model::Baseline::Kernel
+}
+
 /// `ip link add NAME type bridge` for every bridge of every node, at once.
 async fn add_bridges(plan: &Plan, nodes: &[Node], idx: &[Vec<u32>]) -> Result<(), WorkerError> {
     try_join_all(
@@ -174,8 +179,9 @@ async fn add_bridges(plan: &Plan, nodes: &[Node], idx: &[Vec<u32>]) -> Result<()
                         mtu: b.mtu,
                     };
                     let filtering = b.vlan_filtering;
+                    let snooping = kernel_defaults(plan);
                     async move {
-                        n.nl.add_bridge(&b.name, opts, filtering)
+                        n.nl.add_bridge(&b.name, opts, filtering, snooping)
                             .await
                             .map_err(|e| match e.errno() {
                                 Some(libc::EOPNOTSUPP) if filtering => WorkerError::Unsupported(
@@ -224,7 +230,8 @@ impl<'a> Batch<'a> {
             .controller_of(node, name, bridge)
             .map(|b| index_of(&states[node], &pn.name, b))
             .transpose()?;
-        if master.is_some() && pn.ipv6 {
+        // (Under the kernel's defaults a port keeps its link-local address, as on any host.)
+        if master.is_some() && pn.ipv6 && !kernel_defaults(plan) {
             self.quiet_ports.push(Box::pin(nl.no_link_local(idx, name)));
         }
         let master = match master {

@@ -206,7 +206,8 @@ fn run(plan: &Plan, t0: Instant) -> Result<(Observed, Option<Closing>), WorkerEr
     let capture = plan.settings.capture && plan.expectations.iter().any(|e| e.sends().is_some());
     // The worker's own namespace is as fresh as the nodes': it tells which baseline keys need
     // writing at all.
-    let baseline = sysctl::plan_baseline();
+    let kernel = plan.settings.baseline == crate::scenario::model::Baseline::Kernel;
+    let baseline = sysctl::plan_baseline(kernel);
     let unsupported = baseline.unsupported.clone();
     let needs = setup::Needs::new(plan, &baseline, rt.handle().clone(), capture);
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
