@@ -118,10 +118,7 @@ pub fn ping_batch(
         b.read(socks, p.sock)?;
     }
     // Every ping sent: wait for the last one's answer or time.
-    let last = (0..socks.len())
-        .filter_map(|i| (b.in_flight(i) > 0).then(|| b.flying[i].back().map(|f| f.1)))
-        .flatten()
-        .max();
+    let last = b.flying.iter().filter_map(|q| q.back().map(|f| f.1)).max();
     if let Some(until) = last {
         while (0..socks.len()).any(|i| b.in_flight(i) > 0) && b.wait(socks, until)? {}
     }
