@@ -83,7 +83,7 @@ enum Command {
     /// differ between runs.
     Flake {
         /// How many times each scenario runs
-        #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(2..))]
+        #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(2..=10_000))]
         runs: u64,
         #[arg(required = true, value_name = "PATH")]
         files: Vec<PathBuf>,
@@ -548,26 +548,27 @@ fn flake(files: &[PathBuf], runs: usize) -> anyhow::Result<u8> {
     let started = Instant::now();
     let total = files.len() * runs;
     let progress = Progress::new(total, "flake", std::time::Duration::from_secs(2));
-    let outputs = runner::parallel(total, |i| {
+    // Each scenario's distinct outcomes with their counts, kept as the runs finish: memory
+    // grows with how much the results vary, not with --runs.
+    let seen: Vec<Mutex<Vec<(String, usize)>>> = files.iter().map(|_| Mutex::default()).collect();
+    runner::parallel(total, |i| {
         let (f, plan) = (&files[i % files.len()], &plans[i % files.len()]);
         let out = match runner::run_plan(f, plan, &exe) {
             Ok(res) => render_observations(plan, &res),
             Err(e) => format!("error: {e}"),
         };
+        let mut d = seen[i % files.len()].lock().unwrap_or_else(|e| e.into_inner());
+        match d.iter_mut().find(|(o, _)| *o == out) {
+            Some(o) => o.1 += 1,
+            None => d.push((out, 1)),
+        }
+        drop(d);
         progress.done(&f.display().to_string());
-        out
     });
     progress.finish();
     let mut varied = 0;
-    for (k, f) in files.iter().enumerate() {
-        let mine: Vec<&String> = outputs.iter().skip(k).step_by(files.len()).collect();
-        let mut distinct: Vec<(&String, usize)> = Vec::new();
-        for o in &mine {
-            match distinct.iter_mut().find(|(d, _)| d == o) {
-                Some(d) => d.1 += 1,
-                None => distinct.push((o, 1)),
-            }
-        }
+    for (f, seen) in files.iter().zip(seen) {
+        let distinct = seen.into_inner().unwrap_or_else(|e| e.into_inner());
         if distinct.len() == 1 {
             println!("stable {} ({runs} runs)", f.display());
             continue;
@@ -589,8 +590,8 @@ fn flake(files: &[PathBuf], runs: usize) -> anyhow::Result<u8> {
 }
 
 /// How the distinct outcomes of one scenario differ from the first: the first differing lines.
-fn show_variation(distinct: &[(&String, usize)]) {
-    let (first, n0) = distinct[0];
+fn show_variation(distinct: &[(String, usize)]) {
+    let (first, n0) = (&distinct[0].0, distinct[0].1);
     for (other, n) in &distinct[1..] {
         println!("  {n0} runs gave A, {n} gave B; first differing lines:");
         let (a, b): (Vec<&str>, Vec<&str>) = (first.lines().collect(), other.lines().collect());
