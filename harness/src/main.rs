@@ -296,13 +296,16 @@ fn dispatch(command: Command) -> anyhow::Result<u8> {
             dual_stack,
         } => {
             let n = n as usize;
-            print!(
-                "{}",
-                match kind {
-                    GenKind::Star => scenario::gen::star(n, permanent_neighbors, dual_stack),
-                    GenKind::Chain => scenario::gen::chain(n, permanent_neighbors),
-                }
-            );
+            let text = match kind {
+                GenKind::Star => scenario::gen::star(n, permanent_neighbors, dual_stack),
+                GenKind::Chain => scenario::gen::chain(n, permanent_neighbors),
+            };
+            // Never write a scenario that `run` would refuse on this machine.
+            let plan = scenario::load_str(&text, Path::new("generated.toml"))?;
+            if let Err(e) = runner::preflight(&plan) {
+                anyhow::bail!("the generated scenario would not run here: {e} (for `gen`: --permanent-neighbors)");
+            }
+            print!("{text}");
             Ok(0)
         }
         Command::Graph {
@@ -557,7 +560,9 @@ fn flake(files: &[PathBuf], runs: usize) -> anyhow::Result<u8> {
             Ok(res) => render_observations(plan, &res),
             Err(e) => format!("error: {e}"),
         };
-        let mut d = seen[i % files.len()].lock().unwrap_or_else(|e| e.into_inner());
+        let mut d = seen[i % files.len()]
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         match d.iter_mut().find(|(o, _)| *o == out) {
             Some(o) => o.1 += 1,
             None => d.push((out, 1)),

@@ -15,14 +15,14 @@ use crate::scenario::plan::{Expectation, Plan};
 /// One line per expectation, `ok` or `FAIL`, then any notes.
 pub fn render_result(file: &Path, result: &ScenarioResult) -> String {
     let mut s = String::new();
+    let file = crate::text::printable(&file.display().to_string());
     match result {
         ScenarioResult::Checked { checks, notes, .. } => {
             let failed = checks.iter().filter(|c| !c.passed).count();
             let verdict = if failed == 0 { "PASS" } else { "FAIL" };
             let _ = writeln!(
                 s,
-                "{verdict} {} ({} check{}, {failed} failed)",
-                file.display(),
+                "{verdict} {file} ({} check{}, {failed} failed)",
                 checks.len(),
                 if checks.len() == 1 { "" } else { "s" }
             );
@@ -35,15 +35,11 @@ pub fn render_result(file: &Path, result: &ScenarioResult) -> String {
             }
         }
         ScenarioResult::SetupFailed(msg) => {
-            let _ = writeln!(
-                s,
-                "FAIL {} (the network could not be built)",
-                file.display()
-            );
+            let _ = writeln!(s, "FAIL {file} (the network could not be built)");
             let _ = writeln!(s, "  setup: {msg}");
         }
         ScenarioResult::Skipped(why) => {
-            let _ = writeln!(s, "SKIP {} ({why})", file.display());
+            let _ = writeln!(s, "SKIP {file} ({why})");
         }
     }
     s

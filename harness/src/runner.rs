@@ -26,7 +26,9 @@ pub enum RunError {
 
 /// Checks what can be checked before building: every program a `run` line names exists, and the
 /// machine allows as many network namespaces as the scenario has nodes.
-pub(crate) fn preflight(plan: &Plan) -> Result<(), RunError> {
+/// Whether this machine can run `plan` at all (namespace and neighbour-table limits), before
+/// anything is built.
+pub fn preflight(plan: &Plan) -> Result<(), RunError> {
     if let Some(limit) = std::fs::read_to_string("/proc/sys/user/max_net_namespaces")
         .ok()
         .and_then(|s| s.trim().parse::<usize>().ok())
@@ -334,24 +336,49 @@ fn finish(file: &Path, plan: &Plan, done: sandbox::Finished) -> Result<ScenarioR
 /// Every `*.toml` under `path` (or `path` itself), sorted, for `run`, `check` and the test target.
 pub fn collect_scenarios(path: &Path) -> std::io::Result<Vec<PathBuf>> {
     let mut out = Vec::new();
-    if path.is_dir() {
-        let mut entries: Vec<_> = std::fs::read_dir(path)?.collect::<Result<_, _>>()?;
-        entries.sort_by_key(|e| e.file_name());
-        for e in entries {
-            let p = e.path();
-            if p.is_dir() {
-                out.extend(collect_scenarios(&p)?);
-            } else if p.extension().is_some_and(|x| x == "toml") {
-                out.push(p);
-            }
-        }
-    } else {
+    collect_into(path, &mut Vec::new(), &mut out)?;
+    Ok(out)
+}
+
+/// [`collect_scenarios`] below `path`, `within` the folders (device, inode) above it: a link
+/// back to one of them is a loop, refused with its path.
+fn collect_into(
+    path: &Path,
+    within: &mut Vec<(u64, u64)>,
+    out: &mut Vec<PathBuf>,
+) -> std::io::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let named =
+        |e: std::io::Error| std::io::Error::new(e.kind(), format!("{}: {e}", path.display()));
+    if !path.is_dir() {
         // A regular file, or something the loader refuses with a located message (a device, a
         // FIFO): never read here.
-        std::fs::metadata(path)?;
+        std::fs::metadata(path).map_err(named)?;
         out.push(path.to_path_buf());
+        return Ok(());
     }
-    Ok(out)
+    let m = std::fs::metadata(path).map_err(named)?;
+    if within.contains(&(m.dev(), m.ino())) {
+        return Err(std::io::Error::other(format!(
+            "{}: a link back to a folder that contains it (a loop)",
+            path.display()
+        )));
+    }
+    within.push((m.dev(), m.ino()));
+    let mut entries: Vec<_> = std::fs::read_dir(path)
+        .and_then(|d| d.collect::<Result<Vec<_>, _>>())
+        .map_err(named)?;
+    entries.sort_by_key(|e| e.file_name());
+    for e in entries {
+        let p = e.path();
+        if p.is_dir() {
+            collect_into(&p, within, out)?;
+        } else if p.extension().is_some_and(|x| x == "toml") {
+            out.push(p);
+        }
+    }
+    within.pop();
+    Ok(())
 }
 
 /// Writes a scenario's captures as pcapng; `Ok(false)` when there is nothing to write.

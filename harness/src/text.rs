@@ -12,6 +12,24 @@ pub fn plain_error(e: &std::io::Error) -> String {
     }
 }
 
+/// Text from a scenario or a program as one printable line: control characters (a newline in a
+/// file name, a lone `\r`, a terminal escape) escaped, so that it cannot split or redraw a
+/// report's lines.
+pub fn printable(s: &str) -> String {
+    if !s.chars().any(char::is_control) {
+        return s.to_string();
+    }
+    s.chars()
+        .flat_map(|c| {
+            if c.is_control() {
+                c.escape_default().collect::<Vec<_>>()
+            } else {
+                vec![c]
+            }
+        })
+        .collect()
+}
+
 /// An error with its causes: "a: b: c".
 pub fn chain(e: &dyn std::error::Error) -> String {
     let mut s = e.to_string();

@@ -75,6 +75,7 @@ fn argv_ok(v: &mut Validator, path: &KeyPath, argv: &[String]) -> bool {
         );
         return false;
     }
+    v.argv_bytes(path, argv);
     true
 }
 
@@ -332,10 +333,28 @@ pub fn listening(files: &mut [std::fs::File], proto: Proto, port: u16) -> bool {
 // The check
 
 pub fn what(plan: &Plan, w: &ExecWant) -> String {
-    format!("exec {} `{}`", plan.node_name(w.node), w.run.join(" "))
+    format!(
+        "exec {} `{}`",
+        plan.node_name(w.node),
+        crate::text::printable(&w.run.join(" "))
+    )
 }
 
+/// A program's output as a report quotes it: line ends as lines, every other control character
+/// (a lone `\r`, a terminal escape) escaped, so that what a program prints cannot redraw or
+/// recolour the report around it.
 fn shown(s: &str) -> String {
+    let s: String = s
+        .replace("\r\n", "\n")
+        .chars()
+        .flat_map(|c| {
+            if c.is_control() && c != '\n' && c != '\t' {
+                c.escape_default().collect::<Vec<_>>()
+            } else {
+                vec![c]
+            }
+        })
+        .collect();
     let t = s.trim_end();
     if t.is_empty() {
         "nothing".into()

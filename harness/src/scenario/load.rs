@@ -44,11 +44,10 @@ impl fmt::Display for Located {
 
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
-    #[error("cannot read scenario {}", path.display())]
+    #[error("cannot read scenario {}: {}", path.display(), crate::text::plain_error(.cause))]
     Io {
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     #[error("{}", render_all(.0))]
     Invalid(Vec<Located>),
@@ -66,9 +65,9 @@ const MAX_EXTENDS: usize = 16;
 
 /// Reads a scenario file's text, refusing huge or non-UTF-8 files with a located message.
 fn read_text(path: &Path) -> Result<String, LoadError> {
-    let io = |source| LoadError::Io {
+    let io = |cause| LoadError::Io {
         path: path.to_path_buf(),
-        source,
+        cause,
     };
     let at_start = |message: String, hint: &str| {
         LoadError::Invalid(vec![Located {
@@ -123,9 +122,26 @@ fn read_text(path: &Path) -> Result<String, LoadError> {
 }
 
 /// Reads and validates the scenario at `path` (and the files it extends).
+/// A scenario file must check something: an empty file, or one whose expectations were
+/// forgotten, is refused rather than passed. (Plans made in code, such as a device kind's probe
+/// of the kernel, may check nothing.)
 pub fn load_file(path: &Path) -> Result<Plan, LoadError> {
     let src = read_text(path)?;
-    load_str(&src, path)
+    let plan = load_str(&src, path)?;
+    if plan.expectations.is_empty() {
+        return Err(LoadError::Invalid(vec![Located {
+            file: path.to_path_buf(),
+            line: 1,
+            column: 1,
+            key: "expect".into(),
+            message: "the scenario checks nothing: it has no expectation".into(),
+            hint: Some(
+                "add one, e.g. [[expect.ping]] with from = \"NODE\" and to = \"ADDRESS\" (see the README's scenario format)"
+                    .into(),
+            ),
+        }]));
+    }
+    Ok(plan)
 }
 
 /// One file of an `extends` chain.
@@ -246,7 +262,18 @@ fn chain(doc: Doc, seen: &mut Vec<(PathBuf, PathBuf)>) -> Result<Vec<Doc>, LoadE
         ));
     }
     seen.push((canonical, parent_path.clone()));
-    let src = read_text(&parent_path)?;
+    // The reason names the file of the chain that could not be read, at its `extends`.
+    let src = read_text(&parent_path).map_err(|e| match e {
+        LoadError::Io { path, cause } => at_extends(
+            format!(
+                "cannot read `{}`: {}",
+                path.display(),
+                crate::text::plain_error(&cause)
+            ),
+            None,
+        ),
+        e => e,
+    })?;
     drop(tree);
     let mut docs = chain(
         Doc {

@@ -16,6 +16,18 @@ pub(crate) const MAX_NODES: usize = 4096;
 pub const MAX_EXPECTATIONS: usize = 0x10000 - 0x4e00;
 /// A Linux bridge refuses its 1024th port.
 pub(crate) const MAX_BRIDGE_PORTS: usize = 1023;
+/// Why the kernel refuses `addr` as an interface's address (or why it would be meaningless).
+fn unassignable(addr: IpAddr) -> Option<&'static str> {
+    match addr {
+        IpAddr::V4(a) if a.is_multicast() => Some("a multicast address"),
+        IpAddr::V4(a) if a.is_broadcast() => Some("the limited broadcast address"),
+        IpAddr::V6(a) if a.is_multicast() => Some("a multicast address"),
+        IpAddr::V6(a) if a.is_unspecified() => Some("the unspecified address"),
+        IpAddr::V6(a) if a.is_loopback() => Some("the loopback address (only `lo` has it)"),
+        _ => None,
+    }
+}
+
 /// Linux interface names are at most 15 bytes (IFNAMSIZ - 1).
 pub(crate) const IFNAMSIZ_MAX: usize = 15;
 
@@ -107,7 +119,6 @@ pub(crate) fn validate(
     let mut expectations = echo_expectations(&mut v, &t);
     expectations.extend(port_and_exec_expectations(&mut v, &t));
     expectations.extend(table_expectations(&mut v, &t));
-
     if v.diags.is_empty() {
         Ok(Plan {
             description: file.description.clone(),
@@ -186,6 +197,7 @@ fn node_steps(
                         .hint(r#"write it as an argv list, e.g. ["iptables", "-t", "nat", "-L"]"#),
                 );
             }
+            v.argv_bytes(&path.key("run").index(r), argv);
             run.push(argv.clone());
         }
         nodes.push(PlanNode {
@@ -757,6 +769,22 @@ impl Validator {
         }
     }
 
+    /// Every argument of a command must reach the program: none may hold a NUL byte.
+    pub(crate) fn argv_bytes(&mut self, path: &KeyPath, argv: &[String]) {
+        if let Some(k) = argv.iter().position(|a| a.contains('\0')) {
+            self.push(
+                Diagnostic::new(
+                    path.index(k),
+                    format!(
+                        "argument {} holds a NUL byte, which no program can be given",
+                        k + 1
+                    ),
+                )
+                .hint("remove the \\u0000 from the argument"),
+            );
+        }
+    }
+
     fn ifname(&mut self, path: &KeyPath, name: &str) {
         let problem = if name.is_empty() {
             Some("an interface name cannot be empty".to_string())
@@ -772,6 +800,10 @@ impl Validator {
             || name.chars().any(|c| c.is_whitespace() || c.is_control())
         {
             Some(format!("`{name}` is not a valid interface name"))
+        } else if name.contains('%') {
+            Some(format!(
+                "`{name}` is a name template: the kernel would replace `%d` with a number of its choosing"
+            ))
         } else if name == "lo" {
             Some("`lo` exists in every node already".to_string())
         } else {
@@ -797,6 +829,16 @@ impl Validator {
                     path.index(i),
                     format!("address {} is listed twice", c.addr),
                 )),
+                Ok(c) if unassignable(c.addr).is_some() => self.push(
+                    Diagnostic::new(
+                        path.index(i),
+                        format!(
+                            "`{s}` is {}, which an interface cannot have",
+                            unassignable(c.addr).unwrap_or_default()
+                        ),
+                    )
+                    .hint("give the interface a unicast host address, e.g. 10.0.0.1/24 or fd00::1/64"),
+                ),
                 Ok(c) => out.push(c),
                 Err(e) => self.push(Diagnostic::new(path.index(i), e)),
             }

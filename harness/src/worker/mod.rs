@@ -320,9 +320,16 @@ fn fd_budget(plan: &Plan) -> Result<(), WorkerError> {
     let listeners: u64 = plan.nodes.iter().map(|n| n.listen.len() as u64 * 2).sum();
     let need = plan.nodes.len() as u64 * 10 + ports + listeners + 64;
     if need > sandbox::fd_limit() {
+        // The soft limit was raised to the hard one already: only the hard limit can help, and
+        // even root cannot raise it past fs.nr_open.
+        let nr_open = std::fs::read_to_string("/proc/sys/fs/nr_open")
+            .map_or_else(|_| "?".into(), |s| s.trim().to_string());
         return Err(WorkerError::Environment(format!(
-            "this scenario needs about {need} open files ({} nodes), but the limit is {}. \
-             Fix: raise it, e.g. `ulimit -n {need}` (or the hard limit in /etc/security/limits.conf)",
+            "this scenario needs about {need} open files (about 10 per node, {} nodes), but this \
+             process may have at most {} (its hard limit, which netconform already uses). Fix: \
+             raise the hard limit of the shell that runs netconform (as root: `ulimit -Hn {need}`, \
+             at most fs.nr_open = {nr_open}; or `nofile` in /etc/security/limits.conf), or \
+             split the scenario",
             plan.nodes.len(),
             sandbox::fd_limit()
         )));
