@@ -181,24 +181,32 @@ fn read(c: &Candidate, others: &[(u64, &OwnedFd)]) -> Result<Ns, ImportError> {
             .collect();
         let (messages, addrs, routes, rules, neigh, lookups, ids) = rt.block_on(async {
             let messages = nl.link_messages().await?;
-            let addrs = nl.addresses().await?;
-            let routes = nl.routes().await?;
-            let rules = nl.rules().await?;
+            let (addrs, peers) = nl.addresses().await?;
+            let (routes, mut notes) = nl.routes().await?;
+            let (rules, rule_notes) = nl.rules().await?;
+            notes.extend(rule_notes);
             let neigh = nl.neighbours().await?;
-            let lookups = lookups(&nl, &neigh, &routes).await;
+            let lookups = lookups(&nl, &neigh, &routes, &addrs).await;
             let mut ids = BTreeMap::new();
             for (ino, fd) in others {
                 if let Some(id) = nl.nsid_of(fd).await? {
                     ids.insert(id, *ino);
                 }
             }
-            Ok::<_, ImportError>((messages, addrs, routes, rules, neigh, lookups, ids))
+            Ok::<_, ImportError>((messages, (addrs, peers, notes), routes, rules, neigh, lookups, ids))
         })?;
+        let (addrs, peers, mut notes) = addrs;
         let links: Vec<LinkState> = messages
             .iter()
             .map(crate::topology::link::parse_link)
             .collect();
         sysctls.extend(iface_sysctls(&links));
+        for (index, local, peer) in peers {
+            let name = links.iter().find(|l| l.index == index).map_or("?", |l| l.name.as_str());
+            notes.push(format!(
+                "not imported: {name}'s address {local} peer {peer} (the format has no point-to-point peer)"
+            ));
+        }
         // br_netfilter's switches matter only where there is a bridge.
         if !links.iter().any(|l| l.kind.as_deref() == Some("bridge")) {
             sysctls.retain(|(k, _)| !k.starts_with("net.bridge."));
@@ -217,7 +225,7 @@ fn read(c: &Candidate, others: &[(u64, &OwnedFd)]) -> Result<Ns, ImportError> {
             sysctls,
             ids,
             run: Vec::new(),
-            notes: Vec::new(),
+            notes,
         })
     })
     .map_err(|source| ImportError::Enter {
@@ -226,11 +234,13 @@ fn read(c: &Candidate, others: &[(u64, &OwnedFd)]) -> Result<Ns, ImportError> {
     })?
 }
 
-/// What the kernel answers now (`ip route get`) for each neighbour and gateway.
+/// What the kernel answers now (`ip route get`) for each neighbour and gateway, and for one
+/// other host of each subnet the namespace has an address in (its connected routes).
 async fn lookups(
     nl: &Netlink,
     neigh: &[Neighbour],
     routes: &[RouteDetail],
+    addrs: &[(u32, Cidr)],
 ) -> Vec<(IpAddr, RouteLookup)> {
     let mut dests: BTreeSet<IpAddr> = neigh
         .iter()
@@ -238,6 +248,24 @@ async fn lookups(
         .map(|n| n.ip)
         .collect();
     dests.extend(routes.iter().filter_map(|r| r.via));
+    let own: BTreeSet<IpAddr> = addrs.iter().map(|(_, c)| c.addr).collect();
+    // A subnet that several interfaces share is left out: which one the kernel picks follows
+    // the order their addresses were added in, which a scenario does not fix.
+    let shared = |c: &Cidr| {
+        addrs
+            .iter()
+            .filter(|(_, o)| o.prefix == c.prefix && o.network() == c.network())
+            .map(|(i, _)| i)
+            .collect::<BTreeSet<_>>()
+            .len()
+            > 1
+    };
+    dests.extend(
+        addrs
+            .iter()
+            .filter(|(_, c)| !shared(c))
+            .filter_map(|(_, c)| another_host(c, &own)),
+    );
     let mut out = Vec::new();
     for d in dests {
         if crate::scenario::net::is_link_local(d) {
@@ -249,6 +277,22 @@ async fn lookups(
         }
     }
     out
+}
+
+/// The first host of `c`'s subnet that is none of `own`, where the subnet has room for one.
+fn another_host(c: &Cidr, own: &BTreeSet<IpAddr>) -> Option<IpAddr> {
+    if c.addr.is_loopback() || c.prefix + 2 > crate::scenario::net::max_prefix(c.addr) {
+        return None;
+    }
+    let next = |ip: IpAddr, n: u128| match ip {
+        IpAddr::V4(a) => IpAddr::V4(std::net::Ipv4Addr::from(
+            u32::from(a).wrapping_add(n as u32),
+        )),
+        IpAddr::V6(a) => IpAddr::V6(std::net::Ipv6Addr::from(u128::from(a).wrapping_add(n))),
+    };
+    (1..=3)
+        .map(|n| next(c.network(), n))
+        .find(|ip| !own.contains(ip) && c.contains(*ip))
 }
 
 /// The firewall as `run` lines: iptables (and ip6tables) rule by rule from `iptables-save`, and
@@ -268,7 +312,11 @@ fn rulesets(ns: &mut Ns) {
         ("ip6tables-save", "ip6tables"),
     ] {
         match run(&[save]) {
-            Some((text, _)) => ns.run.extend(iptables_lines(tool, &text)),
+            Some((text, _)) => {
+                let (lines, notes) = iptables_lines(tool, &text);
+                ns.run.extend(lines);
+                ns.notes.extend(notes);
+            }
             None => ns.notes.push(format!(
                 "`{save}` did not run here: {tool} rules were not imported"
             )),
@@ -303,13 +351,32 @@ fn rulesets(ns: &mut Ns) {
     }
 }
 
-/// `iptables-save` output as one `iptables -t TABLE ...` argv per chain and rule.
-fn iptables_lines(tool: &str, text: &str) -> Vec<Vec<String>> {
-    let mut out = Vec::new();
+/// `iptables-save` output as one `iptables -t TABLE ...` argv per chain and rule, read with its
+/// quoting (a quoted string may span lines: a comment with a line break); and, in words, the
+/// rules that cannot be read back as they are.
+fn iptables_lines(tool: &str, text: &str) -> (Vec<Vec<String>>, Vec<String>) {
+    let (mut out, mut notes) = (Vec::new(), Vec::new());
     let mut table = "filter".to_string();
     let builtin = ["PREROUTING", "INPUT", "FORWARD", "OUTPUT", "POSTROUTING"];
     let head = |t: &str| vec![tool.to_string(), "-t".to_string(), t.to_string()];
+    let mut pending = String::new();
     for line in text.lines() {
+        // A line break inside quotes belongs to the quoted string.
+        if !pending.is_empty() {
+            pending.push('\n');
+            pending.push_str(line);
+            if scan_quotes(&pending) == Ok(true) {
+                continue;
+            }
+        } else if line.starts_with("-A ") && scan_quotes(line) == Ok(true) {
+            pending.push_str(line);
+            continue;
+        }
+        let line = if pending.is_empty() {
+            line.to_string()
+        } else {
+            std::mem::take(&mut pending)
+        };
         if let Some(t) = line.strip_prefix('*') {
             table = t.trim().to_string();
         } else if let Some(c) = line.strip_prefix(':') {
@@ -328,12 +395,51 @@ fn iptables_lines(tool: &str, text: &str) -> Vec<Vec<String>> {
             }
             out.push(argv);
         } else if line.starts_with("-A ") {
-            let mut argv = head(&table);
-            argv.extend(split_words(line));
-            out.push(argv);
+            match scan_quotes(&line).ok().map(|_| split_words(&line)) {
+                Some(words) => {
+                    let mut argv = head(&table);
+                    argv.extend(words);
+                    out.push(argv);
+                }
+                None => notes.push(format!(
+                    "not imported: {tool} rule `{}` (table {table}): it holds a `\"` that {tool}-save did not quote, so it cannot be read back as it is",
+                    line.replace('\n', "\\n")
+                )),
+            }
         }
     }
-    out
+    if !pending.is_empty() {
+        notes.push(format!(
+            "not imported: {tool} rule `{}`: its quotes never close",
+            pending.replace('\n', "\\n")
+        ));
+    }
+    (out, notes)
+}
+
+/// How a line of iptables-save reads with its quoting: `Err` where a quote opens in the middle
+/// of a word (iptables-save quotes only whole strings, so such a `"` was printed as it is, as in
+/// an interface named `v"1`, and no reading gives the rule back); otherwise whether the line
+/// ends inside a quoted string (backslash escapes the next character there, as
+/// iptables-restore reads it), which then goes on on the next line.
+fn scan_quotes(line: &str) -> Result<bool, ()> {
+    let mut prev = ' ';
+    let mut quoted = false;
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' if quoted => {
+                chars.next();
+                prev = 'x';
+                continue;
+            }
+            '"' if !quoted && !prev.is_whitespace() => return Err(()),
+            '"' => quoted = !quoted,
+            _ => {}
+        }
+        prev = c;
+    }
+    Ok(quoted)
 }
 
 /// Splits a line as a shell would for iptables-save's quoting: spaces separate words, double
@@ -910,9 +1016,34 @@ mod tests {
     use super::*;
 
     #[test]
+    fn iptables_save_quoting_is_read_as_iptables_restore_reads_it() {
+        let text = "*filter\n-A INPUT -i v\"1 -j MARK --set-xmark 0x1/0xffffffff\n-A INPUT -p tcp -m comment --comment \"two\nlines\" -j DROP\nCOMMIT\n";
+        let (lines, notes) = iptables_lines("iptables", text);
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        assert_eq!(
+            lines[0][lines[0].len() - 5..],
+            ["comment", "--comment", "two\nlines", "-j", "DROP"]
+        );
+        assert_eq!(notes.len(), 1);
+        assert!(notes[0].contains("v\"1"), "{notes:?}");
+    }
+
+    #[test]
+    fn another_host_of_a_subnet_is_none_of_its_own() {
+        let c: Cidr = "10.1.0.1/24".parse().unwrap();
+        let own: BTreeSet<IpAddr> = [c.addr].into();
+        assert_eq!(another_host(&c, &own), Some("10.1.0.2".parse().unwrap()));
+        let p2p: Cidr = "10.1.0.1/31".parse().unwrap();
+        assert_eq!(another_host(&p2p, &own), None);
+        let lo: Cidr = "127.0.0.1/8".parse().unwrap();
+        assert_eq!(another_host(&lo, &own), None);
+    }
+
+    #[test]
     fn iptables_save_becomes_run_lines() {
         let text = "*nat\n:PREROUTING ACCEPT [0:0]\n:DOCKER - [0:0]\n-A POSTROUTING -s 172.17.0.0/16 ! -o docker0 -m comment --comment \"a \\\"quoted\\\" thing\" -j MASQUERADE\nCOMMIT\n*filter\n:FORWARD DROP [0:0]\nCOMMIT\n";
-        let lines = iptables_lines("iptables", text);
+        let (lines, notes) = iptables_lines("iptables", text);
+        assert!(notes.is_empty(), "{notes:?}");
         assert_eq!(lines[0], ["iptables", "-t", "nat", "-N", "DOCKER"]);
         assert_eq!(
             lines[1],

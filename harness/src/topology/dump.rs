@@ -19,6 +19,9 @@ use super::{Netlink, NetlinkError};
 use crate::scenario::net::Cidr;
 use crate::scenario::plan::PlanRule;
 
+/// A point-to-point address: (interface index, its own address, the peer and its prefix).
+pub type PeerAddress = (u32, IpAddr, Cidr);
+
 /// One route as `ip route show table all` lists it, kernel-made ones left out.
 #[derive(Debug, Clone)]
 pub struct RouteDetail {
@@ -74,8 +77,9 @@ impl Netlink {
     }
 
     /// `ip addr show`: (interface index, address) pairs, link-local IPv6 left out (the kernel
-    /// makes those itself).
-    pub async fn addresses(&self) -> Result<Vec<(u32, Cidr)>, NetlinkError> {
+    /// makes those itself); and apart, the point-to-point ones (`ip addr add A peer B`), which
+    /// the scenario format cannot express: (index, address, peer).
+    pub async fn addresses(&self) -> Result<(Vec<(u32, Cidr)>, Vec<PeerAddress>), NetlinkError> {
         let msgs: Vec<_> = self
             .handle
             .address()
@@ -84,32 +88,51 @@ impl Netlink {
             .try_collect()
             .await
             .map_err(self.fail("ip addr show".into()))?;
-        let mut out = Vec::new();
+        let (mut out, mut notes) = (Vec::new(), Vec::new());
         for m in msgs {
-            let ip = m.attributes.iter().find_map(|a| match a {
-                AddressAttribute::Address(ip) => Some(*ip),
-                _ => None,
-            });
-            if let Some(ip) = ip {
-                if crate::scenario::net::is_link_local(ip) {
+            // IFA_LOCAL is the interface's own address; IFA_ADDRESS the same, or the far end of a
+            // point-to-point address (`ip addr add A peer B`).
+            let find = |local: bool| {
+                m.attributes.iter().find_map(|a| match a {
+                    AddressAttribute::Local(ip) if local => Some(*ip),
+                    AddressAttribute::Address(ip) if !local => Some(*ip),
+                    _ => None,
+                })
+            };
+            let (local, address) = (find(true), find(false));
+            let Some(ip) = local.or(address) else {
+                continue;
+            };
+            if crate::scenario::net::is_link_local(ip) {
+                continue;
+            }
+            if let (Some(l), Some(peer)) = (local, address) {
+                if l != peer {
+                    let peer = Cidr {
+                        addr: peer,
+                        prefix: m.header.prefix_len,
+                    };
+                    notes.push((m.header.index, l, peer));
                     continue;
                 }
-                out.push((
-                    m.header.index,
-                    Cidr {
-                        addr: ip,
-                        prefix: m.header.prefix_len,
-                    },
-                ));
             }
+            out.push((
+                m.header.index,
+                Cidr {
+                    addr: ip,
+                    prefix: m.header.prefix_len,
+                },
+            ));
         }
-        Ok(out)
+        Ok((out, notes))
     }
 
     /// `ip [-6] route show table all` in the kernel's order, without local, IPv6 link-local and
-    /// multicast routes and those of router advertisements (connected routes are marked).
-    pub async fn routes(&self) -> Result<Vec<RouteDetail>, NetlinkError> {
-        let mut out = Vec::new();
+    /// multicast routes and those of router advertisements (connected routes are marked); and,
+    /// in words, the routes the scenario format cannot express (blackhole, unreachable,
+    /// prohibit and throw routes, multipath routes).
+    pub async fn routes(&self) -> Result<(Vec<RouteDetail>, Vec<String>), NetlinkError> {
+        let (mut out, mut notes) = (Vec::new(), Vec::new());
         for v6 in [false, true] {
             let mut msg = if v6 {
                 RouteMessageBuilder::<std::net::Ipv6Addr>::new().build()
@@ -131,7 +154,14 @@ impl Netlink {
                 )))?;
             for m in msgs {
                 let h = &m.header;
-                if h.protocol == RouteProtocol::Ra || h.kind != RouteType::Unicast {
+                if h.protocol == RouteProtocol::Ra {
+                    continue;
+                }
+                if let Some(n) = unexpressed_route(&m) {
+                    notes.push(n);
+                    continue;
+                }
+                if h.kind != RouteType::Unicast {
                     continue;
                 }
                 let mut table = u32::from(h.table);
@@ -172,12 +202,14 @@ impl Netlink {
                 out.push(r);
             }
         }
-        Ok(out)
+        Ok((out, notes))
     }
 
-    /// `ip [-6] rule show`, without the kernel's own rules (local, main, default).
-    pub async fn rules(&self) -> Result<Vec<PlanRule>, NetlinkError> {
-        let mut out = Vec::new();
+    /// `ip [-6] rule show`, without the kernel's own rules (local, main, default); and, in
+    /// words, the rules the scenario format cannot express (`not`, uidrange, ipproto, ports,
+    /// oif, other actions than a table lookup, ...).
+    pub async fn rules(&self) -> Result<(Vec<PlanRule>, Vec<String>), NetlinkError> {
+        let (mut out, mut notes) = (Vec::new(), Vec::new());
         for (v6, ver) in [(false, IpVersion::V4), (true, IpVersion::V6)] {
             let msgs: Vec<_> = self
                 .handle
@@ -188,6 +220,10 @@ impl Netlink {
                 .await
                 .map_err(self.fail(format!("ip{} rule show", if v6 { " -6" } else { "" })))?;
             for m in msgs {
+                if let Some(n) = unexpressed_rule(&m) {
+                    notes.push(n);
+                    continue;
+                }
                 if m.header.action != RuleAction::ToTable {
                     continue;
                 }
@@ -231,6 +267,89 @@ impl Netlink {
                 }
             }
         }
-        Ok(out)
+        Ok((out, notes))
     }
+}
+
+/// Why a route cannot be written in the scenario format, if it cannot: its type or its
+/// nexthops. Routes the kernel makes (local, broadcast, in table 255) are no configuration.
+fn unexpressed_route(m: &netlink_packet_route::route::RouteMessage) -> Option<String> {
+    let h = &m.header;
+    let dst = m.attributes.iter().find_map(|a| match a {
+        RouteAttribute::Destination(d) => addr(d),
+        _ => None,
+    });
+    let table = m
+        .attributes
+        .iter()
+        .find_map(|a| match a {
+            RouteAttribute::Table(t) => Some(*t),
+            _ => None,
+        })
+        .unwrap_or(u32::from(h.table));
+    let to = dst.map_or_else(
+        || "default".to_string(),
+        |d| format!("{d}/{}", h.destination_prefix_length),
+    );
+    let kind = match h.kind {
+        RouteType::BlackHole => Some("blackhole"),
+        RouteType::Unreachable => Some("unreachable"),
+        RouteType::Prohibit => Some("prohibit"),
+        RouteType::Throw => Some("throw"),
+        RouteType::Nat => Some("nat"),
+        _ => None,
+    };
+    if let Some(k) = kind.filter(|_| table != 255) {
+        return Some(format!(
+            "not imported: route `{k} {to}` (table {table}): the format has no route types"
+        ));
+    }
+    let multipath = m
+        .attributes
+        .iter()
+        .any(|a| matches!(a, RouteAttribute::MultiPath(_)));
+    (h.kind == RouteType::Unicast && multipath && table != 255).then(|| {
+        format!("not imported: multipath route to {to} (table {table}): the format has one gateway per route")
+    })
+}
+
+/// Why a policy rule cannot be written in the scenario format, if it cannot.
+fn unexpressed_rule(m: &netlink_packet_route::rule::RuleMessage) -> Option<String> {
+    use netlink_packet_route::rule::RuleFlags;
+    let priority = m.attributes.iter().find_map(|a| match a {
+        RuleAttribute::Priority(p) => Some(*p),
+        _ => None,
+    });
+    let mut why = Vec::new();
+    if m.header.action != RuleAction::ToTable {
+        why.push(format!("the action {:?}", m.header.action));
+    }
+    if m.header.flags.contains(RuleFlags::Invert) {
+        why.push("`not`".to_string());
+    }
+    for a in &m.attributes {
+        match a {
+            RuleAttribute::Destination(_)
+            | RuleAttribute::Source(_)
+            | RuleAttribute::Iifname(_)
+            | RuleAttribute::FwMark(_)
+            | RuleAttribute::Table(_)
+            | RuleAttribute::Priority(_)
+            | RuleAttribute::Protocol(_) => {}
+            // Unset: the kernel reports these on every rule.
+            RuleAttribute::FwMask(0xffff_ffff)
+            | RuleAttribute::SuppressPrefixLen(0xffff_ffff)
+            | RuleAttribute::SuppressIfGroup(0xffff_ffff) => {}
+            other => why.push(format!("{other:?}")),
+        }
+    }
+    let kernel_own = matches!(priority, Some(0 | 32766 | 32767)) && why.is_empty();
+    if why.is_empty() || kernel_own {
+        return None;
+    }
+    Some(format!(
+        "not imported: rule with priority {} uses {}, which the format cannot express",
+        priority.map_or_else(|| "?".into(), |p| p.to_string()),
+        why.join(", ")
+    ))
 }
