@@ -8,6 +8,7 @@
 
 pub(crate) mod capture;
 pub(crate) mod check;
+pub mod cli;
 pub mod coverage;
 pub(crate) mod device;
 pub(crate) mod expect;

@@ -12,37 +12,97 @@ use crate::icmp::describe;
 use crate::observe::{Names, Observation};
 use crate::scenario::plan::{Expectation, Plan};
 
+/// The verdict word a line of a report starts with, as data: the report's colours come from it,
+/// never from reading the text back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mark {
+    Pass,
+    Fail,
+    Ok,
+    Skip,
+    None,
+}
+
+impl Mark {
+    pub fn word(self) -> Option<&'static str> {
+        match self {
+            Mark::Pass => Some("PASS"),
+            Mark::Fail => Some("FAIL"),
+            Mark::Ok => Some("ok"),
+            Mark::Skip => Some("SKIP"),
+            Mark::None => None,
+        }
+    }
+}
+
+/// One line of a scenario's report: its indent, its verdict word and the rest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResultLine {
+    pub indent: &'static str,
+    pub mark: Mark,
+    pub rest: String,
+}
+
+impl ResultLine {
+    fn new(indent: &'static str, mark: Mark, rest: String) -> Self {
+        ResultLine { indent, mark, rest }
+    }
+
+    pub fn text(&self) -> String {
+        format!(
+            "{}{}{}",
+            self.indent,
+            self.mark.word().unwrap_or(""),
+            self.rest
+        )
+    }
+}
+
 /// One line per expectation, `ok` or `FAIL`, then any notes.
 pub fn render_result(file: &Path, result: &ScenarioResult) -> String {
-    let mut s = String::new();
+    render_result_lines(file, result)
+        .iter()
+        .map(|l| l.text() + "\n")
+        .collect()
+}
+
+/// [`render_result`] as lines with their verdicts.
+pub fn render_result_lines(file: &Path, result: &ScenarioResult) -> Vec<ResultLine> {
     let file = crate::text::printable(&file.display().to_string());
+    let mut out = Vec::new();
     match result {
         ScenarioResult::Checked { checks, notes, .. } => {
             let failed = checks.iter().filter(|c| !c.passed).count();
-            let verdict = if failed == 0 { "PASS" } else { "FAIL" };
-            let _ = writeln!(
-                s,
-                "{verdict} {file} ({} check{}, {failed} failed)",
-                checks.len(),
-                if checks.len() == 1 { "" } else { "s" }
-            );
+            let verdict = if failed == 0 { Mark::Pass } else { Mark::Fail };
+            let s = if checks.len() == 1 { "" } else { "s" };
+            let head = format!(" {file} ({} check{s}, {failed} failed)", checks.len());
+            out.push(ResultLine::new("", verdict, head));
             for c in checks {
-                let mark = if c.passed { "ok  " } else { "FAIL" };
-                let _ = writeln!(s, "  {mark} {}: {}", c.what, c.detail);
+                let (mark, gap) = if c.passed {
+                    (Mark::Ok, "   ")
+                } else {
+                    (Mark::Fail, " ")
+                };
+                out.push(ResultLine::new(
+                    "  ",
+                    mark,
+                    format!("{gap}{}: {}", c.what, c.detail),
+                ));
             }
             for n in notes {
-                let _ = writeln!(s, "  note: {n}");
+                out.push(ResultLine::new("  ", Mark::None, format!("note: {n}")));
             }
         }
         ScenarioResult::SetupFailed(msg) => {
-            let _ = writeln!(s, "FAIL {file} (the network could not be built)");
-            let _ = writeln!(s, "  setup: {msg}");
+            let head = format!(" {file} (the network could not be built)");
+            out.push(ResultLine::new("", Mark::Fail, head));
+            out.push(ResultLine::new("  ", Mark::None, format!("setup: {msg}")));
         }
         ScenarioResult::Skipped(why) => {
-            let _ = writeln!(s, "SKIP {file} ({why})");
+            out.push(ResultLine::new("", Mark::Skip, format!(" {file} ({why})")));
         }
     }
-    s
+    out
 }
 
 /// One part of the observations: an expectation with the packets of its probe, or a

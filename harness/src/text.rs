@@ -41,32 +41,3 @@ pub fn chain(e: &dyn std::error::Error) -> String {
     }
     s
 }
-
-/// GitHub Actions' workflow commands (`::error::`, `::add-mask::`, ...) switched off while text
-/// that scenario programs wrote is printed: `::stop-commands::TOKEN` until `::TOKEN::`, with a
-/// token nobody can guess, so that a program's output cannot end the pause either.
-pub struct GithubCommands {
-    token: String,
-}
-
-impl GithubCommands {
-    /// Stops workflow commands when running under GitHub Actions (`GITHUB_ACTIONS=true`).
-    pub fn stop_if_actions() -> Option<Self> {
-        if std::env::var_os("GITHUB_ACTIONS").is_none_or(|v| v != "true") {
-            return None;
-        }
-        let mut bytes = [0u8; 16];
-        use std::io::Read;
-        std::fs::File::open("/dev/urandom")
-            .and_then(|mut f| f.read_exact(&mut bytes))
-            .ok()?;
-        let token: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-        println!("::stop-commands::{token}");
-        Some(GithubCommands { token })
-    }
-
-    /// Workflow commands work again, for our own annotations.
-    pub fn resume(self) {
-        println!("::{}::", self.token);
-    }
-}
