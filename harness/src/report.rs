@@ -24,9 +24,70 @@ pub struct RunRecord {
 pub struct ScenarioRecord {
     pub file: String,
     pub description: Option<String>,
-    /// `passed`, `failed`, `skipped: WHY`, or why the network could not be built.
-    pub outcome: String,
+    pub outcome: Outcome,
     pub sections: Vec<Section>,
+}
+
+/// How a scenario ended, as data. In JSON it is the sentence (`passed`, `failed`, `skipped:
+/// WHY`, `could not be built: WHY`), as format 2 always wrote it, so older results still load.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Passed,
+    Failed,
+    Skipped(String),
+    NotBuilt(String),
+}
+
+impl Outcome {
+    pub fn of(result: &ScenarioResult) -> Self {
+        match result {
+            ScenarioResult::SetupFailed(m) => Outcome::NotBuilt(m.clone()),
+            ScenarioResult::Skipped(m) => Outcome::Skipped(m.clone()),
+            r if r.passed() => Outcome::Passed,
+            _ => Outcome::Failed,
+        }
+    }
+
+    /// Whether anything was observed (it was built, and probed).
+    pub fn observed(&self) -> bool {
+        matches!(self, Outcome::Passed | Outcome::Failed)
+    }
+}
+
+impl std::fmt::Display for Outcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Outcome::Passed => f.write_str("passed"),
+            Outcome::Failed => f.write_str("failed"),
+            Outcome::Skipped(why) => write!(f, "skipped: {why}"),
+            Outcome::NotBuilt(why) => write!(f, "could not be built: {why}"),
+        }
+    }
+}
+
+impl Serialize for Outcome {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Outcome {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        Ok(match text.as_str() {
+            "passed" => Outcome::Passed,
+            "failed" => Outcome::Failed,
+            t => match (
+                t.strip_prefix("skipped: "),
+                t.strip_prefix("could not be built: "),
+            ) {
+                (Some(why), _) => Outcome::Skipped(why.to_string()),
+                (_, Some(why)) => Outcome::NotBuilt(why.to_string()),
+                // Anything else came from a network that was not built (format 1's wording).
+                _ => Outcome::NotBuilt(t.to_string()),
+            },
+        })
+    }
 }
 
 /// The `--json` format written now.
@@ -38,16 +99,10 @@ pub fn kernel_release() -> String {
 }
 
 pub fn record(file: &str, plan: &Plan, result: &ScenarioResult) -> ScenarioRecord {
-    let outcome = match result {
-        ScenarioResult::SetupFailed(m) => format!("could not be built: {m}"),
-        ScenarioResult::Skipped(m) => format!("skipped: {m}"),
-        r if r.passed() => "passed".into(),
-        _ => "failed".into(),
-    };
     ScenarioRecord {
         file: file.to_string(),
         description: plan.description.clone(),
-        outcome,
+        outcome: Outcome::of(result),
         sections: sections(plan, result),
     }
 }
@@ -88,7 +143,7 @@ pub fn check_snapshots(run: &RunRecord, snapshots: &std::path::Path) -> Vec<Stri
             .map_or(rec.file.as_str(), |(_, r)| r);
         let snap = snapshots.join(rel).with_extension("snap");
         // Nothing was observed: there is nothing to compare.
-        if rec.outcome.starts_with("skipped") {
+        if matches!(rec.outcome, Outcome::Skipped(_)) {
             continue;
         }
         let Ok(text) = std::fs::read_to_string(&snap) else {
@@ -118,7 +173,7 @@ pub fn write_missing_snapshots(
 ) -> std::io::Result<Vec<std::path::PathBuf>> {
     let mut written = Vec::new();
     for rec in &run.scenarios {
-        if rec.outcome.starts_with("skipped") || rec.outcome.starts_with("could not be built") {
+        if !rec.outcome.observed() {
             continue;
         }
         let rel = rec
@@ -273,11 +328,29 @@ mod tests {
     }
 
     #[test]
+    fn outcomes_are_data_and_their_json_is_format_2s_sentence() {
+        for (o, text) in [
+            (Outcome::Passed, "passed"),
+            (Outcome::Failed, "failed"),
+            (Outcome::Skipped("needs vrf".into()), "skipped: needs vrf"),
+            (
+                Outcome::NotBuilt("run line failed".into()),
+                "could not be built: run line failed",
+            ),
+        ] {
+            let json = serde_json::to_string(&o).unwrap();
+            assert_eq!(json, format!("{text:?}"));
+            assert_eq!(serde_json::from_str::<Outcome>(&json).unwrap(), o);
+        }
+        assert!(Outcome::Failed.observed() && !Outcome::Skipped(String::new()).observed());
+    }
+
+    #[test]
     fn a_vanished_nat_step_is_named() {
         let a = ScenarioRecord {
             file: "a".into(),
             description: None,
-            outcome: "passed".into(),
+            outcome: Outcome::Passed,
             sections: vec![sec(
                 "ping ns1 -> 10.168.0.3",
                 "a reply from 10.168.0.3",
