@@ -29,6 +29,7 @@ fn rel(p: &Path) -> String {
 
 fn scenario_trial(path: PathBuf) -> Trial {
     let name = rel(&path);
+    let shown = name.clone();
     // A scenario that needs what this kernel lacks is ignored, with the reason as its kind
     // (libtest shows `[needs ...] NAME ... ignored`); skipped is never passed. With
     // NETCONFORM_NO_SKIP=1 it runs, and fails.
@@ -93,8 +94,11 @@ fn scenario_trial(path: PathBuf) -> Trial {
     });
     match skip {
         Some(why) => {
-            let short = why.split(';').next().unwrap_or(&why).to_string();
-            trial.with_kind(short).with_ignored_flag(true)
+            // The reason is printed before the trials run, not put in libtest's kind column,
+            // which would widen every line of the run to fit it.
+            let short = why.split(';').next().unwrap_or(&why);
+            eprintln!("skipped on this kernel: {shown}: {short}");
+            trial.with_ignored_flag(true)
         }
         None => trial,
     }

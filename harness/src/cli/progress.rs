@@ -17,15 +17,22 @@ pub struct Progress {
 impl Progress {
     pub fn new(total: usize, what: &'static str, every: std::time::Duration) -> Self {
         use std::io::IsTerminal;
-        // Drawn to stderr only when it is a terminal; hidden otherwise.
-        let bar = indicatif::ProgressBar::new(total as u64);
+        // Drawn to stderr only when it is a terminal and no plain output is asked for (a VM's
+        // serial console is a terminal even when vm/run writes to a file); hidden otherwise.
+        let terminal = std::io::stderr().is_terminal()
+            && std::env::var_os("NETCONFORM_PLAIN").is_none_or(|v| v != "1");
+        let bar = if terminal {
+            indicatif::ProgressBar::new(total as u64)
+        } else {
+            indicatif::ProgressBar::hidden()
+        };
         bar.set_style(
             indicatif::ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} {msg}")
                 .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
                 .progress_chars("=> "),
         );
         bar.set_prefix(what);
-        let plain = (!std::io::stderr().is_terminal()).then(|| Mutex::new((Instant::now(), 0)));
+        let plain = (!terminal).then(|| Mutex::new((Instant::now(), 0)));
         Progress {
             bar,
             plain,
