@@ -80,12 +80,33 @@ pub fn probe_flows(plan: &Plan, observed: &Observed) -> Vec<Option<Vec<Flow>>> {
 pub fn check_all(plan: &Plan, observed: &Observed) -> Vec<Checked> {
     let all = probe_flows(plan, observed);
     let names = Names::new(plan, &observed.macs);
-    plan.expectations
+    let mut checks: Vec<Checked> = plan
+        .expectations
         .iter()
         .zip(&observed.observations)
         .zip(&all)
         .map(|((e, o), f)| check(plan, e, o, f.as_deref(), &names))
-        .collect()
+        .collect();
+    // The deadline stopped the probes: every expectation left is a failure that says so.
+    if let Some(cut) = &observed.cut_short {
+        let deadline = plan.settings.deadline_ms;
+        for (k, e) in plan.expectations.iter().enumerate().skip(checks.len()) {
+            let detail = match (&cut.running, k == cut.at) {
+                (Some(r), true) => format!(
+                    "not run: the scenario's deadline (settings.deadline_ms = {deadline}) passed while {r} ran, and it was killed"
+                ),
+                _ => format!(
+                    "not run: the scenario's deadline (settings.deadline_ms = {deadline}) passed before it"
+                ),
+            };
+            checks.push(Checked {
+                what: what(plan, e),
+                passed: false,
+                detail,
+            });
+        }
+    }
+    checks
 }
 
 fn point(plan: &Plan, h: &Hop) -> String {
@@ -559,25 +580,50 @@ struct RouteWant<'a> {
     reachable: bool,
 }
 
+/// "route r1 -> 10.0.2.2 from 10.0.1.2": a route expectation in words.
+fn route_label(plan: &Plan, node: usize, to: IpAddr, lookup: &Lookup) -> String {
+    let mut what = format!("route {} -> {to}", plan.node_name(node));
+    if let Some(v) = &lookup.vrf {
+        what.push_str(&format!(" in vrf {v}"));
+    }
+    if let Some(f) = lookup.from {
+        what.push_str(&format!(" from {f}"));
+    }
+    if let Some(i) = &lookup.iif {
+        what.push_str(&format!(" iif {i}"));
+    }
+    if let Some(m) = lookup.mark {
+        what.push_str(&format!(" mark {m}"));
+    }
+    what
+}
+
+/// An expectation in words, as its verdict names it.
+pub fn what(plan: &Plan, e: &Expectation) -> String {
+    match e {
+        Expectation::Ping { from, to, opts, .. } => echo_label("ping", plan, *from, *to, opts),
+        Expectation::Traceroute { from, to, opts, .. } => {
+            echo_label("traceroute", plan, *from, *to, opts)
+        }
+        Expectation::Route {
+            node, to, lookup, ..
+        } => route_label(plan, *node, *to, lookup),
+        Expectation::Neighbor { node, ip, .. } => {
+            format!("neighbor {} {ip}", plan.node_name(*node))
+        }
+        Expectation::Port(w) => crate::expect::transport::what(plan, w),
+        Expectation::Exec(w) => crate::expect::exec::what(plan, w),
+        Expectation::Fdb(w) => crate::expect::fdb::what(plan, w),
+    }
+}
+
 fn check_route(
     plan: &Plan,
     want: RouteWant<'_>,
     r: &Result<RouteSeen, String>,
     names: &Names,
 ) -> Checked {
-    let mut what = format!("route {} -> {}", plan.node_name(want.node), want.to);
-    if let Some(v) = &want.lookup.vrf {
-        what.push_str(&format!(" in vrf {v}"));
-    }
-    if let Some(f) = want.lookup.from {
-        what.push_str(&format!(" from {f}"));
-    }
-    if let Some(i) = &want.lookup.iif {
-        what.push_str(&format!(" iif {i}"));
-    }
-    if let Some(m) = want.lookup.mark {
-        what.push_str(&format!(" mark {m}"));
-    }
+    let what = route_label(plan, want.node, want.to, want.lookup);
     let verdict = |passed: bool, detail: String| Checked {
         what: what.clone(),
         passed,

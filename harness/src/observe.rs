@@ -98,6 +98,19 @@ pub struct Observed {
     /// What each service wrote, and whether it ended early.
     #[serde(default)]
     pub services: Vec<crate::expect::exec::ServiceLog>,
+    /// The scenario's deadline passed before every expectation was observed: `observations`
+    /// holds the ones before it.
+    #[serde(default)]
+    pub cut_short: Option<CutShort>,
+}
+
+/// Where the deadline stopped the probes.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct CutShort {
+    /// The first expectation that was not observed.
+    pub at: usize,
+    /// The command the deadline killed just before, if one held things up.
+    pub running: Option<String>,
 }
 
 /// Phase durations in microseconds, for the summary line and benchmarks; never in snapshots.

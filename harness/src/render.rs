@@ -184,8 +184,10 @@ pub(crate) fn sections(plan: &Plan, result: &ScenarioResult) -> Vec<Section> {
         if let Some(fl) = &flows[k] {
             // A traceroute's later probes (past the destination) repeat the last answer: show
             // only the TTLs its result lists.
-            let max_seq = match (&plan.expectations[k], &observed.observations[k]) {
-                (Expectation::Traceroute { .. }, Observation::Traceroute(t)) => t.hops.len() as u16,
+            let max_seq = match (&plan.expectations[k], observed.observations.get(k)) {
+                (Expectation::Traceroute { .. }, Some(Observation::Traceroute(t))) => {
+                    t.hops.len() as u16
+                }
                 _ => u16::MAX,
             };
             if fl.is_empty() {
@@ -217,10 +219,8 @@ pub(crate) fn sections(plan: &Plan, result: &ScenarioResult) -> Vec<Section> {
     }
     // Each node's table once, however many expectations look at it.
     let mut shown = std::collections::BTreeSet::new();
-    for (k, e) in plan.expectations.iter().enumerate() {
-        if let (Expectation::Neighbor { node, .. }, Observation::Neighbor(n)) =
-            (e, &observed.observations[k])
-        {
+    for (e, o) in plan.expectations.iter().zip(&observed.observations) {
+        if let (Expectation::Neighbor { node, .. }, Observation::Neighbor(n)) = (e, o) {
             if !shown.insert(*node) {
                 continue;
             }
@@ -246,8 +246,8 @@ pub(crate) fn sections(plan: &Plan, result: &ScenarioResult) -> Vec<Section> {
         }
     }
     let mut shown = std::collections::BTreeSet::new();
-    for (k, e) in plan.expectations.iter().enumerate() {
-        if let (Expectation::Fdb(w), Observation::Fdb(f)) = (e, &observed.observations[k]) {
+    for (e, o) in plan.expectations.iter().zip(&observed.observations) {
+        if let (Expectation::Fdb(w), Observation::Fdb(f)) = (e, o) {
             if !shown.insert((w.node, w.bridge.clone())) {
                 continue;
             }

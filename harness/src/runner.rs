@@ -170,10 +170,14 @@ pub fn run_file(file: &Path, worker_exe: &Path) -> Result<ScenarioResult, RunErr
     run_plan(file, &plan, worker_exe)
 }
 
+/// How long past a scenario's deadline its worker may take to report: it stops probing at the
+/// deadline and reports what it observed; only a worker that does not is killed.
+const DEADLINE_GRACE: Duration = Duration::from_secs(2);
+
 pub fn run_plan(file: &Path, plan: &Plan, worker_exe: &Path) -> Result<ScenarioResult, RunError> {
     preflight(plan)?;
     let input = serde_json::to_vec(plan).expect("plans always serialise");
-    let deadline = Duration::from_millis(plan.settings.deadline_ms);
+    let deadline = Duration::from_millis(plan.settings.deadline_ms) + DEADLINE_GRACE;
     let done = sandbox::spawn_worker(worker_exe, input, deadline)
         .map_err(|e| worker_error(file, crate::text::chain(&e)))?;
     finish(file, plan, done)
@@ -192,7 +196,7 @@ pub(crate) fn run_plan_until(
     let mut plan = plan.clone();
     plan.stream = true;
     let input = serde_json::to_vec(&plan).expect("plans always serialise");
-    let deadline = Duration::from_millis(plan.settings.deadline_ms);
+    let deadline = Duration::from_millis(plan.settings.deadline_ms) + DEADLINE_GRACE;
     let mut on_line = |line: &[u8]| match serde_json::from_slice::<WorkerReport>(line) {
         Ok(WorkerReport::Probe {
             index,

@@ -911,6 +911,26 @@ const SEQUENCE_DEPENDENT: &[(&str, &str, &str)] = &[
 fn fidelity_trials() -> Vec<Trial> {
     vec![
         Trial::test(
+            "meta::a_deadline_during_probes_keeps_what_ran_and_names_the_program",
+            || {
+                let text = "[settings]\ndeadline_ms = 1500\n[nodes.a]\n[nodes.b]\n[[links]]\n\
+                a = { node = \"a\", name = \"eth0\", addresses = [\"10.0.0.1/24\"] }\n\
+                b = { node = \"b\", name = \"eth0\", addresses = [\"10.0.0.2/24\"] }\n\
+                [[expect.ping]]\nfrom = \"a\"\nto = \"10.0.0.2\"\n\
+                [[expect.exec]]\nnode = \"a\"\nrun = [\"sleep\", \"100\"]\ntimeout_ms = 60000\n\
+                [[expect.ping]]\nfrom = \"b\"\nto = \"10.0.0.1\"\n";
+                let (res, report) = run_text(Path::new("deadline.toml"), text)?;
+                let got = verdicts(&res)?;
+                let want = [true, false, false];
+                let named = report.contains("passed while `sleep 100` in node a ran");
+                if got.iter().map(|(_, p)| *p).eq(want) && named {
+                    Ok(())
+                } else {
+                    Err(format!("wanted ok, FAIL, FAIL naming `sleep 100`; got:\n{report}").into())
+                }
+            },
+        ),
+        Trial::test(
             "meta::a_thousand_pings_from_one_node_without_captures",
             || {
                 // Without captures pings go out in a batch: more answers than one socket's receive

@@ -165,6 +165,10 @@ pub struct ExecSeen {
     pub timed_out: bool,
     pub stdout: String,
     pub stderr: String,
+    /// Set when the scenario's deadline, not its own timeout, limited how long it could run:
+    /// the milliseconds it had.
+    #[serde(default)]
+    pub cut_at_ms: Option<u64>,
 }
 
 /// A service's output at the end of the run, shown when a port or exec expectation fails.
@@ -191,10 +195,18 @@ fn status_words(s: std::process::ExitStatus) -> (Option<i32>, Option<String>) {
     }
 }
 
-/// Runs an exec expectation's command in node `ns`. `Err` carries the spawn error (a missing
-/// program is the environment's problem, as for `run` lines).
-pub fn run(ns: &OwnedFd, w: &ExecWant) -> Result<ExecSeen, crate::sandbox::SandboxError> {
-    let done = crate::sandbox::run_in_netns(ns, &w.run, Duration::from_millis(w.timeout_ms))?;
+/// Runs an exec expectation's command in node `ns`, for its timeout but never past `left` (what
+/// remains of the scenario's deadline). `Err` carries the spawn error (a missing program is the
+/// environment's problem, as for `run` lines).
+pub fn run(
+    ns: &OwnedFd,
+    w: &ExecWant,
+    left: Duration,
+) -> Result<ExecSeen, crate::sandbox::SandboxError> {
+    let own = Duration::from_millis(w.timeout_ms);
+    let limit = own.min(left);
+    let done = crate::sandbox::run_in_netns(ns, &w.run, limit)?;
+    let cut_at_ms = (limit < own).then_some(limit.as_millis() as u64);
     let (exit, ended) = done.status.map_or((None, None), status_words);
     Ok(ExecSeen {
         exit: if done.timed_out { None } else { exit },
@@ -202,6 +214,7 @@ pub fn run(ns: &OwnedFd, w: &ExecWant) -> Result<ExecSeen, crate::sandbox::Sandb
         timed_out: done.timed_out,
         stdout: text(&done.stdout),
         stderr: text(&done.stderr),
+        cut_at_ms,
     })
 }
 
@@ -368,7 +381,12 @@ fn shown(s: &str) -> String {
 pub fn check(plan: &Plan, w: &ExecWant, seen: &ExecSeen) -> Checked {
     let mut problems = Vec::new();
     let trimmed = seen.stdout.trim_end_matches(['\n', '\r']);
-    if seen.timed_out {
+    if let (true, Some(_)) = (seen.timed_out, seen.cut_at_ms) {
+        problems.push(format!(
+            "expected exit {}, but it was still running when the scenario's deadline (settings.deadline_ms) came, and was killed",
+            w.exit
+        ));
+    } else if seen.timed_out {
         problems.push(format!(
             "expected exit {}, but it did not finish within {} ms and was killed",
             w.exit, w.timeout_ms

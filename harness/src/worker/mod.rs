@@ -69,6 +69,9 @@ enum WorkerError {
     Unsupported(String),
 }
 
+/// How long before the scenario's deadline the worker stops probing, to report in time.
+const DEADLINE_MARGIN: Duration = Duration::from_millis(200);
+
 /// Entry point of `netconform __worker`. Must run before any thread exists.
 pub fn main() -> i32 {
     let t0 = Instant::now();
@@ -252,12 +255,17 @@ fn run(plan: &Plan, t0: Instant) -> Result<(Observed, Option<Closing>), WorkerEr
     // than up to the default 50 µs timer slack late, nine times per Docker run.
     let _ = nix::sys::prctl::set_timerslack(1);
     let t_probe = Instant::now();
+    // The worker stops its probes a little before the scenario's deadline, so that it reports
+    // what it observed instead of being killed (the parent allows it a grace period too).
+    let deadline =
+        t0 + Duration::from_millis(plan.settings.deadline_ms).saturating_sub(DEADLINE_MARGIN);
     let ProbeRun {
         observations,
         frames,
         capture_drops,
         closing,
-    } = run_probes(plan, &mut nodes, &states, &rt, capture)?;
+        cut_short,
+    } = run_probes(plan, &mut nodes, &states, &rt, capture, deadline)?;
     let probe_us = micros(t_probe.elapsed());
     ph.mark("probes");
     serving.stop();
@@ -276,6 +284,7 @@ fn run(plan: &Plan, t0: Instant) -> Result<(Observed, Option<Closing>), WorkerEr
         capture_drops,
         macs: macs(&states),
         services: service_logs,
+        cut_short,
     };
     Ok((observed, closing))
 }

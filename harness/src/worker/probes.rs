@@ -1,6 +1,7 @@
 //! Probes across nodes: every ping at once, and gathering captured frames.
 
 use super::*;
+use crate::observe::CutShort;
 
 /// Every ping of the plan at once; results by expectation index.
 pub(super) fn batch_pings(
@@ -77,6 +78,8 @@ pub(super) struct ProbeRun {
     pub frames: Vec<Frame>,
     pub capture_drops: u64,
     pub closing: Option<Closing>,
+    /// Set when the deadline stopped the probes before every expectation had its observation.
+    pub cut_short: Option<CutShort>,
 }
 
 /// Every expectation in plan order: its probe (or table read), and its frames when captured.
@@ -86,6 +89,7 @@ pub(super) fn run_probes(
     states: &[Vec<LinkState>],
     rt: &tokio::runtime::Runtime,
     capture: bool,
+    deadline: Instant,
 ) -> Result<ProbeRun, WorkerError> {
     let mut frames: Vec<Frame> = Vec::new();
     let timeout = Duration::from_millis(plan.settings.probe_timeout_ms);
@@ -105,8 +109,18 @@ pub(super) fn run_probes(
         states,
         rt,
         timeout,
+        deadline,
     };
+    let mut cut_short = None;
     for (k, e) in plan.expectations.iter().enumerate() {
+        // The scenario's deadline: stop here and report what ran, rather than be killed.
+        if Instant::now() >= deadline {
+            let running = k
+                .checked_sub(1)
+                .and_then(|j| held_up(plan, &plan.expectations[j], &observations[j]));
+            cut_short = Some(CutShort { at: k, running });
+            break;
+        }
         let captured = is_captured(e);
         if captured {
             // Whatever earlier steps left in the queues is not this probe's.
@@ -136,7 +150,21 @@ pub(super) fn run_probes(
         frames,
         capture_drops,
         closing,
+        cut_short,
     })
+}
+
+/// The program that held the probes up until the deadline, if the last probe was a command
+/// the deadline killed.
+fn held_up(plan: &Plan, e: &Expectation, o: &Observation) -> Option<String> {
+    match (e, o) {
+        (Expectation::Exec(w), Observation::Exec(x)) if x.timed_out => Some(format!(
+            "`{}` in node {}",
+            crate::text::printable(&w.run.join(" ")),
+            plan.node_name(w.node)
+        )),
+        _ => None,
+    }
 }
 
 /// What every probe reads but does not change.
@@ -146,6 +174,8 @@ struct Env<'a> {
     states: &'a [Vec<LinkState>],
     rt: &'a tokio::runtime::Runtime,
     timeout: Duration,
+    /// When the scenario's deadline passes: no command runs past it.
+    deadline: Instant,
 }
 
 /// One expectation's probe or table read.
@@ -161,6 +191,7 @@ fn observe(
         states,
         rt,
         timeout,
+        deadline,
     } = env;
     Ok(match e {
         Expectation::Ping { .. } if batched.is_some() => {
@@ -228,7 +259,8 @@ fn observe(
             Observation::Port(seen)
         }
         Expectation::Exec(w) => {
-            let seen = exec::run(&nodes[w.node].ns, w)
+            let left = deadline.saturating_duration_since(Instant::now());
+            let seen = exec::run(&nodes[w.node].ns, w, left)
                 .map_err(|e| spawn_error(e, "exec", &w.run, &plan.nodes[w.node].name))?;
             Observation::Exec(seen)
         }
