@@ -105,7 +105,7 @@ fn die_with_parent(expected_parent: Option<i32>) {
 /// Enters the sandbox. Must run before any thread exists: the kernel refuses
 /// `unshare(CLONE_NEWUSER)` in a multi-threaded process. Returns in the child that is PID 1 of the
 /// new PID namespace; the process that called it waits for that child and exits with its status.
-pub(crate) fn enter(parent_pid: Option<i32>) -> Result<(), SandboxError> {
+pub(crate) fn enter(parent_pid: Option<i32>, budget: Budget) -> Result<(), SandboxError> {
     let sys = |step| move |source| SandboxError::Syscall { step, source };
     // Root of the host runs as nobody, exactly like a rootless user: the sandbox's root then
     // maps to nobody. (A process can only map its own id once inside the new namespace.) Root
@@ -133,6 +133,7 @@ pub(crate) fn enter(parent_pid: Option<i32>) -> Result<(), SandboxError> {
     // locked for everything that runs here.
     become_root_of(INNER, 0, 0)?;
     raise_fd_limit();
+    budget.apply();
 
     // The child cannot see this process's pid from inside the new PID namespace, so it checks
     // that its parent still lives through a pidfd.
@@ -241,6 +242,24 @@ pub(crate) fn end_stdout() {
     // SAFETY: dup2 replaces fd 1 with a copy of fd 2, both valid for the whole process; Rust's
     // stdout handle keeps working on fd 1 (now stderr) and owns no other copy of it.
     unsafe { libc::dup2(2, 1) };
+}
+
+/// What the scenario's programs may use at most, with the harness in their sandbox.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Budget {
+    /// Processes and threads at once: RLIMIT_NPROC, counted (since Linux 5.14) per user
+    /// namespace, so it bounds this sandbox alone, and root of the sandbox cannot lift it.
+    pub processes: u64,
+    /// Bytes each process may allocate (RLIMIT_DATA: heap and private writable mappings).
+    pub memory: u64,
+}
+
+impl Budget {
+    fn apply(self) {
+        use nix::sys::resource::{setrlimit, Resource};
+        let _ = setrlimit(Resource::RLIMIT_NPROC, self.processes, self.processes);
+        let _ = setrlimit(Resource::RLIMIT_DATA, self.memory, self.memory);
+    }
 }
 
 /// Every node holds several descriptors (its namespace, netlink, ICMP and capture sockets), so a

@@ -50,6 +50,12 @@ pub struct Settings {
     /// every setting the usual baseline changes, never the host's values), for comparing the two
     /// with `netconform diff`.
     pub baseline: Option<Baseline>,
+    /// How many processes and threads the scenario's programs (and the harness in its sandbox)
+    /// may have at once (default 4096; RLIMIT_NPROC of the sandbox's user namespace).
+    pub max_processes: Option<u64>,
+    /// How much memory each of the scenario's programs may allocate, in MiB (default 4096;
+    /// RLIMIT_DATA): a runaway program fails its allocation instead of exhausting the host.
+    pub max_memory_mb: Option<u64>,
 }
 
 /// What every node starts from: netconform's known, quiet settings, or the kernel's defaults.

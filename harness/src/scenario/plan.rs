@@ -29,6 +29,18 @@ pub struct Timing {
     pub permanent_neighbors: bool,
     #[serde(default)]
     pub baseline: crate::scenario::model::Baseline,
+    #[serde(default = "default_max_processes")]
+    pub max_processes: u64,
+    #[serde(default = "default_max_memory_mb")]
+    pub max_memory_mb: u64,
+}
+
+fn default_max_processes() -> u64 {
+    4096
+}
+
+fn default_max_memory_mb() -> u64 {
+    4096
 }
 
 impl Default for Timing {
@@ -41,6 +53,8 @@ impl Default for Timing {
             capture: true,
             permanent_neighbors: false,
             baseline: Default::default(),
+            max_processes: default_max_processes(),
+            max_memory_mb: default_max_memory_mb(),
         }
     }
 }

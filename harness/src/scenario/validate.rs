@@ -757,6 +757,20 @@ impl Validator {
             capture,
             permanent_neighbors,
             baseline: s.baseline.unwrap_or_default(),
+            max_processes: ms(
+                "max_processes",
+                s.max_processes,
+                64,
+                1_000_000,
+                d.max_processes,
+            ),
+            max_memory_mb: ms(
+                "max_memory_mb",
+                s.max_memory_mb,
+                64,
+                1_048_576,
+                d.max_memory_mb,
+            ),
         }
     }
 

@@ -86,7 +86,11 @@ pub fn main() -> i32 {
                 let parent = std::env::var(sandbox::WORKER_PARENT_ENV)
                     .ok()
                     .and_then(|p| p.parse().ok());
-                match sandbox::enter(parent) {
+                let budget = sandbox::Budget {
+                    processes: plan.settings.max_processes,
+                    memory: plan.settings.max_memory_mb << 20,
+                };
+                match sandbox::enter(parent, budget) {
                     Err(e) => classify(e.into()),
                     Ok(()) => match run(&plan, t0) {
                         Ok((o, c)) => {
