@@ -341,6 +341,44 @@ pub fn check(
     flows: Option<&[Flow]>,
     names: &Names,
 ) -> Checked {
+    let checked = match (e, o) {
+        (Expectation::Ping { .. } | Expectation::Traceroute { .. }, _) => {
+            check_echo(plan, e, o, flows, names)
+        }
+        (Expectation::Route { .. } | Expectation::Neighbor { .. }, _) => {
+            check_table(plan, e, o, names)
+        }
+        (Expectation::Port(w), Observation::Port(p)) => Some(crate::expect::transport::check(
+            plan,
+            w,
+            p,
+            flows,
+            names,
+            addressed(e),
+        )),
+        (Expectation::Exec(w), Observation::Exec(x)) => {
+            Some(crate::expect::exec::check(plan, w, x))
+        }
+        (Expectation::Fdb(w), Observation::Fdb(x)) => {
+            Some(crate::expect::fdb::check(plan, w, x, names))
+        }
+        _ => None,
+    };
+    checked.unwrap_or_else(|| Checked {
+        what: what(plan, e),
+        passed: false,
+        detail: format!("internal error: observation {o:?} does not match the expectation"),
+    })
+}
+
+/// A ping or a traceroute; `None` when the observation is of another kind.
+fn check_echo(
+    plan: &Plan,
+    e: &Expectation,
+    o: &Observation,
+    flows: Option<&[Flow]>,
+    names: &Names,
+) -> Option<Checked> {
     match (e, o) {
         (
             Expectation::Ping {
@@ -352,9 +390,8 @@ pub fn check(
                 opts,
             },
             Observation::Ping(p),
-        ) => check_ping(
-            plan,
-            PingWant {
+        ) => {
+            let want = PingWant {
                 from: *from,
                 to: *to,
                 reply: *reply,
@@ -362,11 +399,9 @@ pub fn check(
                 nat: nat.as_ref(),
                 opts,
                 sent: addressed(e),
-            },
-            p,
-            flows,
-            names,
-        ),
+            };
+            Some(check_ping(plan, want, p, flows, names))
+        }
         (
             Expectation::Traceroute {
                 from,
@@ -375,7 +410,14 @@ pub fn check(
                 opts,
             },
             Observation::Traceroute(t),
-        ) => check_traceroute(plan, *from, *to, opts, hops, t, names),
+        ) => Some(check_traceroute(plan, *from, *to, opts, hops, t, names)),
+        _ => None,
+    }
+}
+
+/// A route lookup or a neighbour entry; `None` when the observation is of another kind.
+fn check_table(plan: &Plan, e: &Expectation, o: &Observation, names: &Names) -> Option<Checked> {
+    match (e, o) {
         (
             Expectation::Route {
                 node,
@@ -387,9 +429,8 @@ pub fn check(
                 reachable,
             },
             Observation::Route(r),
-        ) => check_route(
-            plan,
-            RouteWant {
+        ) => {
+            let want = RouteWant {
                 node: *node,
                 to: *to,
                 lookup,
@@ -397,10 +438,9 @@ pub fn check(
                 via: *via,
                 src: *src,
                 reachable: *reachable,
-            },
-            r,
-            names,
-        ),
+            };
+            Some(check_route(plan, want, r, names))
+        }
         (
             Expectation::Neighbor {
                 node,
@@ -410,17 +450,17 @@ pub fn check(
                 present,
             },
             Observation::Neighbor(n),
-        ) => check_neighbor(plan, *node, *ip, *mac, dev.as_deref(), *present, n, names),
-        (Expectation::Port(w), Observation::Port(p)) => {
-            crate::expect::transport::check(plan, w, p, flows, names, addressed(e))
-        }
-        (Expectation::Exec(w), Observation::Exec(x)) => crate::expect::exec::check(plan, w, x),
-        (Expectation::Fdb(w), Observation::Fdb(x)) => crate::expect::fdb::check(plan, w, x, names),
-        (e, o) => Checked {
-            what: format!("{e:?}"),
-            passed: false,
-            detail: format!("internal error: observation {o:?} does not match the expectation"),
-        },
+        ) => Some(check_neighbor(
+            plan,
+            *node,
+            *ip,
+            *mac,
+            dev.as_deref(),
+            *present,
+            n,
+            names,
+        )),
+        _ => None,
     }
 }
 

@@ -465,8 +465,42 @@ pub(super) async fn wait_ipv6(
     if v6.is_empty() {
         return Ok(());
     }
-    // Interfaces waited for at this stage, by node: veth ends that are no bridge port, and once
-    // bridges are up, bridges with ports (one without has no carrier, so no link-local address).
+    let need = awaited_interfaces(plan, stage);
+    // Indexes and MACs as the build read them, except a bridge's: it takes its lowest port's
+    // MAC as ports join, so nodes with bridges are read again once bridges are up.
+    let mut states: Vec<Vec<LinkState>> = v6.iter().map(|i| built[*i].clone()).collect();
+    if stage == Stage::Bridges {
+        let again: Vec<usize> = (0..v6.len())
+            .filter(|k| !plan.nodes[v6[*k]].bridges.is_empty())
+            .collect();
+        let fresh = try_join_all(again.iter().map(|k| nodes[v6[*k]].nl.links())).await?;
+        for (k, l) in again.into_iter().zip(fresh) {
+            states[k] = l;
+        }
+    }
+    let expected: Vec<Expected> = v6
+        .iter()
+        .zip(&states)
+        .map(|(i, links)| expected_of(plan, *i, links, &need[*i]))
+        .collect();
+    let (need, expected) = (&need, &expected);
+    wait_until(
+        IPV6_READY_TIMEOUT,
+        "IPv6 addresses not usable",
+        || async move {
+            let mut waiting = Vec::new();
+            for e in expected {
+                still_waiting(plan, nodes, stage, need, e, &mut waiting).await?;
+            }
+            Ok(waiting)
+        },
+    )
+    .await
+}
+
+/// Interfaces waited for at `stage`, by node: veth ends that are no bridge port, and once
+/// bridges are up, bridges with ports (one without has no carrier, so no link-local address).
+fn awaited_interfaces(plan: &Plan, stage: Stage) -> Vec<Vec<&str>> {
     let mut need: Vec<Vec<&str>> = vec![Vec::new(); plan.nodes.len()];
     for l in &plan.links {
         for e in [&l.a, &l.b] {
@@ -482,90 +516,78 @@ pub(super) async fn wait_ipv6(
             }
         }
     }
-    // Indexes and MACs as the build read them, except a bridge's: it takes its lowest port's
-    // MAC as ports join, so nodes with bridges are read again once bridges are up.
-    let mut states: Vec<Vec<LinkState>> = v6.iter().map(|i| built[*i].clone()).collect();
-    if stage == Stage::Bridges {
-        let again: Vec<usize> = (0..v6.len())
-            .filter(|k| !plan.nodes[v6[*k]].bridges.is_empty())
-            .collect();
-        let fresh = try_join_all(again.iter().map(|k| nodes[v6[*k]].nl.links())).await?;
-        for (k, l) in again.into_iter().zip(fresh) {
-            states[k] = l;
-        }
+    need
+}
+
+/// What node `i` must show: the solicited-node groups of the addresses that follow from its
+/// plan and MACs, or (where they do not follow) its addresses read back.
+fn expected_of(plan: &Plan, i: usize, links: &[LinkState], need: &[&str]) -> Expected {
+    let pn = &plan.nodes[i];
+    // The link-local address follows from the MAC unless the scenario chose another way to
+    // make it; DAD leaves addresses tentative for a while. Such nodes are read back over
+    // netlink; the rest need no netlink at all while they wait (a dump takes the RTNL lock
+    // the kernel's DAD work items need, and a thousand nodes made that the bottleneck).
+    let eui64 = !pn
+        .sysctl
+        .iter()
+        .any(|(k, _)| k.ends_with(".addr_gen_mode") || k.ends_with(".stable_secret"));
+    if pn.dad || !eui64 {
+        return Expected::ReadBack(i);
     }
-    let mut expected: Vec<Expected> = Vec::new();
-    for (i, links) in v6.iter().zip(&states) {
-        let pn = &plan.nodes[*i];
-        // The link-local address follows from the MAC unless the scenario chose another way to
-        // make it; DAD leaves addresses tentative for a while. Such nodes are read back over
-        // netlink; the rest need no netlink at all while they wait (a dump takes the RTNL lock
-        // the kernel's DAD work items need, and a thousand nodes made that the bottleneck).
-        let eui64 = !pn
-            .sysctl
-            .iter()
-            .any(|(k, _)| k.ends_with(".addr_gen_mode") || k.ends_with(".stable_secret"));
-        if pn.dad || !eui64 {
-            expected.push(Expected::ReadBack(*i));
+    let mut groups = Vec::new();
+    let addresses = plan.addresses_of(i);
+    for dev in need {
+        let Some(l) = links.iter().find(|l| l.name == *dev) else {
             continue;
+        };
+        let lls = l.mac.map(eui64_link_local);
+        let configured = addresses
+            .iter()
+            .filter(|(d, _)| d == dev)
+            .filter_map(|(_, c)| match c.addr {
+                IpAddr::V6(a) => Some(a),
+                IpAddr::V4(_) => None,
+            });
+        for a in lls.into_iter().chain(configured) {
+            groups.push((
+                l.index,
+                solicited_node(a),
+                format!("{a} on {}:{dev}", pn.name),
+            ));
         }
-        let mut groups = Vec::new();
-        let addresses = plan.addresses_of(*i);
-        for dev in &need[*i] {
-            let Some(l) = links.iter().find(|l| l.name == *dev) else {
-                continue;
-            };
-            let lls = l.mac.map(eui64_link_local);
-            let configured =
-                addresses
-                    .iter()
-                    .filter(|(d, _)| d == dev)
-                    .filter_map(|(_, c)| match c.addr {
-                        IpAddr::V6(a) => Some(a),
-                        IpAddr::V4(_) => None,
-                    });
-            for a in lls.into_iter().chain(configured) {
-                groups.push((
-                    l.index,
-                    solicited_node(a),
-                    format!("{a} on {}:{dev}", pn.name),
-                ));
-            }
-        }
-        expected.push(Expected::Groups(*i, groups));
     }
-    let (need, expected) = (&need, &expected);
-    wait_until(
-        IPV6_READY_TIMEOUT,
-        "IPv6 addresses not usable",
-        || async move {
-            let mut waiting = Vec::new();
-            for e in expected {
-                let i = match e {
-                    Expected::Groups(i, _) | Expected::ReadBack(i) => *i,
-                };
-                let name = &plan.nodes[i].name;
-                let joined = joined_groups(nodes[i].igmp6.as_ref()).map_err(|e| {
-                    WorkerError::Setup(format!("node `{name}`: cannot read /proc/net/igmp6: {e}"))
-                })?;
-                match e {
-                    Expected::Groups(_, groups) => {
-                        for (idx, group, what) in groups {
-                            if !joined.contains(&(*idx, *group)) {
-                                waiting
-                                    .push(format!("{what} (solicited-node group not joined yet)"));
-                            }
-                        }
-                    }
-                    Expected::ReadBack(_) => {
-                        read_back(plan, nodes, i, stage, &need[i], &joined, &mut waiting).await?
-                    }
+    Expected::Groups(i, groups)
+}
+
+/// What of `e` is not ready yet, added to `waiting`.
+async fn still_waiting(
+    plan: &Plan,
+    nodes: &[Node],
+    stage: Stage,
+    need: &[Vec<&str>],
+    e: &Expected,
+    waiting: &mut Vec<String>,
+) -> Result<(), WorkerError> {
+    let i = match e {
+        Expected::Groups(i, _) | Expected::ReadBack(i) => *i,
+    };
+    let name = &plan.nodes[i].name;
+    let joined = joined_groups(nodes[i].igmp6.as_ref()).map_err(|e| {
+        WorkerError::Setup(format!("node `{name}`: cannot read /proc/net/igmp6: {e}"))
+    })?;
+    match e {
+        Expected::Groups(_, groups) => {
+            for (idx, group, what) in groups {
+                if !joined.contains(&(*idx, *group)) {
+                    waiting.push(format!("{what} (solicited-node group not joined yet)"));
                 }
             }
-            Ok(waiting)
-        },
-    )
-    .await
+        }
+        Expected::ReadBack(_) => {
+            read_back(plan, nodes, i, stage, &need[i], &joined, waiting).await?
+        }
+    }
+    Ok(())
 }
 
 /// What a node with IPv6 must show before probes may start.

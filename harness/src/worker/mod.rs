@@ -211,22 +211,7 @@ fn run(plan: &Plan, t0: Instant) -> Result<(Observed, Option<Closing>), WorkerEr
     let t_build = Instant::now();
 
     let capture = plan.settings.capture && plan.expectations.iter().any(|e| e.sends().is_some());
-    // The worker's own namespace is as fresh as the nodes': it tells which baseline keys need
-    // writing at all.
-    let kernel = plan.settings.baseline == crate::scenario::model::Baseline::Kernel;
-    let baseline = sysctl::plan_baseline(kernel);
-    let unsupported = baseline.unsupported.clone();
-    let needs = setup::Needs::new(plan, &baseline, rt.handle().clone(), capture);
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let (setups, created) = sandbox::new_netns_with(plan.nodes.len(), threads, |i| needs.open(i))?;
-    // Namespaces are set up while later ones are created: "namespaces" ends when the last one
-    // existed, "node setup" is what remained after.
-    ph.mark_at("namespaces", created);
-    let mut nodes = setups
-        .into_iter()
-        .map(|(ns, setup)| setup.map(|o| Node::new(ns, o)))
-        .collect::<Result<Vec<_>, _>>()?;
-    ph.mark("node setup");
+    let (mut nodes, unsupported) = open_nodes(plan, &rt, capture, &mut ph)?;
     let states = rt.block_on(build(plan, &nodes))?;
     ph.mark("links");
 
@@ -242,10 +227,7 @@ fn run(plan: &Plan, t0: Instant) -> Result<(Observed, Option<Closing>), WorkerEr
     if !services.is_empty() {
         ph.mark("services");
     }
-    // A test hook: the leftover audit makes a worker panic in the middle of a run.
-    if std::env::var_os(FAULT_ENV).is_some_and(|v| v == "panic-after-build") {
-        panic!("fault injected by {FAULT_ENV}: panicking after the build, before the probes");
-    }
+    fault_hook();
     // Final link state: bridges take their MAC from their ports, so read MACs only now.
     let states = rt.block_on(try_join_all(nodes.iter().map(|n| n.nl.links())))?;
     let build_us = micros(t_build.elapsed());
@@ -291,6 +273,39 @@ fn run(plan: &Plan, t0: Instant) -> Result<(Observed, Option<Closing>), WorkerEr
         cut_short,
     };
     Ok((observed, closing))
+}
+
+/// A test hook: the leftover audit makes a worker panic in the middle of a run.
+fn fault_hook() {
+    if std::env::var_os(FAULT_ENV).is_some_and(|v| v == "panic-after-build") {
+        panic!("fault injected by {FAULT_ENV}: panicking after the build, before the probes");
+    }
+}
+
+/// Every node's namespace, made and set up (baseline sysctls, sockets, captures), and the
+/// optional baseline keys this kernel lacks.
+fn open_nodes(
+    plan: &Plan,
+    rt: &tokio::runtime::Runtime,
+    capture: bool,
+    ph: &mut Phases,
+) -> Result<(Vec<Node>, Vec<String>), WorkerError> {
+    // The worker's own namespace is as fresh as the nodes': it tells which baseline keys need
+    // writing at all.
+    let kernel = plan.settings.baseline == crate::scenario::model::Baseline::Kernel;
+    let baseline = sysctl::plan_baseline(kernel);
+    let needs = setup::Needs::new(plan, &baseline, rt.handle().clone(), capture);
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let (setups, created) = sandbox::new_netns_with(plan.nodes.len(), threads, |i| needs.open(i))?;
+    // Namespaces are set up while later ones are created: "namespaces" ends when the last one
+    // existed, "node setup" is what remained after.
+    ph.mark_at("namespaces", created);
+    let nodes = setups
+        .into_iter()
+        .map(|(ns, setup)| setup.map(|o| Node::new(ns, o)))
+        .collect::<Result<Vec<_>, _>>()?;
+    ph.mark("node setup");
+    Ok((nodes, baseline.unsupported))
 }
 
 /// The harness's listeners answer from now on; services start and are waited for.

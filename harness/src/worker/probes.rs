@@ -188,10 +188,9 @@ fn observe(
 ) -> Result<Observation, WorkerError> {
     let Env {
         plan,
-        states,
-        rt,
         timeout,
         deadline,
+        ..
     } = env;
     Ok(match e {
         Expectation::Ping { .. } if batched.is_some() => {
@@ -222,41 +221,10 @@ fn observe(
         }
         Expectation::Route {
             node, to, lookup, ..
-        } => {
-            let nl = &nodes[*node].nl;
-            let links = &states[*node];
-            let iif = lookup
-                .iif
-                .as_deref()
-                .map(|d| index_of(links, &plan.nodes[*node].name, d))
-                .transpose()?;
-            let vrf = lookup
-                .vrf
-                .as_deref()
-                .map(|d| index_of(links, &plan.nodes[*node].name, d))
-                .transpose()?;
-            let seen = rt.block_on(nl.route_get(*to, lookup, iif, vrf))?;
-            Observation::Route(seen.map(|r| RouteSeen {
-                dev: r.oif.map(|i| link_name(links, i)),
-                via: r.gateway,
-                src: r.src,
-            }))
-        }
+        } => Observation::Route(observe_route(env, &nodes[*node], *node, *to, lookup)?),
         Expectation::Port(w) => {
-            let sock = nodes[w.from]
-                .clients
-                .get_mut(&k)
-                .expect("a client socket opened for every port probe");
-            let seen =
-                transport::probe(sock, w.proto, w.to, w.port, k, timeout).map_err(|source| {
-                    ProbeError::Socket {
-                        node: plan.nodes[w.from].name.clone(),
-                        source,
-                    }
-                })?;
-            // Closed now: the connection's end is part of this probe's window.
-            nodes[w.from].clients.remove(&k);
-            Observation::Port(seen)
+            let node = &mut nodes[w.from];
+            Observation::Port(observe_port(env, node, k, w)?)
         }
         Expectation::Exec(w) => {
             let left = deadline.saturating_duration_since(Instant::now());
@@ -264,37 +232,91 @@ fn observe(
                 .map_err(|e| spawn_error(e, "exec", &w.run, &plan.nodes[w.node].name))?;
             Observation::Exec(seen)
         }
-        Expectation::Fdb(w) => {
-            let links = &states[w.node];
-            let name = &plan.nodes[w.node].name;
-            let br = index_of(links, name, &w.bridge)?;
-            let mut entries: Vec<crate::expect::fdb::FdbEntry> = rt
-                .block_on(nodes[w.node].nl.fdb(br, &w.bridge))?
-                .into_iter()
-                .map(|(port, mac, local)| crate::expect::fdb::FdbEntry {
-                    port: link_name(links, port),
-                    mac,
-                    local,
-                })
-                .collect();
-            entries.sort();
-            Observation::Fdb(crate::expect::fdb::FdbSeen { entries })
-        }
+        Expectation::Fdb(w) => Observation::Fdb(observe_fdb(env, &nodes[w.node], w)?),
         Expectation::Neighbor { node, .. } => {
-            let nl = &nodes[*node].nl;
-            let links = &states[*node];
-            let mut table: Vec<NeighEntry> = rt
-                .block_on(nl.neighbours())?
-                .into_iter()
-                .map(|n| NeighEntry {
-                    ip: n.ip,
-                    dev: link_name(links, n.ifindex),
-                    mac: n.mac,
-                    state: n.state,
-                })
-                .collect();
-            table.sort_by(|a, b| (a.ip, &a.dev).cmp(&(b.ip, &b.dev)));
-            Observation::Neighbor(NeighSeen { table })
+            Observation::Neighbor(observe_neighbours(env, &nodes[*node], *node)?)
         }
     })
+}
+
+/// `ip route get` in node `node`, as a route expectation asks it.
+fn observe_route(
+    env: Env<'_>,
+    n: &Node,
+    node: usize,
+    to: std::net::IpAddr,
+    lookup: &crate::scenario::plan::Lookup,
+) -> Result<Result<RouteSeen, String>, WorkerError> {
+    let links = &env.states[node];
+    let name = &env.plan.nodes[node].name;
+    let index = |dev: &Option<String>| dev.as_deref().map(|d| index_of(links, name, d)).transpose();
+    let (iif, vrf) = (index(&lookup.iif)?, index(&lookup.vrf)?);
+    let seen = env.rt.block_on(n.nl.route_get(to, lookup, iif, vrf))?;
+    Ok(seen.map(|r| RouteSeen {
+        dev: r.oif.map(|i| link_name(links, i)),
+        via: r.gateway,
+        src: r.src,
+    }))
+}
+
+/// A TCP or UDP probe `k` from its node's client socket, which is closed after it: the
+/// connection's end is part of this probe's window.
+fn observe_port(
+    env: Env<'_>,
+    n: &mut Node,
+    k: usize,
+    w: &crate::expect::transport::PortWant,
+) -> Result<crate::expect::transport::PortSeen, WorkerError> {
+    let sock = n
+        .clients
+        .get_mut(&k)
+        .expect("a client socket opened for every port probe");
+    let seen = transport::probe(sock, w.proto, w.to, w.port, k, env.timeout).map_err(|source| {
+        ProbeError::Socket {
+            node: env.plan.nodes[w.from].name.clone(),
+            source,
+        }
+    })?;
+    n.clients.remove(&k);
+    Ok(seen)
+}
+
+/// A bridge's forwarding table, sorted.
+fn observe_fdb(
+    env: Env<'_>,
+    n: &Node,
+    w: &crate::expect::fdb::FdbWant,
+) -> Result<crate::expect::fdb::FdbSeen, WorkerError> {
+    let links = &env.states[w.node];
+    let br = index_of(links, &env.plan.nodes[w.node].name, &w.bridge)?;
+    let mut entries: Vec<crate::expect::fdb::FdbEntry> = env
+        .rt
+        .block_on(n.nl.fdb(br, &w.bridge))?
+        .into_iter()
+        .map(|(port, mac, local)| crate::expect::fdb::FdbEntry {
+            port: link_name(links, port),
+            mac,
+            local,
+        })
+        .collect();
+    entries.sort();
+    Ok(crate::expect::fdb::FdbSeen { entries })
+}
+
+/// A node's whole neighbour table, sorted.
+fn observe_neighbours(env: Env<'_>, n: &Node, node: usize) -> Result<NeighSeen, WorkerError> {
+    let links = &env.states[node];
+    let mut table: Vec<NeighEntry> = env
+        .rt
+        .block_on(n.nl.neighbours())?
+        .into_iter()
+        .map(|e| NeighEntry {
+            ip: e.ip,
+            dev: link_name(links, e.ifindex),
+            mac: e.mac,
+            state: e.state,
+        })
+        .collect();
+    table.sort_by(|a, b| (a.ip, &a.dev).cmp(&(b.ip, &b.dev)));
+    Ok(NeighSeen { table })
 }
