@@ -262,7 +262,18 @@ fn docker(exe: &Path, runs: usize) -> anyhow::Result<f64> {
         "  worker exited too (capture sockets released, processes gone): {}",
         show(median(docker.iter().map(|s| s.exited_ms).collect()))
     );
-    // Port probes: six TCP connections through dockerd's rules, listeners in the containers.
+    ports(exe, runs)?;
+    let whole = whole_process(exe, runs)?;
+    println!(
+        "  the whole `netconform run FILE` process, exec to exit: {}",
+        show(whole)
+    );
+    back_to_back(exe, runs, &docker)?;
+    Ok(whole)
+}
+
+/// Port probes: six TCP connections through dockerd's rules, listeners in the containers.
+fn ports(exe: &Path, runs: usize) -> anyhow::Result<()> {
     let ports = measure(
         exe,
         "scenarios/docker/port-publishing.toml",
@@ -283,11 +294,12 @@ fn docker(exe: &Path, runs: usize) -> anyhow::Result<f64> {
                 .collect()
         ))
     );
-    let whole = whole_process(exe, runs)?;
-    println!(
-        "  the whole `netconform run FILE` process, exec to exit: {}",
-        show(whole)
-    );
+    Ok(())
+}
+
+/// The Docker scenario back to back (each run meets the previous one's teardown), and what
+/// the runs noted.
+fn back_to_back(exe: &Path, runs: usize, docker: &[Sample]) -> anyhow::Result<()> {
     let b2b = measure(
         exe,
         "scenarios/docker/single-host.toml",
@@ -325,8 +337,7 @@ fn docker(exe: &Path, runs: usize) -> anyhow::Result<f64> {
          namespaces; that gap is not counted)",
         QUIET_GAP.as_millis()
     );
-
-    Ok(whole)
+    Ok(())
 }
 
 /// The same experiment as bash scripts, run as root.

@@ -192,50 +192,20 @@ fn node_elements(out: &mut Vec<Element>, name: &String, node: &crate::scenario::
         );
     }
     for (b, br) in &node.bridges {
-        let bk = at.key("bridges").key(b);
-        for (j, a) in br.addresses.iter().enumerate() {
-            push(
-                out,
-                bk.key("addresses").index(j),
-                format!("address {a} on {name}:{b}"),
-                Removal::BridgeAddress(name.clone(), b.clone(), j),
-            );
-        }
-        if let Some(m) = &br.mac {
-            push(
-                out,
-                bk.key("mac"),
-                format!("MAC {m} of {name}:{b}"),
-                Removal::BridgeMac(name.clone(), b.clone()),
-            );
-        }
-        if let Some(m) = br.mtu {
-            push(
-                out,
-                bk.key("mtu"),
-                format!("MTU {m} of {name}:{b}"),
-                Removal::BridgeMtu(name.clone(), b.clone()),
-            );
-        }
+        bridge_elements(out, name, &at.key("bridges").key(b), b, br);
     }
     for (i, r) in node.routes.iter().enumerate() {
-        let mut what = format!("route {}", r.to);
-        if let Some(v) = &r.via {
-            what.push_str(&format!(" via {v}"));
-        }
-        if let Some(d) = &r.dev {
-            what.push_str(&format!(" dev {d}"));
-        }
-        if let Some(s) = &r.src {
-            what.push_str(&format!(" src {s}"));
-        }
-        if let Some(m) = r.metric {
-            what.push_str(&format!(" metric {m}"));
-        }
+        let words = crate::scenario::plan::route_words(
+            &r.to,
+            r.via.as_ref().map(|v| v as &dyn std::fmt::Display),
+            r.dev.as_deref(),
+            r.src.as_ref().map(|v| v as &dyn std::fmt::Display),
+            r.metric,
+        );
         push(
             out,
             at.key("routes").index(i),
-            format!("{what} in {name}"),
+            format!("route {words} in {name}"),
             Removal::Route(name.clone(), i),
         );
     }
@@ -277,6 +247,40 @@ fn node_elements(out: &mut Vec<Element>, name: &String, node: &crate::scenario::
             at.key("services").index(i),
             format!("service `{}` in {name}", sv.run.join(" ")),
             Removal::Service(name.clone(), i),
+        );
+    }
+}
+
+/// A bridge's elements: its addresses, MAC and MTU.
+fn bridge_elements(
+    out: &mut Vec<Element>,
+    name: &String,
+    bk: &KeyPath,
+    b: &String,
+    br: &crate::scenario::model::Bridge,
+) {
+    for (j, a) in br.addresses.iter().enumerate() {
+        push(
+            out,
+            bk.key("addresses").index(j),
+            format!("address {a} on {name}:{b}"),
+            Removal::BridgeAddress(name.clone(), b.clone(), j),
+        );
+    }
+    if let Some(m) = &br.mac {
+        push(
+            out,
+            bk.key("mac"),
+            format!("MAC {m} of {name}:{b}"),
+            Removal::BridgeMac(name.clone(), b.clone()),
+        );
+    }
+    if let Some(m) = br.mtu {
+        push(
+            out,
+            bk.key("mtu"),
+            format!("MTU {m} of {name}:{b}"),
+            Removal::BridgeMtu(name.clone(), b.clone()),
         );
     }
 }
@@ -520,24 +524,7 @@ pub fn coverage(path: &Path, exe: &Path) -> Result<Report, CoverageError> {
     let source = crate::scenario::load_source(path)?;
     let base_plan = source.validate(&source.file)?;
     let base_result = runner::run_plan(path, &base_plan, exe)?;
-    let base_checks = match &base_result {
-        ScenarioResult::SetupFailed(why) => {
-            return Err(RunError::Environment(format!(
-                "{} cannot be built, so no element's effect can be measured: {why}",
-                path.display()
-            ))
-            .into())
-        }
-        ScenarioResult::Skipped(why) => {
-            return Err(CoverageError::Skipped {
-                file: path.display().to_string(),
-                why: why.clone(),
-            })
-        }
-        ScenarioResult::Checked { checks, .. } => {
-            checks.iter().map(|c| c.passed).collect::<Vec<_>>()
-        }
-    };
+    let base_checks = verdicts_of(path, &base_result)?;
     let base_sections = sections(&base_plan, &base_result);
     let elements = elements(&source.file, &source.order);
     let keys: Vec<KeyPath> = elements.iter().map(|e| e.key.clone()).collect();
@@ -557,27 +544,13 @@ pub fn coverage(path: &Path, exe: &Path) -> Result<Report, CoverageError> {
     let mut out = Vec::new();
     for (i, e) in elements.iter().enumerate() {
         let (file, line, column, _) = located[i].clone();
-        let status = if let Some(reason) = &ignored[i] {
-            Status::Ignored {
+        let status = match &ignored[i] {
+            Some(reason) => Status::Ignored {
                 reason: reason.clone(),
-            }
-        } else {
-            match outcomes.next().expect("one outcome per job") {
-                Err(RunError::Environment(why)) => Status::Required { why },
-                Err(e) => return Err(e.into()),
-                Ok(Outcome::Invalid(why)) => match why.strip_prefix(EXPECTATION_NAMED) {
-                    Some(keys) => Status::Covered {
-                        by: keys
-                            .split('\n')
-                            .filter_map(|k| expectation_named(k, &source, &base_sections))
-                            .collect(),
-                    },
-                    None => Status::Required { why },
-                },
-                Ok(Outcome::Changed(k)) => Status::Covered {
-                    by: vec![base_sections[k].what.clone()],
-                },
-                Ok(Outcome::Ran(v)) => classify(&base_sections, *v),
+            },
+            None => {
+                let outcome = outcomes.next().expect("one outcome per job");
+                status_of(outcome, &source, &base_sections)?
             }
         };
         out.push(ElementResult {
@@ -601,6 +574,47 @@ pub fn coverage(path: &Path, exe: &Path) -> Result<Report, CoverageError> {
         file: path.to_path_buf(),
         baseline_passed: base_result.passed(),
         elements: out,
+    })
+}
+
+/// The base run's verdicts, or why none can be measured against it.
+fn verdicts_of(path: &Path, result: &ScenarioResult) -> Result<Vec<bool>, CoverageError> {
+    match result {
+        ScenarioResult::SetupFailed(why) => Err(RunError::Environment(format!(
+            "{} cannot be built, so no element's effect can be measured: {why}",
+            path.display()
+        ))
+        .into()),
+        ScenarioResult::Skipped(why) => Err(CoverageError::Skipped {
+            file: path.display().to_string(),
+            why: why.clone(),
+        }),
+        ScenarioResult::Checked { checks, .. } => Ok(checks.iter().map(|c| c.passed).collect()),
+    }
+}
+
+/// What removing an element did, from its variant's outcome.
+fn status_of(
+    outcome: Result<Outcome, RunError>,
+    source: &crate::scenario::Source,
+    base_sections: &[crate::render::Section],
+) -> Result<Status, CoverageError> {
+    Ok(match outcome {
+        Err(RunError::Environment(why)) => Status::Required { why },
+        Err(e) => return Err(e.into()),
+        Ok(Outcome::Invalid(why)) => match why.strip_prefix(EXPECTATION_NAMED) {
+            Some(keys) => Status::Covered {
+                by: keys
+                    .split('\n')
+                    .filter_map(|k| expectation_named(k, source, base_sections))
+                    .collect(),
+            },
+            None => Status::Required { why },
+        },
+        Ok(Outcome::Changed(k)) => Status::Covered {
+            by: vec![base_sections[k].what.clone()],
+        },
+        Ok(Outcome::Ran(v)) => classify(base_sections, *v),
     })
 }
 

@@ -176,55 +176,84 @@ pub(crate) fn sections(plan: &Plan, result: &ScenarioResult) -> Vec<Section> {
     let names = Names::new(plan, &observed.macs);
     let flows = probe_flows(plan, observed);
     let topo = Topo::from_plan(plan);
-    let mut out = Vec::new();
-    for (k, c) in checks.iter().enumerate() {
-        let mark = if c.passed { "ok" } else { "FAIL" };
-        let mut body = String::new();
-        let mut records = Vec::new();
-        if let Some(fl) = &flows[k] {
-            // A traceroute's later probes (past the destination) repeat the last answer: show
-            // only the TTLs its result lists.
-            let max_seq = match (&plan.expectations[k], observed.observations.get(k)) {
-                (Expectation::Traceroute { .. }, Some(Observation::Traceroute(t))) => {
-                    t.hops.len() as u16
-                }
-                _ => u16::MAX,
-            };
-            if fl.is_empty() {
-                let _ = writeln!(body, "  no packet was seen on any interface");
+    let mut out: Vec<Section> = checks
+        .iter()
+        .enumerate()
+        .map(|(k, c)| {
+            let (body, flows) = flows[k]
+                .as_ref()
+                .map(|fl| probe_body(plan, observed, &topo, &names, k, fl))
+                .unwrap_or_default();
+            let mark = if c.passed { "ok" } else { "FAIL" };
+            Section {
+                what: c.what.clone(),
+                passed: c.passed,
+                detail: c.detail.clone(),
+                heading: format!("{mark} {}: {}", c.what, c.detail),
+                lines: body.lines().map(String::from).collect(),
+                flows,
             }
-            let port_probe = match &plan.expectations[k] {
-                Expectation::Port(w) => Some(w.proto.name()),
-                _ => None,
-            };
-            let mut fl: Vec<&Flow> = fl.iter().collect();
-            fl.sort_by_cached_key(|f| flow_order(&f.kind, &names));
-            let sent = crate::check::addressed(&plan.expectations[k]);
-            for f in fl {
-                if f.kind.seq() <= max_seq {
-                    records.push(render_flow(
-                        &mut body, plan, &topo, &names, f, port_probe, sent,
-                    ));
-                }
-            }
-        }
-        out.push(Section {
-            what: c.what.clone(),
-            passed: c.passed,
-            detail: c.detail.clone(),
-            heading: format!("{mark} {}: {}", c.what, c.detail),
-            lines: body.lines().map(String::from).collect(),
-            flows: records,
-        });
+        })
+        .collect();
+    out.extend(table_sections(plan, observed, &names));
+    out
+}
+
+/// Probe `k`'s packets, flow by flow: the text and the records.
+fn probe_body(
+    plan: &Plan,
+    observed: &crate::observe::Observed,
+    topo: &Topo,
+    names: &Names,
+    k: usize,
+    fl: &[Flow],
+) -> (String, Vec<FlowRecord>) {
+    let mut body = String::new();
+    let mut records = Vec::new();
+    // A traceroute's later probes (past the destination) repeat the last answer: show only the
+    // TTLs its result lists.
+    let max_seq = match (&plan.expectations[k], observed.observations.get(k)) {
+        (Expectation::Traceroute { .. }, Some(Observation::Traceroute(t))) => t.hops.len() as u16,
+        _ => u16::MAX,
+    };
+    if fl.is_empty() {
+        let _ = writeln!(body, "  no packet was seen on any interface");
     }
-    // Each node's table once, however many expectations look at it.
+    let port_probe = match &plan.expectations[k] {
+        Expectation::Port(w) => Some(w.proto.name()),
+        _ => None,
+    };
+    let mut fl: Vec<&Flow> = fl.iter().collect();
+    fl.sort_by_cached_key(|f| flow_order(&f.kind, names));
+    let sent = crate::check::addressed(&plan.expectations[k]);
+    for f in fl {
+        if f.kind.seq() <= max_seq {
+            records.push(render_flow(
+                &mut body, plan, topo, names, f, port_probe, sent,
+            ));
+        }
+    }
+    (body, records)
+}
+
+/// Each node's neighbour table and each bridge's forwarding table once, however many
+/// expectations look at it.
+fn table_sections(plan: &Plan, observed: &crate::observe::Observed, names: &Names) -> Vec<Section> {
+    let table = |what: String, lines: Vec<String>| Section {
+        heading: format!("{what} (after the probes):"),
+        what,
+        passed: true,
+        detail: String::new(),
+        lines,
+        flows: Vec::new(),
+    };
+    let mut out = Vec::new();
     let mut shown = std::collections::BTreeSet::new();
     for (e, o) in plan.expectations.iter().zip(&observed.observations) {
         if let (Expectation::Neighbor { node, .. }, Observation::Neighbor(n)) = (e, o) {
             if !shown.insert(*node) {
                 continue;
             }
-            let what = format!("neighbour table of {}", plan.node_name(*node));
             let mut lines = Vec::new();
             if n.table.is_empty() {
                 lines.push("  (empty)".to_string());
@@ -235,14 +264,10 @@ pub(crate) fn sections(plan: &Plan, result: &ScenarioResult) -> Vec<Section> {
                     .map_or_else(|| "unresolved".to_string(), |m| names.mac(m));
                 lines.push(format!("  {} at {mac} on {}", names.ip(x.ip), x.dev));
             }
-            out.push(Section {
-                heading: format!("{what} (after the probes):"),
-                what,
-                passed: true,
-                detail: String::new(),
+            out.push(table(
+                format!("neighbour table of {}", plan.node_name(*node)),
                 lines,
-                flows: Vec::new(),
-            });
+            ));
         }
     }
     let mut shown = std::collections::BTreeSet::new();
@@ -256,14 +281,7 @@ pub(crate) fn sections(plan: &Plan, result: &ScenarioResult) -> Vec<Section> {
                 plan.node_name(w.node),
                 w.bridge
             );
-            out.push(Section {
-                heading: format!("{what} (after the probes):"),
-                what,
-                passed: true,
-                detail: String::new(),
-                lines: crate::expect::fdb::lines(f, &names),
-                flows: Vec::new(),
-            });
+            out.push(table(what, crate::expect::fdb::lines(f, names)));
         }
     }
     out

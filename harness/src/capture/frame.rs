@@ -234,98 +234,120 @@ pub fn parse(data: &[u8]) -> Option<Eth> {
         }
     }
     let eth = EthernetPacket::new(data)?;
-    let eth_src = mac(eth.get_source());
-    let payload = match eth.get_ethertype() {
-        EtherTypes::Arp => {
-            let a = ArpPacket::new(eth.payload())?;
-            let request = a.get_operation().0 == 1;
-            let (spa, tpa) = (
-                IpAddr::V4(a.get_sender_proto_addr()),
-                IpAddr::V4(a.get_target_proto_addr()),
-            );
-            Payload::Neigh(Neigh {
-                request,
-                ip: if request { tpa } else { spa },
-                peer: if request { spa } else { tpa },
-                mac: Some(mac(a.get_sender_hw_addr())),
-            })
-        }
-        t @ (EtherTypes::Ipv4 | EtherTypes::Ipv6) => {
-            let data = eth.payload();
-            // The family's header fields, and where its ICMP message starts, if it has one.
-            let (src, dst, ttl, proto, start): (IpAddr, IpAddr, u8, u8, usize) =
-                if t == EtherTypes::Ipv4 {
-                    let ip = Ipv4Packet::new(data)?;
-                    let start = usize::from(ip.get_header_length()) * 4;
-                    // A fragment after the first carries no ICMP, TCP or UDP header: the first
-                    // fragment stands for the packet in paths.
-                    if ip.get_fragment_offset() != 0 {
-                        return Some(Eth {
-                            src: eth_src,
-                            dst: mac(eth.get_destination()),
-                            payload: Payload::Other,
-                            encap: None,
-                            vlan: None,
-                        });
-                    }
-                    (
-                        ip.get_source().into(),
-                        ip.get_destination().into(),
-                        ip.get_ttl(),
-                        ip.get_next_level_protocol().0,
-                        start,
-                    )
-                } else {
-                    // Extension headers (MLD's hop-by-hop router alert) are not followed: none
-                    // of the packets a path shows has any.
-                    let ip = Ipv6Packet::new(data)?;
-                    (
-                        ip.get_source().into(),
-                        ip.get_destination().into(),
-                        ip.get_hop_limit(),
-                        ip.get_next_header().0,
-                        40,
-                    )
-                };
-            let icmp = if src.is_ipv6() {
-                IpNextHeaderProtocols::Icmpv6.0
-            } else {
-                IpNextHeaderProtocols::Icmp.0
-            };
-            if proto == 17 {
-                if let Some((vni, inner)) = data.get(start..).and_then(vxlan) {
-                    let dport = data
-                        .get(start + 2..start + 4)
-                        .map_or(0, |b| u16::from_be_bytes([b[0], b[1]]));
-                    return Some(Eth {
-                        encap: Some(Encap {
-                            src_mac: eth_src,
-                            dst_mac: mac(eth.get_destination()),
-                            src,
-                            dst,
-                            ttl,
-                            dport,
-                            vni,
-                        }),
-                        ..inner
-                    });
-                }
-            }
-            match data.get(start..) {
-                Some(body) if proto == icmp => ip_payload(src, dst, ttl, body, eth_src),
-                Some(body) if proto == 6 || proto == 17 => segment(src, dst, ttl, proto, body),
-                _ => Payload::Other,
-            }
-        }
-        _ => Payload::Other,
-    };
-    Some(Eth {
-        src: eth_src,
+    let plain = |payload| Eth {
+        src: mac(eth.get_source()),
         dst: mac(eth.get_destination()),
         payload,
         encap: None,
         vlan: None,
+    };
+    match eth.get_ethertype() {
+        EtherTypes::Arp => Some(plain(arp(eth.payload())?)),
+        t @ (EtherTypes::Ipv4 | EtherTypes::Ipv6) => {
+            let head = ip_head(eth.payload(), t == EtherTypes::Ipv4)?;
+            if head.later_fragment {
+                return Some(plain(Payload::Other));
+            }
+            match head.vxlan(eth.payload()) {
+                Some((vni, dport, inner)) => Some(Eth {
+                    encap: Some(Encap {
+                        src_mac: mac(eth.get_source()),
+                        dst_mac: mac(eth.get_destination()),
+                        src: head.src,
+                        dst: head.dst,
+                        ttl: head.ttl,
+                        dport,
+                        vni,
+                    }),
+                    ..inner
+                }),
+                None => Some(plain(head.payload(eth.payload(), mac(eth.get_source())))),
+            }
+        }
+        _ => Some(plain(Payload::Other)),
+    }
+}
+
+/// An ARP request or reply.
+fn arp(data: &[u8]) -> Option<Payload> {
+    let a = ArpPacket::new(data)?;
+    let request = a.get_operation().0 == 1;
+    let (spa, tpa) = (
+        IpAddr::V4(a.get_sender_proto_addr()),
+        IpAddr::V4(a.get_target_proto_addr()),
+    );
+    Some(Payload::Neigh(Neigh {
+        request,
+        ip: if request { tpa } else { spa },
+        peer: if request { spa } else { tpa },
+        mac: Some(mac(a.get_sender_hw_addr())),
+    }))
+}
+
+/// An IP header's fields, either family, and where its payload starts.
+struct IpHead {
+    src: IpAddr,
+    dst: IpAddr,
+    ttl: u8,
+    proto: u8,
+    start: usize,
+    /// A fragment after the first carries no ICMP, TCP or UDP header: the first fragment stands
+    /// for the packet in paths.
+    later_fragment: bool,
+}
+
+fn ip_head(data: &[u8], v4: bool) -> Option<IpHead> {
+    if v4 {
+        let ip = Ipv4Packet::new(data)?;
+        return Some(IpHead {
+            src: ip.get_source().into(),
+            dst: ip.get_destination().into(),
+            ttl: ip.get_ttl(),
+            proto: ip.get_next_level_protocol().0,
+            start: usize::from(ip.get_header_length()) * 4,
+            later_fragment: ip.get_fragment_offset() != 0,
+        });
+    }
+    // Extension headers (MLD's hop-by-hop router alert) are not followed: none of the packets
+    // a path shows has any.
+    let ip = Ipv6Packet::new(data)?;
+    Some(IpHead {
+        src: ip.get_source().into(),
+        dst: ip.get_destination().into(),
+        ttl: ip.get_hop_limit(),
+        proto: ip.get_next_header().0,
+        start: 40,
+        later_fragment: false,
     })
+}
+
+impl IpHead {
+    /// The frame inside, when this packet is VXLAN: its VNI and UDP port, and the inner frame.
+    fn vxlan(&self, data: &[u8]) -> Option<(u32, u16, Eth)> {
+        if self.proto != 17 {
+            return None;
+        }
+        let (vni, inner) = data.get(self.start..).and_then(vxlan)?;
+        let dport = data
+            .get(self.start + 2..self.start + 4)
+            .map_or(0, |b| u16::from_be_bytes([b[0], b[1]]));
+        Some((vni, dport, inner))
+    }
+
+    /// The ICMP message, TCP segment or UDP datagram the packet carries.
+    fn payload(&self, data: &[u8], eth_src: Mac) -> Payload {
+        let icmp = if self.src.is_ipv6() {
+            IpNextHeaderProtocols::Icmpv6.0
+        } else {
+            IpNextHeaderProtocols::Icmp.0
+        };
+        let (src, dst, ttl, proto) = (self.src, self.dst, self.ttl, self.proto);
+        match data.get(self.start..) {
+            Some(body) if proto == icmp => ip_payload(src, dst, ttl, body, eth_src),
+            Some(body) if proto == 6 || proto == 17 => segment(src, dst, ttl, proto, body),
+            _ => Payload::Other,
+        }
+    }
 }
 
 #[cfg(test)]

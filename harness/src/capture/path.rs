@@ -54,77 +54,11 @@ impl Topo {
             }
         }
         for l in &plan.links {
-            let a = Point {
-                node: l.a.node,
-                iface: l.a.name.clone(),
-            };
-            let b = Point {
-                node: l.b.node,
-                iface: l.b.name.clone(),
-            };
-            t.peer.insert(a.clone(), b.clone());
-            t.peer.insert(b, a);
-            for e in [&l.a, &l.b] {
-                t.ifaces[e.node].push(e.name.clone());
-                if let Some(br) = &e.bridge {
-                    t.bridge_of.insert(
-                        Point {
-                            node: e.node,
-                            iface: e.name.clone(),
-                        },
-                        br.clone(),
-                    );
-                    t.ports
-                        .entry((e.node, br.clone()))
-                        .or_default()
-                        .push(e.name.clone());
-                }
-            }
+            t.add_link(l);
         }
         for (i, n) in plan.nodes.iter().enumerate() {
             for d in &n.devices {
-                let me = Point {
-                    node: i,
-                    iface: d.name.clone(),
-                };
-                t.ifaces[i].push(d.name.clone());
-                if let Some(br) = &d.bridge {
-                    t.bridge_of.insert(me.clone(), br.clone());
-                    t.ports
-                        .entry((i, br.clone()))
-                        .or_default()
-                        .push(d.name.clone());
-                }
-                let c = d.kind.create(i);
-                let mut below: Vec<Point> = c
-                    .parent
-                    .map(|p| Point {
-                        node: c.node,
-                        iface: p,
-                    })
-                    .into_iter()
-                    .collect();
-                // A bond sends through its ports and hears through them (a VRF's ports stay
-                // interfaces of the node's IP stack).
-                if matches!(d.kind, crate::device::Kind::Bond(_)) {
-                    for p in d.kind.ports() {
-                        let port = Point {
-                            node: i,
-                            iface: p.clone(),
-                        };
-                        t.bonded.insert(port.clone());
-                        below.push(port);
-                    }
-                }
-                for b in &below {
-                    t.upper.entry(b.clone()).or_default().push(me.clone());
-                }
-                if matches!(d.kind, crate::device::Kind::Macvlan(_)) {
-                    t.switched.insert(me.clone());
-                }
-                if !below.is_empty() {
-                    t.lower.insert(me, below);
-                }
+                t.add_device(i, d);
             }
         }
         for i in 0..plan.nodes.len() {
@@ -142,6 +76,81 @@ impl Topo {
             v.sort();
         }
         t
+    }
+
+    /// A veth pair: each end the other's peer, and a bridge's port where it is one.
+    fn add_link(&mut self, l: &crate::scenario::plan::PlanLink) {
+        let a = Point {
+            node: l.a.node,
+            iface: l.a.name.clone(),
+        };
+        let b = Point {
+            node: l.b.node,
+            iface: l.b.name.clone(),
+        };
+        self.peer.insert(a.clone(), b.clone());
+        self.peer.insert(b, a);
+        for e in [&l.a, &l.b] {
+            self.ifaces[e.node].push(e.name.clone());
+            if let Some(br) = &e.bridge {
+                let me = Point {
+                    node: e.node,
+                    iface: e.name.clone(),
+                };
+                self.bridge_of.insert(me, br.clone());
+                self.ports
+                    .entry((e.node, br.clone()))
+                    .or_default()
+                    .push(e.name.clone());
+            }
+        }
+    }
+
+    /// A device of node `i`: a bridge's port where it is one, and what it sits on (its parent,
+    /// a bond's ports), which frames go down to and come up from.
+    fn add_device(&mut self, i: usize, d: &crate::device::PlanDevice) {
+        let me = Point {
+            node: i,
+            iface: d.name.clone(),
+        };
+        self.ifaces[i].push(d.name.clone());
+        if let Some(br) = &d.bridge {
+            self.bridge_of.insert(me.clone(), br.clone());
+            self.ports
+                .entry((i, br.clone()))
+                .or_default()
+                .push(d.name.clone());
+        }
+        let c = d.kind.create(i);
+        let mut below: Vec<Point> = c
+            .parent
+            .map(|p| Point {
+                node: c.node,
+                iface: p,
+            })
+            .into_iter()
+            .collect();
+        // A bond sends through its ports and hears through them (a VRF's ports stay interfaces
+        // of the node's IP stack).
+        if matches!(d.kind, crate::device::Kind::Bond(_)) {
+            for p in d.kind.ports() {
+                let port = Point {
+                    node: i,
+                    iface: p.clone(),
+                };
+                self.bonded.insert(port.clone());
+                below.push(port);
+            }
+        }
+        for b in &below {
+            self.upper.entry(b.clone()).or_default().push(me.clone());
+        }
+        if matches!(d.kind, crate::device::Kind::Macvlan(_)) {
+            self.switched.insert(me.clone());
+        }
+        if !below.is_empty() {
+            self.lower.insert(me, below);
+        }
     }
 
     pub fn is_bridge(&self, p: &Point) -> bool {

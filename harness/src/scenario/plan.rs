@@ -122,6 +122,31 @@ pub struct PlanRule {
     pub priority: Option<u32>,
 }
 
+/// `TO via GW dev DEV src SRC metric N`: a route in the words `ip route` takes, for commands
+/// and reports alike.
+pub(crate) fn route_words(
+    to: &str,
+    via: Option<&dyn std::fmt::Display>,
+    dev: Option<&str>,
+    src: Option<&dyn std::fmt::Display>,
+    metric: Option<u32>,
+) -> String {
+    let mut s = to.to_string();
+    if let Some(v) = via {
+        s.push_str(&format!(" via {v}"));
+    }
+    if let Some(d) = dev {
+        s.push_str(&format!(" dev {d}"));
+    }
+    if let Some(v) = src {
+        s.push_str(&format!(" src {v}"));
+    }
+    if let Some(m) = metric {
+        s.push_str(&format!(" metric {m}"));
+    }
+    s
+}
+
 /// ` from P to P iif DEV fwmark N table N priority N`: a policy rule in the words `ip rule`
 /// takes, for commands and reports alike.
 pub(crate) fn rule_words(

@@ -40,50 +40,11 @@ pub(crate) fn validate(
     let mut v = Validator::default();
     let settings = v.settings(&file.settings);
 
-    let root = KeyPath::root();
-    if file.nodes.len() > MAX_NODES {
-        v.push(
-            Diagnostic::new(
-                root.key("nodes"),
-                format!(
-                    "{} nodes is more than the limit of {MAX_NODES}",
-                    file.nodes.len()
-                ),
-            )
-            .hint("each node is a network namespace; split the scenario"),
-        );
+    if let Some(d) = too_large(file) {
+        v.push(d);
         return Err(v.diags);
     }
-
-    let e = &file.expect;
-    let count = e.ping.len()
-        + e.traceroute.len()
-        + e.route.len()
-        + e.neighbor.len()
-        + e.tcp.len()
-        + e.udp.len()
-        + e.exec.len()
-        + e.fdb.len();
-    if count > MAX_EXPECTATIONS {
-        v.push(
-            Diagnostic::new(
-                root.key("expect"),
-                format!("{count} expectations is more than the limit of {MAX_EXPECTATIONS}"),
-            )
-            .hint("each probe needs an ICMP id of its own; split the scenario"),
-        );
-        return Err(v.diags);
-    }
-
-    let mut names: Vec<&String> = node_order
-        .iter()
-        .filter(|n| file.nodes.contains_key(*n))
-        .collect();
-    for n in file.nodes.keys() {
-        if !names.contains(&n) {
-            names.push(n);
-        }
-    }
+    let names = node_names(file, node_order);
     let index: BTreeMap<&str, usize> = names
         .iter()
         .enumerate()
@@ -131,6 +92,54 @@ pub(crate) fn validate(
     } else {
         Err(v.diags)
     }
+}
+
+/// Why the scenario is too large to validate at all, if it is: more nodes or expectations
+/// than the limits.
+fn too_large(file: &ScenarioFile) -> Option<Diagnostic> {
+    let root = KeyPath::root();
+    if file.nodes.len() > MAX_NODES {
+        return Some(
+            Diagnostic::new(
+                root.key("nodes"),
+                format!(
+                    "{} nodes is more than the limit of {MAX_NODES}",
+                    file.nodes.len()
+                ),
+            )
+            .hint("each node is a network namespace; split the scenario"),
+        );
+    }
+    let e = &file.expect;
+    let count = e.ping.len()
+        + e.traceroute.len()
+        + e.route.len()
+        + e.neighbor.len()
+        + e.tcp.len()
+        + e.udp.len()
+        + e.exec.len()
+        + e.fdb.len();
+    (count > MAX_EXPECTATIONS).then(|| {
+        Diagnostic::new(
+            root.key("expect"),
+            format!("{count} expectations is more than the limit of {MAX_EXPECTATIONS}"),
+        )
+        .hint("each probe needs an ICMP id of its own; split the scenario")
+    })
+}
+
+/// The node names in file order (as the loader read them), then any it did not see.
+fn node_names<'a>(file: &'a ScenarioFile, node_order: &[String]) -> Vec<&'a String> {
+    let mut names: Vec<&String> = node_order
+        .iter()
+        .filter_map(|n| file.nodes.get_key_value(n).map(|(k, _)| k))
+        .collect();
+    for n in file.nodes.keys() {
+        if !names.contains(&n) {
+            names.push(n);
+        }
+    }
+    names
 }
 
 /// What validation knows about the network once nodes, links and devices are in: what the
@@ -587,106 +596,116 @@ fn port_and_exec_expectations(v: &mut Validator, t: &Known<'_>) -> Vec<Expectati
 /// What is read after the probes: routes, neighbour tables, bridges' forwarding tables.
 fn table_expectations(v: &mut Validator, t: &Known<'_>) -> Vec<Expectation> {
     let root = KeyPath::root();
-    let Known {
-        file,
-        index,
-        ifaces,
-        nodes,
-        ..
-    } = *t;
-    let e = &file.expect;
+    let e = &t.file.expect;
     let mut expectations = Vec::new();
     for (k, r) in e.route.iter().enumerate() {
         let path = root.key("expect").key("route").index(k);
-        let node = v.node_ref(&path.key("node"), &r.node, index);
-        let to = v.ip(&path.key("to"), &r.to);
-        let via = match r.via.as_deref() {
-            None => None,
-            Some("none") => Some(Via::Direct),
-            Some(s) => v.ip(&path.key("via"), s).map(Via::Gateway),
-        };
-        let src = r.src.as_deref().and_then(|s| v.ip(&path.key("src"), s));
-        let from = r.from.as_deref().and_then(|s| v.ip(&path.key("from"), s));
-        if let Some(to) = to {
-            if let Some(Via::Gateway(g)) = via {
-                v.same_family(&path.key("via"), Some(g), to, "`to`");
-            }
-            v.same_family(&path.key("src"), src, to, "`to`");
-            v.same_family(&path.key("from"), from, to, "`to`");
-        }
-        if let (Some(node), Some(dev)) = (node, &r.iif) {
-            v.dev_ref(&path.key("iif"), dev, &r.node, &ifaces[node]);
-            if from.is_none() {
-                v.push(
-                    Diagnostic::new(
-                        path.key("iif"),
-                        "a lookup as if coming in by an interface needs `from`",
-                    )
-                    .hint("the kernel needs the packet's source too: add `from = \"...\"`"),
-                );
-            }
-        }
-        if let (Some(node), Some(dev)) = (node, &r.dev) {
-            v.dev_ref(&path.key("dev"), dev, &r.node, &ifaces[node]);
-        }
-        if !r.reachable && (r.dev.is_some() || r.via.is_some() || r.src.is_some()) {
-            v.push(
-                Diagnostic::new(
-                    path.key("reachable"),
-                    "`reachable = false` cannot be combined with `dev`, `via` or `src`",
-                )
-                .hint("an unreachable destination has no route to describe"),
-            );
-        }
-        if let (Some(node), Some(to)) = (node, to) {
-            expectations.push(Expectation::Route {
-                node,
-                to,
-                lookup: Lookup {
-                    vrf: v.vrf_ref(&path.key("vrf"), r.vrf.as_deref(), &nodes[node], &r.node),
-                    from,
-                    iif: r.iif.clone(),
-                    mark: r.mark,
-                },
-                dev: r.dev.clone(),
-                via,
-                src,
-                reachable: r.reachable,
-            });
-        }
+        expectations.extend(route_expectation(v, t, &path, r));
     }
     for (k, n) in e.neighbor.iter().enumerate() {
         let path = root.key("expect").key("neighbor").index(k);
-        let node = v.node_ref(&path.key("node"), &n.node, index);
-        let ip = v.ip(&path.key("ip"), &n.ip);
-        let mac = n.mac.as_deref().and_then(|m| match m.parse::<Mac>() {
-            Ok(m) => Some(m),
-            Err(e) => {
-                v.push(Diagnostic::new(path.key("mac"), e));
-                None
-            }
-        });
-        if let (Some(node), Some(dev)) = (node, &n.dev) {
-            v.dev_ref(&path.key("dev"), dev, &n.node, &ifaces[node]);
-        }
-        if let (Some(node), Some(ip)) = (node, ip) {
-            expectations.push(Expectation::Neighbor {
-                node,
-                ip,
-                mac,
-                dev: n.dev.clone(),
-                present: n.present,
-            });
-        }
+        expectations.extend(neighbor_expectation(v, t, &path, n));
     }
-
     for (k, x) in e.fdb.iter().enumerate() {
         let path = root.key("expect").key("fdb").index(k);
-        if let Some(w) = crate::expect::fdb::validate(v, &path, x, file, index, ifaces) {
+        if let Some(w) = crate::expect::fdb::validate(v, &path, x, t.file, t.index, t.ifaces) {
             expectations.push(Expectation::Fdb(w));
         }
     }
     expectations
+}
+
+/// One `[[expect.route]]`.
+fn route_expectation(
+    v: &mut Validator,
+    t: &Known<'_>,
+    path: &KeyPath,
+    r: &crate::scenario::model::RouteExpect,
+) -> Option<Expectation> {
+    let node = v.node_ref(&path.key("node"), &r.node, t.index);
+    let to = v.ip(&path.key("to"), &r.to);
+    let via = match r.via.as_deref() {
+        None => None,
+        Some("none") => Some(Via::Direct),
+        Some(s) => v.ip(&path.key("via"), s).map(Via::Gateway),
+    };
+    let src = r.src.as_deref().and_then(|s| v.ip(&path.key("src"), s));
+    let from = r.from.as_deref().and_then(|s| v.ip(&path.key("from"), s));
+    if let Some(to) = to {
+        if let Some(Via::Gateway(g)) = via {
+            v.same_family(&path.key("via"), Some(g), to, "`to`");
+        }
+        v.same_family(&path.key("src"), src, to, "`to`");
+        v.same_family(&path.key("from"), from, to, "`to`");
+    }
+    if let (Some(node), Some(dev)) = (node, &r.iif) {
+        v.dev_ref(&path.key("iif"), dev, &r.node, &t.ifaces[node]);
+        if from.is_none() {
+            v.push(
+                Diagnostic::new(
+                    path.key("iif"),
+                    "a lookup as if coming in by an interface needs `from`",
+                )
+                .hint("the kernel needs the packet's source too: add `from = \"...\"`"),
+            );
+        }
+    }
+    if let (Some(node), Some(dev)) = (node, &r.dev) {
+        v.dev_ref(&path.key("dev"), dev, &r.node, &t.ifaces[node]);
+    }
+    if !r.reachable && (r.dev.is_some() || r.via.is_some() || r.src.is_some()) {
+        v.push(
+            Diagnostic::new(
+                path.key("reachable"),
+                "`reachable = false` cannot be combined with `dev`, `via` or `src`",
+            )
+            .hint("an unreachable destination has no route to describe"),
+        );
+    }
+    let (node, to) = (node?, to?);
+    let vrf = v.vrf_ref(&path.key("vrf"), r.vrf.as_deref(), &t.nodes[node], &r.node);
+    Some(Expectation::Route {
+        node,
+        to,
+        lookup: Lookup {
+            vrf,
+            from,
+            iif: r.iif.clone(),
+            mark: r.mark,
+        },
+        dev: r.dev.clone(),
+        via,
+        src,
+        reachable: r.reachable,
+    })
+}
+
+/// One `[[expect.neighbor]]`.
+fn neighbor_expectation(
+    v: &mut Validator,
+    t: &Known<'_>,
+    path: &KeyPath,
+    n: &crate::scenario::model::NeighborExpect,
+) -> Option<Expectation> {
+    let node = v.node_ref(&path.key("node"), &n.node, t.index);
+    let ip = v.ip(&path.key("ip"), &n.ip);
+    let mac = n.mac.as_deref().and_then(|m| match m.parse::<Mac>() {
+        Ok(m) => Some(m),
+        Err(e) => {
+            v.push(Diagnostic::new(path.key("mac"), e));
+            None
+        }
+    });
+    if let (Some(node), Some(dev)) = (node, &n.dev) {
+        v.dev_ref(&path.key("dev"), dev, &n.node, &t.ifaces[node]);
+    }
+    Some(Expectation::Neighbor {
+        node: node?,
+        ip: ip?,
+        mac,
+        dev: n.dev.clone(),
+        present: n.present,
+    })
 }
 
 /// `"10.0.0.2:80"` or `"[fd00::2]:80"` as (address, port); `None` without a port.

@@ -33,24 +33,19 @@ impl Netlink {
         dev_index: Option<u32>,
     ) -> Result<(), NetlinkError> {
         let v6 = r.to.is_v6();
-        let mut cmd = format!("ip{} route add ", if v6 { " -6" } else { "" });
-        if r.to.prefix == 0 {
-            cmd.push_str("default");
+        let to = if r.to.prefix == 0 {
+            "default".to_string()
         } else {
-            cmd.push_str(&r.to.to_string());
-        }
-        if let Some(gw) = r.via {
-            cmd.push_str(&format!(" via {gw}"));
-        }
-        if dev_index.is_some() {
-            cmd.push_str(&format!(" dev {}", r.dev.as_deref().unwrap_or("?")));
-        }
-        if let Some(s) = r.src {
-            cmd.push_str(&format!(" src {s}"));
-        }
-        if let Some(m) = r.metric {
-            cmd.push_str(&format!(" metric {m}"));
-        }
+            r.to.to_string()
+        };
+        let words = crate::scenario::plan::route_words(
+            &to,
+            r.via.as_ref().map(|g| g as &dyn std::fmt::Display),
+            dev_index.map(|_| r.dev.as_deref().unwrap_or("?")),
+            r.src.as_ref().map(|s| s as &dyn std::fmt::Display),
+            r.metric,
+        );
+        let mut cmd = format!("ip{} route add {words}", if v6 { " -6" } else { "" });
         if let Some(t) = r.table {
             cmd.push_str(&format!(" table {t}"));
         }

@@ -55,10 +55,67 @@ impl<'a> Needs<'a> {
 
     /// Sets node `i` up; call it on a thread inside the node's namespace.
     pub(super) fn open(&self, i: usize) -> Result<Opened, WorkerError> {
-        let (plan, baseline, handle) = (self.plan, self.baseline, &self.handle);
-        let (pingers, tracers, capture) = (&self.pingers, &self.tracers, self.capture);
-        let pn = &plan.nodes[i];
-        let ifaces = plan.interfaces(i);
+        let pn = &self.plan.nodes[i];
+        self.sysctls(i)?;
+        let nl = Netlink::open(&pn.name, &self.handle)?;
+        let sock = |want: bool, v6: bool, recverr: bool| {
+            want.then(|| {
+                IcmpSocket::open(v6, recverr).map_err(|source| ProbeError::Socket {
+                    node: pn.name.clone(),
+                    source,
+                })
+            })
+            .transpose()
+        };
+        let (pingers, tracers) = (&self.pingers[i], &self.tracers[i]);
+        let ping = [
+            sock(pingers[0], false, true)?,
+            sock(pingers[1], true, true)?,
+        ];
+        let trace = [
+            sock(tracers[0], false, false)?,
+            sock(tracers[1], true, false)?,
+        ];
+        let cap = if self.capture {
+            Some(PacketSocket::open().map_err(|source| ProbeError::Socket {
+                node: pn.name.clone(),
+                source,
+            })?)
+        } else {
+            None
+        };
+        let (igmp6, net_files) = self.proc_files(i)?;
+        let setup_err = |what: &str, e: std::io::Error| {
+            WorkerError::Setup(format!("node `{}`: {what}: {e}", pn.name))
+        };
+        let mut clients = std::collections::HashMap::new();
+        for (k, e) in self.plan.expectations.iter().enumerate() {
+            if let Expectation::Port(w) = e {
+                if w.from == i {
+                    let s = transport::open_client(w.proto, w.to.is_ipv6(), k)
+                        .map_err(|e| setup_err("cannot open a probe socket", e))?;
+                    clients.insert(k, s);
+                }
+            }
+        }
+        let listeners = transport::open_listeners(&pn.name, &pn.listen, pn.ipv6)
+            .map_err(|e| setup_err("listen", e))?;
+        Ok(Opened {
+            nl,
+            ping,
+            trace,
+            cap,
+            igmp6,
+            clients,
+            listeners,
+            net_files,
+        })
+    }
+
+    /// Node `i`'s baseline sysctls, then the scenario's own (those that name no interface yet).
+    fn sysctls(&self, i: usize) -> Result<(), WorkerError> {
+        let (pn, baseline) = (&self.plan.nodes[i], self.baseline);
+        let ifaces = self.plan.interfaces(i);
         // br_netfilter's switches act only on bridges of their own namespace: a node that has
         // none, and no `run` line that could make one, does not need them.
         let bridges = !pn.bridges.is_empty() || !pn.run.is_empty();
@@ -86,62 +143,27 @@ impl<'a> Needs<'a> {
                     .map_err(|source| sysctl_error(&pn.name, source))?;
             }
         }
-        let nl = Netlink::open(&pn.name, handle)?;
-        let sock = |want: bool, v6: bool, recverr: bool| {
-            want.then(|| {
-                IcmpSocket::open(v6, recverr).map_err(|source| ProbeError::Socket {
-                    node: pn.name.clone(),
-                    source,
-                })
-            })
-            .transpose()
-        };
-        let ping = [
-            sock(pingers[i][0], false, true)?,
-            sock(pingers[i][1], true, true)?,
-        ];
-        let trace = [
-            sock(tracers[i][0], false, false)?,
-            sock(tracers[i][1], true, false)?,
-        ];
-        let cap = if capture {
-            Some(PacketSocket::open().map_err(|source| ProbeError::Socket {
-                node: pn.name.clone(),
-                source,
-            })?)
-        } else {
-            None
-        };
-        // Which multicast groups the node's interfaces joined (IPv6 readiness, see
-        // `wait_ipv6`): opened here, on a thread inside the node, it stays bound to the
-        // node's namespace whichever thread reads it later.
-        let igmp6 = if pn.ipv6 {
-            Some(
-                std::fs::File::open("/proc/thread-self/net/igmp6").map_err(|e| {
-                    WorkerError::Setup(format!(
-                        "node `{}`: cannot open /proc/thread-self/net/igmp6: {e}",
-                        pn.name
-                    ))
-                })?,
-            )
-        } else {
-            None
-        };
+        Ok(())
+    }
+
+    /// The /proc files node `i` is read through later: its multicast groups (IPv6 readiness,
+    /// see `wait_ipv6`) and its sockets (services' readiness). Opened here, on a thread inside
+    /// the node, each stays bound to the node's namespace whichever thread reads it later.
+    fn proc_files(
+        &self,
+        i: usize,
+    ) -> Result<(Option<std::fs::File>, Vec<std::fs::File>), WorkerError> {
+        let pn = &self.plan.nodes[i];
         let setup_err = |what: &str, e: std::io::Error| {
             WorkerError::Setup(format!("node `{}`: {what}: {e}", pn.name))
         };
-        let mut clients = std::collections::HashMap::new();
-        for (k, e) in plan.expectations.iter().enumerate() {
-            if let Expectation::Port(w) = e {
-                if w.from == i {
-                    let s = transport::open_client(w.proto, w.to.is_ipv6(), k)
-                        .map_err(|e| setup_err("cannot open a probe socket", e))?;
-                    clients.insert(k, s);
-                }
-            }
-        }
-        let listeners = transport::open_listeners(&pn.name, &pn.listen, pn.ipv6)
-            .map_err(|e| setup_err("listen", e))?;
+        let igmp6 = if pn.ipv6 {
+            let f = std::fs::File::open("/proc/thread-self/net/igmp6")
+                .map_err(|e| setup_err("cannot open /proc/thread-self/net/igmp6", e))?;
+            Some(f)
+        } else {
+            None
+        };
         let net_files = if pn.services.iter().any(|s| s.ready.is_some()) {
             ["tcp", "tcp6", "udp", "udp6"]
                 .iter()
@@ -151,15 +173,6 @@ impl<'a> Needs<'a> {
         } else {
             Vec::new()
         };
-        Ok(Opened {
-            nl,
-            ping,
-            trace,
-            cap,
-            igmp6,
-            clients,
-            listeners,
-            net_files,
-        })
+        Ok((igmp6, net_files))
     }
 }
