@@ -196,23 +196,12 @@ pub fn check_path(plan: &Plan, want: &[String], flows: &[Flow]) -> Option<String
 /// PREROUTING is the input interface's, a SNAT in POSTROUTING the output's).
 /// Where a probe was addressed (its `to`, and port): the request's starting point for NAT.
 pub fn addressed(e: &Expectation) -> Option<(usize, Endpoint)> {
-    match e {
-        Expectation::Ping { from, to, .. } | Expectation::Traceroute { from, to, .. } => Some((
-            *from,
-            Endpoint {
-                ip: *to,
-                port: None,
-            },
-        )),
-        Expectation::Port(w) => Some((
-            w.from,
-            Endpoint {
-                ip: w.to,
-                port: Some(w.port),
-            },
-        )),
+    let (from, ip) = e.sends()?;
+    let port = match e {
+        Expectation::Port(w) => Some(w.port),
         _ => None,
-    }
+    };
+    Some((from, Endpoint { ip, port }))
 }
 
 /// `sent`: where the probe was addressed, so that a rewrite before the first interface (the

@@ -93,11 +93,10 @@ pub fn neighbour_budget(plan: &Plan) -> [usize; 2] {
     let mut entries: std::collections::BTreeSet<(usize, String, String)> = Default::default();
     let mut n = [0usize; 2];
     for (k, e) in plan.expectations.iter().enumerate() {
-        let first_hop = match e {
-            crate::scenario::Expectation::Ping { from, to, .. } => Some((*from, *to)),
-            crate::scenario::Expectation::Port(w) => Some((w.from, w.to)),
-            _ => None,
-        };
+        // A traceroute's hops are counted apart, below.
+        let first_hop = e
+            .sends()
+            .filter(|_| !matches!(e, crate::scenario::Expectation::Traceroute { .. }));
         match e {
             _ if first_hop.is_some() && !plan.settings.permanent_neighbors => {
                 let (from, to) = first_hop.expect("checked");
@@ -394,16 +393,7 @@ pub fn write_pcap(plan: &Plan, result: &ScenarioResult, out: &Path) -> std::io::
         return Ok(false);
     }
     let name = |node: usize, iface: &str| format!("{}:{iface}", plan.node_name(node));
-    let label = |k: usize| match &plan.expectations[k] {
-        crate::scenario::Expectation::Ping { from, to, opts, .. } => {
-            crate::check::echo_label("ping", plan, *from, *to, opts)
-        }
-        crate::scenario::Expectation::Traceroute { from, to, opts, .. } => {
-            crate::check::echo_label("traceroute", plan, *from, *to, opts)
-        }
-        crate::scenario::Expectation::Port(w) => crate::expect::transport::what(plan, w),
-        _ => format!("probe {k}"),
-    };
+    let label = |k: usize| crate::check::what(plan, &plan.expectations[k]);
     let bytes = crate::capture::pcap::to_pcapng(&observed.frames, &name, &label);
     crate::capture::pcap::write_pcapng(out, &bytes)?;
     Ok(true)

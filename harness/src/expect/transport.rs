@@ -330,12 +330,7 @@ pub fn client_port(k: usize) -> u16 {
 }
 
 fn set_recverr(s: &Socket, v6: bool) -> io::Result<()> {
-    let (level, opt) = if v6 {
-        (libc::IPPROTO_IPV6, libc::IPV6_RECVERR)
-    } else {
-        (libc::IPPROTO_IP, libc::IP_RECVERR)
-    };
-    crate::sockopt::set_int(s.as_raw_fd(), level, opt, 1)
+    crate::sockopt::set_for(s.as_raw_fd(), v6, crate::sockopt::PerFamily::RecvErr, 1)
 }
 
 fn new_socket(proto: Proto, v6: bool) -> io::Result<Socket> {
@@ -578,12 +573,8 @@ pub fn open_listeners(node: &str, list: &[(Proto, u16)], ipv6: bool) -> io::Resu
             if proto == Proto::Udp {
                 // The answer must leave from the address the datagram was sent to, or the
                 // client (and conntrack, after a DNAT) would not take it as the answer.
-                let (level, opt) = if v6 {
-                    (libc::IPPROTO_IPV6, libc::IPV6_RECVPKTINFO)
-                } else {
-                    (libc::IPPROTO_IP, libc::IP_PKTINFO)
-                };
-                crate::sockopt::set_int(s.as_raw_fd(), level, opt, 1)?;
+                let info = crate::sockopt::PerFamily::PktInfo;
+                crate::sockopt::set_for(s.as_raw_fd(), v6, info, 1)?;
             }
             s.bind(&any(v6, port)).map_err(|e| {
                 io::Error::new(

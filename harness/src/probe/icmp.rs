@@ -54,12 +54,8 @@ impl IcmpSocket {
             proto,
         )?;
         if recverr {
-            let (level, opt) = if v6 {
-                (libc::IPPROTO_IPV6, libc::IPV6_RECVERR)
-            } else {
-                (libc::IPPROTO_IP, libc::IP_RECVERR)
-            };
-            crate::sockopt::set_int(fd.as_raw_fd(), level, opt, 1)?;
+            let opt = crate::sockopt::PerFamily::RecvErr;
+            crate::sockopt::set_for(fd.as_raw_fd(), v6, opt, 1)?;
         }
         Ok(IcmpSocket {
             fd,
@@ -80,12 +76,8 @@ impl IcmpSocket {
 
     /// The TTL (IPv4) or hop limit (IPv6) of the next echo requests.
     pub fn set_ttl(&mut self, ttl: u8) -> io::Result<()> {
-        let (level, opt) = if self.v6 {
-            (libc::IPPROTO_IPV6, libc::IPV6_UNICAST_HOPS)
-        } else {
-            (libc::IPPROTO_IP, libc::IP_TTL)
-        };
-        crate::sockopt::set_int(self.fd.as_raw_fd(), level, opt, i32::from(ttl))
+        let opt = crate::sockopt::PerFamily::Ttl;
+        crate::sockopt::set_for(self.fd.as_raw_fd(), self.v6, opt, i32::from(ttl))
     }
 
     /// Sends one echo request. The kernel fills in an ICMPv6 checksum; an IPv4 one is ours.
