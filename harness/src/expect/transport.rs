@@ -78,7 +78,7 @@ impl PortResult {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum Proto {
     Tcp,
     Udp,
@@ -224,9 +224,10 @@ pub(crate) fn validate_listen(
     list: &[String],
 ) -> Vec<(Proto, u16)> {
     let mut out = Vec::new();
+    let mut seen = std::collections::HashSet::new();
     for (i, s) in list.iter().enumerate() {
         match parse_port_spec(s) {
-            Ok(l) if out.contains(&l) => v.push(
+            Ok(l) if !seen.insert(l) => v.push(
                 Diagnostic::new(path.index(i), format!("`{s}` is listed twice"))
                     .hint("list each port once"),
             ),

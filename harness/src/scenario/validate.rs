@@ -852,13 +852,14 @@ impl Validator {
 
     pub(crate) fn cidrs(&mut self, path: &KeyPath, list: &[String]) -> Vec<Cidr> {
         let mut out: Vec<Cidr> = Vec::new();
+        let mut seen = std::collections::HashSet::new();
         for (i, s) in list.iter().enumerate() {
             match s.parse::<Cidr>() {
                 Ok(c) if c.prefix < max_prefix(c.addr) && c.is_network() => self.push(
                     Diagnostic::new(path.index(i), format!("`{s}` is a network address, not a host address"))
                         .hint("give the interface a host address inside the subnet, e.g. the network address + 1"),
                 ),
-                Ok(c) if out.iter().any(|o| o.addr == c.addr) => self.push(Diagnostic::new(
+                Ok(c) if seen.contains(&c.addr) => self.push(Diagnostic::new(
                     path.index(i),
                     format!("address {} is listed twice", c.addr),
                 )),
@@ -872,7 +873,10 @@ impl Validator {
                     )
                     .hint("give the interface a unicast host address, e.g. 10.0.0.1/24 or fd00::1/64"),
                 ),
-                Ok(c) => out.push(c),
+                Ok(c) => {
+                    seen.insert(c.addr);
+                    out.push(c);
+                }
                 Err(e) => self.push(Diagnostic::new(path.index(i), e)),
             }
         }
