@@ -79,6 +79,94 @@ struct Ns {
     ids: BTreeMap<i32, u64>,
     run: Vec<Vec<String>>,
     notes: Vec<String>,
+    /// Sockets listening in the namespace (to name the process that owns each).
+    listening: Vec<Listening>,
+}
+
+/// A socket listening in a namespace, from `/proc/net/{tcp,tcp6,udp,udp6}`: `tcp:80` or
+/// `udp:53`, where it is bound, and its inode.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Listening {
+    spec: String,
+    bound: IpAddr,
+    inode: u64,
+}
+
+/// The listening TCP and unconnected UDP sockets in `/proc/thread-self/net` of the calling
+/// thread's namespace: what a service or daemon there answers on.
+fn listening_sockets() -> Vec<Listening> {
+    let mut out = Vec::new();
+    for (file, proto, state) in [
+        ("tcp", "tcp", "0A"),
+        ("tcp6", "tcp", "0A"),
+        ("udp", "udp", "07"),
+        ("udp6", "udp", "07"),
+    ] {
+        let Ok(text) = std::fs::read_to_string(format!("/proc/thread-self/net/{file}")) else {
+            continue;
+        };
+        out.extend(text.lines().skip(1).filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            let (local, st, inode) = (f.get(1)?, f.get(3)?, f.get(9)?);
+            if *st != state {
+                return None;
+            }
+            let (addr, port) = local.split_once(':')?;
+            // Inode 0 is the kernel's own socket (a VXLAN device's UDP port): no listener.
+            let inode = inode.parse().ok().filter(|i| *i != 0)?;
+            Some(Listening {
+                spec: format!("{proto}:{}", u16::from_str_radix(port, 16).ok()?),
+                bound: proc_net_addr(addr)?,
+                inode,
+            })
+        }));
+    }
+    out.sort_by(|a, b| (&a.spec, a.bound).cmp(&(&b.spec, b.bound)));
+    out.dedup_by(|a, b| a.spec == b.spec && a.bound == b.bound);
+    out
+}
+
+/// An address as /proc/net/tcp writes it: 32-bit words in host order, in hex.
+fn proc_net_addr(hex: &str) -> Option<IpAddr> {
+    let words: Vec<u32> = (0..hex.len() / 8)
+        .map(|i| u32::from_str_radix(hex.get(i * 8..i * 8 + 8)?, 16).ok())
+        .collect::<Option<_>>()?;
+    // Each word is in host order: its bytes as they lie in memory are the address's.
+    let bytes: Vec<u8> = words.iter().flat_map(|w| w.to_ne_bytes()).collect();
+    match bytes.len() {
+        4 => Some(IpAddr::from(<[u8; 4]>::try_from(bytes).ok()?)),
+        16 => Some(IpAddr::from(<[u8; 16]>::try_from(bytes).ok()?)),
+        _ => None,
+    }
+}
+
+/// The process that holds each socket inode open, as `` `name` (pid N) ``, among the processes
+/// this user may look into.
+fn socket_owners(inodes: &BTreeSet<u64>) -> BTreeMap<u64, String> {
+    let mut owners = BTreeMap::new();
+    for (pid, dir) in sorted_dir("/proc") {
+        if pid.parse::<u32>().is_err() {
+            continue;
+        }
+        let Ok(fds) = std::fs::read_dir(dir.join("fd")) else {
+            continue;
+        };
+        for fd in fds.flatten() {
+            let Ok(target) = std::fs::read_link(fd.path()) else {
+                continue;
+            };
+            let t = target.to_string_lossy();
+            let ino = t.strip_prefix("socket:[").and_then(|r| r.strip_suffix(']'));
+            let Some(ino) = ino.and_then(|i| i.parse::<u64>().ok()) else {
+                continue;
+            };
+            if inodes.contains(&ino) && !owners.contains_key(&ino) {
+                let comm = std::fs::read_to_string(dir.join("comm")).unwrap_or_default();
+                owners.insert(ino, format!("`{}` (pid {pid})", comm.trim()));
+            }
+        }
+    }
+    owners
 }
 
 impl Ns {
@@ -200,6 +288,7 @@ fn read(c: &Candidate, others: &[(u64, &OwnedFd)]) -> Result<Ns, ImportError> {
             .iter()
             .map(crate::topology::link::parse_link)
             .collect();
+        let listening = listening_sockets();
         sysctls.extend(iface_sysctls(&links));
         for (index, local, peer) in peers {
             let name = links.iter().find(|l| l.index == index).map_or("?", |l| l.name.as_str());
@@ -226,6 +315,7 @@ fn read(c: &Candidate, others: &[(u64, &OwnedFd)]) -> Result<Ns, ImportError> {
             ids,
             run: Vec::new(),
             notes,
+            listening,
         })
     })
     .map_err(|source| ImportError::Enter {
@@ -783,6 +873,10 @@ fn node(s: &mut String, spaces: &[Ns], k: usize) {
         if !a.is_empty() {
             fields.push(format!("addresses = {}", list(&a)));
         }
+        if let Some(mac) = l.mac {
+            // As the kernel has it now: a bridge that took its lowest port's MAC keeps it.
+            fields.push(format!("mac = {}", q(&mac.to_string())));
+        }
         if let Some(mtu) = l.mtu.filter(|m| *m != 1500) {
             fields.push(format!("mtu = {mtu}"));
         }
@@ -799,22 +893,154 @@ fn node(s: &mut String, spaces: &[Ns], k: usize) {
     devices(s, spaces, k);
     routes(s, ns);
     rules(s, ns);
-    if !ns.run.is_empty() {
-        let lines: Vec<String> = ns.run.iter().map(|a| format!("  {},", list(a))).collect();
+    listen(s, ns);
+    let run: Vec<Vec<String>> = link_settings(ns)
+        .into_iter()
+        .chain(ns.run.clone())
+        .collect();
+    if !run.is_empty() {
+        let lines: Vec<String> = run.iter().map(|a| format!("  {},", list(a))).collect();
         let _ = writeln!(s, "run = [\n{}\n]", lines.join("\n"));
     }
 }
 
+/// The namespace's listening sockets as `listen` entries (netconform's own listeners answer
+/// there when the scenario runs), each with a comment naming what served it live; one bound to
+/// a loopback address only is a comment.
+fn listen(s: &mut String, ns: &Ns) {
+    if ns.listening.is_empty() {
+        return;
+    }
+    let inodes: BTreeSet<u64> = ns.listening.iter().map(|l| l.inode).collect();
+    let owners = socket_owners(&inodes);
+    let devices = device_ports(ns);
+    let mut specs: Vec<String> = Vec::new();
+    for l in &ns.listening {
+        // A VXLAN device's own UDP socket: the device is imported, and it opens it again.
+        if !owners.contains_key(&l.inode) && devices.contains(&l.spec) {
+            continue;
+        }
+        let owner = owners
+            .get(&l.inode)
+            .map_or("a process this user cannot see".to_string(), |o| o.clone());
+        if l.bound.is_loopback() {
+            let _ = writeln!(
+                s,
+                "# not imported: {} on {} only (loopback), served by {owner}",
+                l.spec, l.bound
+            );
+            continue;
+        }
+        let _ = writeln!(s, "# listen: {} was served by {owner}", l.spec);
+        if !specs.contains(&l.spec) {
+            specs.push(l.spec.clone());
+        }
+    }
+    if !specs.is_empty() {
+        let _ = writeln!(s, "listen = {}", list(&specs));
+    }
+}
+
+/// The UDP ports the namespace's VXLAN devices receive on, as `udp:PORT`.
+fn device_ports(ns: &Ns) -> BTreeSet<String> {
+    use netlink_packet_route::link::{InfoData, InfoVxlan, LinkAttribute, LinkInfo};
+    let mut out = BTreeSet::new();
+    for m in &ns.messages {
+        for a in &m.attributes {
+            let LinkAttribute::LinkInfo(infos) = a else {
+                continue;
+            };
+            for i in infos {
+                if let LinkInfo::Data(InfoData::Vxlan(v)) = i {
+                    out.extend(v.iter().filter_map(|x| match x {
+                        InfoVxlan::Port(p) => Some(format!("udp:{p}")),
+                        _ => None,
+                    }));
+                }
+            }
+        }
+    }
+    out
+}
+
 /// Whether a bridge filters by VLAN (`ip -d link show` says `vlan_filtering 1`).
 fn vlan_filtering(m: &LinkMessage) -> bool {
-    use netlink_packet_route::link::{InfoBridge, InfoData, LinkAttribute, LinkInfo};
+    bridge_option(m, |x| {
+        matches!(
+            x,
+            netlink_packet_route::link::InfoBridge::VlanFiltering(true)
+        )
+    })
+}
+
+/// Whether a bridge's options (`ip -d link show`) include one that `is` picks.
+fn bridge_option(
+    m: &LinkMessage,
+    is: impl Fn(&netlink_packet_route::link::InfoBridge) -> bool,
+) -> bool {
+    use netlink_packet_route::link::{InfoData, LinkAttribute, LinkInfo};
     m.attributes.iter().any(|a| match a {
-        LinkAttribute::LinkInfo(infos) => infos.iter().any(|i| {
-            matches!(i, LinkInfo::Data(InfoData::Bridge(b))
-                if b.iter().any(|x| matches!(x, InfoBridge::VlanFiltering(true))))
-        }),
+        LinkAttribute::LinkInfo(infos) => infos
+            .iter()
+            .any(|i| matches!(i, LinkInfo::Data(InfoData::Bridge(b)) if b.iter().any(&is))),
         _ => false,
     })
+}
+
+/// A bridge port's flags that differ from a new port's (`ip -d link show` of the port), in the
+/// words of `ip link set dev PORT type bridge_slave ...`: hairpin mode (Docker's
+/// userland-proxy=false sets it on every port), learning, flooding, isolation.
+fn port_flags(m: &LinkMessage) -> Vec<&'static str> {
+    use netlink_packet_route::link::{InfoBridgePort as P, InfoPortData, LinkAttribute, LinkInfo};
+    let mut out = Vec::new();
+    for a in &m.attributes {
+        let LinkAttribute::LinkInfo(infos) = a else {
+            continue;
+        };
+        for i in infos {
+            let LinkInfo::PortData(InfoPortData::BridgePort(p)) = i else {
+                continue;
+            };
+            for x in p {
+                out.extend_from_slice(match x {
+                    P::HairpinMode(true) => &["hairpin", "on"],
+                    P::Learning(false) => &["learning", "off"],
+                    P::UnicastFlood(false) => &["flood", "off"],
+                    P::MulticastFlood(false) => &["mcast_flood", "off"],
+                    P::BroadcastFlood(false) => &["bcast_flood", "off"],
+                    P::Isolated(true) => &["isolated", "on"],
+                    _ => &[],
+                });
+            }
+        }
+    }
+    out
+}
+
+/// `ip link set` lines for what the format has no key for: bridge ports' flags, and multicast
+/// snooping where a bridge has it on (netconform makes bridges without it).
+fn link_settings(ns: &Ns) -> Vec<Vec<String>> {
+    let mut out = Vec::new();
+    for (l, m) in ns.links.iter().zip(&ns.messages) {
+        let words = |kind: &str, rest: &[&str]| {
+            let head = ["ip", "link", "set", "dev", l.name.as_str(), "type", kind];
+            head.iter().chain(rest).map(|w| w.to_string()).collect()
+        };
+        let flags = port_flags(m);
+        if !flags.is_empty() {
+            out.push(words("bridge_slave", &flags));
+        }
+        let snooping = |x: &netlink_packet_route::link::InfoBridge| {
+            matches!(
+                x,
+                netlink_packet_route::link::InfoBridge::MulticastSnooping(true)
+            )
+        };
+        if l.kind.as_deref() == Some("bridge") && bridge_option(m, snooping) {
+            out.push(words("bridge", &["mcast_snooping", "1"]));
+        }
+    }
+    out
 }
 
 /// Devices of the kinds in `device/`, each written by its kind's module; others as comments.
@@ -1126,6 +1352,7 @@ mod tests {
             ids: BTreeMap::new(),
             run: Vec::new(),
             notes: Vec::new(),
+            listening: Vec::new(),
         };
         let text = write(&[ns], &Target::Current);
         for want in [
