@@ -9,14 +9,31 @@ fi
 mount -t tmpfs none /run
 mkdir -p /run/netns /run/xtables
 n() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
-# A node: lo up, IPv6 quiet (no DAD, RS, RA, autoconf: timing only, so that addresses are usable
-# at once). Everything else stays at the kernel's defaults, ICMP rate limits included: a hand check
-# that copied netconform's baseline would share its artifacts.
+# A node: lo up, and nothing else changed: every setting stays at the kernel's defaults (ICMP
+# rate limits, duplicate address detection, router solicitations), as on any host. A hand check
+# that copied netconform's baseline would share its artifacts. What a scenario sets, its script
+# sets.
 node() {
   ip netns add "$1"
   n "$1" ip link set lo up
-  for k in accept_dad=0 accept_ra=0 autoconf=0 router_solicitations=0; do
-    n "$1" sysctl -qw "net.ipv6.conf.all.$k" "net.ipv6.conf.default.$k"
+  # A new namespace copies IPv4's conf/{all,default} from the host's (an Ubuntu host has rp_filter
+  # 2 there): put the kernel's own defaults back, so that the check never depends on the host.
+  for k in rp_filter=0 arp_ignore=0 arp_announce=0 accept_redirects=1 send_redirects=1 forwarding=0; do
+    n "$1" sysctl -qw "net.ipv4.conf.all.$k" "net.ipv4.conf.default.$k"
+  done
+}
+# Duplicate address detection leaves new IPv6 addresses tentative for a second or so: the first
+# check waits (with a deadline) until no namespace has one, as netconform waits before probing.
+settle() {
+  local deadline=$((SECONDS + 15)) ns
+  for ns in $(ip netns list | awk '{print $1}'); do
+    while ip -n "$ns" -6 addr show tentative 2>/dev/null | grep -q inet6; do
+      if [ "$SECONDS" -ge "$deadline" ]; then
+        echo "FAIL settle: $ns still has tentative IPv6 addresses after 15 s"
+        return 0
+      fi
+      sleep 0.1
+    done
   done
 }
 # veth A(node:if) B(node:if)
@@ -24,6 +41,7 @@ veth() {
   ip -n "$1" link add "$2" type veth peer name "$4" netns "$3"
 }
 check() { # check DESCRIPTION COMMAND...: prints ok/FAIL with the command's output
+  settle
   local what=$1; shift
   if out=$("$@" 2>&1); then echo "ok   $what"; else echo "FAIL $what"; fi
   echo "$out" | sed 's/^/     /'
@@ -54,6 +72,7 @@ while True:
 ' "$2" "$3" "${4:-4}"
 }
 probe() {
+  settle
   n "$1" python3 -c '
 import socket, sys, errno
 proto, addr, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
