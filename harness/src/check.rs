@@ -2,26 +2,16 @@
 
 use std::net::IpAddr;
 
-use crate::capture::path::{
-    changes_sent, crossed, flows, Endpoint, Flow, FlowKind, Hop, Probe, Topo,
-};
+use crate::base::icmp::describe;
+use crate::base::icmp::probe_id;
+pub use crate::base::verdict::Checked;
+use crate::capture::path::{flows, Endpoint, Flow, Probe, Topo};
 use crate::capture::Frame;
-use crate::icmp::describe;
-use crate::icmp::probe_id;
+use crate::expect::flow::{check_nat, check_path, last_seen, nat_words};
 use crate::observe::{
     Names, NeighSeen, Observation, Observed, PingOutcome, RouteSeen, Timings, TraceOutcome,
 };
 use crate::scenario::plan::{EchoOpts, Expectation, Lookup, Nat, Plan, Via};
-
-/// The verdict on one expectation.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Checked {
-    /// What was checked, e.g. `ping ns1 -> 10.168.0.3`.
-    pub what: String,
-    pub passed: bool,
-    /// What was seen (on a pass) or expected vs seen (on a failure).
-    pub detail: String,
-}
 
 /// Whether probe `k` sends packets that captures can follow (a ping, traceroute or port probe,
 /// captures on).
@@ -109,91 +99,6 @@ pub fn check_all(plan: &Plan, observed: &Observed) -> Vec<Checked> {
     checks
 }
 
-fn point(plan: &Plan, h: &Hop) -> String {
-    format!("{}:{}", plan.node_name(h.at.node), h.at.iface)
-}
-
-/// Where the request (echo request, SYN, datagram) and its answer were last seen, for a probe
-/// that did not get its answer.
-pub fn last_seen(plan: &Plan, flows: &[Flow], names: &Names) -> String {
-    let req = flows.iter().find(|f| f.kind.is_request());
-    let Some(req) = req.filter(|f| !f.hops.is_empty()) else {
-        return "the request was never seen on any interface".into();
-    };
-    let deepest = req.hops.iter().map(|h| h.depth).max().unwrap_or(0);
-    let ends: Vec<&Hop> = req.hops.iter().filter(|h| h.depth == deepest).collect();
-    let shown: Vec<String> = ends
-        .iter()
-        .map(|h| {
-            let dir = if h.out { "out" } else { "in" };
-            match h.ip() {
-                Some(i) => format!(
-                    "{} ({dir}, src {} dst {})",
-                    point(plan, h),
-                    names.endpoint(i.src_end()),
-                    names.endpoint(i.dst_end())
-                ),
-                None => format!("{} ({dir})", point(plan, h)),
-            }
-        })
-        .collect();
-    let mut s = format!("the request was last seen at {}", shown.join(" and "));
-    for f in flows {
-        if let FlowKind::IcmpError { seq: 1, from, kind } = f.kind {
-            s.push_str(&format!(
-                "; {} answered `{}`",
-                names.ip(from),
-                describe(kind, from)
-            ));
-        }
-    }
-    match flows.iter().find(|f| f.kind.is_answer()) {
-        Some(rep) if !rep.hops.is_empty() => {
-            let d = rep.hops.iter().map(|h| h.depth).max().unwrap_or(0);
-            let last: Vec<String> = rep
-                .hops
-                .iter()
-                .filter(|h| h.depth == d)
-                .map(|h| point(plan, h))
-                .collect();
-            s.push_str(&format!(
-                "; the reply was last seen at {}",
-                last.join(" and ")
-            ));
-        }
-        _ => {
-            let mut nodes: Vec<&str> = ends.iter().map(|h| plan.node_name(h.at.node)).collect();
-            nodes.dedup();
-            s.push_str(&format!("; no reply left {}", nodes.join(" or ")));
-        }
-    }
-    s
-}
-
-/// A `path` expectation against the request's path.
-pub fn check_path(plan: &Plan, want: &[String], flows: &[Flow]) -> Option<String> {
-    let req = flows.iter().find(|f| f.kind.is_request());
-    let got = req
-        .map(|f| crossed(&f.hops, &|i| plan.node_name(i).to_string()))
-        .unwrap_or_default();
-    if got == want {
-        return None;
-    }
-    let shown = if got.is_empty() {
-        "nothing".to_string()
-    } else {
-        got.join(", ")
-    };
-    let mut d = format!("expected path {}; got {shown}", want.join(", "));
-    if let Some(k) = want.iter().zip(&got).position(|(a, b)| a != b) {
-        d.push_str(&format!(" (first difference at hop {})", k + 1));
-    }
-    Some(d)
-}
-
-/// A `nat` expectation against the request's path. A rewrite happens inside a node, between
-/// the interface the packet came in by and the one it left by: `at` may name either (a DNAT in
-/// PREROUTING is the input interface's, a SNAT in POSTROUTING the output's).
 /// Where a probe was addressed (its `to`, and port): the request's starting point for NAT.
 pub fn addressed(e: &Expectation) -> Option<(usize, Endpoint)> {
     let (from, ip) = e.sends()?;
@@ -202,88 +107,6 @@ pub fn addressed(e: &Expectation) -> Option<(usize, Endpoint)> {
         _ => None,
     };
     Some((from, Endpoint { ip, port }))
-}
-
-/// `sent`: where the probe was addressed, so that a rewrite before the first interface (the
-/// sender's own OUTPUT chain) counts at that interface.
-pub fn check_nat(
-    plan: &Plan,
-    want: &Nat,
-    flows: &[Flow],
-    names: &Names,
-    sent: Option<(usize, Endpoint)>,
-) -> Option<String> {
-    let Some(req) = flows.iter().find(|f| f.kind.is_request()) else {
-        return Some(format!(
-            "expected a NAT rewrite at {}, but the request was never seen",
-            want.at
-        ));
-    };
-    let hops = &req.hops;
-    // Hops whose change from their parent counts as happening at `at`.
-    let at: Vec<usize> = (0..hops.len())
-        .filter(|&i| {
-            point(plan, &hops[i]) == want.at
-                || hops[i].parent.is_some_and(|p| {
-                    hops[p].at.node == hops[i].at.node && point(plan, &hops[p]) == want.at
-                })
-        })
-        .collect();
-    if at.is_empty() {
-        return Some(format!(
-            "expected a NAT rewrite at {}, but the request never reached it",
-            want.at
-        ));
-    }
-    let mut problems = Vec::new();
-    for (field, ip, port) in [
-        ("source", want.src, want.src_port),
-        ("destination", want.dst, want.dst_port),
-    ] {
-        let Some(ip) = ip else { continue };
-        let expected = Endpoint { ip, port };
-        let pick = |c: crate::capture::path::Changes| if field == "source" { c.src } else { c.dst };
-        // A port the expectation leaves out may be anything.
-        let fits = |e: Endpoint| e.ip == ip && port.is_none_or(|p| e.port == Some(p));
-        if at
-            .iter()
-            .any(|i| pick(changes_sent(hops, *i, sent)).is_some_and(|(_, to)| fits(to)))
-        {
-            continue;
-        }
-        // Rewritten to something else there, rewritten elsewhere, or not rewritten at all?
-        let seen = match at.iter().find_map(|i| pick(changes_sent(hops, *i, sent))) {
-            Some((_, to)) => format!("rewritten to {}", names.endpoint(to)),
-            None => match (0..hops.len())
-                .find_map(|i| pick(changes_sent(hops, i, sent)).map(|c| (i, c)))
-            {
-                Some((i, (_, to))) => format!(
-                    "not rewritten (it was rewritten to {} at {} instead)",
-                    names.endpoint(to),
-                    point(plan, &hops[i])
-                ),
-                None => {
-                    let now = at.iter().filter_map(|i| hops[*i].ip()).next().map(|v| {
-                        names.endpoint(if field == "source" {
-                            v.src_end()
-                        } else {
-                            v.dst_end()
-                        })
-                    });
-                    match now {
-                        Some(e) => format!("{e}, not rewritten"),
-                        None => "not an IP packet".into(),
-                    }
-                }
-            },
-        };
-        problems.push(format!(
-            "expected the {field} rewritten to {} at {}, but there it was {seen}",
-            names.endpoint(expected),
-            want.at
-        ));
-    }
-    (!problems.is_empty()).then(|| problems.join("; "))
 }
 
 fn hops_text(hops: &[Option<IpAddr>], names: &Names) -> String {
@@ -451,23 +274,6 @@ fn check_table(plan: &Plan, e: &Expectation, o: &Observation, names: &Names) -> 
         )),
         _ => None,
     }
-}
-
-/// "source 10.168.0.2 rewritten at host:eth0": a passed `nat` check in words.
-pub fn nat_words(n: &Nat) -> String {
-    let ep = |ip: IpAddr, port: Option<u16>| match (ip, port) {
-        (IpAddr::V6(v6), Some(p)) => format!("[{v6}]:{p}"),
-        (ip, Some(p)) => format!("{ip}:{p}"),
-        (ip, None) => ip.to_string(),
-    };
-    let what: Vec<String> = [
-        n.src.map(|s| format!("source {}", ep(s, n.src_port))),
-        n.dst.map(|d| format!("destination {}", ep(d, n.dst_port))),
-    ]
-    .into_iter()
-    .flatten()
-    .collect();
-    format!("{} rewritten at {}", what.join(" and "), n.at)
 }
 
 struct PingWant<'a> {
@@ -709,7 +515,7 @@ fn check_neighbor(
     plan: &Plan,
     node: usize,
     ip: IpAddr,
-    mac: Option<crate::scenario::net::Mac>,
+    mac: Option<crate::base::net::Mac>,
     dev: Option<&str>,
     present: bool,
     n: &NeighSeen,
@@ -725,8 +531,8 @@ fn check_neighbor(
         if n.table.is_empty() {
             "the table is empty".to_string()
         } else {
-            let rows: Vec<String> = names
-                .table_order(&n.table)
+            let rows: Vec<String> = n
+                .table_order(names)
                 .iter()
                 .map(|x| match x.mac {
                     Some(m) => format!("{} at {} on {}", names.ip(x.ip), names.mac(m), x.dev),

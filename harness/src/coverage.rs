@@ -22,9 +22,9 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+use crate::base::diag::KeyPath;
 use crate::render::{sections, Section};
 use crate::runner::{self, RunError, ScenarioResult};
-use crate::scenario::diag::KeyPath;
 use crate::scenario::model::{LinkEnd, ScenarioFile};
 use crate::scenario::LoadError;
 
@@ -37,7 +37,7 @@ enum Removal {
     BridgeMtu(String, String),
     Route(String, usize),
     Rule(String, usize),
-    Device(String, &'static str, String),
+    Device(String, crate::device::Table, String),
     Run(String, usize),
     Listen(String, usize),
     Service(String, usize),
@@ -195,7 +195,7 @@ fn node_elements(out: &mut Vec<Element>, name: &String, node: &crate::scenario::
         bridge_elements(out, name, &at.key("bridges").key(b), b, br);
     }
     for (i, r) in node.routes.iter().enumerate() {
-        let words = crate::scenario::plan::route_words(
+        let words = crate::topology::route::route_words(
             &r.to,
             r.via.as_ref().map(|v| v as &dyn std::fmt::Display),
             r.dev.as_deref(),
@@ -217,11 +217,11 @@ fn node_elements(out: &mut Vec<Element>, name: &String, node: &crate::scenario::
             Removal::Rule(name.clone(), i),
         );
     }
-    for (table, dev) in crate::device::written(node) {
+    for (table, dev) in node.devices().written() {
         push(
             out,
-            at.key(table).key(dev),
-            format!("{} {dev} of {name}", table.trim_end_matches('s')),
+            at.key(table.key()).key(dev),
+            format!("{} {dev} of {name}", table.key().trim_end_matches('s')),
             Removal::Device(name.clone(), table, dev.clone()),
         );
     }
@@ -373,7 +373,7 @@ fn apply(file: &ScenarioFile, r: &Removal) -> ScenarioFile {
         }
         Removal::Device(n, table, d) => {
             if let Some(x) = f.nodes.get_mut(n) {
-                crate::device::remove_written(x, table, d);
+                x.remove_device(*table, d);
             }
         }
         Removal::Listen(n, i) => {
@@ -401,7 +401,7 @@ fn apply(file: &ScenarioFile, r: &Removal) -> ScenarioFile {
 
 /// `rule from 10.0.0.0/24 table 100 priority 900`, as written.
 fn rule_words(r: &crate::scenario::model::Rule) -> String {
-    let words = crate::scenario::plan::rule_words(
+    let words = crate::topology::route::rule_words(
         r.from.as_deref(),
         r.to.as_deref(),
         r.iif.as_deref(),

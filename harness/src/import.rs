@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use netlink_packet_route::link::LinkMessage;
 
-use crate::scenario::net::{Cidr, Mac};
+use crate::base::net::{Cidr, Mac};
 use crate::scenario::plan::PlanRule;
 use crate::topology::dump::RouteDetail;
 use crate::topology::neighbour::Neighbour;
@@ -358,7 +358,7 @@ async fn lookups(
     );
     let mut out = Vec::new();
     for d in dests {
-        if crate::scenario::net::is_link_local(d) {
+        if crate::base::net::is_link_local(d) {
             continue;
         }
         let lookup = crate::scenario::plan::Lookup::default();
@@ -371,7 +371,7 @@ async fn lookups(
 
 /// The first host of `c`'s subnet that is none of `own`, where the subnet has room for one.
 fn another_host(c: &Cidr, own: &BTreeSet<IpAddr>) -> Option<IpAddr> {
-    if c.addr.is_loopback() || c.prefix + 2 > crate::scenario::net::max_prefix(c.addr) {
+    if c.addr.is_loopback() || c.prefix + 2 > crate::base::net::max_prefix(c.addr) {
         return None;
     }
     let next = |ip: IpAddr, n: u128| match ip {
@@ -1071,7 +1071,7 @@ fn devices(s: &mut String, spaces: &[Ns], k: usize) {
             bridge: bridge_of(ns, l).map(str::to_string),
         };
         let _ = match crate::device::import(m, &at, shared) {
-            Ok(Some((table, t))) => writeln!(s, "{table}.{} = {}", q(&l.name), inline(&t)),
+            Ok(Some((table, t))) => writeln!(s, "{}.{} = {}", table.key(), q(&l.name), inline(&t)),
             Ok(None) => writeln!(s, "# not imported: {} ({kind})", l.name),
             Err(why) => writeln!(s, "# not imported: {} ({kind}): {why}", l.name),
         };
@@ -1096,7 +1096,7 @@ fn routes(s: &mut String, ns: &Ns) {
                 f.push(format!("via = {}", q(&v.to_string())));
             }
             if let Some(d) = r.dev.and_then(|i| ns.name_of(i)) {
-                if r.via.is_none_or(crate::scenario::net::is_link_local) {
+                if r.via.is_none_or(crate::base::net::is_link_local) {
                     f.push(format!("dev = {}", q(d)));
                 }
             }

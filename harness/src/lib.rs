@@ -6,6 +6,7 @@
 //! (what was seen), [`check`] (expected vs seen; pure), [`render`], [`runner`] (parent side) and
 //! [`worker`] (inside the sandbox).
 
+pub mod base;
 pub(crate) mod capture;
 pub(crate) mod check;
 pub mod cli;
@@ -13,9 +14,9 @@ pub mod coverage;
 pub(crate) mod device;
 pub(crate) mod expect;
 pub mod graph;
-pub(crate) mod icmp;
 pub mod import;
 pub mod junit;
+pub mod network;
 pub(crate) mod observe;
 pub mod output;
 pub(crate) mod probe;
@@ -25,7 +26,6 @@ pub mod runner;
 pub mod sandbox;
 pub mod scenario;
 pub(crate) mod sockopt;
-pub mod text;
 pub(crate) mod topology;
 pub mod vm_guest;
 pub mod worker;

@@ -4,11 +4,11 @@ use std::fmt::Write;
 use std::net::IpAddr;
 use std::path::Path;
 
+use crate::base::icmp::describe;
 use crate::capture::frame::Payload;
 use crate::capture::path::{changes, flooded, Flow, FlowKind, Topo};
 use crate::check::probe_flows;
 use crate::check::ScenarioResult;
-use crate::icmp::describe;
 use crate::observe::{Names, Observation};
 use crate::scenario::plan::{Expectation, Plan};
 
@@ -68,7 +68,7 @@ pub fn render_result(file: &Path, result: &ScenarioResult) -> String {
 
 /// [`render_result`] as lines with their verdicts.
 pub fn render_result_lines(file: &Path, result: &ScenarioResult) -> Vec<ResultLine> {
-    let file = crate::text::printable(&file.display().to_string());
+    let file = crate::base::text::printable(&file.display().to_string());
     let mut out = Vec::new();
     match result {
         ScenarioResult::Checked { checks, notes, .. } => {
@@ -258,7 +258,7 @@ fn table_sections(plan: &Plan, observed: &crate::observe::Observed, names: &Name
             if n.table.is_empty() {
                 lines.push("  (empty)".to_string());
             }
-            for x in names.table_order(&n.table) {
+            for x in n.table_order(names) {
                 let mac = x
                     .mac
                     .map_or_else(|| "unresolved".to_string(), |m| names.mac(m));
@@ -315,7 +315,7 @@ type FlowOrder = (
     u16,
     u8,
     [(bool, IpAddr, String); 2],
-    Option<crate::icmp::Kind>,
+    Option<crate::base::icmp::Kind>,
 );
 
 fn flow_order(k: &FlowKind, names: &Names) -> FlowOrder {

@@ -178,7 +178,7 @@ pub fn run_plan(file: &Path, plan: &Plan, worker_exe: &Path) -> Result<ScenarioR
     let input = serde_json::to_vec(plan).expect("plans always serialise");
     let deadline = Duration::from_millis(plan.settings.deadline_ms) + DEADLINE_GRACE;
     let done = sandbox::spawn_worker(worker_exe, input, deadline)
-        .map_err(|e| worker_error(file, crate::text::chain(&e)))?;
+        .map_err(|e| worker_error(file, crate::base::text::chain(&e)))?;
     finish(file, plan, done)
 }
 
@@ -205,7 +205,7 @@ pub(crate) fn run_plan_until(
         _ => true,
     };
     let done = sandbox::spawn_worker_streaming(worker_exe, input, deadline, &mut on_line)
-        .map_err(|e| worker_error(file, crate::text::chain(&e)))?;
+        .map_err(|e| worker_error(file, crate::base::text::chain(&e)))?;
     match done {
         None => Ok(None),
         Some(done) => finish(file, &plan, done).map(Some),

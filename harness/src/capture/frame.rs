@@ -9,8 +9,8 @@ use pnet::packet::ipv4::Ipv4Packet;
 use pnet::packet::ipv6::Ipv6Packet;
 use pnet::packet::Packet;
 
-use crate::icmp::{Kind, Message};
-use crate::scenario::net::Mac;
+use crate::base::icmp::{Kind, Message};
+use crate::base::net::Mac;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Eth {

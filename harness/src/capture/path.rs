@@ -7,8 +7,8 @@ use std::net::IpAddr;
 
 use super::frame::{parse, Eth, IpView, Payload};
 use super::Frame;
-use crate::icmp::Kind;
-use crate::scenario::plan::Plan;
+use crate::base::icmp::Kind;
+use crate::network::Network as Plan;
 
 /// An interface of a node.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -79,7 +79,7 @@ impl Topo {
     }
 
     /// A veth pair: each end the other's peer, and a bridge's port where it is one.
-    fn add_link(&mut self, l: &crate::scenario::plan::PlanLink) {
+    fn add_link(&mut self, l: &crate::network::PlanLink) {
         let a = Point {
             node: l.a.node,
             iface: l.a.name.clone(),

@@ -12,14 +12,14 @@ pub enum CliError {
     /// An output that would land on an input, or cannot be written.
     #[error(transparent)]
     Output(#[from] crate::output::OutputError),
-    #[error("cannot read scenario path {}: {}", path.display(), crate::text::plain_error(cause))]
+    #[error("cannot read scenario path {}: {}", path.display(), crate::base::text::plain_error(cause))]
     ScenarioPath {
         path: PathBuf,
         cause: std::io::Error,
     },
     #[error("no *.toml scenario under {}", .0.display())]
     NoScenario(PathBuf),
-    #[error("cannot read {}: {}", path.display(), crate::text::plain_error(cause))]
+    #[error("cannot read {}: {}", path.display(), crate::base::text::plain_error(cause))]
     Read {
         path: PathBuf,
         cause: std::io::Error,

@@ -27,7 +27,7 @@ pub fn current_exe() -> Result<PathBuf, CliError> {
     std::env::current_exe().map_err(|e| {
         CliError::Environment(format!(
             "cannot find the netconform binary to start workers: {}",
-            crate::text::plain_error(&e)
+            crate::base::text::plain_error(&e)
         ))
     })
 }

@@ -138,7 +138,7 @@ pub fn graph(
                 .map_err(|e| {
                     CliError::Environment(format!(
                         "cannot run Graphviz's `dot` ({}): install it, e.g. `apt-get install -y graphviz`, or use --format dot or mermaid",
-                        crate::text::plain_error(&e)
+                        crate::base::text::plain_error(&e)
                     ))
                 })?;
             let dot_failed = |cause| CliError::Write {
@@ -170,7 +170,7 @@ pub fn import(
         (None, None) => crate::import::Target::Current,
     };
     let text = crate::import::import(&target)
-        .map_err(|e| CliError::Environment(crate::text::chain(&e)))?;
+        .map_err(|e| CliError::Environment(crate::base::text::chain(&e)))?;
     match output {
         Some(path) => crate::output::write_atomic(path, text.as_bytes())?,
         None => print!("{text}"),

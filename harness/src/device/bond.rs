@@ -3,13 +3,16 @@
 
 use std::collections::BTreeSet;
 
-use netlink_packet_route::link::{BondMode, InfoBond, LinkMessage};
+use netlink_packet_route::link::{BondMode, InfoBond, InfoData, LinkMessage};
 use rtnetlink::LinkBond;
 use serde::{Deserialize, Serialize};
 
-use super::{base, common, opts_words, Cx, Feature, Kind, PlanDevice};
-use crate::scenario::diag::{did_you_mean, Diagnostic, KeyPath};
-use crate::scenario::validate::Validator;
+use super::kind::{
+    base, common, device_model, opts_words, Around, Common, Cx, Dev, DeviceKind, Feature, Shared,
+};
+use crate::base::diag::{did_you_mean, Diagnostic, KeyPath};
+use crate::base::net::Cidr;
+use crate::base::validate::Validator;
 use crate::topology::LinkState;
 
 pub const FEATURE: Feature = Feature {
@@ -57,14 +60,9 @@ const MODES: [&str; 7] = [
 
 /// The bond as written, from what `ip -d link show` reports of it and of its ports (the links
 /// whose controller it is).
-pub(crate) fn import(
-    info: &[InfoBond],
-    index: u32,
-    links: &[LinkState],
-    shared: super::Shared,
-) -> Bond {
+fn import(info: &[InfoBond], index: u32, links: &[LinkState], shared: Shared) -> Bond {
     let mut b = Bond {
-        ports: super::ports_of(index, links),
+        ports: super::kind::ports_of(index, links),
         ..Bond::default()
     }
     .with_shared(shared);
@@ -80,14 +78,14 @@ pub(crate) fn import(
     b
 }
 
-pub(crate) fn validate(
+fn validate(
     v: &mut Validator,
     path: &KeyPath,
     name: &str,
     x: &Bond,
     cx: &Cx<'_>,
     ifaces: &mut [BTreeSet<String>],
-) -> Option<PlanDevice> {
+) -> Option<(Common, Want)> {
     v.new_iface(path, cx.node, cx.node_name, name, ifaces);
     let mode_name = x.mode.clone().unwrap_or_else(|| MODES[0].into());
     let mode = MODES.iter().position(|m| *m == mode_name);
@@ -114,19 +112,19 @@ pub(crate) fn validate(
         );
     }
     let c = common(v, path, cx, x.written());
-    let kind = Kind::Bond(Want {
+    let kind = Want {
         mode: u8::try_from(mode?).ok()?,
         mode_name,
         ports: x.ports.clone(),
         miimon: x.miimon,
-    });
-    Some(c.device(name, kind))
+    };
+    Some((c, kind))
 }
 
 /// `ip link add NAME [index N] [address MAC] [mtu N] type bond mode MODE [miimon N]`; its ports
 /// join it as they come up (`ip link set PORT master NAME`).
-pub(super) fn request(d: &PlanDevice, w: &Want, index: u32) -> (LinkMessage, String) {
-    let mut b = LinkBond::new(&d.name).mode(BondMode::from(w.mode));
+fn request(d: &Dev<'_>, w: &Want, index: u32) -> (LinkMessage, String) {
+    let mut b = LinkBond::new(d.name).mode(BondMode::from(w.mode));
     let mut cmd = format!(
         "ip link add {}{} type bond mode {}",
         d.name,
@@ -138,4 +136,52 @@ pub(super) fn request(d: &PlanDevice, w: &Want, index: u32) -> (LinkMessage, Str
         cmd.push_str(&format!(" miimon {m}"));
     }
     (base(b, d, index).build(), cmd)
+}
+
+impl DeviceKind for Bond {
+    type Want = Want;
+    const FEATURE: Feature = FEATURE;
+    const LAYER2_PORTS: bool = true;
+
+    fn validate(
+        &self,
+        v: &mut Validator,
+        path: &KeyPath,
+        name: &str,
+        cx: &Cx<'_>,
+        ifaces: &mut [BTreeSet<String>],
+        _: &[Vec<(String, Cidr)>],
+    ) -> Option<(Common, Want)> {
+        validate(v, path, name, self, cx, ifaces)
+    }
+
+    fn words(w: &Want) -> String {
+        format!("bond {}", w.mode_name)
+    }
+
+    fn ports(w: &Want) -> &[String] {
+        &w.ports
+    }
+
+    fn request(
+        d: &Dev<'_>,
+        w: &Want,
+        index: u32,
+        _: Option<u32>,
+        _: Option<std::os::fd::RawFd>,
+    ) -> (LinkMessage, String) {
+        request(d, w, index)
+    }
+
+    fn import(
+        data: &InfoData,
+        index: u32,
+        at: &Around<'_>,
+        shared: Shared,
+    ) -> Option<Result<Self, String>> {
+        match data {
+            InfoData::Bond(i) => Some(Ok(import(i, index, at.links, shared))),
+            _ => None,
+        }
+    }
 }

@@ -12,8 +12,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::Feature;
-use crate::scenario::diag::{Diagnostic, KeyPath};
-use crate::scenario::validate::Validator;
+use crate::base::diag::{Diagnostic, KeyPath};
+use crate::base::validate::Validator;
 
 pub const FEATURE: Feature = Feature {
     what: "bridge VLAN filtering",
@@ -58,7 +58,7 @@ pub(crate) fn validate(
         let p = path.key("vlans").key(port);
         let mut seen = BTreeSet::new();
         for (k, x) in list.iter().enumerate() {
-            super::vlan_id(v, &p.index(k).key("id"), x.id);
+            super::kind::vlan_id(v, &p.index(k).key("id"), x.id);
             if !seen.insert(x.id) {
                 v.push(Diagnostic::new(
                     p.index(k).key("id"),

@@ -4,13 +4,17 @@
 
 use std::collections::BTreeSet;
 
-use netlink_packet_route::link::{InfoMacVlan, LinkMessage, MacVlanMode};
+use netlink_packet_route::link::{InfoData, InfoMacVlan, LinkMessage, MacVlanMode};
 use rtnetlink::LinkMacVlan;
 use serde::{Deserialize, Serialize};
 
-use super::{base, common, opts_words, Cx, Feature, Kind, PlanDevice};
-use crate::scenario::diag::{did_you_mean, Diagnostic, KeyPath};
-use crate::scenario::validate::Validator;
+use super::kind::{
+    base, common, device_model, opts_words, Around, Common, Create, Cx, Dev, DeviceKind, Feature,
+    Shared,
+};
+use crate::base::diag::{did_you_mean, Diagnostic, KeyPath};
+use crate::base::net::Cidr;
+use crate::base::validate::Validator;
 
 pub const FEATURE: Feature = Feature {
     what: "macvlan",
@@ -52,7 +56,7 @@ const MODES: [(&str, u32); 5] = [
 
 /// The device as written, from what `ip -d link show` reports of it; `parent` as the scenario
 /// names it (`eth0`, or `node:eth0` in another node).
-pub(crate) fn import(info: &[InfoMacVlan], parent: String, shared: super::Shared) -> Macvlan {
+fn import(info: &[InfoMacVlan], parent: String, shared: Shared) -> Macvlan {
     let mode = info.iter().find_map(|i| match i {
         InfoMacVlan::Mode(m) => Some(u32::from(*m)),
         _ => None,
@@ -67,14 +71,14 @@ pub(crate) fn import(info: &[InfoMacVlan], parent: String, shared: super::Shared
     .with_shared(shared)
 }
 
-pub(crate) fn validate(
+fn validate(
     v: &mut Validator,
     path: &KeyPath,
     name: &str,
     m: &Macvlan,
     cx: &Cx<'_>,
     ifaces: &mut [BTreeSet<String>],
-) -> Option<PlanDevice> {
+) -> Option<(Common, Want)> {
     v.new_iface(path, cx.node, cx.node_name, name, ifaces);
     let mode_name = m.mode.clone().unwrap_or_else(|| "bridge".into());
     let mode = MODES.iter().find(|(n, _)| *n == mode_name).map(|(_, k)| *k);
@@ -99,25 +103,25 @@ pub(crate) fn validate(
         v.dev_ref(&path.key("parent"), &piface, &pnode, &ifaces[pn]);
     }
     let c = common(v, path, cx, m.written());
-    let kind = Kind::Macvlan(Want {
+    let kind = Want {
         parent_node: parent_node?,
         parent: piface,
         mode: mode?,
         mode_name,
-    });
-    Some(c.device(name, kind))
+    };
+    Some((c, kind))
 }
 
 /// `ip link add link PARENT name NAME netns NODE [index N] [address MAC] [mtu N] type macvlan
 /// mode MODE`, run in the parent's node: the child is born in its own.
-pub(super) fn request(
-    d: &PlanDevice,
+fn request(
+    d: &Dev<'_>,
     w: &Want,
     index: u32,
     parent: Option<u32>,
     own_ns: Option<std::os::fd::RawFd>,
 ) -> (LinkMessage, String) {
-    let mut b = LinkMacVlan::new(&d.name, parent.unwrap_or(0), MacVlanMode::from(w.mode));
+    let mut b = LinkMacVlan::new(d.name, parent.unwrap_or(0), MacVlanMode::from(w.mode));
     let mut cmd = format!("ip link add link {} name {}", w.parent, d.name);
     if let Some(fd) = own_ns {
         b = b.setns_by_fd(fd);
@@ -129,4 +133,55 @@ pub(super) fn request(
         w.mode_name
     ));
     (base(b, d, index).build(), cmd)
+}
+
+impl DeviceKind for Macvlan {
+    type Want = Want;
+    const FEATURE: Feature = FEATURE;
+    const SWITCHES_SIBLINGS: bool = true;
+
+    fn validate(
+        &self,
+        v: &mut Validator,
+        path: &KeyPath,
+        name: &str,
+        cx: &Cx<'_>,
+        ifaces: &mut [BTreeSet<String>],
+        _: &[Vec<(String, Cidr)>],
+    ) -> Option<(Common, Want)> {
+        validate(v, path, name, self, cx, ifaces)
+    }
+
+    fn words(w: &Want) -> String {
+        format!("macvlan {}", w.mode_name)
+    }
+
+    fn create(w: &Want, _: usize) -> Create {
+        Create {
+            node: w.parent_node,
+            parent: Some(w.parent.clone()),
+        }
+    }
+
+    fn request(
+        d: &Dev<'_>,
+        w: &Want,
+        index: u32,
+        parent: Option<u32>,
+        own_ns: Option<std::os::fd::RawFd>,
+    ) -> (LinkMessage, String) {
+        request(d, w, index, parent, own_ns)
+    }
+
+    fn import(
+        data: &InfoData,
+        _: u32,
+        at: &Around<'_>,
+        shared: Shared,
+    ) -> Option<Result<Self, String>> {
+        match data {
+            InfoData::MacVlan(i) => Some(at.parent().map(|p| import(i, p, shared))),
+            _ => None,
+        }
+    }
 }

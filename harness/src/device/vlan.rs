@@ -3,13 +3,17 @@
 
 use std::collections::BTreeSet;
 
-use netlink_packet_route::link::{InfoVlan, LinkMessage};
+use netlink_packet_route::link::{InfoData, InfoVlan, LinkMessage};
 use rtnetlink::LinkVlan;
 use serde::{Deserialize, Serialize};
 
-use super::{base, common, opts_words, Cx, Feature, Kind, PlanDevice};
-use crate::scenario::diag::KeyPath;
-use crate::scenario::validate::Validator;
+use super::kind::{
+    base, common, device_model, opts_words, Around, Common, Create, Cx, Dev, DeviceKind, Feature,
+    Shared,
+};
+use crate::base::diag::KeyPath;
+use crate::base::net::Cidr;
+use crate::base::validate::Validator;
 
 pub const FEATURE: Feature = Feature {
     what: "802.1Q VLAN support",
@@ -39,7 +43,7 @@ pub struct Want {
 }
 
 /// The device as written, from what `ip -d link show` reports of it.
-pub(crate) fn import(info: &[InfoVlan], parent: String, shared: super::Shared) -> Vlan {
+fn import(info: &[InfoVlan], parent: String, shared: Shared) -> Vlan {
     Vlan {
         parent,
         id: info
@@ -54,16 +58,16 @@ pub(crate) fn import(info: &[InfoVlan], parent: String, shared: super::Shared) -
     .with_shared(shared)
 }
 
-pub(crate) fn validate(
+fn validate(
     v: &mut Validator,
     path: &KeyPath,
     name: &str,
     x: &Vlan,
     cx: &Cx<'_>,
     ifaces: &mut [BTreeSet<String>],
-) -> Option<PlanDevice> {
+) -> Option<(Common, Want)> {
     v.new_iface(path, cx.node, cx.node_name, name, ifaces);
-    super::vlan_id(v, &path.key("id"), x.id);
+    super::kind::vlan_id(v, &path.key("id"), x.id);
     v.dev_ref(
         &path.key("parent"),
         &x.parent,
@@ -71,21 +75,16 @@ pub(crate) fn validate(
         &ifaces[cx.node],
     );
     let c = common(v, path, cx, x.written());
-    let kind = Kind::Vlan(Want {
+    let kind = Want {
         parent: x.parent.clone(),
         id: x.id,
-    });
-    Some(c.device(name, kind))
+    };
+    Some((c, kind))
 }
 
 /// `ip link add link PARENT name NAME [index N] [address MAC] [mtu N] type vlan id ID`
-pub(super) fn request(
-    d: &PlanDevice,
-    w: &Want,
-    index: u32,
-    parent: Option<u32>,
-) -> (LinkMessage, String) {
-    let b = LinkVlan::new(&d.name, parent.unwrap_or(0), w.id);
+fn request(d: &Dev<'_>, w: &Want, index: u32, parent: Option<u32>) -> (LinkMessage, String) {
+    let b = LinkVlan::new(d.name, parent.unwrap_or(0), w.id);
     let cmd = format!(
         "ip link add link {} name {}{} type vlan id {}",
         w.parent,
@@ -94,4 +93,59 @@ pub(super) fn request(
         w.id
     );
     (base(b, d, index).build(), cmd)
+}
+
+impl DeviceKind for Vlan {
+    type Want = Want;
+    const FEATURE: Feature = FEATURE;
+
+    fn validate(
+        &self,
+        v: &mut Validator,
+        path: &KeyPath,
+        name: &str,
+        cx: &Cx<'_>,
+        ifaces: &mut [BTreeSet<String>],
+        _: &[Vec<(String, Cidr)>],
+    ) -> Option<(Common, Want)> {
+        validate(v, path, name, self, cx, ifaces)
+    }
+
+    fn words(w: &Want) -> String {
+        format!("vlan {}", w.id)
+    }
+
+    fn round(_: &Want) -> u8 {
+        1
+    }
+
+    fn create(w: &Want, own: usize) -> Create {
+        Create {
+            node: own,
+            parent: Some(w.parent.clone()),
+        }
+    }
+
+    fn request(
+        d: &Dev<'_>,
+        w: &Want,
+        index: u32,
+        parent: Option<u32>,
+        _: Option<std::os::fd::RawFd>,
+    ) -> (LinkMessage, String) {
+        request(d, w, index, parent)
+    }
+
+    fn import(
+        data: &InfoData,
+        _: u32,
+        at: &Around<'_>,
+        shared: Shared,
+    ) -> Option<Result<Self, String>> {
+        let InfoData::Vlan(i) = data else { return None };
+        if !at.parent_here {
+            return Some(Err("its parent is in another namespace".into()));
+        }
+        Some(at.parent().map(|p| import(i, p, shared)))
+    }
 }

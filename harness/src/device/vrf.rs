@@ -3,14 +3,15 @@
 
 use std::collections::BTreeSet;
 
-use netlink_packet_route::link::{InfoVrf, LinkMessage};
+use netlink_packet_route::link::{InfoData, InfoVrf, LinkMessage};
 use rtnetlink::LinkVrf;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::{base, common, opts_words, Cx, Feature, Kind, PlanDevice};
-use crate::scenario::diag::{Diagnostic, KeyPath};
-use crate::scenario::validate::Validator;
+use super::kind::{base, common, opts_words, Around, Common, Cx, Dev, DeviceKind, Feature, Shared};
+use crate::base::diag::{Diagnostic, KeyPath};
+use crate::base::net::Cidr;
+use crate::base::validate::Validator;
 use crate::topology::LinkState;
 
 pub const FEATURE: Feature = Feature {
@@ -43,12 +44,7 @@ pub struct Want {
 }
 
 /// The VRF as written, from what `ip -d link show` reports of it and of its ports.
-pub(crate) fn import(
-    info: &[InfoVrf],
-    index: u32,
-    links: &[LinkState],
-    shared: super::Shared,
-) -> Vrf {
+fn import(info: &[InfoVrf], index: u32, links: &[LinkState], shared: Shared) -> Vrf {
     Vrf {
         table: info
             .iter()
@@ -57,21 +53,21 @@ pub(crate) fn import(
                 _ => None,
             })
             .unwrap_or(0),
-        ports: super::ports_of(index, links),
+        ports: super::kind::ports_of(index, links),
         addresses: shared.addresses,
         mac: shared.mac,
         mtu: shared.mtu,
     }
 }
 
-pub(crate) fn validate(
+fn validate(
     v: &mut Validator,
     path: &KeyPath,
     name: &str,
     x: &Vrf,
     cx: &Cx<'_>,
     ifaces: &mut [BTreeSet<String>],
-) -> Option<PlanDevice> {
+) -> Option<(Common, Want)> {
     v.new_iface(path, cx.node, cx.node_name, name, ifaces);
     if x.table == 0 || x.table == 254 || x.table == 255 {
         v.push(
@@ -91,17 +87,17 @@ pub(crate) fn validate(
         );
     }
     let c = common(v, path, cx, (&x.addresses, x.mac.as_deref(), x.mtu, None));
-    let kind = Kind::Vrf(Want {
+    let kind = Want {
         table: x.table,
         ports: x.ports.clone(),
-    });
-    Some(c.device(name, kind))
+    };
+    Some((c, kind))
 }
 
 /// `ip link add NAME [index N] [address MAC] [mtu N] type vrf table N`; its ports join it as they
 /// come up (`ip link set PORT master NAME`).
-pub(super) fn request(d: &PlanDevice, w: &Want, index: u32) -> (LinkMessage, String) {
-    let b = LinkVrf::new(&d.name, w.table);
+fn request(d: &Dev<'_>, w: &Want, index: u32) -> (LinkMessage, String) {
+    let b = LinkVrf::new(d.name, w.table);
     let cmd = format!(
         "ip link add {}{} type vrf table {}",
         d.name,
@@ -109,4 +105,55 @@ pub(super) fn request(d: &PlanDevice, w: &Want, index: u32) -> (LinkMessage, Str
         w.table
     );
     (base(b, d, index).build(), cmd)
+}
+
+impl DeviceKind for Vrf {
+    type Want = Want;
+    const FEATURE: Feature = FEATURE;
+
+    fn validate(
+        &self,
+        v: &mut Validator,
+        path: &KeyPath,
+        name: &str,
+        cx: &Cx<'_>,
+        ifaces: &mut [BTreeSet<String>],
+        _: &[Vec<(String, Cidr)>],
+    ) -> Option<(Common, Want)> {
+        validate(v, path, name, self, cx, ifaces)
+    }
+
+    fn words(w: &Want) -> String {
+        format!("vrf table {}", w.table)
+    }
+
+    fn ports(w: &Want) -> &[String] {
+        &w.ports
+    }
+
+    fn vrf_table(w: &Want) -> Option<u32> {
+        Some(w.table)
+    }
+
+    fn request(
+        d: &Dev<'_>,
+        w: &Want,
+        index: u32,
+        _: Option<u32>,
+        _: Option<std::os::fd::RawFd>,
+    ) -> (LinkMessage, String) {
+        request(d, w, index)
+    }
+
+    fn import(
+        data: &InfoData,
+        index: u32,
+        at: &Around<'_>,
+        shared: Shared,
+    ) -> Option<Result<Self, String>> {
+        match data {
+            InfoData::Vrf(i) => Some(Ok(import(i, index, at.links, shared))),
+            _ => None,
+        }
+    }
 }

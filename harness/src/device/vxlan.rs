@@ -4,14 +4,17 @@
 use std::collections::BTreeSet;
 use std::net::IpAddr;
 
-use netlink_packet_route::link::{InfoVxlan, LinkMessage};
+use netlink_packet_route::link::{InfoData, InfoVxlan, LinkMessage};
 use rtnetlink::{LinkMessageBuilder, LinkVxlan};
 use serde::{Deserialize, Serialize};
 
-use super::{base, common, opts_words, Cx, Feature, Kind, PlanDevice};
-use crate::scenario::diag::{Diagnostic, KeyPath};
-use crate::scenario::net::Cidr;
-use crate::scenario::validate::Validator;
+use super::kind::{
+    base, common, device_model, opts_words, Around, Common, Create, Cx, Dev, DeviceKind, Feature,
+    Shared,
+};
+use crate::base::diag::{Diagnostic, KeyPath};
+use crate::base::net::Cidr;
+use crate::base::validate::Validator;
 use crate::topology::LinkState;
 
 pub const FEATURE: Feature = Feature {
@@ -57,7 +60,7 @@ pub struct Want {
 }
 
 /// The device as written, from what `ip -d link show` reports of it.
-pub(crate) fn import(info: &[InfoVxlan], links: &[LinkState], shared: super::Shared) -> Vxlan {
+fn import(info: &[InfoVxlan], links: &[LinkState], shared: Shared) -> Vxlan {
     let mut x = Vxlan::default().with_shared(shared);
     for i in info {
         match i {
@@ -80,7 +83,7 @@ pub(crate) fn import(info: &[InfoVxlan], links: &[LinkState], shared: super::Sha
     x
 }
 
-pub(crate) fn validate(
+fn validate(
     v: &mut Validator,
     path: &KeyPath,
     name: &str,
@@ -88,7 +91,7 @@ pub(crate) fn validate(
     cx: &Cx<'_>,
     ifaces: &mut [BTreeSet<String>],
     subnets: &[Vec<(String, Cidr)>],
-) -> Option<PlanDevice> {
+) -> Option<(Common, Want)> {
     v.new_iface(path, cx.node, cx.node_name, name, ifaces);
     if x.vni > 0x00ff_ffff {
         v.push(
@@ -146,9 +149,9 @@ pub(crate) fn validate(
         v.dev_ref(&path.key("dev"), dev, cx.node_name, &ifaces[cx.node]);
     }
     let c = common(v, path, cx, x.written());
-    Some(c.device(
-        name,
-        Kind::Vxlan(Want {
+    Some((
+        c,
+        Want {
             vni: x.vni,
             local,
             remote,
@@ -156,19 +159,14 @@ pub(crate) fn validate(
             port: x.port.unwrap_or(DEFAULT_PORT),
             dev: x.dev.clone(),
             learning: x.learning.unwrap_or(true),
-        }),
+        },
     ))
 }
 
 /// `ip link add NAME [index N] [address MAC] [mtu N] type vxlan id VNI [local A] [remote A |
 /// group A] dstport PORT [dev DEV] [nolearning]`
-pub(super) fn request(
-    d: &PlanDevice,
-    w: &Want,
-    index: u32,
-    parent: Option<u32>,
-) -> (LinkMessage, String) {
-    let mut b = LinkVxlan::new(&d.name, w.vni)
+fn request(d: &Dev<'_>, w: &Want, index: u32, parent: Option<u32>) -> (LinkMessage, String) {
+    let mut b = LinkVxlan::new(d.name, w.vni)
         .port(w.port)
         .learning(w.learning);
     let mut cmd = format!(
@@ -209,4 +207,58 @@ pub(super) fn request(
         cmd.push_str(" nolearning");
     }
     (base(b, d, index).build(), cmd)
+}
+
+impl DeviceKind for Vxlan {
+    type Want = Want;
+    const FEATURE: Feature = FEATURE;
+
+    fn validate(
+        &self,
+        v: &mut Validator,
+        path: &KeyPath,
+        name: &str,
+        cx: &Cx<'_>,
+        ifaces: &mut [BTreeSet<String>],
+        subnets: &[Vec<(String, Cidr)>],
+    ) -> Option<(Common, Want)> {
+        validate(v, path, name, self, cx, ifaces, subnets)
+    }
+
+    fn words(w: &Want) -> String {
+        format!("vxlan {}", w.vni)
+    }
+
+    fn round(_: &Want) -> u8 {
+        1
+    }
+
+    fn create(w: &Want, own: usize) -> Create {
+        Create {
+            node: own,
+            parent: w.dev.clone(),
+        }
+    }
+
+    fn request(
+        d: &Dev<'_>,
+        w: &Want,
+        index: u32,
+        parent: Option<u32>,
+        _: Option<std::os::fd::RawFd>,
+    ) -> (LinkMessage, String) {
+        request(d, w, index, parent)
+    }
+
+    fn import(
+        data: &InfoData,
+        _: u32,
+        at: &Around<'_>,
+        shared: Shared,
+    ) -> Option<Result<Self, String>> {
+        match data {
+            InfoData::Vxlan(i) => Some(Ok(import(i, at.links, shared))),
+            _ => None,
+        }
+    }
 }

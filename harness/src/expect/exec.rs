@@ -16,10 +16,11 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::transport::{parse_port_spec, Proto};
-use crate::check::Checked;
-use crate::scenario::diag::{Diagnostic, KeyPath};
-use crate::scenario::plan::Plan;
-use crate::scenario::validate::Validator;
+use crate::base::diag::{Diagnostic, KeyPath};
+use crate::base::validate::Validator;
+use crate::base::verdict::Checked;
+use crate::network::Network as Plan;
+pub use crate::network::PlanService;
 
 // ---------------------------------------------------------------------------------------------
 // The format
@@ -58,12 +59,6 @@ pub struct ExecWant {
     pub exit: i32,
     pub stdout: Option<String>,
     pub timeout_ms: u64,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PlanService {
-    pub run: Vec<String>,
-    pub ready: Option<(Proto, u16)>,
 }
 
 fn argv_ok(v: &mut Validator, path: &KeyPath, argv: &[String]) -> bool {
@@ -349,7 +344,7 @@ pub fn what(plan: &Plan, w: &ExecWant) -> String {
     format!(
         "exec {} `{}`",
         plan.node_name(w.node),
-        crate::text::printable(&w.run.join(" "))
+        crate::base::text::printable(&w.run.join(" "))
     )
 }
 

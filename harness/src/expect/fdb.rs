@@ -5,13 +5,12 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::check::Checked;
-use crate::observe::Names;
-use crate::scenario::diag::{Diagnostic, KeyPath};
-use crate::scenario::model::ScenarioFile;
-use crate::scenario::net::Mac;
-use crate::scenario::plan::Plan;
-use crate::scenario::validate::Validator;
+use crate::base::diag::{Diagnostic, KeyPath};
+use crate::base::net::Mac;
+use crate::base::validate::Validator;
+use crate::base::verdict::Checked;
+use crate::network::Names;
+use crate::network::Network as Plan;
 
 /// The expectation as written.
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
@@ -61,13 +60,13 @@ pub(crate) fn validate(
     v: &mut Validator,
     path: &KeyPath,
     x: &FdbExpect,
-    file: &ScenarioFile,
+    bridges: &crate::base::validate::Bridges,
     index: &std::collections::BTreeMap<&str, usize>,
     ifaces: &[std::collections::BTreeSet<String>],
 ) -> Option<FdbWant> {
     let node = v.node_ref(&path.key("node"), &x.node, index);
     if node.is_some() {
-        v.bridge_ref(&path.key("bridge"), &x.node, &x.bridge, file);
+        v.bridge_ref(&path.key("bridge"), &x.node, &x.bridge, bridges);
     }
     let mac = match x.mac.parse::<Mac>() {
         Ok(m) => Some(m),

@@ -9,4 +9,5 @@
 
 pub mod exec;
 pub mod fdb;
+pub mod flow;
 pub mod transport;

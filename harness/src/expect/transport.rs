@@ -17,15 +17,18 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
+use super::flow::Nat;
+use super::flow::NatExpect;
+use super::flow::{check_nat, check_path, last_seen};
+use crate::base::diag::{Diagnostic, KeyPath};
+use crate::base::icmp::{describe, Kind, Message};
+pub use crate::base::net::{parse_port_spec, Proto};
+use crate::base::validate::Validator;
+use crate::base::verdict::Checked;
 use crate::capture::frame::UDP_PROBE_MAGIC;
 use crate::capture::path::{Flow, Step};
-use crate::check::{check_nat, check_path, last_seen, Checked};
-use crate::icmp::{describe, Kind, Message};
-use crate::observe::Names;
-use crate::scenario::diag::{Diagnostic, KeyPath};
-use crate::scenario::model::NatExpect;
-use crate::scenario::plan::{Nat, Plan};
-use crate::scenario::validate::Validator;
+use crate::network::Names;
+use crate::network::Network as Plan;
 
 // ---------------------------------------------------------------------------------------------
 // The format
@@ -75,45 +78,6 @@ impl PortResult {
             PortResult::Filtered => "filtered",
             PortResult::Unreachable => "unreachable",
         }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub enum Proto {
-    Tcp,
-    Udp,
-}
-
-impl Proto {
-    pub fn name(self) -> &'static str {
-        match self {
-            Proto::Tcp => "tcp",
-            Proto::Udp => "udp",
-        }
-    }
-
-    /// The IP protocol number.
-    pub fn number(self) -> u8 {
-        match self {
-            Proto::Tcp => 6,
-            Proto::Udp => 17,
-        }
-    }
-}
-
-/// `"tcp:80"` as (TCP, 80): a listener, or a service's readiness port.
-pub fn parse_port_spec(s: &str) -> Result<(Proto, u16), String> {
-    let (proto, port) = s
-        .split_once(':')
-        .ok_or_else(|| format!("`{s}` is not `tcp:PORT` or `udp:PORT`"))?;
-    let proto = match proto {
-        "tcp" => Proto::Tcp,
-        "udp" => Proto::Udp,
-        other => return Err(format!("`{other}` is not a protocol: use tcp or udp")),
-    };
-    match port.parse::<u16>() {
-        Ok(p) if p > 0 => Ok((proto, p)),
-        _ => Err(format!("`{port}` is not a port number (1..=65535)")),
     }
 }
 
@@ -189,10 +153,9 @@ pub(crate) fn validate(
         list.clone()
     });
     let what = format!("the {} probe's `to`", proto.name());
-    let nat = e
-        .nat
-        .as_ref()
-        .map(|n| v.nat(&path.key("nat"), n, to, &what, true, cx.index, cx.ifaces));
+    let nat = e.nat.as_ref().map(|n| {
+        super::flow::validate_nat(v, &path.key("nat"), n, to, &what, true, cx.index, cx.ifaces)
+    });
     if (hops.is_some() || nat.is_some()) && !cx.capture {
         v.push(
             Diagnostic::new(
@@ -433,12 +396,12 @@ fn failure(s: &Socket, v6: bool, err: io::Error) -> PortOutcome {
         (_, Some((from, kind))) => PortOutcome::Unreachable {
             from: Some(from),
             kind: Some(kind),
-            error: crate::text::plain_error(&err),
+            error: crate::base::text::plain_error(&err),
         },
         (_, None) => PortOutcome::Unreachable {
             from: None,
             kind: None,
-            error: crate::text::plain_error(&err),
+            error: crate::base::text::plain_error(&err),
         },
     }
 }
@@ -846,7 +809,7 @@ pub fn check(
             d.push_str(&format!(" via {}", path.join(", ")));
         }
         if let Some(n) = &w.nat {
-            d.push_str(&format!("; {}", crate::check::nat_words(n)));
+            d.push_str(&format!("; {}", super::flow::nat_words(n)));
         }
         d
     } else {

@@ -12,8 +12,8 @@ use nix::sys::socket::{
     self, AddressFamily, MsgFlags, SockFlag, SockProtocol, SockType, SockaddrStorage,
 };
 
-use crate::icmp::{echo_request_type, Kind, Message};
-use crate::scenario::plan::EchoOpts;
+use crate::base::icmp::{echo_request_type, Kind, Message};
+use crate::probe::EchoOpts;
 
 /// The start of every echo request's payload: tells our probes from anyone else's.
 const PROBE_MAGIC: &[u8; 16] = b"netconform probe";

@@ -24,7 +24,23 @@ pub enum ProbeError {
     },
 }
 
-pub use crate::icmp::probe_id;
+pub use crate::base::icmp::probe_id;
+
+use std::net::IpAddr;
+
+use serde::{Deserialize, Serialize};
+
+/// How an echo request is sent: from which address, how big, whether it may be fragmented.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct EchoOpts {
+    pub src: Option<IpAddr>,
+    /// The VRF device to send in (`ping -I VRF`): its table routes the probe.
+    #[serde(default)]
+    pub vrf: Option<String>,
+    /// ICMP payload bytes; `None` the harness's 16.
+    pub size: Option<u16>,
+    pub dont_fragment: bool,
+}
 
 fn send_error(node: &str, e: std::io::Error) -> Result<String, ProbeError> {
     if e.raw_os_error() == Some(libc::ENOBUFS) {
@@ -32,5 +48,5 @@ fn send_error(node: &str, e: std::io::Error) -> Result<String, ProbeError> {
             node: node.to_string(),
         });
     }
-    Ok(crate::text::plain_error(&e))
+    Ok(crate::base::text::plain_error(&e))
 }

@@ -7,9 +7,20 @@ use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 
 use super::icmp::{IcmpSocket, Received};
 use super::{send_error, ProbeError};
-use crate::icmp::Kind;
-use crate::observe::PingOutcome;
-use crate::scenario::plan::EchoOpts;
+use crate::base::icmp::Kind;
+use crate::probe::EchoOpts;
+
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, PartialEq, Eq)]
+pub enum PingOutcome {
+    /// An echo reply came back.
+    Reply { from: IpAddr },
+    /// Nothing came back before the deadline.
+    Silence,
+    /// An ICMP error came back instead, from `from`.
+    IcmpError { from: IpAddr, kind: Kind },
+    /// The node's own stack refused to send (e.g. no route).
+    SendFailed { error: String },
+}
 
 /// Sends one echo request and waits up to `timeout` for its reply or an ICMP error about it.
 pub fn ping(

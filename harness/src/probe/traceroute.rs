@@ -7,9 +7,18 @@ use std::time::{Duration, Instant};
 
 use super::icmp::IcmpSocket;
 use super::{send_error, ProbeError};
-use crate::icmp::Kind;
-use crate::observe::TraceOutcome;
-use crate::scenario::plan::EchoOpts;
+use crate::base::icmp::Kind;
+use crate::probe::EchoOpts;
+
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, PartialEq, Eq)]
+pub struct TraceOutcome {
+    /// The address that answered each TTL from 1, up to the destination (or, when it never
+    /// answered, up to the last hop that did, followed by one silent hop).
+    pub hops: Vec<Option<IpAddr>>,
+    pub reached: bool,
+    /// Set when the probes could not be sent at all.
+    pub send_error: Option<String>,
+}
 
 pub fn traceroute(
     sock: &mut IcmpSocket,

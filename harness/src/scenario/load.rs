@@ -8,10 +8,10 @@ use std::path::{Path, PathBuf};
 use toml::de::{DeTable, DeValue};
 use toml::Spanned;
 
-use super::diag::{did_you_mean, Diagnostic, KeyPath, Seg};
 use super::model::ScenarioFile;
 use super::plan::Plan;
 use super::validate::validate;
+use crate::base::diag::{did_you_mean, Diagnostic, KeyPath, Seg};
 
 /// Files larger than this are refused before parsing: a scenario is a page of TOML, not data.
 pub(crate) const MAX_FILE_BYTES: u64 = 4 * 1024 * 1024;
@@ -44,7 +44,7 @@ impl fmt::Display for Located {
 
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
-    #[error("cannot read scenario {}: {}", path.display(), crate::text::plain_error(.cause))]
+    #[error("cannot read scenario {}: {}", path.display(), crate::base::text::plain_error(.cause))]
     Io {
         path: PathBuf,
         cause: std::io::Error,
@@ -241,7 +241,7 @@ fn chain(doc: Doc, seen: &mut Vec<(PathBuf, PathBuf)>) -> Result<Vec<Doc>, LoadE
                 format!(
                     "cannot read `{}`: {}",
                     parent_path.display(),
-                    crate::text::plain_error(&e)
+                    crate::base::text::plain_error(&e)
                 ),
                 Some("the path is relative to this file".into()),
             ))
@@ -268,7 +268,7 @@ fn chain(doc: Doc, seen: &mut Vec<(PathBuf, PathBuf)>) -> Result<Vec<Doc>, LoadE
             format!(
                 "cannot read `{}`: {}",
                 path.display(),
-                crate::text::plain_error(&cause)
+                crate::base::text::plain_error(&cause)
             ),
             None,
         ),

@@ -1,10 +1,8 @@
 //! The scenario format: model, validation and loading. Pure: no syscalls besides reading the file.
 
-pub mod diag;
 pub mod gen;
 pub mod load;
 pub mod model;
-pub mod net;
 pub mod plan;
 pub mod validate;
 

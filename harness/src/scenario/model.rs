@@ -49,7 +49,7 @@ pub struct Settings {
     /// the host has, see the README) or `"kernel"` (the kernel's own documented defaults for
     /// every setting the usual baseline changes, never the host's values), for comparing the two
     /// with `netconform diff`.
-    pub baseline: Option<Baseline>,
+    pub baseline: Option<crate::topology::sysctl::Baseline>,
     /// How many processes and threads the scenario's programs (and the harness in its sandbox)
     /// may have at once (default 4096; RLIMIT_NPROC of the sandbox's user namespace).
     pub max_processes: Option<u64>,
@@ -58,55 +58,58 @@ pub struct Settings {
     pub max_memory_mb: Option<u64>,
 }
 
-/// What every node starts from: netconform's known, quiet settings, or the kernel's defaults.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum Baseline {
-    #[default]
-    Netconform,
-    Kernel,
-}
+/// A node: one network namespace. Its device tables (`vxlans`, `bonds`, ...) come from the
+/// device registry ([`crate::device::device_kinds`]), one field per kind.
+macro_rules! node_model {
+    ($($table:ident: $variant:ident = $module:ident::$model:ident, $doc:literal;)*) => {
+        #[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+        #[serde(deny_unknown_fields)]
+        pub struct Node {
+            #[serde(default)]
+            pub sysctl: BTreeMap<String, SysctlValue>,
+            #[serde(default)]
+            pub bridges: BTreeMap<String, Bridge>,
+            $(
+                #[doc = $doc]
+                #[serde(default)]
+                pub $table: BTreeMap<String, crate::device::$module::$model>,
+            )*
+            #[serde(default)]
+            pub routes: Vec<Route>,
+            /// Policy routing rules (`ip rule`).
+            #[serde(default)]
+            pub rules: Vec<Rule>,
+            #[serde(default)]
+            pub run: Vec<Vec<String>>,
+            /// Ports the harness itself listens on, on every address of the node (both families),
+            /// before any probe runs: `["tcp:80", "udp:53"]`. A listener answers with its node's name
+            /// and the client address it saw.
+            #[serde(default)]
+            pub listen: Vec<String>,
+            /// Long-running programs, started after the `run` lines and before the probes, killed when
+            /// the run ends.
+            #[serde(default)]
+            pub services: Vec<crate::expect::exec::Service>,
+        }
 
-#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Node {
-    #[serde(default)]
-    pub sysctl: BTreeMap<String, SysctlValue>,
-    #[serde(default)]
-    pub bridges: BTreeMap<String, Bridge>,
-    /// VXLAN devices (`ip link add NAME type vxlan ...`).
-    #[serde(default)]
-    pub vxlans: BTreeMap<String, crate::device::vxlan::Vxlan>,
-    /// macvlan devices living in this node, each the child of an interface (`ip link add link
-    /// PARENT name NAME type macvlan ...`).
-    #[serde(default)]
-    pub macvlans: BTreeMap<String, crate::device::macvlan::Macvlan>,
-    /// 802.1Q VLAN devices (`ip link add link PARENT name NAME type vlan id N`).
-    #[serde(default)]
-    pub vlans: BTreeMap<String, crate::device::vlan::Vlan>,
-    /// Bonds (`ip link add NAME type bond mode MODE`, ports joined to it).
-    #[serde(default)]
-    pub bonds: BTreeMap<String, crate::device::bond::Bond>,
-    /// VRFs (`ip link add NAME type vrf table N`, ports joined to it).
-    #[serde(default)]
-    pub vrfs: BTreeMap<String, crate::device::vrf::Vrf>,
-    #[serde(default)]
-    pub routes: Vec<Route>,
-    /// Policy routing rules (`ip rule`).
-    #[serde(default)]
-    pub rules: Vec<Rule>,
-    #[serde(default)]
-    pub run: Vec<Vec<String>>,
-    /// Ports the harness itself listens on, on every address of the node (both families),
-    /// before any probe runs: `["tcp:80", "udp:53"]`. A listener answers with its node's name
-    /// and the client address it saw.
-    #[serde(default)]
-    pub listen: Vec<String>,
-    /// Long-running programs, started after the `run` lines and before the probes, killed when
-    /// the run ends.
-    #[serde(default)]
-    pub services: Vec<crate::expect::exec::Service>,
+        impl Node {
+            /// Its device tables, for the device kinds' validation and tools.
+            pub(crate) fn devices(&self) -> crate::device::Tables<'_> {
+                crate::device::Tables {
+                    $($table: &self.$table,)*
+                }
+            }
+
+            /// The node without device `name` of `table`.
+            pub(crate) fn remove_device(&mut self, table: crate::device::Table, name: &str) {
+                match table {
+                    $(crate::device::Table::$variant => drop(self.$table.remove(name)),)*
+                }
+            }
+        }
+    };
 }
+crate::device::device_kinds!(node_model);
 
 /// Sysctl values are written as text; integers and booleans are accepted for convenience.
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
@@ -228,7 +231,7 @@ pub struct PingExpect {
     /// The `node:interface` points the echo request crossed, in order.
     pub path: Option<Vec<String>>,
     /// Where the request's source or destination address is rewritten, and to what.
-    pub nat: Option<NatExpect>,
+    pub nat: Option<crate::expect::flow::NatExpect>,
     /// The source address to send from (`ping -I ADDR`): policy routing rules see it.
     pub src: Option<String>,
     /// ICMP payload bytes (`ping -s N`); default 16.
@@ -238,14 +241,6 @@ pub struct PingExpect {
     pub dont_fragment: bool,
     /// Send inside this VRF of the node (`ping -I VRF`).
     pub vrf: Option<String>,
-}
-
-#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct NatExpect {
-    pub at: String,
-    pub src: Option<String>,
-    pub dst: Option<String>,
 }
 
 fn yes() -> bool {

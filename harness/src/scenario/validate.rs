@@ -3,10 +3,11 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
-use super::diag::{did_you_mean, Diagnostic, KeyPath};
 use super::model::{self, ScenarioFile};
-use super::net::{family_name, is_link_local, max_prefix, parse_ip, Cidr, Mac};
 use super::plan::*;
+use crate::base::diag::{Diagnostic, KeyPath};
+use crate::base::net::{family_name, is_link_local, max_prefix, Cidr, Mac};
+use crate::base::validate::Validator;
 
 /// More nodes than this is refused up front: each node is a network namespace (~325 KiB of kernel
 /// memory) and counts toward `user.max_net_namespaces`.
@@ -16,20 +17,6 @@ pub(crate) const MAX_NODES: usize = 4096;
 pub const MAX_EXPECTATIONS: usize = 0x10000 - 0x4e00;
 /// A Linux bridge refuses its 1024th port.
 pub(crate) const MAX_BRIDGE_PORTS: usize = 1023;
-/// Why the kernel refuses `addr` as an interface's address (or why it would be meaningless).
-fn unassignable(addr: IpAddr) -> Option<&'static str> {
-    match addr {
-        IpAddr::V4(a) if a.is_multicast() => Some("a multicast address"),
-        IpAddr::V4(a) if a.is_broadcast() => Some("the limited broadcast address"),
-        IpAddr::V6(a) if a.is_multicast() => Some("a multicast address"),
-        IpAddr::V6(a) if a.is_unspecified() => Some("the unspecified address"),
-        IpAddr::V6(a) if a.is_loopback() => Some("the loopback address (only `lo` has it)"),
-        _ => None,
-    }
-}
-
-/// Linux interface names are at most 15 bytes (IFNAMSIZ - 1).
-pub(crate) const IFNAMSIZ_MAX: usize = 15;
 
 /// Validates `file`. `node_order` lists node names in the order the file declares them; nodes
 /// are built (and their `run` lines executed) in that order.
@@ -42,7 +29,7 @@ pub(crate) fn validate(
 
     if let Some(d) = too_large(file) {
         v.push(d);
-        return Err(v.diags);
+        return Err(v.into_diags());
     }
     let names = node_names(file, node_order);
     let index: BTreeMap<&str, usize> = names
@@ -80,17 +67,19 @@ pub(crate) fn validate(
     let mut expectations = echo_expectations(&mut v, &t);
     expectations.extend(port_and_exec_expectations(&mut v, &t));
     expectations.extend(table_expectations(&mut v, &t));
-    if v.diags.is_empty() {
+    if v.is_clean() {
         Ok(Plan {
             description: file.description.clone(),
-            settings,
-            nodes,
-            links,
+            net: Network {
+                settings,
+                nodes,
+                links,
+            },
             expectations,
             stream: false,
         })
     } else {
-        Err(v.diags)
+        Err(v.into_diags())
     }
 }
 
@@ -240,15 +229,24 @@ fn link_steps(
 ) -> Vec<PlanLink> {
     let root = KeyPath::root();
     let mut links = Vec::new();
+    let bridges = bridges_of(file);
     for (li, link) in file.links.iter().enumerate() {
         let lpath = root.key("links").index(li);
-        let a = v.end(&lpath.key("a"), &link.a, index, file, ifaces, subnets);
-        let b = v.end(&lpath.key("b"), &link.b, index, file, ifaces, subnets);
+        let a = v.end(&lpath.key("a"), &link.a, index, &bridges, ifaces, subnets);
+        let b = v.end(&lpath.key("b"), &link.b, index, &bridges, ifaces, subnets);
         if let (Some(a), Some(b)) = (a, b) {
             links.push(PlanLink { a, b });
         }
     }
     links
+}
+
+/// Every node's bridges by name, for `bridge` keys.
+fn bridges_of(file: &ScenarioFile) -> crate::base::validate::Bridges {
+    file.nodes
+        .iter()
+        .map(|(n, x)| (n.clone(), x.bridges.keys().cloned().collect()))
+        .collect()
 }
 
 /// Every node's devices (see [`crate::device`]).
@@ -262,16 +260,18 @@ fn device_steps(
     nodes: &mut [PlanNode],
 ) {
     let root = KeyPath::root();
+    let bridges = bridges_of(file);
     // Devices sit on link ends (and a macvlan on another node's), so they come after links.
     for (i, name) in names.iter().enumerate() {
         let cx = crate::device::Cx {
-            file,
+            bridges: &bridges,
             index,
             node: i,
             node_name: name,
         };
         let path = root.key("nodes").key(name);
-        nodes[i].devices = crate::device::validate_node(v, &path, &cx, ifaces, subnets);
+        let tables = file.nodes[name.as_str()].devices();
+        nodes[i].devices = crate::device::validate_node(v, &path, &cx, tables, ifaces, subnets);
     }
 }
 
@@ -369,10 +369,10 @@ fn route_steps(
 fn ipv6_flags(
     subnets: &[Vec<(String, Cidr)>],
     nodes: &mut [PlanNode],
-    baseline: crate::scenario::model::Baseline,
+    baseline: crate::topology::sysctl::Baseline,
 ) {
     // The kernel's defaults: IPv6 on everywhere, addresses through duplicate address detection.
-    if baseline == crate::scenario::model::Baseline::Kernel {
+    if baseline == crate::topology::sysctl::Baseline::Kernel {
         for n in nodes.iter_mut() {
             n.ipv6 = true;
             n.dad = true;
@@ -421,7 +421,8 @@ fn ping(v: &mut Validator, t: &Known<'_>, k: usize, p: &model::PingExpect) -> Op
         list.clone()
     });
     let nat = p.nat.as_ref().map(|n| {
-        v.nat(
+        crate::expect::flow::validate_nat(
+            v,
             &path.key("nat"),
             n,
             to,
@@ -464,7 +465,12 @@ fn ping(v: &mut Validator, t: &Known<'_>, k: usize, p: &model::PingExpect) -> Op
         nat,
         opts: EchoOpts {
             src,
-            vrf: v.vrf_ref(&path.key("vrf"), p.vrf.as_deref(), &nodes[from], &p.from),
+            vrf: v.vrf_ref(
+                &path.key("vrf"),
+                p.vrf.as_deref(),
+                &nodes[from].vrfs(),
+                &p.from,
+            ),
             size: p.size,
             dont_fragment: p.dont_fragment,
         },
@@ -525,7 +531,12 @@ fn traceroute(
         hops,
         opts: EchoOpts {
             src,
-            vrf: v.vrf_ref(&path.key("vrf"), t.vrf.as_deref(), &nodes[from], &t.from),
+            vrf: v.vrf_ref(
+                &path.key("vrf"),
+                t.vrf.as_deref(),
+                &nodes[from].vrfs(),
+                &t.from,
+            ),
             ..EchoOpts::default()
         },
     })
@@ -608,7 +619,9 @@ fn table_expectations(v: &mut Validator, t: &Known<'_>) -> Vec<Expectation> {
     }
     for (k, x) in e.fdb.iter().enumerate() {
         let path = root.key("expect").key("fdb").index(k);
-        if let Some(w) = crate::expect::fdb::validate(v, &path, x, t.file, t.index, t.ifaces) {
+        if let Some(w) =
+            crate::expect::fdb::validate(v, &path, x, &bridges_of(t.file), t.index, t.ifaces)
+        {
             expectations.push(Expectation::Fdb(w));
         }
     }
@@ -663,7 +676,12 @@ fn route_expectation(
         );
     }
     let (node, to) = (node?, to?);
-    let vrf = v.vrf_ref(&path.key("vrf"), r.vrf.as_deref(), &t.nodes[node], &r.node);
+    let vrf = v.vrf_ref(
+        &path.key("vrf"),
+        r.vrf.as_deref(),
+        &t.nodes[node].vrfs(),
+        &r.node,
+    );
     Some(Expectation::Route {
         node,
         to,
@@ -708,27 +726,7 @@ fn neighbor_expectation(
     })
 }
 
-/// `"10.0.0.2:80"` or `"[fd00::2]:80"` as (address, port); `None` without a port.
-fn split_port(s: &str) -> Option<(&str, &str)> {
-    if let Some(rest) = s.strip_prefix('[') {
-        let (ip, port) = rest.split_once("]:")?;
-        return Some((ip, port));
-    }
-    let (ip, port) = s.rsplit_once(':')?;
-    // An IPv6 address without brackets has colons of its own.
-    (!ip.contains(':')).then_some((ip, port))
-}
-
-#[derive(Default)]
-pub(crate) struct Validator {
-    diags: Vec<Diagnostic>,
-}
-
 impl Validator {
-    pub(crate) fn push(&mut self, d: Diagnostic) {
-        self.diags.push(d);
-    }
-
     fn settings(&mut self, s: &model::Settings) -> Timing {
         let d = Timing::default();
         let path = KeyPath::root().key("settings");
@@ -736,7 +734,7 @@ impl Validator {
             None => default,
             Some(x) if (min..=max).contains(&x) => x,
             Some(x) => {
-                self.diags.push(
+                self.push(
                     Diagnostic::new(path.key(key), format!("{x} is outside {min}..={max}"))
                         .hint(format!("the default is {default}")),
                 );
@@ -802,147 +800,6 @@ impl Validator {
         }
     }
 
-    /// Every argument of a command must reach the program: none may hold a NUL byte.
-    pub(crate) fn argv_bytes(&mut self, path: &KeyPath, argv: &[String]) {
-        if let Some(k) = argv.iter().position(|a| a.contains('\0')) {
-            self.push(
-                Diagnostic::new(
-                    path.index(k),
-                    format!(
-                        "argument {} holds a NUL byte, which no program can be given",
-                        k + 1
-                    ),
-                )
-                .hint("remove the \\u0000 from the argument"),
-            );
-        }
-    }
-
-    fn ifname(&mut self, path: &KeyPath, name: &str) {
-        let problem = if name.is_empty() {
-            Some("an interface name cannot be empty".to_string())
-        } else if name.len() > IFNAMSIZ_MAX {
-            Some(format!(
-                "interface name `{name}` is {} bytes; Linux allows at most {IFNAMSIZ_MAX}",
-                name.len()
-            ))
-        } else if name == "."
-            || name == ".."
-            || name.contains('/')
-            || name.contains(':')
-            || name.chars().any(|c| c.is_whitespace() || c.is_control())
-        {
-            Some(format!("`{name}` is not a valid interface name"))
-        } else if name.contains('%') {
-            Some(format!(
-                "`{name}` is a name template: the kernel would replace `%d` with a number of its choosing"
-            ))
-        } else if name == "lo" {
-            Some("`lo` exists in every node already".to_string())
-        } else {
-            None
-        };
-        if let Some(p) = problem {
-            self.push(
-                Diagnostic::new(path.clone(), p)
-                    .hint("use at most 15 bytes without `/`, `:` or spaces, e.g. `eth0`"),
-            );
-        }
-    }
-
-    pub(crate) fn cidrs(&mut self, path: &KeyPath, list: &[String]) -> Vec<Cidr> {
-        let mut out: Vec<Cidr> = Vec::new();
-        let mut seen = std::collections::HashSet::new();
-        for (i, s) in list.iter().enumerate() {
-            match s.parse::<Cidr>() {
-                Ok(c) if c.prefix < max_prefix(c.addr) && c.is_network() => self.push(
-                    Diagnostic::new(path.index(i), format!("`{s}` is a network address, not a host address"))
-                        .hint("give the interface a host address inside the subnet, e.g. the network address + 1"),
-                ),
-                Ok(c) if seen.contains(&c.addr) => self.push(Diagnostic::new(
-                    path.index(i),
-                    format!("address {} is listed twice", c.addr),
-                )),
-                Ok(c) if unassignable(c.addr).is_some() => self.push(
-                    Diagnostic::new(
-                        path.index(i),
-                        format!(
-                            "`{s}` is {}, which an interface cannot have",
-                            unassignable(c.addr).unwrap_or_default()
-                        ),
-                    )
-                    .hint("give the interface a unicast host address, e.g. 10.0.0.1/24 or fd00::1/64"),
-                ),
-                Ok(c) => {
-                    seen.insert(c.addr);
-                    out.push(c);
-                }
-                Err(e) => self.push(Diagnostic::new(path.index(i), e)),
-            }
-        }
-        out
-    }
-
-    pub(crate) fn mac(&mut self, path: &KeyPath, mac: Option<&str>) -> Option<Mac> {
-        match Mac::parse_unicast(mac?) {
-            Ok(m) => Some(m),
-            Err(e) => {
-                self.push(Diagnostic::new(path.clone(), e));
-                None
-            }
-        }
-    }
-
-    pub(crate) fn mtu(&mut self, path: &KeyPath, mtu: Option<u32>) -> Option<u32> {
-        let m = mtu?;
-        if !(68..=65535).contains(&m) {
-            self.push(Diagnostic::new(
-                path.clone(),
-                format!("mtu {m} is outside 68..=65535"),
-            ));
-        }
-        Some(m)
-    }
-
-    pub(crate) fn ip(&mut self, path: &KeyPath, s: &str) -> Option<IpAddr> {
-        match parse_ip(s) {
-            Ok(ip) => Some(ip),
-            Err(e) => {
-                let d = Diagnostic::new(path.clone(), e);
-                let d = if s.contains('/') {
-                    d.hint("give a single address without a prefix length")
-                } else {
-                    d
-                };
-                self.push(d);
-                None
-            }
-        }
-    }
-
-    /// `ip` (when given) must be of the family of `like`, which `what` names.
-    pub(crate) fn same_family(
-        &mut self,
-        path: &KeyPath,
-        ip: Option<IpAddr>,
-        like: IpAddr,
-        what: &str,
-    ) {
-        if let Some(ip) = ip.filter(|ip| ip.is_ipv4() != like.is_ipv4()) {
-            self.push(
-                Diagnostic::new(
-                    path.clone(),
-                    format!(
-                        "{ip} is an {} address, but {what} ({like}) is {}",
-                        family_name(ip),
-                        family_name(like)
-                    ),
-                )
-                .hint(format!("use an {} address here", family_name(like))),
-            );
-        }
-    }
-
     fn sysctl(&mut self, path: &KeyPath, key: &str, value: &str) {
         let parts: Vec<&str> = key.split('.').collect();
         if parts.first() != Some(&"net")
@@ -965,237 +822,12 @@ impl Validator {
         }
     }
 
-    pub(crate) fn node_ref(
-        &mut self,
-        path: &KeyPath,
-        name: &str,
-        index: &BTreeMap<&str, usize>,
-    ) -> Option<usize> {
-        match index.get(name) {
-            Some(i) => Some(*i),
-            None => {
-                let hint = did_you_mean(name, index.keys().copied()).unwrap_or_else(|| {
-                    if index.is_empty() {
-                        "declare it with a [nodes.NAME] table".to_string()
-                    } else {
-                        format!(
-                            "declared nodes: {}",
-                            index.keys().copied().collect::<Vec<_>>().join(", ")
-                        )
-                    }
-                });
-                self.push(
-                    Diagnostic::new(path.clone(), format!("node `{name}` does not exist"))
-                        .hint(hint),
-                );
-                None
-            }
-        }
-    }
-
-    /// A `node:interface` point, as paths and NAT expectations name them.
-    pub(crate) fn point(
-        &mut self,
-        path: &KeyPath,
-        point: &str,
-        index: &BTreeMap<&str, usize>,
-        ifaces: &[BTreeSet<String>],
-    ) {
-        let Some((node, iface)) = point.rsplit_once(':') else {
-            self.push(
-                Diagnostic::new(
-                    path.clone(),
-                    format!("`{point}` is not a `node:interface` point"),
-                )
-                .hint(r#"e.g. "host:eth0""#),
-            );
-            return;
-        };
-        if let Some(n) = self.node_ref(path, node, index) {
-            self.dev_ref(path, iface, node, &ifaces[n]);
-        }
-    }
-
-    pub(crate) fn dev_ref(
-        &mut self,
-        path: &KeyPath,
-        dev: &str,
-        node: &str,
-        ifaces: &BTreeSet<String>,
-    ) {
-        if dev != "lo" && !ifaces.contains(dev) {
-            let hint = did_you_mean(dev, ifaces.iter().map(String::as_str)).unwrap_or_else(|| {
-                format!(
-                    "node `{node}` has: lo, {}",
-                    ifaces.iter().cloned().collect::<Vec<_>>().join(", ")
-                )
-            });
-            self.push(
-                Diagnostic::new(
-                    path.clone(),
-                    format!("node `{node}` has no interface `{dev}`"),
-                )
-                .hint(hint),
-            );
-        }
-    }
-
-    /// An expected NAT rewrite: where, and the new source and/or destination (with a port when
-    /// `ports`, for TCP and UDP: `"172.17.0.2:80"`, `"[fd00::2]:80"`).
-    #[allow(clippy::too_many_arguments)] // the context a nat key is read in
-    pub(crate) fn nat(
-        &mut self,
-        npath: &KeyPath,
-        n: &model::NatExpect,
-        to: Option<IpAddr>,
-        what: &str,
-        ports: bool,
-        index: &BTreeMap<&str, usize>,
-        ifaces: &[BTreeSet<String>],
-    ) -> Nat {
-        self.point(&npath.key("at"), &n.at, index, ifaces);
-        if n.src.is_none() && n.dst.is_none() {
-            self.push(
-                Diagnostic::new(
-                    npath.clone(),
-                    "a nat expectation needs `src`, `dst` or both",
-                )
-                .hint(r#"e.g. nat = { at = "host:eth0", src = "10.168.0.2" }"#),
-            );
-        }
-        let mut end = |key: &str, text: Option<&str>| -> (Option<IpAddr>, Option<u16>) {
-            let Some(text) = text else {
-                return (None, None);
-            };
-            let kpath = npath.key(key);
-            match (ports, split_port(text)) {
-                (true, Some((ip, port))) => match port.parse::<u16>() {
-                    Ok(p) if p > 0 => (self.ip(&kpath, ip), Some(p)),
-                    _ => {
-                        self.push(
-                            Diagnostic::new(kpath, format!("`{port}` is not a port number"))
-                                .hint("ports are 1..=65535"),
-                        );
-                        (None, None)
-                    }
-                },
-                (false, Some(_)) if parse_ip(text).is_err() => {
-                    self.push(
-                        Diagnostic::new(kpath, format!("`{text}` has a port, but a ping has none"))
-                            .hint("give the address alone"),
-                    );
-                    (None, None)
-                }
-                _ => (self.ip(&kpath, text), None),
-            }
-        };
-        let (src, src_port) = end("src", n.src.as_deref());
-        let (dst, dst_port) = end("dst", n.dst.as_deref());
-        if let Some(to) = to {
-            self.same_family(&npath.key("src"), src, to, what);
-            self.same_family(&npath.key("dst"), dst, to, what);
-        }
-        Nat {
-            at: n.at.clone(),
-            src,
-            dst,
-            src_port,
-            dst_port,
-        }
-    }
-
-    /// `vrf` names a VRF of the node.
-    pub(crate) fn vrf_ref(
-        &mut self,
-        path: &KeyPath,
-        vrf: Option<&str>,
-        node: &PlanNode,
-        node_name: &str,
-    ) -> Option<String> {
-        let vrf = vrf?;
-        let vrfs: Vec<&str> = node
-            .devices
-            .iter()
-            .filter(|d| matches!(d.kind, crate::device::Kind::Vrf(_)))
-            .map(|d| d.name.as_str())
-            .collect();
-        if !vrfs.contains(&vrf) {
-            let hint = did_you_mean(vrf, vrfs.iter().copied()).unwrap_or_else(|| {
-                format!("declare it: [nodes.{node_name}] vrfs.{vrf} = {{ table = 10, ports = [\"eth1\"] }}")
-            });
-            self.push(
-                Diagnostic::new(
-                    path.clone(),
-                    format!("node `{node_name}` has no VRF `{vrf}`"),
-                )
-                .hint(hint),
-            );
-        }
-        Some(vrf.to_string())
-    }
-
-    /// A probe's `src` must be an address of its node, in the family of its destination.
-    pub(crate) fn own_source(
-        &mut self,
-        path: &KeyPath,
-        src: Option<IpAddr>,
-        to: IpAddr,
-        node: &str,
-        subnets: &[(String, Cidr)],
-    ) {
-        let Some(src) = src else { return };
-        self.same_family(path, Some(src), to, "`to`");
-        if !subnets.iter().any(|(_, c)| c.addr == src) {
-            let own: Vec<String> = subnets.iter().map(|(_, c)| c.addr.to_string()).collect();
-            self.push(
-                Diagnostic::new(
-                    path.clone(),
-                    format!("{src} is not an address of node `{node}`"),
-                )
-                .hint(if own.is_empty() {
-                    "the node has no addresses".to_string()
-                } else {
-                    format!("send from one of its own: {}", own.join(", "))
-                }),
-            );
-        }
-    }
-
-    pub(crate) fn reachable_at_all(
-        &mut self,
-        path: &KeyPath,
-        from: &str,
-        has_iface: bool,
-        to: IpAddr,
-    ) {
-        if is_link_local(to) {
-            self.push(
-                Diagnostic::new(
-                    path.key("to"),
-                    format!("{to} is a link-local address, which means something only on one link, and a probe names no interface"),
-                )
-                .hint("probe a global or unique-local address of that interface instead (e.g. fd00::1)"),
-            );
-        }
-        if !has_iface && !to.is_loopback() {
-            self.push(
-                Diagnostic::new(
-                    path.key("from"),
-                    format!(
-                        "node `{from}` has no interface besides `lo`, so it can never reach {to}"
-                    ),
-                )
-                .hint("connect it with a [[links]] entry"),
-            );
-        }
-    }
-
     fn end(
         &mut self,
         path: &KeyPath,
         end: &model::LinkEnd,
         index: &BTreeMap<&str, usize>,
-        file: &ScenarioFile,
+        bridges: &crate::base::validate::Bridges,
         ifaces: &mut [BTreeSet<String>],
         subnets: &mut [Vec<(String, Cidr)>],
     ) -> Option<PlanEnd> {
@@ -1221,7 +853,7 @@ impl Validator {
             subnets[node].push((end.name.clone(), *a));
         }
         if let Some(br) = &end.bridge {
-            self.bridge_ref(&path.key("bridge"), &end.node, br, file);
+            self.bridge_ref(&path.key("bridge"), &end.node, br, bridges);
         }
         Some(PlanEnd {
             node,
@@ -1231,59 +863,6 @@ impl Validator {
             bridge: end.bridge.clone(),
             mtu,
         })
-    }
-
-    /// `bridge` names a bridge of `node` itself.
-    pub(crate) fn bridge_ref(&mut self, path: &KeyPath, node: &str, br: &str, file: &ScenarioFile) {
-        let bridges = &file.nodes[node].bridges;
-        if bridges.contains_key(br) {
-            return;
-        }
-        let elsewhere = file
-            .nodes
-            .iter()
-            .find(|(_, n)| n.bridges.contains_key(br))
-            .map(|(owner, _)| format!("bridge `{br}` is on node `{owner}`; an interface can only join a bridge of its own node"));
-        let hint = elsewhere
-            .or_else(|| did_you_mean(br, bridges.keys().map(String::as_str)))
-            .unwrap_or_else(|| {
-                if bridges.is_empty() {
-                    format!("declare it: [nodes.{node}] bridges.{br} = {{}}")
-                } else {
-                    format!(
-                        "node `{node}` has bridges: {}",
-                        bridges.keys().cloned().collect::<Vec<_>>().join(", ")
-                    )
-                }
-            });
-        self.push(
-            Diagnostic::new(
-                path.clone(),
-                format!("bridge `{br}` does not exist on node `{node}`"),
-            )
-            .hint(hint),
-        );
-    }
-
-    /// A new interface `name` of node `node`: a valid name, unique in its node.
-    pub(crate) fn new_iface(
-        &mut self,
-        path: &KeyPath,
-        node: usize,
-        node_name: &str,
-        name: &str,
-        ifaces: &mut [BTreeSet<String>],
-    ) {
-        self.ifname(path, name);
-        if !ifaces[node].insert(name.to_string()) {
-            self.push(
-                Diagnostic::new(
-                    path.clone(),
-                    format!("node `{node_name}` already has an interface named `{name}`"),
-                )
-                .hint("interface names must be unique within a node"),
-            );
-        }
     }
 
     fn route(

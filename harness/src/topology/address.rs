@@ -7,7 +7,7 @@ use netlink_packet_route::address::{AddressAttribute, AddressFlags};
 use netlink_packet_route::AddressFamily;
 
 use super::{Netlink, NetlinkError};
-use crate::scenario::net::Cidr;
+use crate::base::net::Cidr;
 
 /// One address of one interface, as the kernel reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]

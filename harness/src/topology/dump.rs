@@ -16,8 +16,8 @@ use rtnetlink::packet_core::{NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_RE
 use rtnetlink::{IpVersion, RouteMessageBuilder};
 
 use super::{Netlink, NetlinkError};
-use crate::scenario::net::Cidr;
-use crate::scenario::plan::PlanRule;
+use crate::base::net::Cidr;
+use crate::topology::route::PlanRule;
 
 /// A point-to-point address: (interface index, its own address, the peer and its prefix).
 pub type PeerAddress = (u32, IpAddr, Cidr);
@@ -103,7 +103,7 @@ impl Netlink {
             let Some(ip) = local.or(address) else {
                 continue;
             };
-            if crate::scenario::net::is_link_local(ip) {
+            if crate::base::net::is_link_local(ip) {
                 continue;
             }
             if let (Some(l), Some(peer)) = (local, address) {
@@ -195,7 +195,7 @@ impl Netlink {
                         prefix: h.destination_prefix_length,
                     };
                 }
-                if r.to.addr.is_multicast() || crate::scenario::net::is_link_local(r.to.addr) {
+                if r.to.addr.is_multicast() || crate::base::net::is_link_local(r.to.addr) {
                     continue;
                 }
                 r.table = table;

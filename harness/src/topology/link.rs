@@ -10,7 +10,7 @@ use netlink_packet_route::link::{
 use rtnetlink::{LinkBridge, LinkMessageBuilder, LinkUnspec, LinkVeth};
 
 use super::{Netlink, NetlinkError};
-use crate::scenario::net::Mac;
+use crate::base::net::Mac;
 
 /// What the kernel reports about one link.
 #[derive(Debug, Clone, PartialEq, Eq)]

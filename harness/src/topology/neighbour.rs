@@ -8,7 +8,7 @@ use netlink_packet_route::neighbour::{NeighbourAddress, NeighbourAttribute, Neig
 use netlink_packet_route::AddressFamily;
 
 use super::{Netlink, NetlinkError};
-use crate::scenario::net::Mac;
+use crate::base::net::Mac;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Neighbour {

@@ -7,7 +7,9 @@ use netlink_packet_route::route::{RouteAddress, RouteAttribute, RouteScope};
 use rtnetlink::RouteMessageBuilder;
 
 use super::{Netlink, NetlinkError};
-use crate::scenario::plan::{Lookup, PlanRoute, PlanRule};
+use serde::{Deserialize, Serialize};
+
+use crate::base::net::Cidr;
 
 /// The kernel's answer to `ip route get`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,7 +40,7 @@ impl Netlink {
         } else {
             r.to.to_string()
         };
-        let words = crate::scenario::plan::route_words(
+        let words = route_words(
             &to,
             r.via.as_ref().map(|g| g as &dyn std::fmt::Display),
             dev_index.map(|_| r.dev.as_deref().unwrap_or("?")),
@@ -114,11 +116,11 @@ impl Netlink {
             detail: e.to_string(),
         };
         let mut b = RouteMessageBuilder::<IpAddr>::new()
-            .destination_prefix(to, crate::scenario::net::max_prefix(to))
+            .destination_prefix(to, crate::base::net::max_prefix(to))
             .map_err(|e| invalid(&e))?;
         if let Some(f) = lookup.from {
             b = b
-                .source_prefix(f, crate::scenario::net::max_prefix(f))
+                .source_prefix(f, crate::base::net::max_prefix(f))
                 .map_err(|e| invalid(&e))?;
         }
         if let Some(i) = iif {
@@ -138,7 +140,7 @@ impl Netlink {
             Ok(m) => m,
             Err(rtnetlink::Error::NetlinkError(e)) => {
                 let errno = e.raw_code().unsigned_abs() as i32;
-                return Ok(Err(crate::text::plain_error(
+                return Ok(Err(crate::base::text::plain_error(
                     &std::io::Error::from_raw_os_error(errno),
                 )));
             }
@@ -165,7 +167,7 @@ impl Netlink {
         let cmd = format!(
             "ip{} rule add{}",
             if r.v6 { " -6" } else { "" },
-            crate::scenario::plan::rule_words(
+            rule_words(
                 r.from.map(|c| c.to_string()).as_deref(),
                 r.to.map(|c| c.to_string()).as_deref(),
                 r.iif.as_deref(),
@@ -211,5 +213,110 @@ impl Netlink {
             q.execute().await
         };
         res.map_err(self.fail(cmd))
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PlanRoute {
+    /// `0.0.0.0/0` or `::/0` for `default`.
+    pub to: Cidr,
+    pub via: Option<IpAddr>,
+    pub dev: Option<String>,
+    pub metric: Option<u32>,
+    pub src: Option<IpAddr>,
+    /// `None`: the main table.
+    #[serde(default)]
+    pub table: Option<u32>,
+}
+
+/// `ip rule add ...`, in the family of its addresses (IPv4 when it has none).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PlanRule {
+    pub v6: bool,
+    pub from: Option<Cidr>,
+    pub to: Option<Cidr>,
+    pub iif: Option<String>,
+    pub fwmark: Option<u32>,
+    pub table: u32,
+    pub priority: Option<u32>,
+}
+
+/// What a route lookup says about the packet besides its destination.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Lookup {
+    /// `ip route get vrf NAME TO`: the lookup in a VRF's table.
+    #[serde(default)]
+    pub vrf: Option<String>,
+    pub from: Option<IpAddr>,
+    pub iif: Option<String>,
+    pub mark: Option<u32>,
+}
+
+/// `TO via GW dev DEV src SRC metric N`: a route in the words `ip route` takes, for commands
+/// and reports alike.
+pub(crate) fn route_words(
+    to: &str,
+    via: Option<&dyn std::fmt::Display>,
+    dev: Option<&str>,
+    src: Option<&dyn std::fmt::Display>,
+    metric: Option<u32>,
+) -> String {
+    let mut s = to.to_string();
+    if let Some(v) = via {
+        s.push_str(&format!(" via {v}"));
+    }
+    if let Some(d) = dev {
+        s.push_str(&format!(" dev {d}"));
+    }
+    if let Some(v) = src {
+        s.push_str(&format!(" src {v}"));
+    }
+    if let Some(m) = metric {
+        s.push_str(&format!(" metric {m}"));
+    }
+    s
+}
+
+/// ` from P to P iif DEV fwmark N table N priority N`: a policy rule in the words `ip rule`
+/// takes, for commands and reports alike.
+pub(crate) fn rule_words(
+    from: Option<&str>,
+    to: Option<&str>,
+    iif: Option<&str>,
+    fwmark: Option<u32>,
+    table: u32,
+    priority: Option<u32>,
+) -> String {
+    let mut w = String::new();
+    for (k, v) in [("from", from), ("to", to), ("iif", iif)] {
+        if let Some(v) = v {
+            w.push_str(&format!(" {k} {v}"));
+        }
+    }
+    if let Some(m) = fwmark {
+        w.push_str(&format!(" fwmark {m}"));
+    }
+    w.push_str(&format!(" table {table}"));
+    if let Some(p) = priority {
+        w.push_str(&format!(" priority {p}"));
+    }
+    w
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn rule_words_are_ip_rule_s() {
+        assert_eq!(
+            super::rule_words(
+                Some("10.2.0.2"),
+                None,
+                Some("eth1"),
+                Some(7),
+                100,
+                Some(900)
+            ),
+            " from 10.2.0.2 iif eth1 fwmark 7 table 100 priority 900"
+        );
     }
 }

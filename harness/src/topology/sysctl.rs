@@ -237,6 +237,25 @@ pub fn names_interface(key: &str, ifaces: &[&str]) -> bool {
     parts.len() >= 4 && matches!(parts[2], "conf" | "neigh") && ifaces.contains(&parts[3])
 }
 
+/// What every node starts from: netconform's known, quiet settings, or the kernel's defaults.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    Default,
+    PartialEq,
+    Eq,
+    serde::Deserialize,
+    serde::Serialize,
+    schemars::JsonSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Baseline {
+    #[default]
+    Netconform,
+    Kernel,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

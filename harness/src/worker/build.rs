@@ -3,7 +3,7 @@
 use std::net::IpAddr;
 
 use super::*;
-use crate::scenario::net::eui64_link_local;
+use crate::base::net::eui64_link_local;
 
 /// Interface indexes, unique across the whole scenario, in plan order: bridges, link ends,
 /// then devices.
@@ -160,7 +160,7 @@ pub(super) async fn build(plan: &Plan, nodes: &[Node]) -> Result<Vec<Vec<LinkSta
 
 /// Whether the scenario asked for the kernel's defaults (`[settings] baseline = "kernel"`).
 fn kernel_defaults(plan: &Plan) -> bool {
-    plan.settings.baseline == crate::scenario::model::Baseline::Kernel
+    plan.settings.baseline == crate::topology::sysctl::Baseline::Kernel
 }
 
 /// `ip link add NAME type bridge` for every bridge of every node, at once.
@@ -220,7 +220,7 @@ impl<'a> Batch<'a> {
         node: usize,
         name: &'a str,
         bridge: Option<&str>,
-        addresses: &'a [crate::scenario::net::Cidr],
+        addresses: &'a [crate::base::net::Cidr],
         device: bool,
     ) -> Result<(), WorkerError> {
         let pn = &plan.nodes[node];
@@ -644,9 +644,9 @@ async fn read_back(
         let Ok(idx) = index_of(&links, name, dev) else {
             continue;
         };
-        let has_ll = addrs.clone().any(|a| {
-            a.ifindex == idx && !a.tentative && crate::scenario::net::is_link_local(a.addr)
-        });
+        let has_ll = addrs
+            .clone()
+            .any(|a| a.ifindex == idx && !a.tentative && crate::base::net::is_link_local(a.addr));
         if !has_ll {
             waiting.push(format!("{name}:{dev} (no link-local address yet)"));
         }

@@ -6,7 +6,7 @@ mod build;
 mod probes;
 mod setup;
 
-use crate::text::chain;
+use crate::base::text::chain;
 use build::{
     add_routes, bridges_up, build, permanent_neighbours, run_line, spawn_error, wait_ipv6,
     wait_ready, Stage,
@@ -292,7 +292,7 @@ fn open_nodes(
 ) -> Result<(Vec<Node>, Vec<String>), WorkerError> {
     // The worker's own namespace is as fresh as the nodes': it tells which baseline keys need
     // writing at all.
-    let kernel = plan.settings.baseline == crate::scenario::model::Baseline::Kernel;
+    let kernel = plan.settings.baseline == crate::topology::sysctl::Baseline::Kernel;
     let baseline = sysctl::plan_baseline(kernel);
     let needs = setup::Needs::new(plan, &baseline, rt.handle().clone(), capture);
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -324,7 +324,7 @@ fn serve(
 }
 
 /// Every interface's MAC, by node and name, as the probes left them.
-fn macs(states: &[Vec<LinkState>]) -> Vec<(usize, String, crate::scenario::net::Mac)> {
+fn macs(states: &[Vec<LinkState>]) -> Vec<(usize, String, crate::base::net::Mac)> {
     states
         .iter()
         .enumerate()

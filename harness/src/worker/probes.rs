@@ -160,7 +160,7 @@ fn held_up(plan: &Plan, e: &Expectation, o: &Observation) -> Option<String> {
     match (e, o) {
         (Expectation::Exec(w), Observation::Exec(x)) if x.timed_out => Some(format!(
             "`{}` in node {}",
-            crate::text::printable(&w.run.join(" ")),
+            crate::base::text::printable(&w.run.join(" ")),
             plan.node_name(w.node)
         )),
         _ => None,

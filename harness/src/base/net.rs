@@ -205,6 +205,47 @@ impl Mac {
     }
 }
 
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
+pub enum Proto {
+    Tcp,
+    Udp,
+}
+
+impl Proto {
+    pub fn name(self) -> &'static str {
+        match self {
+            Proto::Tcp => "tcp",
+            Proto::Udp => "udp",
+        }
+    }
+
+    /// The IP protocol number.
+    pub fn number(self) -> u8 {
+        match self {
+            Proto::Tcp => 6,
+            Proto::Udp => 17,
+        }
+    }
+}
+
+/// `"tcp:80"` as (TCP, 80): a listener, or a service's readiness port.
+pub fn parse_port_spec(s: &str) -> Result<(Proto, u16), String> {
+    let (proto, port) = s
+        .split_once(':')
+        .ok_or_else(|| format!("`{s}` is not `tcp:PORT` or `udp:PORT`"))?;
+    let proto = match proto {
+        "tcp" => Proto::Tcp,
+        "udp" => Proto::Udp,
+        other => return Err(format!("`{other}` is not a protocol: use tcp or udp")),
+    };
+    match port.parse::<u16>() {
+        Ok(p) if p > 0 => Ok((proto, p)),
+        _ => Err(format!("`{port}` is not a port number (1..=65535)")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,7 +6,7 @@ use std::net::{IpAddr, Ipv6Addr};
 
 use serde::{Deserialize, Serialize};
 
-use crate::scenario::net::Mac;
+use crate::base::net::Mac;
 
 /// What an ICMP or ICMPv6 message is. Codes stay in their family's numbering; [`describe`]
 /// names them.
