@@ -1,46 +1,12 @@
 //! What the worker saw, one observation per expectation, sent back to the parent as JSON.
 
-use std::net::IpAddr;
-
 use serde::{Deserialize, Serialize};
 
 use crate::base::net::Mac;
 use crate::capture::Frame;
+pub use crate::expect::Observation;
 pub use crate::network::Names;
 pub use crate::probe::ping::PingOutcome;
-pub use crate::probe::traceroute::TraceOutcome;
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub enum Observation {
-    Ping(PingOutcome),
-    Traceroute(TraceOutcome),
-    Route(Result<RouteSeen, String>),
-    Neighbor(NeighSeen),
-    Port(crate::expect::transport::PortSeen),
-    Exec(crate::expect::exec::ExecSeen),
-    Fdb(crate::expect::fdb::FdbSeen),
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct RouteSeen {
-    pub dev: Option<String>,
-    pub via: Option<IpAddr>,
-    pub src: Option<IpAddr>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct NeighEntry {
-    pub ip: IpAddr,
-    pub dev: String,
-    pub mac: Option<Mac>,
-    pub state: String,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct NeighSeen {
-    /// The node's whole neighbour table (ARP and neighbour discovery), for context in reports.
-    pub table: Vec<NeighEntry>,
-}
 
 /// Everything a worker reports.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -101,13 +67,4 @@ pub struct Timings {
     pub phases: Vec<(String, u64)>,
     /// The worker's peak resident memory, KiB.
     pub peak_rss_kib: u64,
-}
-
-impl NeighSeen {
-    /// A neighbour table's rows in the order reports show them (see [`Names::order_key`]).
-    pub fn table_order<'a>(&'a self, names: &Names) -> Vec<&'a NeighEntry> {
-        let mut rows: Vec<&NeighEntry> = self.table.iter().collect();
-        rows.sort_by_cached_key(|x| (names.order_key(x.ip), x.dev.clone()));
-        rows
-    }
 }

@@ -9,8 +9,8 @@ use crate::capture::frame::Payload;
 use crate::capture::path::{changes, flooded, Flow, FlowKind, Topo};
 use crate::check::probe_flows;
 use crate::check::ScenarioResult;
-use crate::observe::{Names, Observation};
-use crate::scenario::plan::{Expectation, Plan};
+use crate::observe::Names;
+use crate::scenario::plan::Plan;
 
 /// The verdict word a line of a report starts with, as data: the report's colours come from it,
 /// never from reading the text back.
@@ -212,20 +212,15 @@ fn probe_body(
     let mut records = Vec::new();
     // A traceroute's later probes (past the destination) repeat the last answer: show only the
     // TTLs its result lists.
-    let max_seq = match (&plan.expectations[k], observed.observations.get(k)) {
-        (Expectation::Traceroute { .. }, Some(Observation::Traceroute(t))) => t.hops.len() as u16,
-        _ => u16::MAX,
-    };
+    let e = &plan.expectations[k];
+    let max_seq = e.last_seq(observed.observations.get(k));
     if fl.is_empty() {
         let _ = writeln!(body, "  no packet was seen on any interface");
     }
-    let port_probe = match &plan.expectations[k] {
-        Expectation::Port(w) => Some(w.proto.name()),
-        _ => None,
-    };
+    let port_probe = e.proto_word();
     let mut fl: Vec<&Flow> = fl.iter().collect();
     fl.sort_by_cached_key(|f| flow_order(&f.kind, names));
-    let sent = crate::check::addressed(&plan.expectations[k]);
+    let sent = e.sends();
     for f in fl {
         if f.kind.seq() <= max_seq {
             records.push(render_flow(
@@ -236,55 +231,33 @@ fn probe_body(
     (body, records)
 }
 
-/// Each node's neighbour table and each bridge's forwarding table once, however many
-/// expectations look at it.
+/// Each table the expectations read (a node's neighbour table, a bridge's forwarding table)
+/// once, however many expectations look at it: kind by kind in the registry's order, each in
+/// plan order.
 fn table_sections(plan: &Plan, observed: &crate::observe::Observed, names: &Names) -> Vec<Section> {
-    let table = |what: String, lines: Vec<String>| Section {
-        heading: format!("{what} (after the probes):"),
-        what,
-        passed: true,
-        detail: String::new(),
-        lines,
-        flows: Vec::new(),
-    };
-    let mut out = Vec::new();
+    let mut read: Vec<(usize, String, Vec<String>)> = plan
+        .expectations
+        .iter()
+        .zip(&observed.observations)
+        .filter_map(|(e, o)| {
+            let (what, lines) = e.table(o, plan, names)?;
+            Some((e.kind_index(), what, lines))
+        })
+        .collect();
+    // Stable: plan order within a kind.
+    read.sort_by_key(|(kind, _, _)| *kind);
     let mut shown = std::collections::BTreeSet::new();
-    for (e, o) in plan.expectations.iter().zip(&observed.observations) {
-        if let (Expectation::Neighbor { node, .. }, Observation::Neighbor(n)) = (e, o) {
-            if !shown.insert(*node) {
-                continue;
-            }
-            let mut lines = Vec::new();
-            if n.table.is_empty() {
-                lines.push("  (empty)".to_string());
-            }
-            for x in n.table_order(names) {
-                let mac = x
-                    .mac
-                    .map_or_else(|| "unresolved".to_string(), |m| names.mac(m));
-                lines.push(format!("  {} at {mac} on {}", names.ip(x.ip), x.dev));
-            }
-            out.push(table(
-                format!("neighbour table of {}", plan.node_name(*node)),
-                lines,
-            ));
-        }
-    }
-    let mut shown = std::collections::BTreeSet::new();
-    for (e, o) in plan.expectations.iter().zip(&observed.observations) {
-        if let (Expectation::Fdb(w), Observation::Fdb(f)) = (e, o) {
-            if !shown.insert((w.node, w.bridge.clone())) {
-                continue;
-            }
-            let what = format!(
-                "forwarding table of {}:{}",
-                plan.node_name(w.node),
-                w.bridge
-            );
-            out.push(table(what, crate::expect::fdb::lines(f, names)));
-        }
-    }
-    out
+    read.into_iter()
+        .filter(|(_, what, _)| shown.insert(what.clone()))
+        .map(|(_, what, lines)| Section {
+            heading: format!("{what} (after the probes):"),
+            what,
+            passed: true,
+            detail: String::new(),
+            lines,
+            flows: Vec::new(),
+        })
+        .collect()
 }
 
 /// Everything a scenario's probes did, hop by hop, for a person to read and for snapshots.

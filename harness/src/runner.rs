@@ -94,13 +94,11 @@ pub fn neighbour_budget(plan: &Plan) -> [usize; 2] {
     let mut n = [0usize; 2];
     for (k, e) in plan.expectations.iter().enumerate() {
         // A traceroute's hops are counted apart, below.
-        let first_hop = e
-            .sends()
-            .filter(|_| !matches!(e, crate::scenario::Expectation::Traceroute { .. }));
-        match e {
+        let first_hop = e.sends().filter(|_| !e.every_hop());
+        match e.sends() {
             _ if first_hop.is_some() && !plan.settings.permanent_neighbors => {
                 let (from, to) = first_hop.expect("checked");
-                let (from, to) = (&from, &to);
+                let (from, to) = (&from, &to.ip);
                 let family = usize::from(to.is_ipv6());
                 match plan.first_hop(*from, *to) {
                     Some((dev, hop)) => {
@@ -115,8 +113,8 @@ pub fn neighbour_budget(plan: &Plan) -> [usize; 2] {
                     }
                 }
             }
-            crate::scenario::Expectation::Traceroute { to, .. } => {
-                n[usize::from(to.is_ipv6())] += 2 * usize::from(plan.settings.max_hops)
+            Some((_, to)) if e.every_hop() => {
+                n[usize::from(to.ip.is_ipv6())] += 2 * usize::from(plan.settings.max_hops)
             }
             _ => {}
         }
@@ -315,14 +313,10 @@ fn finish(file: &Path, plan: &Plan, done: sandbox::Finished) -> Result<ScenarioR
             }
             let checks = check_all(plan, &o);
             // A failed port probe or command may be the service's fault: say what each wrote.
-            let about_services = checks.iter().zip(&plan.expectations).any(|(c, e)| {
-                !c.passed
-                    && matches!(
-                        e,
-                        crate::scenario::Expectation::Port(_)
-                            | crate::scenario::Expectation::Exec(_)
-                    )
-            });
+            let about_services = checks
+                .iter()
+                .zip(&plan.expectations)
+                .any(|(c, e)| !c.passed && e.about_services());
             if about_services {
                 notes.extend(crate::expect::exec::service_notes(plan, &o.services));
             }
@@ -393,7 +387,7 @@ pub fn write_pcap(plan: &Plan, result: &ScenarioResult, out: &Path) -> std::io::
         return Ok(false);
     }
     let name = |node: usize, iface: &str| format!("{}:{iface}", plan.node_name(node));
-    let label = |k: usize| crate::check::what(plan, &plan.expectations[k]);
+    let label = |k: usize| plan.expectations[k].what(plan);
     let bytes = crate::capture::pcap::to_pcapng(&observed.frames, &name, &label);
     crate::capture::pcap::write_pcapng(out, &bytes)?;
     Ok(true)

@@ -132,7 +132,7 @@ impl Topo {
             .collect();
         // A bond sends through its ports and hears through them (a VRF's ports stay interfaces
         // of the node's IP stack).
-        if matches!(d.kind, crate::device::Kind::Bond(_)) {
+        if d.kind.layer2_ports() {
             for p in d.kind.ports() {
                 let port = Point {
                     node: i,
@@ -145,7 +145,7 @@ impl Topo {
         for b in &below {
             self.upper.entry(b.clone()).or_default().push(me.clone());
         }
-        if matches!(d.kind, crate::device::Kind::Macvlan(_)) {
+        if d.kind.switches_siblings() {
             self.switched.insert(me.clone());
         }
         if !below.is_empty() {

@@ -189,10 +189,7 @@ pub fn programs(paths: &[PathBuf]) -> Result<u8, CliError> {
                 .chain(n.services.iter().map(|s| &s.run))
                 .map(|a| a[0].clone())
         }));
-        programs.extend(plan.expectations.iter().filter_map(|e| match e {
-            scenario::Expectation::Exec(w) => Some(w.run[0].clone()),
-            _ => None,
-        }));
+        programs.extend(plan.expectations.iter().flat_map(|e| e.programs()));
     }
     for p in programs {
         println!("{p}");

@@ -16,4 +16,4 @@ pub mod vxlan;
 
 pub use kind::{Around, Cx, Feature, Shared};
 pub(crate) use registry::{device_kinds, import, validate_node};
-pub use registry::{Kind, PlanDevice, Table, Tables};
+pub use registry::{PlanDevice, Table, Tables};

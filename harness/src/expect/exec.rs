@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use super::kind::{CheckCx, ExpectKind, Known, ObserveError, ProbeCx};
 use super::transport::{parse_port_spec, Proto};
 use crate::base::diag::{Diagnostic, KeyPath};
 use crate::base::validate::Validator;
@@ -74,7 +75,7 @@ fn argv_ok(v: &mut Validator, path: &KeyPath, argv: &[String]) -> bool {
     true
 }
 
-pub(crate) fn validate(
+fn validate(
     v: &mut Validator,
     path: &KeyPath,
     e: &ExecExpect,
@@ -340,7 +341,7 @@ pub fn listening(files: &mut [std::fs::File], proto: Proto, port: u16) -> bool {
 // ---------------------------------------------------------------------------------------------
 // The check
 
-pub fn what(plan: &Plan, w: &ExecWant) -> String {
+fn what(plan: &Plan, w: &ExecWant) -> String {
     format!(
         "exec {} `{}`",
         plan.node_name(w.node),
@@ -373,7 +374,7 @@ fn shown(s: &str) -> String {
     }
 }
 
-pub fn check(plan: &Plan, w: &ExecWant, seen: &ExecSeen) -> Checked {
+fn check(plan: &Plan, w: &ExecWant, seen: &ExecSeen) -> Checked {
     let mut problems = Vec::new();
     let trimmed = seen.stdout.trim_end_matches(['\n', '\r']);
     if let (true, Some(_)) = (seen.timed_out, seen.cut_at_ms) {
@@ -448,4 +449,57 @@ pub fn service_notes(plan: &Plan, logs: &[ServiceLog]) -> Vec<String> {
             n
         })
         .collect()
+}
+
+/// `[[expect.exec]]` (see [`ExpectKind`]).
+pub struct Exec;
+
+impl ExpectKind for Exec {
+    type Model = ExecExpect;
+    type Want = ExecWant;
+    type Seen = ExecSeen;
+    const ABOUT_SERVICES: bool = true;
+
+    fn validate(
+        v: &mut Validator,
+        k: &Known<'_>,
+        path: &KeyPath,
+        m: &ExecExpect,
+    ) -> Option<ExecWant> {
+        validate(v, path, m, k.index, k.settings.run_timeout_ms)
+    }
+
+    fn what(w: &ExecWant, net: &Plan) -> String {
+        what(net, w)
+    }
+
+    /// The command, never past the scenario's deadline.
+    fn observe(w: &ExecWant, _: usize, cx: &mut ProbeCx<'_>) -> Result<ExecSeen, ObserveError> {
+        let left = cx
+            .deadline
+            .saturating_duration_since(std::time::Instant::now());
+        run(&cx.nodes.io(w.node).ns, w, left).map_err(|source| ObserveError::Spawn {
+            source,
+            argv: w.run.clone(),
+            node: cx.net.node_name(w.node).to_string(),
+        })
+    }
+
+    fn check(w: &ExecWant, seen: &ExecSeen, cx: &CheckCx<'_>) -> Checked {
+        check(cx.net, w, seen)
+    }
+
+    fn held_up(w: &ExecWant, seen: &ExecSeen, net: &Plan) -> Option<String> {
+        seen.timed_out.then(|| {
+            format!(
+                "`{}` in node {}",
+                crate::base::text::printable(&w.run.join(" ")),
+                net.node_name(w.node)
+            )
+        })
+    }
+
+    fn programs(w: &ExecWant) -> Vec<String> {
+        w.run.first().cloned().into_iter().collect()
+    }
 }

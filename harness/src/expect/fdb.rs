@@ -5,6 +5,7 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use super::kind::{CheckCx, ExpectKind, Known, ObserveError, ProbeCx};
 use crate::base::diag::{Diagnostic, KeyPath};
 use crate::base::net::Mac;
 use crate::base::validate::Validator;
@@ -56,7 +57,7 @@ pub struct FdbSeen {
     pub entries: Vec<FdbEntry>,
 }
 
-pub(crate) fn validate(
+fn validate(
     v: &mut Validator,
     path: &KeyPath,
     x: &FdbExpect,
@@ -97,11 +98,11 @@ pub(crate) fn validate(
 }
 
 /// `fdb h1 br0 02:00:00:0a:00:03`
-pub fn what(plan: &Plan, w: &FdbWant) -> String {
+fn what(plan: &Plan, w: &FdbWant) -> String {
     format!("fdb {} {} {}", plan.node_name(w.node), w.bridge, w.mac)
 }
 
-pub fn check(plan: &Plan, w: &FdbWant, seen: &FdbSeen, names: &Names) -> Checked {
+fn check(plan: &Plan, w: &FdbWant, seen: &FdbSeen, names: &Names) -> Checked {
     let found = seen.entries.iter().find(|e| e.mac == w.mac);
     let table = || {
         let learned: Vec<String> = seen
@@ -134,7 +135,7 @@ pub fn check(plan: &Plan, w: &FdbWant, seen: &FdbSeen, names: &Names) -> Checked
 
 /// The table in reports and snapshots: learned entries only, by port then MAC (the bridge's
 /// own entries are its ports' MACs, shown elsewhere).
-pub fn lines(seen: &FdbSeen, names: &Names) -> Vec<String> {
+fn lines(seen: &FdbSeen, names: &Names) -> Vec<String> {
     let mut rows: Vec<(String, String)> = seen
         .entries
         .iter()
@@ -148,4 +149,59 @@ pub fn lines(seen: &FdbSeen, names: &Names) -> Vec<String> {
     rows.into_iter()
         .map(|(port, mac)| format!("  {mac} on {port}"))
         .collect()
+}
+
+/// `[[expect.fdb]]` (see [`ExpectKind`]).
+pub struct Fdb;
+
+impl ExpectKind for Fdb {
+    type Model = FdbExpect;
+    type Want = FdbWant;
+    type Seen = FdbSeen;
+    const READS_TABLE: bool = true;
+
+    fn validate(
+        v: &mut Validator,
+        k: &Known<'_>,
+        path: &KeyPath,
+        m: &FdbExpect,
+    ) -> Option<FdbWant> {
+        validate(v, path, m, k.bridges, k.index, k.ifaces)
+    }
+
+    fn what(w: &FdbWant, net: &Plan) -> String {
+        what(net, w)
+    }
+
+    /// The bridge's whole forwarding table, sorted.
+    fn observe(w: &FdbWant, _: usize, cx: &mut ProbeCx<'_>) -> Result<FdbSeen, ObserveError> {
+        let br = cx.index_of(w.node, &w.bridge)?;
+        let nl = &cx.nodes.io(w.node).nl;
+        let mut entries: Vec<FdbEntry> = cx
+            .rt
+            .block_on(nl.fdb(br, &w.bridge))?
+            .into_iter()
+            .map(|(port, mac, local)| FdbEntry {
+                port: cx.link_name(w.node, port),
+                mac,
+                local,
+            })
+            .collect();
+        entries.sort();
+        Ok(FdbSeen { entries })
+    }
+
+    fn check(w: &FdbWant, seen: &FdbSeen, cx: &CheckCx<'_>) -> Checked {
+        check(cx.net, w, seen, cx.names)
+    }
+
+    fn table(
+        w: &FdbWant,
+        seen: &FdbSeen,
+        net: &Plan,
+        names: &Names,
+    ) -> Option<(String, Vec<String>)> {
+        let what = format!("forwarding table of {}:{}", net.node_name(w.node), w.bridge);
+        Some((what, lines(seen, names)))
+    }
 }

@@ -1,13 +1,20 @@
-//! Expectation kinds that own everything about themselves in one module: their serde model,
-//! validation, the worker's side (sockets, listeners, programs), the observation, the check and
-//! its words. The older kinds (ping, traceroute, route, neighbor) still live spread over
-//! `scenario`, `probe` and `check`; they move here as they are touched.
-//!
-//! - [`transport`]: `[[expect.tcp]]`, `[[expect.udp]]` and the `listen` ports that answer them.
-//! - [`exec`]: `[[expect.exec]]` and the `services` that run beside the probes.
-//! - [`fdb`]: `[[expect.fdb]]`, a bridge's forwarding table after the probes.
+//! Expectation kinds. Each kind is one module that owns everything about itself: its serde model
+//! (one `[[expect.KEY]]` entry), its validation, the worker's side (sockets, listeners,
+//! programs, table reads), its observation, its check and its words, as an [`ExpectKind`];
+//! [`registry`] lists them.
+
+pub mod flow;
+pub mod kind;
+pub mod registry;
 
 pub mod exec;
 pub mod fdb;
-pub mod flow;
+pub mod neighbor;
+pub mod ping;
+pub mod route;
+pub mod traceroute;
 pub mod transport;
+
+pub use kind::{CheckCx, ExpectKind, Known, Need, NodeIos, ObserveError, ProbeCx};
+pub(crate) use registry::{expect_kinds, Lists};
+pub use registry::{Expectation, Observation, KEYS, READS_TABLE};

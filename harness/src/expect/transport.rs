@@ -6,7 +6,6 @@
 //! with one line, `netconform-listener <node> <peer address>`, so that which node answered and which
 //! client address it saw are facts of the server's side, not guesses from captures.
 
-use std::collections::BTreeMap;
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
@@ -20,12 +19,14 @@ use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 use super::flow::Nat;
 use super::flow::NatExpect;
 use super::flow::{check_nat, check_path, last_seen};
+use super::kind::{CheckCx, ExpectKind, Known, Need, ObserveError, ProbeCx};
 use crate::base::diag::{Diagnostic, KeyPath};
 use crate::base::icmp::{describe, Kind, Message};
 pub use crate::base::net::{parse_port_spec, Proto};
 use crate::base::validate::Validator;
 use crate::base::verdict::Checked;
 use crate::capture::frame::UDP_PROBE_MAGIC;
+use crate::capture::path::Endpoint;
 use crate::capture::path::{Flow, Step};
 use crate::network::Names;
 use crate::network::Network as Plan;
@@ -95,21 +96,13 @@ pub struct PortWant {
     pub nat: Option<Nat>,
 }
 
-/// Where names in a port expectation point to.
-pub struct Context<'a> {
-    pub index: &'a BTreeMap<&'a str, usize>,
-    pub ifaces: &'a [std::collections::BTreeSet<String>],
-    pub has_iface: &'a dyn Fn(usize) -> bool,
-    pub capture: bool,
-}
-
 /// Validates one `[[expect.tcp]]` or `[[expect.udp]]`.
-pub(crate) fn validate(
+fn validate(
     v: &mut Validator,
     path: &KeyPath,
     proto: Proto,
     e: &PortExpect,
-    cx: &Context<'_>,
+    cx: &Known<'_>,
 ) -> Option<PortWant> {
     let from = v.node_ref(&path.key("from"), &e.from, cx.index);
     let to = v.ip(&path.key("to"), &e.to);
@@ -156,7 +149,7 @@ pub(crate) fn validate(
     let nat = e.nat.as_ref().map(|n| {
         super::flow::validate_nat(v, &path.key("nat"), n, to, &what, true, cx.index, cx.ifaces)
     });
-    if (hops.is_some() || nat.is_some()) && !cx.capture {
+    if (hops.is_some() || nat.is_some()) && !cx.settings.capture {
         v.push(
             Diagnostic::new(
                 path.clone(),
@@ -166,7 +159,7 @@ pub(crate) fn validate(
         );
     }
     let (from, to, port) = (from?, to?, port?);
-    v.reachable_at_all(path, &e.from, (cx.has_iface)(from), to);
+    v.reachable_at_all(path, &e.from, cx.has_iface(from), to);
     Some(PortWant {
         proto,
         from,
@@ -736,13 +729,13 @@ fn answer_datagram(l: &Listener) -> Option<()> {
 // The check
 
 /// The flow selector of a port probe.
-pub fn flow_probe(w: &PortWant) -> crate::capture::path::Probe<'static> {
+fn flow_probe(w: &PortWant) -> crate::capture::path::Probe<'static> {
     crate::capture::path::Probe::Transport {
         proto: w.proto.number(),
     }
 }
 
-pub fn what(plan: &Plan, w: &PortWant) -> String {
+fn what(plan: &Plan, w: &PortWant) -> String {
     let to = match w.to {
         IpAddr::V6(v6) => format!("[{v6}]:{}", w.port),
         v4 => format!("{v4}:{}", w.port),
@@ -750,14 +743,14 @@ pub fn what(plan: &Plan, w: &PortWant) -> String {
     format!("{} {} -> {to}", w.proto.name(), plan.node_name(w.from))
 }
 
-/// `sent`: where the probe was addressed ([`crate::check::addressed`]), for its `nat` check.
-pub fn check(
+/// `sent`: where the probe was addressed, for its `nat` check.
+fn check(
     plan: &Plan,
     w: &PortWant,
     seen: &PortSeen,
     flows: Option<&[Flow]>,
     names: &Names,
-    sent: Option<(usize, crate::capture::path::Endpoint)>,
+    sent: Option<(usize, Endpoint)>,
 ) -> Checked {
     let timeout = plan.settings.probe_timeout_ms;
     let got = seen.outcome.describe(w.proto, w.to, timeout, names);
@@ -831,6 +824,95 @@ pub fn step_title(step: Step) -> &'static str {
         Step::Datagram => "udp datagram",
         Step::Answer => "udp answer",
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The kinds
+
+/// `[[expect.tcp]]` (see [`ExpectKind`]).
+pub struct Tcp;
+/// `[[expect.udp]]` (see [`ExpectKind`]).
+pub struct Udp;
+
+/// What TCP and UDP probes share, by protocol.
+macro_rules! port_kind {
+    ($kind:ident, $proto:expr) => {
+        impl ExpectKind for $kind {
+            type Model = PortExpect;
+            type Want = PortWant;
+            type Seen = PortSeen;
+            const ABOUT_SERVICES: bool = true;
+
+            fn validate(
+                v: &mut Validator,
+                k: &Known<'_>,
+                path: &KeyPath,
+                m: &PortExpect,
+            ) -> Option<PortWant> {
+                validate(v, path, $proto, m, k)
+            }
+
+            fn what(w: &PortWant, net: &Plan) -> String {
+                what(net, w)
+            }
+
+            fn sends(w: &PortWant) -> Option<(usize, Endpoint)> {
+                Some((
+                    w.from,
+                    Endpoint {
+                        ip: w.to,
+                        port: Some(w.port),
+                    },
+                ))
+            }
+
+            fn needs(w: &PortWant) -> Option<(usize, Need)> {
+                let v6 = w.to.is_ipv6();
+                Some((w.from, Need::Client { proto: w.proto, v6 }))
+            }
+
+            fn traced<'a>(
+                w: &PortWant,
+                _: usize,
+                _: &'a std::collections::BTreeSet<u16>,
+            ) -> crate::capture::path::Probe<'a> {
+                flow_probe(w)
+            }
+
+            fn observe(
+                w: &PortWant,
+                k: usize,
+                cx: &mut ProbeCx<'_>,
+            ) -> Result<PortSeen, ObserveError> {
+                observe(w, k, cx)
+            }
+
+            fn check(w: &PortWant, seen: &PortSeen, cx: &CheckCx<'_>) -> Checked {
+                check(cx.net, w, seen, cx.flows, cx.names, Self::sends(w))
+            }
+
+            fn proto_word(w: &PortWant) -> Option<&'static str> {
+                Some(w.proto.name())
+            }
+        }
+    };
+}
+port_kind!(Tcp, Proto::Tcp);
+port_kind!(Udp, Proto::Udp);
+
+/// A probe `k` from its node's client socket, which is closed after it: the connection's end is
+/// part of this probe's window.
+fn observe(w: &PortWant, k: usize, cx: &mut ProbeCx<'_>) -> Result<PortSeen, ObserveError> {
+    let timeout = cx.timeout;
+    let node = cx.net.node_name(w.from).to_string();
+    let clients = &mut cx.nodes.io(w.from).clients;
+    let sock = clients
+        .get_mut(&k)
+        .expect("a client socket opened for every port probe");
+    let seen = probe(sock, w.proto, w.to, w.port, k, timeout)
+        .map_err(|source| crate::probe::ProbeError::Socket { node, source })?;
+    clients.remove(&k);
+    Ok(seen)
 }
 
 #[cfg(test)]

@@ -50,3 +50,20 @@ fn send_error(node: &str, e: std::io::Error) -> Result<String, ProbeError> {
     }
     Ok(crate::base::text::plain_error(&e))
 }
+
+/// What a node holds open for its probes, made inside its namespace before any probe runs.
+pub struct NodeIo {
+    pub ns: std::os::fd::OwnedFd,
+    pub nl: crate::topology::Netlink,
+    /// Ping and traceroute sockets, by family (0 IPv4, 1 IPv6): each probe kind's own, so that
+    /// a traceroute's hop limits never touch a ping.
+    pub ping: [Option<icmp::IcmpSocket>; 2],
+    pub trace: [Option<icmp::IcmpSocket>; 2],
+    /// Client sockets of the port probes from this node, by expectation index.
+    pub clients: std::collections::HashMap<usize, socket2::Socket>,
+}
+
+/// A family as an index: 0 for IPv4, 1 for IPv6.
+pub fn fam(ip: IpAddr) -> usize {
+    usize::from(ip.is_ipv6())
+}

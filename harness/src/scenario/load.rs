@@ -12,6 +12,7 @@ use super::model::ScenarioFile;
 use super::plan::Plan;
 use super::validate::validate;
 use crate::base::diag::{did_you_mean, Diagnostic, KeyPath, Seg};
+use crate::expect::{KEYS, READS_TABLE};
 
 /// Files larger than this are refused before parsing: a scenario is a page of TOML, not data.
 pub(crate) const MAX_FILE_BYTES: u64 = 4 * 1024 * 1024;
@@ -331,9 +332,9 @@ pub struct Source {
     pub file: ScenarioFile,
     /// Node names in the order the files declare them.
     pub order: Vec<String>,
-    /// Where each expectation is written, per kind in [`KINDS`] order: what puts the plan's
+    /// Where each expectation is written, per kind in [`KEYS`] order: what puts the plan's
     /// probes in file order. Read once, with the node order.
-    expect_spans: [Vec<usize>; 8],
+    expect_spans: Vec<Vec<usize>>,
 }
 
 /// Reads the scenario at `path` (and the files it extends) without validating it.
@@ -442,15 +443,15 @@ impl Source {
     }
 
     /// For each of the plan's expectations, in plan order, its index in validation's order
-    /// ([`KINDS`], each kind in file order). The plan sends its probes (ping, traceroute, tcp,
+    /// ([`KEYS`], each kind in file order). The plan sends its probes (ping, traceroute, tcp,
     /// udp, exec) in the order the file writes them, whatever their kind, and reads the tables
     /// (route, neighbour) after all of them, in file order too: they describe the network the
     /// probes left behind.
     fn plan_order(&self, file: &ScenarioFile) -> Vec<usize> {
-        let counts = kind_counts(file);
+        let counts = file.expect.lists().counts();
         let mut keyed: Vec<(bool, usize, usize)> = Vec::with_capacity(counts.iter().sum());
         let mut base = 0;
-        for ((kind, n), spans) in KINDS.iter().zip(&counts).zip(&self.expect_spans) {
+        for ((table, n), spans) in READS_TABLE.iter().zip(&counts).zip(&self.expect_spans) {
             for i in 0..*n {
                 // A file changed by a tool may no longer match its text: keep validation's order.
                 let at = if spans.len() == *n {
@@ -458,7 +459,7 @@ impl Source {
                 } else {
                     base + i
                 };
-                keyed.push((kind.1, at, base + i));
+                keyed.push((*table, at, base + i));
             }
             base += n;
         }
@@ -468,11 +469,11 @@ impl Source {
 
     /// The key of the plan's expectation `k` (`expect.route[1]`), in the plan's order.
     pub fn expectation_key(&self, k: usize) -> Option<KeyPath> {
-        let counts = kind_counts(&self.file);
+        let counts = self.file.expect.lists().counts();
         let mut v = *self.plan_order(&self.file).get(k)?;
-        for (kind, n) in KINDS.iter().zip(counts) {
+        for (kind, n) in KEYS.iter().zip(counts) {
             if v < n {
-                return Some(KeyPath::root().key("expect").key(kind.0).index(v));
+                return Some(KeyPath::root().key("expect").key(kind).index(v));
             }
             v -= n;
         }
@@ -491,33 +492,6 @@ impl Source {
             })
             .collect()
     }
-}
-
-/// The expectation kinds in validation's order, and whether each reads a table after the
-/// probes (true) rather than sending a probe.
-const KINDS: [(&str, bool); 8] = [
-    ("ping", false),
-    ("traceroute", false),
-    ("tcp", false),
-    ("udp", false),
-    ("exec", false),
-    ("route", true),
-    ("neighbor", true),
-    ("fdb", true),
-];
-
-fn kind_counts(file: &ScenarioFile) -> [usize; 8] {
-    let e = &file.expect;
-    [
-        e.ping.len(),
-        e.traceroute.len(),
-        e.tcp.len(),
-        e.udp.len(),
-        e.exec.len(),
-        e.route.len(),
-        e.neighbor.len(),
-        e.fdb.len(),
-    ]
 }
 
 fn first_line(s: &str) -> &str {
@@ -559,20 +533,22 @@ fn explain_serde(msg: &str, key: &KeyPath) -> (String, Option<String>) {
     (msg, None)
 }
 
-/// Where each expectation of each kind ([`KINDS`]) is written. The `expect` table comes whole
+/// Where each expectation of each kind ([`KEYS`]) is written. The `expect` table comes whole
 /// from the last file of the chain that has one.
-fn expect_spans(trees: &[Spanned<DeTable<'_>>]) -> [Vec<usize>; 8] {
+fn expect_spans(trees: &[Spanned<DeTable<'_>>]) -> Vec<Vec<usize>> {
     let written = trees.iter().rev().find_map(|t| {
         let (_, e) = t.get_ref().iter().find(|(k, _)| k.get_ref() == "expect")?;
         e.get_ref().as_table()
     });
-    KINDS.map(|(kind, _)| {
-        written
-            .and_then(|e| e.iter().find(|(k, _)| k.get_ref() == kind))
-            .and_then(|(_, v)| v.get_ref().as_array())
-            .map(|a| a.iter().map(|x| x.span().start).collect())
-            .unwrap_or_default()
-    })
+    KEYS.iter()
+        .map(|kind| {
+            written
+                .and_then(|e| e.iter().find(|(k, _)| k.get_ref() == *kind))
+                .and_then(|(_, v)| v.get_ref().as_array())
+                .map(|a| a.iter().map(|x| x.span().start).collect())
+                .unwrap_or_default()
+        })
+        .collect()
 }
 
 /// Node names in the order the file declares them.
@@ -731,9 +707,9 @@ mod tests {
             .expectations
             .iter()
             .map(|e| match e {
-                super::super::plan::Expectation::Ping { .. } => "ping",
-                super::super::plan::Expectation::Port(_) => "port",
-                super::super::plan::Expectation::Neighbor { .. } => "neighbor",
+                super::super::plan::Expectation::Ping(_) => "ping",
+                super::super::plan::Expectation::Tcp(_) => "port",
+                super::super::plan::Expectation::Neighbor(_) => "neighbor",
                 _ => "other",
             })
             .collect();

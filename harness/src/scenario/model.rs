@@ -196,101 +196,31 @@ pub struct LinkEnd {
     pub mtu: Option<u32>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Expect {
-    #[serde(default)]
-    pub ping: Vec<PingExpect>,
-    #[serde(default)]
-    pub traceroute: Vec<TracerouteExpect>,
-    #[serde(default)]
-    pub route: Vec<RouteExpect>,
-    #[serde(default)]
-    pub neighbor: Vec<NeighborExpect>,
-    /// TCP connections from a node's own stack.
-    #[serde(default)]
-    pub tcp: Vec<crate::expect::transport::PortExpect>,
-    /// UDP datagrams from a node's own stack, answered by a listener.
-    #[serde(default)]
-    pub udp: Vec<crate::expect::transport::PortExpect>,
-    /// Any program in a node, its exit status and output checked.
-    #[serde(default)]
-    pub exec: Vec<crate::expect::exec::ExecExpect>,
-    /// Entries of a bridge's forwarding table after the probes.
-    #[serde(default)]
-    pub fdb: Vec<crate::expect::fdb::FdbExpect>,
-}
+/// The expectations: one list per kind (`[[expect.ping]]`, ...), the fields made from the
+/// expectation registry ([`crate::expect::expect_kinds`]).
+macro_rules! expect_model {
+    ($($key:ident: $variant:ident = $module:ident::$kind:ident, $doc:literal;)*) => {
+        #[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+        #[serde(deny_unknown_fields)]
+        pub struct Expect {
+            $(
+                #[doc = $doc]
+                #[serde(default)]
+                pub $key: Vec<<crate::expect::$module::$kind as crate::expect::ExpectKind>::Model>,
+            )*
+        }
 
-#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct PingExpect {
-    pub from: String,
-    pub to: String,
-    #[serde(default = "yes")]
-    pub reply: bool,
-    /// The `node:interface` points the echo request crossed, in order.
-    pub path: Option<Vec<String>>,
-    /// Where the request's source or destination address is rewritten, and to what.
-    pub nat: Option<crate::expect::flow::NatExpect>,
-    /// The source address to send from (`ping -I ADDR`): policy routing rules see it.
-    pub src: Option<String>,
-    /// ICMP payload bytes (`ping -s N`); default 16.
-    pub size: Option<u16>,
-    /// Set DF and never fragment locally (`ping -M do`).
-    #[serde(default)]
-    pub dont_fragment: bool,
-    /// Send inside this VRF of the node (`ping -I VRF`).
-    pub vrf: Option<String>,
+        impl Expect {
+            /// Every kind's list.
+            pub(crate) fn lists(&self) -> crate::expect::Lists<'_> {
+                crate::expect::Lists {
+                    $($key: &self.$key,)*
+                }
+            }
+        }
+    };
 }
-
-fn yes() -> bool {
-    true
-}
-
-#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct TracerouteExpect {
-    pub from: String,
-    pub to: String,
-    pub hops: Vec<String>,
-    /// The source address to send from (`traceroute -s ADDR`).
-    pub src: Option<String>,
-    /// Send inside this VRF of the node.
-    pub vrf: Option<String>,
-}
-
-#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RouteExpect {
-    pub node: String,
-    pub to: String,
-    /// The lookup's source address (`ip route get TO from FROM`): policy rules see it.
-    pub from: Option<String>,
-    /// The interface the packet would come in by (`ip route get TO from FROM iif DEV`).
-    pub iif: Option<String>,
-    /// The firewall mark of the lookup (`ip route get TO mark N`).
-    pub mark: Option<u32>,
-    /// Look up in this VRF of the node (`ip route get vrf NAME TO`).
-    pub vrf: Option<String>,
-    pub dev: Option<String>,
-    pub via: Option<String>,
-    pub src: Option<String>,
-    /// `false` checks that the kernel has no route (`ip route get` fails).
-    #[serde(default = "yes")]
-    pub reachable: bool,
-}
-
-#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct NeighborExpect {
-    pub node: String,
-    pub ip: String,
-    pub mac: Option<String>,
-    pub dev: Option<String>,
-    /// `false` checks that the node has no entry for `ip`.
-    #[serde(default = "yes")]
-    pub present: bool,
-}
+crate::expect::expect_kinds!(expect_model);
 
 /// The JSON Schema of the scenario format, generated from these types, for editors (Taplo and
 /// Even Better TOML read it through a `#:schema` directive) and tools. `netconform schema` prints

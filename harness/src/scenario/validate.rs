@@ -6,7 +6,7 @@ use std::net::IpAddr;
 use super::model::{self, ScenarioFile};
 use super::plan::*;
 use crate::base::diag::{Diagnostic, KeyPath};
-use crate::base::net::{family_name, is_link_local, max_prefix, Cidr, Mac};
+use crate::base::net::{family_name, is_link_local, max_prefix, Cidr};
 use crate::base::validate::Validator;
 
 /// More nodes than this is refused up front: each node is a network namespace (~325 KiB of kernel
@@ -55,18 +55,17 @@ pub(crate) fn validate(
     bridge_checks(&mut v, &names, &nodes, &links);
     route_steps(&mut v, file, &names, &ifaces, &subnets, &mut nodes);
     ipv6_flags(&subnets, &mut nodes, settings.baseline);
-    let t = Known {
-        file,
+    let bridges = bridges_of(file);
+    let known = crate::expect::Known {
         settings: &settings,
         names: &names,
         index: &index,
         ifaces: &ifaces,
         subnets: &subnets,
         nodes: &nodes,
+        bridges: &bridges,
     };
-    let mut expectations = echo_expectations(&mut v, &t);
-    expectations.extend(port_and_exec_expectations(&mut v, &t));
-    expectations.extend(table_expectations(&mut v, &t));
+    let expectations = file.expect.lists().validate(&mut v, &known);
     if v.is_clean() {
         Ok(Plan {
             description: file.description.clone(),
@@ -99,15 +98,7 @@ fn too_large(file: &ScenarioFile) -> Option<Diagnostic> {
             .hint("each node is a network namespace; split the scenario"),
         );
     }
-    let e = &file.expect;
-    let count = e.ping.len()
-        + e.traceroute.len()
-        + e.route.len()
-        + e.neighbor.len()
-        + e.tcp.len()
-        + e.udp.len()
-        + e.exec.len()
-        + e.fdb.len();
+    let count: usize = file.expect.lists().counts().iter().sum();
     (count > MAX_EXPECTATIONS).then(|| {
         Diagnostic::new(
             root.key("expect"),
@@ -129,18 +120,6 @@ fn node_names<'a>(file: &'a ScenarioFile, node_order: &[String]) -> Vec<&'a Stri
         }
     }
     names
-}
-
-/// What validation knows about the network once nodes, links and devices are in: what the
-/// expectations are checked against.
-struct Known<'a> {
-    file: &'a ScenarioFile,
-    settings: &'a Timing,
-    names: &'a [&'a String],
-    index: &'a BTreeMap<&'a str, usize>,
-    ifaces: &'a [BTreeSet<String>],
-    subnets: &'a [Vec<(String, Cidr)>],
-    nodes: &'a [PlanNode],
 }
 
 /// Each node's bridges, sysctls, `run` lines, listeners and services.
@@ -388,342 +367,6 @@ fn ipv6_flags(
             k.starts_with("net.ipv6.conf.") && k.ends_with(".accept_dad") && v != "0"
         });
     }
-}
-
-/// Pings and traceroutes.
-fn echo_expectations(v: &mut Validator, t: &Known<'_>) -> Vec<Expectation> {
-    let mut expectations = Vec::new();
-    for (k, p) in t.file.expect.ping.iter().enumerate() {
-        expectations.extend(ping(v, t, k, p));
-    }
-    for (k, x) in t.file.expect.traceroute.iter().enumerate() {
-        expectations.extend(traceroute(v, t, k, x));
-    }
-    expectations
-}
-
-/// `[[expect.ping]]` number `k`.
-fn ping(v: &mut Validator, t: &Known<'_>, k: usize, p: &model::PingExpect) -> Option<Expectation> {
-    let path = KeyPath::root().key("expect").key("ping").index(k);
-    let Known {
-        settings,
-        index,
-        ifaces,
-        nodes,
-        ..
-    } = *t;
-    let from = v.node_ref(&path.key("from"), &p.from, index);
-    let to = v.ip(&path.key("to"), &p.to);
-    let hops = p.path.as_ref().map(|list| {
-        for (h, point) in list.iter().enumerate() {
-            v.point(&path.key("path").index(h), point, index, ifaces);
-        }
-        list.clone()
-    });
-    let nat = p.nat.as_ref().map(|n| {
-        crate::expect::flow::validate_nat(
-            v,
-            &path.key("nat"),
-            n,
-            to,
-            "the ping's `to`",
-            false,
-            index,
-            ifaces,
-        )
-    });
-    if (hops.is_some() || nat.is_some()) && !settings.capture {
-        v.push(
-            Diagnostic::new(
-                path.clone(),
-                "`path` and `nat` need captures, but settings.capture is false",
-            )
-            .hint("remove settings.capture = false"),
-        );
-    }
-    let (from, to, src) = echo_ends(v, t, &path, (&p.from, from), to, p.src.as_deref())?;
-    if let Some(size) = p.size {
-        let most = if to.is_ipv4() { 65507 } else { 65487 };
-        if usize::from(size) > most {
-            v.push(
-                Diagnostic::new(
-                    path.key("size"),
-                    format!(
-                        "{size} payload bytes do not fit in one {} packet",
-                        family_name(to)
-                    ),
-                )
-                .hint(format!("at most {most}")),
-            );
-        }
-    }
-    Some(Expectation::Ping {
-        from,
-        to,
-        reply: p.reply,
-        path: hops,
-        nat,
-        opts: EchoOpts {
-            src,
-            vrf: v.vrf_ref(
-                &path.key("vrf"),
-                p.vrf.as_deref(),
-                &nodes[from].vrfs(),
-                &p.from,
-            ),
-            size: p.size,
-            dont_fragment: p.dont_fragment,
-        },
-    })
-}
-
-/// `[[expect.traceroute]]` number `k`.
-fn traceroute(
-    v: &mut Validator,
-    tk: &Known<'_>,
-    k: usize,
-    t: &model::TracerouteExpect,
-) -> Option<Expectation> {
-    let path = KeyPath::root().key("expect").key("traceroute").index(k);
-    let Known {
-        settings,
-        index,
-        nodes,
-        ..
-    } = *tk;
-    let from = v.node_ref(&path.key("from"), &t.from, index);
-    let to = v.ip(&path.key("to"), &t.to);
-    let mut hops = Vec::new();
-    for (h, hop) in t.hops.iter().enumerate() {
-        if hop == "*" {
-            hops.push(None);
-        } else {
-            let ip = v.ip(&path.key("hops").index(h), hop);
-            if let Some(to) = to {
-                v.same_family(&path.key("hops").index(h), ip, to, "the traceroute's `to`");
-            }
-            hops.push(ip);
-        }
-    }
-    if t.hops.is_empty() {
-        v.push(
-            Diagnostic::new(path.key("hops"), "a traceroute needs at least one hop")
-                .hint(r#"list the addresses that answer, e.g. hops = ["10.0.0.1", "10.0.1.2"]"#),
-        );
-    } else if t.hops.len() > usize::from(settings.max_hops) {
-        v.push(
-            Diagnostic::new(
-                path.key("hops"),
-                format!(
-                    "{} hops is more than settings.max_hops ({})",
-                    t.hops.len(),
-                    settings.max_hops
-                ),
-            )
-            .hint("raise settings.max_hops"),
-        );
-    }
-    let (from, to, src) = echo_ends(v, tk, &path, (&t.from, from), to, t.src.as_deref())?;
-    // A hop that failed to parse left a diagnostic, so its `None` never reaches a plan.
-    Some(Expectation::Traceroute {
-        from,
-        to,
-        hops,
-        opts: EchoOpts {
-            src,
-            vrf: v.vrf_ref(
-                &path.key("vrf"),
-                t.vrf.as_deref(),
-                &nodes[from].vrfs(),
-                &t.from,
-            ),
-            ..EchoOpts::default()
-        },
-    })
-}
-
-/// What every echo probe (ping, traceroute) checks last: its source address (`src`, one of the
-/// sending node's own, in the destination's family) and that the destination is reachable at
-/// all; the node, destination and source, or `None` when the node or destination is invalid.
-fn echo_ends(
-    v: &mut Validator,
-    t: &Known<'_>,
-    path: &KeyPath,
-    (from_name, from): (&str, Option<usize>),
-    to: Option<IpAddr>,
-    src: Option<&str>,
-) -> Option<(usize, IpAddr, Option<IpAddr>)> {
-    let src = src.and_then(|s| v.ip(&path.key("src"), s));
-    let (Some(from), Some(to)) = (from, to) else {
-        return None;
-    };
-    v.reachable_at_all(path, from_name, !t.ifaces[from].is_empty(), to);
-    v.own_source(&path.key("src"), src, to, t.names[from], &t.subnets[from]);
-    Some((from, to, src))
-}
-
-/// TCP and UDP probes, and commands.
-fn port_and_exec_expectations(v: &mut Validator, t: &Known<'_>) -> Vec<Expectation> {
-    let root = KeyPath::root();
-    let Known {
-        file,
-        settings,
-        index,
-        ifaces,
-        ..
-    } = *t;
-    let e = &file.expect;
-    let has_iface = |n: usize| !ifaces[n].is_empty();
-    let mut expectations = Vec::new();
-    // Each kind in file order, the kinds in `load::KINDS` order: `Source::validate` then puts
-    // the probes in file order across kinds.
-    let cx = crate::expect::transport::Context {
-        index,
-        ifaces,
-        has_iface: &has_iface,
-        capture: settings.capture,
-    };
-    for (proto, list, key) in [
-        (crate::expect::transport::Proto::Tcp, &e.tcp, "tcp"),
-        (crate::expect::transport::Proto::Udp, &e.udp, "udp"),
-    ] {
-        for (k, t) in list.iter().enumerate() {
-            let path = root.key("expect").key(key).index(k);
-            if let Some(w) = crate::expect::transport::validate(v, &path, proto, t, &cx) {
-                expectations.push(Expectation::Port(w));
-            }
-        }
-    }
-    for (k, x) in e.exec.iter().enumerate() {
-        let path = root.key("expect").key("exec").index(k);
-        if let Some(w) = crate::expect::exec::validate(v, &path, x, index, settings.run_timeout_ms)
-        {
-            expectations.push(Expectation::Exec(w));
-        }
-    }
-    expectations
-}
-
-/// What is read after the probes: routes, neighbour tables, bridges' forwarding tables.
-fn table_expectations(v: &mut Validator, t: &Known<'_>) -> Vec<Expectation> {
-    let root = KeyPath::root();
-    let e = &t.file.expect;
-    let mut expectations = Vec::new();
-    for (k, r) in e.route.iter().enumerate() {
-        let path = root.key("expect").key("route").index(k);
-        expectations.extend(route_expectation(v, t, &path, r));
-    }
-    for (k, n) in e.neighbor.iter().enumerate() {
-        let path = root.key("expect").key("neighbor").index(k);
-        expectations.extend(neighbor_expectation(v, t, &path, n));
-    }
-    for (k, x) in e.fdb.iter().enumerate() {
-        let path = root.key("expect").key("fdb").index(k);
-        if let Some(w) =
-            crate::expect::fdb::validate(v, &path, x, &bridges_of(t.file), t.index, t.ifaces)
-        {
-            expectations.push(Expectation::Fdb(w));
-        }
-    }
-    expectations
-}
-
-/// One `[[expect.route]]`.
-fn route_expectation(
-    v: &mut Validator,
-    t: &Known<'_>,
-    path: &KeyPath,
-    r: &crate::scenario::model::RouteExpect,
-) -> Option<Expectation> {
-    let node = v.node_ref(&path.key("node"), &r.node, t.index);
-    let to = v.ip(&path.key("to"), &r.to);
-    let via = match r.via.as_deref() {
-        None => None,
-        Some("none") => Some(Via::Direct),
-        Some(s) => v.ip(&path.key("via"), s).map(Via::Gateway),
-    };
-    let src = r.src.as_deref().and_then(|s| v.ip(&path.key("src"), s));
-    let from = r.from.as_deref().and_then(|s| v.ip(&path.key("from"), s));
-    if let Some(to) = to {
-        if let Some(Via::Gateway(g)) = via {
-            v.same_family(&path.key("via"), Some(g), to, "`to`");
-        }
-        v.same_family(&path.key("src"), src, to, "`to`");
-        v.same_family(&path.key("from"), from, to, "`to`");
-    }
-    if let (Some(node), Some(dev)) = (node, &r.iif) {
-        v.dev_ref(&path.key("iif"), dev, &r.node, &t.ifaces[node]);
-        if from.is_none() {
-            v.push(
-                Diagnostic::new(
-                    path.key("iif"),
-                    "a lookup as if coming in by an interface needs `from`",
-                )
-                .hint("the kernel needs the packet's source too: add `from = \"...\"`"),
-            );
-        }
-    }
-    if let (Some(node), Some(dev)) = (node, &r.dev) {
-        v.dev_ref(&path.key("dev"), dev, &r.node, &t.ifaces[node]);
-    }
-    if !r.reachable && (r.dev.is_some() || r.via.is_some() || r.src.is_some()) {
-        v.push(
-            Diagnostic::new(
-                path.key("reachable"),
-                "`reachable = false` cannot be combined with `dev`, `via` or `src`",
-            )
-            .hint("an unreachable destination has no route to describe"),
-        );
-    }
-    let (node, to) = (node?, to?);
-    let vrf = v.vrf_ref(
-        &path.key("vrf"),
-        r.vrf.as_deref(),
-        &t.nodes[node].vrfs(),
-        &r.node,
-    );
-    Some(Expectation::Route {
-        node,
-        to,
-        lookup: Lookup {
-            vrf,
-            from,
-            iif: r.iif.clone(),
-            mark: r.mark,
-        },
-        dev: r.dev.clone(),
-        via,
-        src,
-        reachable: r.reachable,
-    })
-}
-
-/// One `[[expect.neighbor]]`.
-fn neighbor_expectation(
-    v: &mut Validator,
-    t: &Known<'_>,
-    path: &KeyPath,
-    n: &crate::scenario::model::NeighborExpect,
-) -> Option<Expectation> {
-    let node = v.node_ref(&path.key("node"), &n.node, t.index);
-    let ip = v.ip(&path.key("ip"), &n.ip);
-    let mac = n.mac.as_deref().and_then(|m| match m.parse::<Mac>() {
-        Ok(m) => Some(m),
-        Err(e) => {
-            v.push(Diagnostic::new(path.key("mac"), e));
-            None
-        }
-    });
-    if let (Some(node), Some(dev)) = (node, &n.dev) {
-        v.dev_ref(&path.key("dev"), dev, &n.node, &t.ifaces[node]);
-    }
-    Some(Expectation::Neighbor {
-        node: node?,
-        ip: ip?,
-        mac,
-        dev: n.dev.clone(),
-        present: n.present,
-    })
 }
 
 impl Validator {

@@ -257,9 +257,10 @@ impl<'a> Batch<'a> {
 
 /// Whether `iface` of `node` is a bond's port.
 fn bonded(plan: &Plan, node: usize, iface: &str) -> bool {
-    plan.nodes[node].devices.iter().any(|d| {
-        matches!(d.kind, crate::device::Kind::Bond(_)) && d.kind.ports().iter().any(|p| p == iface)
-    })
+    plan.nodes[node]
+        .devices
+        .iter()
+        .any(|d| d.kind.layer2_ports() && d.kind.ports().iter().any(|p| p == iface))
 }
 
 /// Each listed port's VLANs, once it is a port: exactly those listed (the default VLAN 1 goes
@@ -791,7 +792,7 @@ pub(super) async fn permanent_neighbours(
         let Some((from, to)) = e.sends() else {
             continue;
         };
-        let (from, to) = (&from, &to);
+        let (from, to) = (&from, &to.ip);
         let Some((dev, hop)) = plan.first_hop(*from, *to) else {
             continue;
         };

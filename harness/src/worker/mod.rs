@@ -22,11 +22,10 @@ use futures::future::try_join_all;
 use crate::capture::socket::{close_in_background, settle, Closing, PacketSocket};
 use crate::capture::Frame;
 use crate::expect::{exec, transport};
-use crate::observe::{
-    NeighEntry, NeighSeen, Observation, Observed, RouteSeen, Timings, WorkerReport,
-};
+use crate::expect::{Need, ObserveError};
+use crate::observe::{Observation, Observed, Timings, WorkerReport};
 use crate::probe::icmp::IcmpSocket;
-use crate::probe::{ping, probe_id, traceroute, ProbeError};
+use crate::probe::{fam, ping, probe_id, NodeIo, ProbeError};
 use crate::sandbox::{self, SandboxError};
 use crate::scenario::plan::{Expectation, Plan};
 use crate::topology::link::LinkOpts;
@@ -67,6 +66,16 @@ enum WorkerError {
     /// The kernel lacks a feature the scenario needs: the run is skipped, not failed.
     #[error("{0}")]
     Unsupported(String),
+}
+
+impl From<ObserveError> for WorkerError {
+    fn from(e: ObserveError) -> Self {
+        match e {
+            ObserveError::Netlink(e) => e.into(),
+            ObserveError::Probe(e) => e.into(),
+            ObserveError::Spawn { source, argv, node } => spawn_error(source, "exec", &argv, &node),
+        }
+    }
 }
 
 /// How long before the scenario's deadline the worker stops probing, to report in time.
@@ -158,17 +167,11 @@ fn peak_rss_kib() -> u64 {
 }
 
 struct Node {
-    ns: OwnedFd,
-    nl: Netlink,
-    /// Ping and traceroute sockets, by family ([`fam`]): each probe's own, so that a
-    /// traceroute's hop limits never touch a ping.
-    ping: [Option<IcmpSocket>; 2],
-    trace: [Option<IcmpSocket>; 2],
+    /// What the probes use: namespace, netlink, ICMP and client sockets.
+    io: NodeIo,
     cap: Option<PacketSocket>,
     /// The node's `/proc/net/igmp6`, in nodes with IPv6.
     igmp6: Option<std::fs::File>,
-    /// Client sockets of the port probes from this node, by expectation index.
-    clients: std::collections::HashMap<usize, socket2::Socket>,
     /// The harness's listeners in this node, until they start answering.
     listeners: Vec<transport::Listener>,
     /// The node's `/proc/net/{tcp,tcp6,udp,udp6}`, when a service waits for a port.
@@ -178,22 +181,43 @@ struct Node {
 impl Node {
     fn new(ns: OwnedFd, o: setup::Opened) -> Self {
         Node {
-            ns,
-            nl: o.nl,
-            ping: o.ping,
-            trace: o.trace,
+            io: NodeIo {
+                ns,
+                nl: o.nl,
+                ping: o.ping,
+                trace: o.trace,
+                clients: o.clients,
+            },
             cap: o.cap,
             igmp6: o.igmp6,
-            clients: o.clients,
             listeners: o.listeners,
             net_files: o.net_files,
         }
     }
 }
 
-/// A family as an index: 0 for IPv4, 1 for IPv6.
-fn fam(ip: std::net::IpAddr) -> usize {
-    usize::from(ip.is_ipv6())
+// The build reaches a node's namespace and netlink connection as `node.ns`, `node.nl`.
+impl std::ops::Deref for Node {
+    type Target = NodeIo;
+
+    fn deref(&self) -> &NodeIo {
+        &self.io
+    }
+}
+
+impl std::ops::DerefMut for Node {
+    fn deref_mut(&mut self) -> &mut NodeIo {
+        &mut self.io
+    }
+}
+
+/// The nodes as the probes see them.
+struct Ios<'a>(&'a mut [Node]);
+
+impl crate::expect::NodeIos for Ios<'_> {
+    fn io(&mut self, node: usize) -> &mut NodeIo {
+        &mut self.0[node].io
+    }
 }
 
 fn run(plan: &Plan, t0: Instant) -> Result<(Observed, Option<Closing>), WorkerError> {
@@ -343,7 +367,7 @@ fn fd_budget(plan: &Plan) -> Result<(), WorkerError> {
     let ports = plan
         .expectations
         .iter()
-        .filter(|e| matches!(e, Expectation::Port(_)))
+        .filter(|e| matches!(e.needs(), Some((_, Need::Client { .. }))))
         .count() as u64;
     let listeners: u64 = plan.nodes.iter().map(|n| n.listen.len() as u64 * 2).sum();
     let need = plan.nodes.len() as u64 * 10 + ports + listeners + 64;

@@ -24,13 +24,13 @@ pub(super) fn batch_pings(
     let mut keys = Vec::new();
     let mut pings = Vec::new();
     for (k, e) in plan.expectations.iter().enumerate() {
-        if let Expectation::Ping { from, to, opts, .. } = e {
+        if let Expectation::Ping(w) = e {
             keys.push(k);
             pings.push(ping::BatchPing {
-                sock: slot[*from][fam(*to)],
-                to: *to,
+                sock: slot[w.from][fam(w.to)],
+                to: w.to,
                 id: probe_id(k),
-                opts: opts.clone(),
+                opts: w.opts.clone(),
             });
         }
     }
@@ -117,7 +117,7 @@ pub(super) fn run_probes(
         if Instant::now() >= deadline {
             let running = k
                 .checked_sub(1)
-                .and_then(|j| held_up(plan, &plan.expectations[j], &observations[j]));
+                .and_then(|j| plan.expectations[j].held_up(&observations[j], plan));
             cut_short = Some(CutShort { at: k, running });
             break;
         }
@@ -154,19 +154,6 @@ pub(super) fn run_probes(
     })
 }
 
-/// The program that held the probes up until the deadline, if the last probe was a command
-/// the deadline killed.
-fn held_up(plan: &Plan, e: &Expectation, o: &Observation) -> Option<String> {
-    match (e, o) {
-        (Expectation::Exec(w), Observation::Exec(x)) if x.timed_out => Some(format!(
-            "`{}` in node {}",
-            crate::base::text::printable(&w.run.join(" ")),
-            plan.node_name(w.node)
-        )),
-        _ => None,
-    }
-}
-
 /// What every probe reads but does not change.
 #[derive(Clone, Copy)]
 struct Env<'a> {
@@ -178,7 +165,8 @@ struct Env<'a> {
     deadline: Instant,
 }
 
-/// One expectation's probe or table read.
+/// One expectation's probe or table read: each kind's own (see
+/// [`crate::expect::ExpectKind::observe`]), but pings sent all at once when they were batched.
 fn observe(
     env: Env<'_>,
     k: usize,
@@ -186,137 +174,18 @@ fn observe(
     nodes: &mut [Node],
     batched: &mut Option<std::collections::HashMap<usize, crate::observe::PingOutcome>>,
 ) -> Result<Observation, WorkerError> {
-    let Env {
-        plan,
-        timeout,
-        deadline,
-        ..
-    } = env;
-    Ok(match e {
-        Expectation::Ping { .. } if batched.is_some() => {
-            let b = batched.as_mut().expect("checked");
-            Observation::Ping(b.remove(&k).expect("every ping is in the batch"))
-        }
-        Expectation::Ping { from, to, opts, .. } => {
-            let name = &plan.nodes[*from].name;
-            let sock = nodes[*from].ping[fam(*to)]
-                .as_mut()
-                .expect("ping socket opened for every pinger");
-            Observation::Ping(ping::ping(sock, name, *to, probe_id(k), opts, timeout)?)
-        }
-        Expectation::Traceroute { from, to, opts, .. } => {
-            let name = &plan.nodes[*from].name;
-            let sock = nodes[*from].trace[fam(*to)]
-                .as_mut()
-                .expect("trace socket opened for every tracer");
-            Observation::Traceroute(traceroute::traceroute(
-                sock,
-                name,
-                *to,
-                probe_id(k),
-                opts,
-                plan.settings.max_hops,
-                timeout,
-            )?)
-        }
-        Expectation::Route {
-            node, to, lookup, ..
-        } => Observation::Route(observe_route(env, &nodes[*node], *node, *to, lookup)?),
-        Expectation::Port(w) => {
-            let node = &mut nodes[w.from];
-            Observation::Port(observe_port(env, node, k, w)?)
-        }
-        Expectation::Exec(w) => {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let seen = exec::run(&nodes[w.node].ns, w, left)
-                .map_err(|e| spawn_error(e, "exec", &w.run, &plan.nodes[w.node].name))?;
-            Observation::Exec(seen)
-        }
-        Expectation::Fdb(w) => Observation::Fdb(observe_fdb(env, &nodes[w.node], w)?),
-        Expectation::Neighbor { node, .. } => {
-            Observation::Neighbor(observe_neighbours(env, &nodes[*node], *node)?)
-        }
-    })
-}
-
-/// `ip route get` in node `node`, as a route expectation asks it.
-fn observe_route(
-    env: Env<'_>,
-    n: &Node,
-    node: usize,
-    to: std::net::IpAddr,
-    lookup: &crate::scenario::plan::Lookup,
-) -> Result<Result<RouteSeen, String>, WorkerError> {
-    let links = &env.states[node];
-    let name = &env.plan.nodes[node].name;
-    let index = |dev: &Option<String>| dev.as_deref().map(|d| index_of(links, name, d)).transpose();
-    let (iif, vrf) = (index(&lookup.iif)?, index(&lookup.vrf)?);
-    let seen = env.rt.block_on(n.nl.route_get(to, lookup, iif, vrf))?;
-    Ok(seen.map(|r| RouteSeen {
-        dev: r.oif.map(|i| link_name(links, i)),
-        via: r.gateway,
-        src: r.src,
-    }))
-}
-
-/// A TCP or UDP probe `k` from its node's client socket, which is closed after it: the
-/// connection's end is part of this probe's window.
-fn observe_port(
-    env: Env<'_>,
-    n: &mut Node,
-    k: usize,
-    w: &crate::expect::transport::PortWant,
-) -> Result<crate::expect::transport::PortSeen, WorkerError> {
-    let sock = n
-        .clients
-        .get_mut(&k)
-        .expect("a client socket opened for every port probe");
-    let seen = transport::probe(sock, w.proto, w.to, w.port, k, env.timeout).map_err(|source| {
-        ProbeError::Socket {
-            node: env.plan.nodes[w.from].name.clone(),
-            source,
-        }
-    })?;
-    n.clients.remove(&k);
-    Ok(seen)
-}
-
-/// A bridge's forwarding table, sorted.
-fn observe_fdb(
-    env: Env<'_>,
-    n: &Node,
-    w: &crate::expect::fdb::FdbWant,
-) -> Result<crate::expect::fdb::FdbSeen, WorkerError> {
-    let links = &env.states[w.node];
-    let br = index_of(links, &env.plan.nodes[w.node].name, &w.bridge)?;
-    let mut entries: Vec<crate::expect::fdb::FdbEntry> = env
-        .rt
-        .block_on(n.nl.fdb(br, &w.bridge))?
-        .into_iter()
-        .map(|(port, mac, local)| crate::expect::fdb::FdbEntry {
-            port: link_name(links, port),
-            mac,
-            local,
-        })
-        .collect();
-    entries.sort();
-    Ok(crate::expect::fdb::FdbSeen { entries })
-}
-
-/// A node's whole neighbour table, sorted.
-fn observe_neighbours(env: Env<'_>, n: &Node, node: usize) -> Result<NeighSeen, WorkerError> {
-    let links = &env.states[node];
-    let mut table: Vec<NeighEntry> = env
-        .rt
-        .block_on(n.nl.neighbours())?
-        .into_iter()
-        .map(|e| NeighEntry {
-            ip: e.ip,
-            dev: link_name(links, e.ifindex),
-            mac: e.mac,
-            state: e.state,
-        })
-        .collect();
-    table.sort_by(|a, b| (a.ip, &a.dev).cmp(&(b.ip, &b.dev)));
-    Ok(NeighSeen { table })
+    if let (Expectation::Ping(_), Some(b)) = (e, batched.as_mut()) {
+        return Ok(Observation::Ping(
+            b.remove(&k).expect("every ping is in the batch"),
+        ));
+    }
+    let mut cx = crate::expect::ProbeCx {
+        net: env.plan,
+        nodes: &mut Ios(nodes),
+        links: env.states,
+        rt: env.rt,
+        timeout: env.timeout,
+        deadline: env.deadline,
+    };
+    Ok(e.observe(k, &mut cx)?)
 }

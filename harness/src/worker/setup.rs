@@ -37,9 +37,9 @@ impl<'a> Needs<'a> {
         let mut pingers = vec![[false; 2]; plan.nodes.len()];
         let mut tracers = vec![[false; 2]; plan.nodes.len()];
         for e in &plan.expectations {
-            match e {
-                Expectation::Ping { from, to, .. } => pingers[*from][fam(*to)] = true,
-                Expectation::Traceroute { from, to, .. } => tracers[*from][fam(*to)] = true,
+            match e.needs() {
+                Some((from, Need::Ping { v6 })) => pingers[from][usize::from(v6)] = true,
+                Some((from, Need::Trace { v6 })) => tracers[from][usize::from(v6)] = true,
                 _ => {}
             }
         }
@@ -90,9 +90,9 @@ impl<'a> Needs<'a> {
         };
         let mut clients = std::collections::HashMap::new();
         for (k, e) in self.plan.expectations.iter().enumerate() {
-            if let Expectation::Port(w) = e {
-                if w.from == i {
-                    let s = transport::open_client(w.proto, w.to.is_ipv6(), k)
+            if let Some((from, Need::Client { proto, v6 })) = e.needs() {
+                if from == i {
+                    let s = transport::open_client(proto, v6, k)
                         .map_err(|e| setup_err("cannot open a probe socket", e))?;
                     clients.insert(k, s);
                 }

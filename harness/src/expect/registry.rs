@@ -1,0 +1,232 @@
+//! The expectation kinds, listed once. The scenario's `[[expect.*]]` keys
+//! (`scenario::model::Expect`), the plan's [`Expectation`], the worker's [`Observation`], the
+//! kind counts, the order of validation and every dispatch on a kind are made from the one list
+//! in [`expect_kinds`], so that a new kind is its module plus one line there.
+
+use std::collections::BTreeSet;
+
+use serde::{Deserialize, Serialize};
+
+use super::kind::{CheckCx, ExpectKind, Known, Need, ObserveError, ProbeCx};
+use super::{exec, fdb, neighbor, ping, route, traceroute, transport};
+use crate::base::diag::KeyPath;
+use crate::base::validate::Validator;
+use crate::base::verdict::Checked;
+use crate::capture::path::{Endpoint, Probe};
+use crate::network::{Names, Network};
+
+/// The expectation kinds in validation's order, one line each: the key (`[[expect.KEY]]`), the
+/// variant, the type implementing [`ExpectKind`] and the key's doc. A plan runs the probes in
+/// file order whatever their kind, and reads the tables after them (see
+/// [`ExpectKind::READS_TABLE`]). `$then` receives the list (see `scenario::model::Expect`).
+macro_rules! expect_kinds {
+    ($then:ident) => {
+        $then! {
+            ping: Ping = ping::Ping, "ICMP echoes from a node's own stack, and what came back.";
+            traceroute: Traceroute = traceroute::Traceroute, "Echoes with growing hop limits, and who answered each.";
+            tcp: Tcp = transport::Tcp, "TCP connections from a node's own stack.";
+            udp: Udp = transport::Udp, "UDP datagrams from a node's own stack, answered by a listener.";
+            exec: Exec = exec::Exec, "Any program in a node, its exit status and output checked.";
+            route: Route = route::Route, "The kernel's route lookups (`ip route get`), after the probes.";
+            neighbor: Neighbor = neighbor::Neighbor, "Entries of a node's neighbour table, after the probes.";
+            fdb: Fdb = fdb::Fdb, "Entries of a bridge's forwarding table after the probes.";
+        }
+    };
+}
+pub(crate) use expect_kinds;
+
+macro_rules! registry {
+    ($($key:ident: $variant:ident = $module:ident::$kind:ident, $doc:literal;)*) => {
+        /// One validated expectation; the worker observes it and the parent checks it.
+        #[derive(Debug, Clone, Serialize, Deserialize)]
+        pub enum Expectation {
+            $($variant(<$module::$kind as ExpectKind>::Want),)*
+        }
+
+        /// What the worker saw for one expectation.
+        #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+        pub enum Observation {
+            $($variant(<$module::$kind as ExpectKind>::Seen),)*
+        }
+
+        /// The `[[expect.KEY]]` keys, in validation's order.
+        pub const KEYS: &[&str] = &[$(stringify!($key),)*];
+
+        /// Whether each kind reads a table after the probes, in [`KEYS`] order.
+        pub const READS_TABLE: &[bool] = &[$(<$module::$kind as ExpectKind>::READS_TABLE,)*];
+
+        /// Each kind's entries of a file, validated, in validation's order (`lists` has one
+        /// list of entries per kind, in [`KEYS`] order).
+        pub(crate) struct Lists<'a> {
+            $(pub $key: &'a [<$module::$kind as ExpectKind>::Model],)*
+        }
+
+        impl Lists<'_> {
+            /// How many entries each kind has, in [`KEYS`] order.
+            pub fn counts(&self) -> Vec<usize> {
+                vec![$(self.$key.len(),)*]
+            }
+
+            /// Every entry validated, kind by kind in [`KEYS`] order, each kind in file order.
+            pub fn validate(&self, v: &mut Validator, k: &Known<'_>) -> Vec<Expectation> {
+                let root = KeyPath::root().key("expect");
+                let mut out = Vec::new();
+                $(for (i, m) in self.$key.iter().enumerate() {
+                    let path = root.key(stringify!($key)).index(i);
+                    if let Some(w) = <$module::$kind as ExpectKind>::validate(v, k, &path, m) {
+                        out.push(Expectation::$variant(w));
+                    }
+                })*
+                out
+            }
+        }
+
+        impl Expectation {
+            /// The kind's place in [`KEYS`].
+            pub fn kind_index(&self) -> usize {
+                let mut i = 0;
+                $(if matches!(self, Expectation::$variant(_)) {
+                    return i;
+                }
+                i += 1;)*
+                let _ = i;
+                unreachable!("every variant is listed")
+            }
+
+            /// The kind's key: `ping`.
+            pub fn key(&self) -> &'static str {
+                KEYS[self.kind_index()]
+            }
+
+            /// The expectation in words, as its verdict names it.
+            pub fn what(&self, net: &Network) -> String {
+                match self {
+                    $(Expectation::$variant(w) => <$module::$kind as ExpectKind>::what(w, net),)*
+                }
+            }
+
+            /// Where a probe that sends packets starts, and where it is addressed.
+            pub fn sends(&self) -> Option<(usize, Endpoint)> {
+                match self {
+                    $(Expectation::$variant(w) => <$module::$kind as ExpectKind>::sends(w),)*
+                }
+            }
+
+            /// A socket it needs in a node before any probe.
+            pub fn needs(&self) -> Option<(usize, Need)> {
+                match self {
+                    $(Expectation::$variant(w) => <$module::$kind as ExpectKind>::needs(w),)*
+                }
+            }
+
+            /// Its packets are ICMP echoes, known by their id.
+            pub fn echo(&self) -> bool {
+                match self {
+                    $(Expectation::$variant(_) => <$module::$kind as ExpectKind>::ECHO,)*
+                }
+            }
+
+            /// When it fails, what the services wrote may be why.
+            pub fn about_services(&self) -> bool {
+                match self {
+                    $(Expectation::$variant(_) => <$module::$kind as ExpectKind>::ABOUT_SERVICES,)*
+                }
+            }
+
+            /// Every hop of its way may need a neighbour entry.
+            pub fn every_hop(&self) -> bool {
+                match self {
+                    $(Expectation::$variant(_) => <$module::$kind as ExpectKind>::EVERY_HOP,)*
+                }
+            }
+
+            /// How probe `k`'s packets are told apart in captures.
+            pub fn traced<'a>(&self, k: usize, echo_ids: &'a BTreeSet<u16>) -> Probe<'a> {
+                match self {
+                    $(Expectation::$variant(w) => {
+                        <$module::$kind as ExpectKind>::traced(w, k, echo_ids)
+                    })*
+                }
+            }
+
+            /// The worker's side: probe `k`, or read its table.
+            pub fn observe(&self, k: usize, cx: &mut ProbeCx<'_>) -> Result<Observation, ObserveError> {
+                Ok(match self {
+                    $(Expectation::$variant(w) => {
+                        Observation::$variant(<$module::$kind as ExpectKind>::observe(w, k, cx)?)
+                    })*
+                })
+            }
+
+            /// Its observation checked; an observation of another kind is an internal error.
+            pub fn check(&self, o: &Observation, cx: &CheckCx<'_>) -> Checked {
+                match (self, o) {
+                    $((Expectation::$variant(w), Observation::$variant(seen)) => {
+                        <$module::$kind as ExpectKind>::check(w, seen, cx)
+                    })*
+                    #[allow(unreachable_patterns)] // one kind would leave no other
+                    _ => Checked {
+                        what: self.what(cx.net),
+                        passed: false,
+                        detail: format!(
+                            "internal error: observation {o:?} does not match the expectation"
+                        ),
+                    },
+                }
+            }
+
+            /// The program the deadline killed while it ran.
+            pub fn held_up(&self, o: &Observation, net: &Network) -> Option<String> {
+                match (self, o) {
+                    $((Expectation::$variant(w), Observation::$variant(seen)) => {
+                        <$module::$kind as ExpectKind>::held_up(w, seen, net)
+                    })*
+                    #[allow(unreachable_patterns)]
+                    _ => None,
+                }
+            }
+
+            /// The table it read, for the report: its title and rows.
+            pub fn table(
+                &self,
+                o: &Observation,
+                net: &Network,
+                names: &Names,
+            ) -> Option<(String, Vec<String>)> {
+                match (self, o) {
+                    $((Expectation::$variant(w), Observation::$variant(seen)) => {
+                        <$module::$kind as ExpectKind>::table(w, seen, net, names)
+                    })*
+                    #[allow(unreachable_patterns)]
+                    _ => None,
+                }
+            }
+
+            /// The last probe sequence number its report shows.
+            pub fn last_seq(&self, o: Option<&Observation>) -> u16 {
+                match (self, o) {
+                    $((Expectation::$variant(w), Some(Observation::$variant(seen))) => {
+                        <$module::$kind as ExpectKind>::last_seq(w, seen)
+                    })*
+                    _ => u16::MAX,
+                }
+            }
+
+            /// The transport protocol its report names, for a port probe.
+            pub fn proto_word(&self) -> Option<&'static str> {
+                match self {
+                    $(Expectation::$variant(w) => <$module::$kind as ExpectKind>::proto_word(w),)*
+                }
+            }
+
+            /// Programs it runs.
+            pub fn programs(&self) -> Vec<String> {
+                match self {
+                    $(Expectation::$variant(w) => <$module::$kind as ExpectKind>::programs(w),)*
+                }
+            }
+        }
+    };
+}
+
+expect_kinds!(registry);
