@@ -98,7 +98,7 @@ fn run_once(exe: &Path, file: &Path, plan: &Plan) -> anyhow::Result<Sample> {
                 exited_ms,
                 phases,
                 worker_ms,
-                failed: checks.iter().filter(|c| !c.passed).count(),
+                failed: checks.iter().filter(|c| !c.passed()).count(),
                 rss_kib: timings.peak_rss_kib,
                 notes,
             })

@@ -77,17 +77,20 @@ pub fn check(
     )
 }
 
-/// Every expectation of a run against its observation, in plan order.
-pub fn check_all(plan: &Plan, observed: &Observed) -> Vec<Checked> {
-    let all = probe_flows(plan, observed);
+/// Every expectation of a run against its observation, in plan order; `all` is every probe's
+/// flows ([`probe_flows`]).
+pub fn check_all(plan: &Plan, observed: &Observed, all: &[Option<Vec<Flow>>]) -> Vec<Checked> {
     let names = Names::new(plan, &observed.macs);
     let mut checks: Vec<Checked> = plan
         .expectations
         .iter()
         .zip(&observed.observations)
-        .zip(&all)
+        .zip(all)
         .map(|((e, o), f)| check(plan, e, o, f.as_deref(), &names))
         .collect();
+    for (c, key) in checks.iter_mut().zip(&plan.keys) {
+        c.key = key.clone();
+    }
     // The deadline stopped the probes: every expectation left is a failure that says so.
     if let Some(cut) = &observed.cut_short {
         let deadline = plan.settings.deadline_ms;
@@ -101,9 +104,9 @@ pub fn check_all(plan: &Plan, observed: &Observed) -> Vec<Checked> {
                 ),
             };
             checks.push(Checked {
-                what: e.what(plan),
-                passed: false,
-                detail,
+                key: plan.keys.get(k).cloned().unwrap_or_default(),
+                verdict: crate::base::verdict::Verdict::NotRun,
+                ..Checked::new(e.what(plan), false, detail)
             });
         }
     }
@@ -121,6 +124,9 @@ pub enum ScenarioResult {
         notes: Vec<String>,
         /// Everything the worker saw, for snapshots and pcap files.
         observed: Box<Observed>,
+        /// Each probe's packets, followed hop by hop from the captures (computed once; `None`
+        /// for expectations that send nothing, or without captures).
+        flows: Vec<Option<Vec<Flow>>>,
     },
     /// The network could not be built as declared (a `run` line failed, the kernel refused a
     /// request, the deadline passed).
@@ -133,7 +139,7 @@ pub enum ScenarioResult {
 impl ScenarioResult {
     pub fn passed(&self) -> bool {
         match self {
-            ScenarioResult::Checked { checks, .. } => checks.iter().all(|c| c.passed),
+            ScenarioResult::Checked { checks, .. } => checks.iter().all(|c| c.passed()),
             ScenarioResult::SetupFailed(_) | ScenarioResult::Skipped(_) => false,
         }
     }

@@ -451,6 +451,15 @@ fn expectation_named(
     })
 }
 
+/// The same expectation (by its key) or table (by its title) in two runs of one file.
+fn same_section(a: &Section, b: &Section) -> bool {
+    if a.key.is_empty() && b.key.is_empty() {
+        a.what == b.what
+    } else {
+        a.key == b.key
+    }
+}
+
 /// Compares a variant that ran to the end with the original.
 fn classify(base: &[Section], (plan, result): (crate::scenario::Plan, ScenarioResult)) -> Status {
     if let ScenarioResult::SetupFailed(why) = &result {
@@ -462,7 +471,7 @@ fn classify(base: &[Section], (plan, result): (crate::scenario::Plan, ScenarioRe
     let mut by = Vec::new();
     let mut probes = Vec::new();
     for b in base {
-        match now.iter().find(|n| n.what == b.what) {
+        match now.iter().find(|n| same_section(n, b)) {
             Some(n) if n.passed != b.passed => by.push(b.what.clone()),
             Some(n) if n.detail != b.detail || n.lines != b.lines => probes.push(b.what.clone()),
             Some(_) => {}
@@ -481,8 +490,8 @@ fn classify(base: &[Section], (plan, result): (crate::scenario::Plan, ScenarioRe
 
 /// What running one variant gave.
 enum Outcome {
-    /// It could not be built: why (or, after [`EXPECTATION_NAMED`], the expectations naming it).
-    Invalid(String),
+    /// It is invalid: why.
+    Invalid(Invalid),
     /// It stopped at the first expectation whose verdict differs from the scenario's.
     Changed(usize),
     /// It ran to the end with every verdict as before.
@@ -505,7 +514,7 @@ fn run_variant(
         let flows = crate::check::probe_flow(&plan, &topo, k, &refs);
         let e = &plan.expectations[k];
         let c = crate::check::check(&plan, e, o, flows.as_deref(), &names);
-        if base.get(k).is_some_and(|b| *b != c.passed) {
+        if base.get(k).is_some_and(|b| *b != c.passed()) {
             changed = Some(k);
             return true;
         }
@@ -589,7 +598,7 @@ fn verdicts_of(path: &Path, result: &ScenarioResult) -> Result<Vec<bool>, Covera
             file: path.display().to_string(),
             why: why.clone(),
         }),
-        ScenarioResult::Checked { checks, .. } => Ok(checks.iter().map(|c| c.passed).collect()),
+        ScenarioResult::Checked { checks, .. } => Ok(checks.iter().map(|c| c.passed()).collect()),
     }
 }
 
@@ -602,15 +611,13 @@ fn status_of(
     Ok(match outcome {
         Err(RunError::Environment(why)) => Status::Required { why },
         Err(e) => return Err(e.into()),
-        Ok(Outcome::Invalid(why)) => match why.strip_prefix(EXPECTATION_NAMED) {
-            Some(keys) => Status::Covered {
-                by: keys
-                    .split('\n')
-                    .filter_map(|k| expectation_named(k, source, base_sections))
-                    .collect(),
-            },
-            None => Status::Required { why },
+        Ok(Outcome::Invalid(Invalid::Named(keys))) => Status::Covered {
+            by: keys
+                .iter()
+                .filter_map(|k| expectation_named(k, source, base_sections))
+                .collect(),
         },
+        Ok(Outcome::Invalid(Invalid::Other(why))) => Status::Required { why },
         Ok(Outcome::Changed(k)) => Status::Covered {
             by: vec![base_sections[k].what.clone()],
         },
@@ -618,29 +625,32 @@ fn status_of(
     })
 }
 
-/// Marks a variant that is invalid only because expectations name what was removed: those
-/// expectations' keys follow, one per line.
-const EXPECTATION_NAMED: &str = "\u{0}expectations name it\n";
+/// Why a variant is invalid.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Invalid {
+    /// Every problem is an expectation that names the removed element (a `path` through a
+    /// removed interface, a route check on it): those expectations, by key, pin the element.
+    Named(Vec<String>),
+    /// Anything else, in words.
+    Other(String),
+}
 
-/// Why a variant is invalid. When every problem is an expectation that names the removed element
-/// (a `path` through a removed interface, a route check on it), those expectations pin the
-/// element: it is covered, and this returns their keys after [`EXPECTATION_NAMED`].
-fn invalid_why(e: &LoadError) -> String {
+/// Why a variant is invalid (see [`Invalid`]).
+fn invalid_why(e: &LoadError) -> Invalid {
     let LoadError::Invalid(list) = e else {
-        return e.to_string();
+        return Invalid::Other(e.to_string());
     };
     if !list.is_empty() && list.iter().all(|l| l.key.starts_with("expect.")) {
-        let keys: Vec<&str> = list.iter().map(|l| l.key.as_str()).collect();
-        return format!("{EXPECTATION_NAMED}{}", keys.join("\n"));
+        return Invalid::Named(list.iter().map(|l| l.key.clone()).collect());
     }
     let first = list
         .iter()
         .find(|l| !l.key.starts_with("expect."))
         .or(list.first());
-    first.map_or_else(
+    Invalid::Other(first.map_or_else(
         || e.to_string(),
         |l| format!("without it, {}: {}", l.key, l.message),
-    )
+    ))
 }
 
 /// The report for people: one line per element, then the summary.
@@ -772,7 +782,10 @@ b = { node = "a", name = "eth0", addresses = ["10.0.0.2/24"] }
         // Without its route's gateway address, r cannot be built: required, and why.
         let f = apply(&source.file, &els[4].removal);
         let err = source.validate(&f).unwrap_err();
-        assert!(invalid_why(&err).contains("nodes.r.routes[0].via"));
+        let Invalid::Other(why) = invalid_why(&err) else {
+            panic!("a route's gateway is no expectation");
+        };
+        assert!(why.contains("nodes.r.routes[0].via"));
         let _ = std::fs::remove_dir_all(&dir);
     }
 

@@ -62,7 +62,7 @@ pub fn junit(entries: &[Entry<'_>]) -> Result<String, quick_junit::SerializeErro
             Ok((plan, result @ ScenarioResult::Checked { checks, .. })) => {
                 let secs = sections(plan, result);
                 for (k, c) in checks.iter().enumerate() {
-                    let status = if c.passed {
+                    let status = if c.passed() {
                         TestCaseStatus::success()
                     } else {
                         failed(NonSuccessKind::Failure, &c.detail, "expectation failed")

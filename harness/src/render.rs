@@ -7,7 +7,6 @@ use std::path::Path;
 use crate::base::icmp::describe;
 use crate::capture::frame::Payload;
 use crate::capture::path::{changes, flooded, Flow, FlowKind, Topo};
-use crate::check::probe_flows;
 use crate::check::ScenarioResult;
 use crate::observe::Names;
 use crate::scenario::plan::Plan;
@@ -72,13 +71,13 @@ pub fn render_result_lines(file: &Path, result: &ScenarioResult) -> Vec<ResultLi
     let mut out = Vec::new();
     match result {
         ScenarioResult::Checked { checks, notes, .. } => {
-            let failed = checks.iter().filter(|c| !c.passed).count();
+            let failed = checks.iter().filter(|c| !c.passed()).count();
             let verdict = if failed == 0 { Mark::Pass } else { Mark::Fail };
             let s = if checks.len() == 1 { "" } else { "s" };
             let head = format!(" {file} ({} check{s}, {failed} failed)", checks.len());
             out.push(ResultLine::new("", verdict, head));
             for c in checks {
-                let (mark, gap) = if c.passed {
+                let (mark, gap) = if c.passed() {
                     (Mark::Ok, "   ")
                 } else {
                     (Mark::Fail, " ")
@@ -109,6 +108,10 @@ pub fn render_result_lines(file: &Path, result: &ScenarioResult) -> Vec<ResultLi
 /// neighbour table. `netconform diff` compares sections with the same `what`.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Section {
+    /// The expectation's key in the file (`expect.ping[0]`); empty for a table, and in results
+    /// of format 2.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub key: String,
     /// e.g. `ping ns1 -> 10.168.0.3`, or `neighbour table of c1`.
     pub what: String,
     pub passed: bool,
@@ -121,6 +124,9 @@ pub struct Section {
     /// error) and its hops. `diff` and `--json` readers use these, not the text.
     #[serde(default)]
     pub flows: Vec<FlowRecord>,
+    /// Where the probe's request was last seen, when it never got its answer.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub last_seen: Vec<crate::base::verdict::Point>,
 }
 
 /// One packet's journey, as data.
@@ -168,13 +174,15 @@ pub struct NatRecord {
 /// The observations of a run as sections, in expectation order, neighbour tables last.
 pub(crate) fn sections(plan: &Plan, result: &ScenarioResult) -> Vec<Section> {
     let ScenarioResult::Checked {
-        checks, observed, ..
+        checks,
+        observed,
+        flows,
+        ..
     } = result
     else {
         return Vec::new();
     };
     let names = Names::new(plan, &observed.macs);
-    let flows = probe_flows(plan, observed);
     let topo = Topo::from_plan(plan);
     let mut out: Vec<Section> = checks
         .iter()
@@ -184,14 +192,16 @@ pub(crate) fn sections(plan: &Plan, result: &ScenarioResult) -> Vec<Section> {
                 .as_ref()
                 .map(|fl| probe_body(plan, observed, &topo, &names, k, fl))
                 .unwrap_or_default();
-            let mark = if c.passed { "ok" } else { "FAIL" };
+            let mark = if c.passed() { "ok" } else { "FAIL" };
             Section {
+                key: c.key.clone(),
                 what: c.what.clone(),
-                passed: c.passed,
+                passed: c.passed(),
                 detail: c.detail.clone(),
                 heading: format!("{mark} {}: {}", c.what, c.detail),
                 lines: body.lines().map(String::from).collect(),
                 flows,
+                last_seen: c.last_seen.clone(),
             }
         })
         .collect();
@@ -250,6 +260,8 @@ fn table_sections(plan: &Plan, observed: &crate::observe::Observed, names: &Name
     read.into_iter()
         .filter(|(_, what, _)| shown.insert(what.clone()))
         .map(|(_, what, lines)| Section {
+            key: String::new(),
+            last_seen: Vec::new(),
             heading: format!("{what} (after the probes):"),
             what,
             passed: true,

@@ -12,7 +12,8 @@ use crate::scenario::Plan;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct RunRecord {
-    /// The version of this format: 2 has sections with flows and hops as data.
+    /// The version of this format: 2 has sections with flows and hops as data; 3 adds each
+    /// section's key in the file and where a lost request was last seen (2 still loads).
     #[serde(default)]
     pub format: u32,
     /// `uname -r` of the kernel the run used.
@@ -91,7 +92,7 @@ impl<'de> Deserialize<'de> for Outcome {
 }
 
 /// The `--json` format written now.
-pub const FORMAT: u32 = 2;
+pub const FORMAT: u32 = 3;
 
 pub fn kernel_release() -> String {
     std::fs::read_to_string("/proc/sys/kernel/osrelease")
@@ -240,8 +241,8 @@ pub fn diff(a: &ScenarioRecord, b: &ScenarioRecord, la: &str, lb: &str) -> Vec<S
     if a.outcome != b.outcome {
         out.push(format!("outcome: {la}: {}; {lb}: {}", a.outcome, b.outcome));
     }
-    for sa in &a.sections {
-        let Some(sb) = b.sections.iter().find(|s| s.what == sa.what) else {
+    for (i, sa) in a.sections.iter().enumerate() {
+        let Some(sb) = counterpart(&a.sections, i, &b.sections) else {
             out.push(format!("{}: only in {la}", sa.what));
             continue;
         };
@@ -266,12 +267,25 @@ pub fn diff(a: &ScenarioRecord, b: &ScenarioRecord, la: &str, lb: &str) -> Vec<S
             line_diff(&sa.lines.join("\n"), &sb.lines.join("\n"), &mut out);
         }
     }
-    for sb in &b.sections {
-        if !a.sections.iter().any(|s| s.what == sb.what) {
+    for (i, sb) in b.sections.iter().enumerate() {
+        if counterpart(&b.sections, i, &a.sections).is_none() {
             out.push(format!("{}: only in {lb}", sb.what));
         }
     }
     out
+}
+
+/// Section `i` of `ours` in `theirs`: the one with its key and words, or else the one with its
+/// words at the same place among those words (a scenario may ping one address twice).
+fn counterpart<'a>(ours: &[Section], i: usize, theirs: &'a [Section]) -> Option<&'a Section> {
+    let me = &ours[i];
+    if !me.key.is_empty() {
+        if let Some(s) = theirs.iter().find(|s| s.key == me.key && s.what == me.what) {
+            return Some(s);
+        }
+    }
+    let nth = ours[..i].iter().filter(|s| s.what == me.what).count();
+    theirs.iter().filter(|s| s.what == me.what).nth(nth)
 }
 
 #[cfg(test)]
@@ -314,6 +328,8 @@ mod tests {
             })
             .collect();
         Section {
+            key: String::new(),
+            last_seen: Vec::new(),
             what: what.into(),
             passed: true,
             detail: detail.into(),
@@ -343,6 +359,25 @@ mod tests {
             assert_eq!(serde_json::from_str::<Outcome>(&json).unwrap(), o);
         }
         assert!(Outcome::Failed.observed() && !Outcome::Skipped(String::new()).observed());
+    }
+
+    #[test]
+    fn two_probes_with_the_same_words_are_told_apart() {
+        // path-mtu.toml pings one address twice: once with a reply, once without.
+        let rec = ScenarioRecord {
+            file: "a.toml".into(),
+            description: None,
+            outcome: Outcome::Passed,
+            sections: vec![
+                sec("ping c -> 10.2.0.2", "a reply from 10.2.0.2", &[]),
+                sec(
+                    "ping c -> 10.2.0.2",
+                    "`fragmentation needed` from 10.1.0.1",
+                    &[],
+                ),
+            ],
+        };
+        assert_eq!(diff(&rec, &rec, "a", "b"), Vec::<String>::new());
     }
 
     #[test]

@@ -311,12 +311,13 @@ fn finish(file: &Path, plan: &Plan, done: sandbox::Finished) -> Result<ScenarioR
                     o.capture_drops
                 ));
             }
-            let checks = check_all(plan, &o);
+            let flows = crate::check::probe_flows(plan, &o);
+            let checks = check_all(plan, &o, &flows);
             // A failed port probe or command may be the service's fault: say what each wrote.
             let about_services = checks
                 .iter()
                 .zip(&plan.expectations)
-                .any(|(c, e)| !c.passed && e.about_services());
+                .any(|(c, e)| !c.passed() && e.about_services());
             if about_services {
                 notes.extend(crate::expect::exec::service_notes(plan, &o.services));
             }
@@ -325,6 +326,7 @@ fn finish(file: &Path, plan: &Plan, done: sandbox::Finished) -> Result<ScenarioR
                 timings: o.timings.clone(),
                 notes,
                 observed: Box::new(o),
+                flows,
             })
         }
     }

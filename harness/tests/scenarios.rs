@@ -661,7 +661,7 @@ fn import_round_trip(tag: &str, script: &str, scenario: &str) -> Result<(), Fail
                 .map(|c| {
                     // Paths are the `via ...` part of a detail: the interfaces crossed.
                     let via = c.detail.split(" via ").nth(1).unwrap_or("").to_string();
-                    (c.what.clone(), c.passed, via)
+                    (c.what.clone(), c.passed(), via)
                 })
                 .collect(),
             other => vec![(format!("{other:?}"), false, String::new())],
@@ -859,9 +859,10 @@ fn outputs_trial() -> Trial {
 /// Each check's verdict, in order, or why there is none.
 fn verdicts(res: &ScenarioResult) -> Result<Vec<(String, bool)>, String> {
     match res {
-        ScenarioResult::Checked { checks, .. } => {
-            Ok(checks.iter().map(|c| (c.what.clone(), c.passed)).collect())
-        }
+        ScenarioResult::Checked { checks, .. } => Ok(checks
+            .iter()
+            .map(|c| (c.what.clone(), c.passed()))
+            .collect()),
         ScenarioResult::SetupFailed(why) => Err(format!("could not be built: {why}")),
         ScenarioResult::Skipped(why) => Err(format!("skipped: {why}")),
     }

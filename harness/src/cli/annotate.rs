@@ -34,7 +34,8 @@ pub fn annotate(files: &[PathBuf], results: &[Outcome]) {
                 )
             }
             ScenarioResult::Checked { checks, .. } => {
-                let failed: Vec<usize> = (0..checks.len()).filter(|k| !checks[*k].passed).collect();
+                let failed: Vec<usize> =
+                    (0..checks.len()).filter(|k| !checks[*k].passed()).collect();
                 // Where each failed expectation is written, read once for all of them.
                 let places = scenario::load_source(f)
                     .ok()

@@ -28,7 +28,7 @@ impl Tally {
     pub fn count(&mut self, res: &ScenarioResult) {
         if let ScenarioResult::Checked { checks, .. } = res {
             self.checks += checks.len();
-            self.checks_failed += checks.iter().filter(|c| !c.passed).count();
+            self.checks_failed += checks.iter().filter(|c| !c.passed()).count();
         }
         if res.passed() {
             self.passed += 1;

@@ -421,11 +421,7 @@ fn check(plan: &Plan, w: &ExecWant, seen: &ExecSeen) -> Checked {
         }
         d
     };
-    Checked {
-        what: what(plan, w),
-        passed,
-        detail,
-    }
+    Checked::new(what(plan, w), passed, detail)
 }
 
 /// Notes on services, for a run where a port or exec expectation failed: what each wrote.

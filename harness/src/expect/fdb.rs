@@ -126,11 +126,7 @@ fn check(plan: &Plan, w: &FdbWant, seen: &FdbSeen, names: &Names) -> Checked {
             _ => (true, format!("on {}", e.port)),
         },
     };
-    Checked {
-        what: what(plan, w),
-        passed,
-        detail,
-    }
+    Checked::new(what(plan, w), passed, detail)
 }
 
 /// The table in reports and snapshots: learned entries only, by port then MAC (the bridge's

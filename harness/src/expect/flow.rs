@@ -12,6 +12,7 @@ use crate::base::diag::{Diagnostic, KeyPath};
 use crate::base::icmp::describe;
 use crate::base::net::parse_ip;
 use crate::base::validate::{split_port, Validator};
+use crate::base::verdict::Point;
 use crate::capture::path::{changes_sent, crossed, Endpoint, Flow, FlowKind, Hop};
 use crate::network::{Names, Network};
 
@@ -102,6 +103,23 @@ pub(crate) fn validate_nat(
 
 pub(crate) fn point(plan: &Network, h: &Hop) -> String {
     format!("{}:{}", plan.node_name(h.at.node), h.at.iface)
+}
+
+/// Where the request (echo request, SYN, datagram) was last seen: the interfaces farthest along
+/// its way; none when it was never seen.
+pub fn last_points(plan: &Network, flows: &[Flow]) -> Vec<Point> {
+    let Some(req) = flows.iter().find(|f| f.kind.is_request()) else {
+        return Vec::new();
+    };
+    let deepest = req.hops.iter().map(|h| h.depth).max().unwrap_or(0);
+    req.hops
+        .iter()
+        .filter(|h| h.depth == deepest)
+        .map(|h| Point {
+            node: plan.node_name(h.at.node).to_string(),
+            iface: h.at.iface.clone(),
+        })
+        .collect()
 }
 
 /// Where the request (echo request, SYN, datagram) and its answer were last seen, for a probe

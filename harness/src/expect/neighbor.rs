@@ -161,11 +161,7 @@ impl ExpectKind for Neighbor {
                 }
             }
         };
-        Checked {
-            what: Self::what(w, cx.net),
-            passed,
-            detail,
-        }
+        Checked::new(Self::what(w, cx.net), passed, detail)
     }
 
     fn table(

@@ -6,7 +6,9 @@ use std::net::IpAddr;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::flow::{check_nat, check_path, last_seen, nat_words, validate_nat, Nat, NatExpect};
+use super::flow::{
+    check_nat, check_path, last_points, last_seen, nat_words, validate_nat, Nat, NatExpect,
+};
 use super::kind::{echo_ends, echo_label, CheckCx, ExpectKind, Known, Need, ObserveError, ProbeCx};
 use crate::base::diag::{Diagnostic, KeyPath};
 use crate::base::icmp::{describe, probe_id};
@@ -164,6 +166,7 @@ impl ExpectKind for Ping {
         let got_reply = matches!(p, PingOutcome::Reply { .. });
         let seen = ping_seen(p, net.settings.probe_timeout_ms, names);
         let mut problems = Vec::new();
+        let mut lost = Vec::new();
         if got_reply != w.reply {
             let mut d = if w.reply {
                 format!("expected a reply, got {seen}")
@@ -173,6 +176,7 @@ impl ExpectKind for Ping {
             if let (true, Some(f)) = (w.reply, flows) {
                 if !matches!(p, PingOutcome::SendFailed { .. }) {
                     d.push_str(&format!("; {}", last_seen(net, f, names)));
+                    lost = last_points(net, f);
                 }
             }
             problems.push(d);
@@ -197,9 +201,8 @@ impl ExpectKind for Ping {
             problems.join("; ")
         };
         Checked {
-            what: Self::what(w, net),
-            passed,
-            detail,
+            last_seen: lost,
+            ..Checked::new(Self::what(w, net), passed, detail)
         }
     }
 }

@@ -165,13 +165,9 @@ macro_rules! registry {
                         <$module::$kind as ExpectKind>::check(w, seen, cx)
                     })*
                     #[allow(unreachable_patterns)] // one kind would leave no other
-                    _ => Checked {
-                        what: self.what(cx.net),
-                        passed: false,
-                        detail: format!(
+                    _ => Checked::new(self.what(cx.net), false, format!(
                             "internal error: observation {o:?} does not match the expectation"
-                        ),
-                    },
+                        )),
                 }
             }
 

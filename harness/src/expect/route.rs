@@ -182,11 +182,7 @@ impl ExpectKind for Route {
     fn check(w: &RouteWant, r: &Result<RouteSeen, String>, cx: &CheckCx<'_>) -> Checked {
         let names = cx.names;
         let what = Self::what(w, cx.net);
-        let verdict = |passed: bool, detail: String| Checked {
-            what: what.clone(),
-            passed,
-            detail,
-        };
+        let verdict = |passed: bool, detail: String| Checked::new(what.clone(), passed, detail);
         let r = match (r, w.reachable) {
             (Ok(r), true) => r,
             (Err(err), true) => {

@@ -147,14 +147,14 @@ impl ExpectKind for Traceroute {
         let names = cx.names;
         let what = Self::what(w, cx.net);
         if let Some(err) = &t.send_error {
-            return Checked {
+            return Checked::new(
                 what,
-                passed: false,
-                detail: format!(
+                false,
+                format!(
                     "expected hops {}, but sending failed ({err})",
                     hops_text(&w.hops, names)
                 ),
-            };
+            );
         }
         let passed = t.hops == w.hops;
         let detail = if passed {
@@ -175,11 +175,7 @@ impl ExpectKind for Traceroute {
             }
             d
         };
-        Checked {
-            what,
-            passed,
-            detail,
-        }
+        Checked::new(what, passed, detail)
     }
 
     fn last_seq(_: &TraceWant, t: &TraceOutcome) -> u16 {

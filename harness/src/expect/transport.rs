@@ -755,11 +755,13 @@ fn check(
     let timeout = plan.settings.probe_timeout_ms;
     let got = seen.outcome.describe(w.proto, w.to, timeout, names);
     let mut problems = Vec::new();
+    let mut lost = Vec::new();
     if seen.outcome.result() != w.result {
         let mut d = format!("expected {}, got {got}", w.result.word());
         if let (PortResult::Open, Some(f)) = (w.result, flows) {
             if !matches!(seen.outcome, PortOutcome::Unreachable { kind: None, .. }) {
                 d.push_str(&format!("; {}", last_seen(plan, f, names)));
+                lost = super::flow::last_points(plan, f);
             }
         }
         problems.push(d);
@@ -809,9 +811,8 @@ fn check(
         problems.join("; ")
     };
     Checked {
-        what: what(plan, w),
-        passed,
-        detail,
+        last_seen: lost,
+        ..Checked::new(what(plan, w), passed, detail)
     }
 }
 

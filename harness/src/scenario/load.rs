@@ -439,6 +439,7 @@ impl Source {
         let order = self.plan_order(file);
         let mut slots: Vec<Option<_>> = plan.expectations.drain(..).map(Some).collect();
         plan.expectations = order.iter().filter_map(|&k| slots[k].take()).collect();
+        plan.keys = self.keys_in(file, &order);
         Ok(plan)
     }
 
@@ -465,6 +466,24 @@ impl Source {
         }
         keyed.sort();
         keyed.into_iter().map(|(_, _, k)| k).collect()
+    }
+
+    /// The key of each expectation in plan `order` (see [`Source::plan_order`]).
+    fn keys_in(&self, file: &ScenarioFile, order: &[usize]) -> Vec<String> {
+        let counts = file.expect.lists().counts();
+        order
+            .iter()
+            .map(|&v| {
+                let mut v = v;
+                for (kind, n) in KEYS.iter().zip(&counts) {
+                    if v < *n {
+                        return KeyPath::root().key("expect").key(kind).index(v).to_string();
+                    }
+                    v -= n;
+                }
+                String::new()
+            })
+            .collect()
     }
 
     /// The key of the plan's expectation `k` (`expect.route[1]`), in the plan's order.

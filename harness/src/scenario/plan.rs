@@ -17,6 +17,10 @@ pub struct Plan {
     #[serde(flatten)]
     pub net: Network,
     pub expectations: Vec<Expectation>,
+    /// Where each expectation is written (`expect.ping[0]`), in plan order; empty for a plan
+    /// made without a file.
+    #[serde(default)]
+    pub keys: Vec<String>,
     /// The worker reports each probe's observation as soon as it has it, so that the caller can
     /// stop a run early (`netconform coverage`). Set by tools, never by a scenario file.
     #[serde(default)]

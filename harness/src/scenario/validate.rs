@@ -75,6 +75,7 @@ pub(crate) fn validate(
                 links,
             },
             expectations,
+            keys: Vec::new(),
             stream: false,
         })
     } else {
