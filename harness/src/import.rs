@@ -1060,6 +1060,7 @@ fn devices(s: &mut String, spaces: &[Ns], k: usize) {
             })
         });
         let at = crate::device::Around {
+            index: l.index,
             links: &ns.links,
             parent_here: l.link_netnsid.is_none(),
             parent,

@@ -1,17 +1,15 @@
 //! Bonds: `bonds.bond0 = { mode = "active-backup", ports = ["eth0", "eth1"], addresses = [...] }`,
 //! several interfaces of a node acting as one.
 
-use std::collections::BTreeSet;
-
 use netlink_packet_route::link::{BondMode, InfoBond, InfoData, LinkMessage};
 use rtnetlink::LinkBond;
 use serde::{Deserialize, Serialize};
 
 use super::kind::{
-    base, common, device_model, opts_words, Around, Common, Cx, Dev, DeviceKind, Feature, Shared,
+    base, common, device_model, opts_words, Around, At, Common, Dev, DeviceKind, Feature, Placed,
+    Shared,
 };
-use crate::base::diag::{did_you_mean, Diagnostic, KeyPath};
-use crate::base::net::Cidr;
+use crate::base::diag::{did_you_mean, Diagnostic};
 use crate::base::validate::Validator;
 use crate::topology::LinkState;
 
@@ -78,81 +76,48 @@ fn import(info: &[InfoBond], index: u32, links: &[LinkState], shared: Shared) ->
     b
 }
 
-fn validate(
-    v: &mut Validator,
-    path: &KeyPath,
-    name: &str,
-    x: &Bond,
-    cx: &Cx<'_>,
-    ifaces: &mut [BTreeSet<String>],
-) -> Option<(Common, Want)> {
-    v.new_iface(path, cx.node, cx.node_name, name, ifaces);
-    let mode_name = x.mode.clone().unwrap_or_else(|| MODES[0].into());
-    let mode = MODES.iter().position(|m| *m == mode_name);
-    if mode.is_none() {
-        let hint = did_you_mean(&mode_name, MODES.iter().copied())
-            .unwrap_or_else(|| format!("use one of {}", MODES.join(", ")));
-        v.push(
-            Diagnostic::new(path.key("mode"), format!("unknown bond mode `{mode_name}`"))
-                .hint(hint),
-        );
-    }
-    if x.ports.is_empty() {
-        v.push(
-            Diagnostic::new(path.key("ports"), "a bond needs at least one port")
-                .hint(r#"e.g. ports = ["eth0", "eth1"]"#),
-        );
-    }
-    for (k, p) in x.ports.iter().enumerate() {
-        v.dev_ref(
-            &path.key("ports").index(k),
-            p,
-            cx.node_name,
-            &ifaces[cx.node],
-        );
-    }
-    let c = common(v, path, cx, x.written());
-    let kind = Want {
-        mode: u8::try_from(mode?).ok()?,
-        mode_name,
-        ports: x.ports.clone(),
-        miimon: x.miimon,
-    };
-    Some((c, kind))
-}
-
-/// `ip link add NAME [index N] [address MAC] [mtu N] type bond mode MODE [miimon N]`; its ports
-/// join it as they come up (`ip link set PORT master NAME`).
-fn request(d: &Dev<'_>, w: &Want, index: u32) -> (LinkMessage, String) {
-    let mut b = LinkBond::new(d.name).mode(BondMode::from(w.mode));
-    let mut cmd = format!(
-        "ip link add {}{} type bond mode {}",
-        d.name,
-        opts_words(d),
-        w.mode_name
-    );
-    if let Some(m) = w.miimon {
-        b = b.miimon(m);
-        cmd.push_str(&format!(" miimon {m}"));
-    }
-    (base(b, d, index).build(), cmd)
-}
-
 impl DeviceKind for Bond {
     type Want = Want;
     const FEATURE: Feature = FEATURE;
     const LAYER2_PORTS: bool = true;
 
-    fn validate(
-        &self,
-        v: &mut Validator,
-        path: &KeyPath,
-        name: &str,
-        cx: &Cx<'_>,
-        ifaces: &mut [BTreeSet<String>],
-        _: &[Vec<(String, Cidr)>],
-    ) -> Option<(Common, Want)> {
-        validate(v, path, name, self, cx, ifaces)
+    fn validate(&self, v: &mut Validator, at: At<'_, '_>) -> Option<(Common, Want)> {
+        let path = at.path;
+        let cx = at.cx;
+        let ifaces = at.ifaces;
+        let x = self;
+        let mode_name = x.mode.clone().unwrap_or_else(|| MODES[0].into());
+        let mode = MODES.iter().position(|m| *m == mode_name);
+        if mode.is_none() {
+            let hint = did_you_mean(&mode_name, MODES.iter().copied())
+                .unwrap_or_else(|| format!("use one of {}", MODES.join(", ")));
+            v.push(
+                Diagnostic::new(path.key("mode"), format!("unknown bond mode `{mode_name}`"))
+                    .hint(hint),
+            );
+        }
+        if x.ports.is_empty() {
+            v.push(
+                Diagnostic::new(path.key("ports"), "a bond needs at least one port")
+                    .hint(r#"e.g. ports = ["eth0", "eth1"]"#),
+            );
+        }
+        for (k, p) in x.ports.iter().enumerate() {
+            v.dev_ref(
+                &path.key("ports").index(k),
+                p,
+                cx.node_name,
+                &ifaces[cx.node],
+            );
+        }
+        let c = common(v, path, cx, x.written());
+        let kind = Want {
+            mode: u8::try_from(mode?).ok()?,
+            mode_name,
+            ports: x.ports.clone(),
+            miimon: x.miimon,
+        };
+        Some((c, kind))
     }
 
     fn words(w: &Want) -> String {
@@ -163,22 +128,30 @@ impl DeviceKind for Bond {
         &w.ports
     }
 
-    fn request(
-        d: &Dev<'_>,
-        w: &Want,
-        index: u32,
-        _: Option<u32>,
-        _: Option<std::os::fd::RawFd>,
-    ) -> (LinkMessage, String) {
-        request(d, w, index)
+    /// `ip link add NAME [index N] [address MAC] [mtu N] type bond mode MODE [miimon N]`; its ports
+    /// join it as they come up (`ip link set PORT master NAME`).
+    fn request(d: &Dev<'_>, w: &Want, at: Placed) -> (LinkMessage, String) {
+        let Placed {
+            index,
+            parent: _,
+            own_ns: _,
+        } = at;
+        let mut b = LinkBond::new(d.name).mode(BondMode::from(w.mode));
+        let mut cmd = format!(
+            "ip link add {}{} type bond mode {}",
+            d.name,
+            opts_words(d),
+            w.mode_name
+        );
+        if let Some(m) = w.miimon {
+            b = b.miimon(m);
+            cmd.push_str(&format!(" miimon {m}"));
+        }
+        (base(b, d, index).build(), cmd)
     }
 
-    fn import(
-        data: &InfoData,
-        index: u32,
-        at: &Around<'_>,
-        shared: Shared,
-    ) -> Option<Result<Self, String>> {
+    fn import(data: &InfoData, at: &Around<'_>, shared: Shared) -> Option<Result<Self, String>> {
+        let index = at.index;
         match data {
             InfoData::Bond(i) => Some(Ok(import(i, index, at.links, shared))),
             _ => None,

@@ -69,18 +69,8 @@ pub trait DeviceKind:
     /// A macvlan: its parent's driver switches frames between its siblings.
     const SWITCHES_SIBLINGS: bool = false;
 
-    /// Validated: the shared fields and the kind's own. `ifaces` gets the device's name;
-    /// `subnets` holds every address validated so far (the device's own join after it).
-    #[allow(clippy::too_many_arguments)] // what validation knows when it reaches a device
-    fn validate(
-        &self,
-        v: &mut Validator,
-        path: &KeyPath,
-        name: &str,
-        cx: &Cx<'_>,
-        ifaces: &mut [BTreeSet<String>],
-        subnets: &[Vec<(String, Cidr)>],
-    ) -> Option<(Common, Self::Want)>;
+    /// Validated: the shared fields and the kind's own (see [`At`]).
+    fn validate(&self, v: &mut Validator, at: At<'_, '_>) -> Option<(Common, Self::Want)>;
 
     /// The kind in a few words, for pictures: `vxlan 42`, `bond active-backup`.
     fn words(w: &Self::Want) -> String;
@@ -109,25 +99,31 @@ pub trait DeviceKind:
         None
     }
 
-    /// The request, and its `ip link add` equivalent for messages. `parent` is the parent's
-    /// index in the namespace the request runs in; `own_ns` the device's own node, when that is
-    /// another namespace.
-    fn request(
-        d: &Dev<'_>,
-        w: &Self::Want,
-        index: u32,
-        parent: Option<u32>,
-        own_ns: Option<std::os::fd::RawFd>,
-    ) -> (LinkMessage, String);
+    /// The request, and its `ip link add` equivalent for messages (see [`Placed`]).
+    fn request(d: &Dev<'_>, w: &Self::Want, at: Placed) -> (LinkMessage, String);
 
     /// The model, read back from the kernel's link data (`ip -d link show`); `None` when the
     /// data is another kind's, `Some(Err)` when it is this kind's but cannot be written.
-    fn import(
-        data: &InfoData,
-        index: u32,
-        at: &Around<'_>,
-        shared: Shared,
-    ) -> Option<Result<Self, String>>;
+    fn import(data: &InfoData, at: &Around<'_>, shared: Shared) -> Option<Result<Self, String>>;
+}
+
+/// Where a device is validated: its key, its name, what validation knows of its node, every
+/// node's interfaces (its own name already among them) and every address validated so far.
+pub struct At<'a, 'b> {
+    pub path: &'a KeyPath,
+    pub name: &'a str,
+    pub cx: &'a Cx<'b>,
+    pub ifaces: &'a [BTreeSet<String>],
+    pub subnets: &'a [Vec<(String, Cidr)>],
+}
+
+/// Where a create request runs: the device's index, its parent's index in the namespace the
+/// request runs in, and the device's own node when that is another namespace.
+#[derive(Debug, Clone, Copy)]
+pub struct Placed {
+    pub index: u32,
+    pub parent: Option<u32>,
+    pub own_ns: Option<std::os::fd::RawFd>,
 }
 
 /// A device as its create request needs it: name, MAC, MTU.
@@ -227,6 +223,8 @@ pub struct Shared {
 
 /// What `netconform import` knows around a device it read back.
 pub struct Around<'a> {
+    /// The device's own index.
+    pub index: u32,
     /// Every link of the device's namespace.
     pub links: &'a [LinkState],
     /// Its parent (IFLA_LINK) as a scenario names it: `eth0` in its own node, `node:eth0` in

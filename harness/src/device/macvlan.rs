@@ -2,18 +2,15 @@
 //! child of another node's interface with a MAC of its own, living in this node, as Docker's
 //! macvlan driver makes a container's eth0.
 
-use std::collections::BTreeSet;
-
 use netlink_packet_route::link::{InfoData, InfoMacVlan, LinkMessage, MacVlanMode};
 use rtnetlink::LinkMacVlan;
 use serde::{Deserialize, Serialize};
 
 use super::kind::{
-    base, common, device_model, opts_words, Around, Common, Create, Cx, Dev, DeviceKind, Feature,
-    Shared,
+    base, common, device_model, opts_words, Around, At, Common, Create, Dev, DeviceKind, Feature,
+    Placed, Shared,
 };
-use crate::base::diag::{did_you_mean, Diagnostic, KeyPath};
-use crate::base::net::Cidr;
+use crate::base::diag::{did_you_mean, Diagnostic};
 use crate::base::validate::Validator;
 
 pub const FEATURE: Feature = Feature {
@@ -71,85 +68,46 @@ fn import(info: &[InfoMacVlan], parent: String, shared: Shared) -> Macvlan {
     .with_shared(shared)
 }
 
-fn validate(
-    v: &mut Validator,
-    path: &KeyPath,
-    name: &str,
-    m: &Macvlan,
-    cx: &Cx<'_>,
-    ifaces: &mut [BTreeSet<String>],
-) -> Option<(Common, Want)> {
-    v.new_iface(path, cx.node, cx.node_name, name, ifaces);
-    let mode_name = m.mode.clone().unwrap_or_else(|| "bridge".into());
-    let mode = MODES.iter().find(|(n, _)| *n == mode_name).map(|(_, k)| *k);
-    if mode.is_none() {
-        let d = Diagnostic::new(
-            path.key("mode"),
-            format!("unknown macvlan mode `{mode_name}`"),
-        );
-        v.push(
-            d.hint(
-                did_you_mean(&mode_name, MODES.iter().map(|(n, _)| *n))
-                    .unwrap_or_else(|| "use bridge, private, vepa, passthru or source".into()),
-            ),
-        );
-    }
-    let (pnode, piface) = match m.parent.split_once(':') {
-        Some((n, i)) => (n.to_string(), i.to_string()),
-        None => (cx.node_name.to_string(), m.parent.clone()),
-    };
-    let parent_node = v.node_ref(&path.key("parent"), &pnode, cx.index);
-    if let Some(pn) = parent_node {
-        v.dev_ref(&path.key("parent"), &piface, &pnode, &ifaces[pn]);
-    }
-    let c = common(v, path, cx, m.written());
-    let kind = Want {
-        parent_node: parent_node?,
-        parent: piface,
-        mode: mode?,
-        mode_name,
-    };
-    Some((c, kind))
-}
-
-/// `ip link add link PARENT name NAME netns NODE [index N] [address MAC] [mtu N] type macvlan
-/// mode MODE`, run in the parent's node: the child is born in its own.
-fn request(
-    d: &Dev<'_>,
-    w: &Want,
-    index: u32,
-    parent: Option<u32>,
-    own_ns: Option<std::os::fd::RawFd>,
-) -> (LinkMessage, String) {
-    let mut b = LinkMacVlan::new(d.name, parent.unwrap_or(0), MacVlanMode::from(w.mode));
-    let mut cmd = format!("ip link add link {} name {}", w.parent, d.name);
-    if let Some(fd) = own_ns {
-        b = b.setns_by_fd(fd);
-        cmd.push_str(" netns NODE");
-    }
-    cmd.push_str(&format!(
-        "{} type macvlan mode {}",
-        opts_words(d),
-        w.mode_name
-    ));
-    (base(b, d, index).build(), cmd)
-}
-
 impl DeviceKind for Macvlan {
     type Want = Want;
     const FEATURE: Feature = FEATURE;
     const SWITCHES_SIBLINGS: bool = true;
 
-    fn validate(
-        &self,
-        v: &mut Validator,
-        path: &KeyPath,
-        name: &str,
-        cx: &Cx<'_>,
-        ifaces: &mut [BTreeSet<String>],
-        _: &[Vec<(String, Cidr)>],
-    ) -> Option<(Common, Want)> {
-        validate(v, path, name, self, cx, ifaces)
+    fn validate(&self, v: &mut Validator, at: At<'_, '_>) -> Option<(Common, Want)> {
+        let path = at.path;
+        let cx = at.cx;
+        let ifaces = at.ifaces;
+        let m = self;
+        let mode_name = m.mode.clone().unwrap_or_else(|| "bridge".into());
+        let mode = MODES.iter().find(|(n, _)| *n == mode_name).map(|(_, k)| *k);
+        if mode.is_none() {
+            let d = Diagnostic::new(
+                path.key("mode"),
+                format!("unknown macvlan mode `{mode_name}`"),
+            );
+            v.push(
+                d.hint(
+                    did_you_mean(&mode_name, MODES.iter().map(|(n, _)| *n))
+                        .unwrap_or_else(|| "use bridge, private, vepa, passthru or source".into()),
+                ),
+            );
+        }
+        let (pnode, piface) = match m.parent.split_once(':') {
+            Some((n, i)) => (n.to_string(), i.to_string()),
+            None => (cx.node_name.to_string(), m.parent.clone()),
+        };
+        let parent_node = v.node_ref(&path.key("parent"), &pnode, cx.index);
+        if let Some(pn) = parent_node {
+            v.dev_ref(&path.key("parent"), &piface, &pnode, &ifaces[pn]);
+        }
+        let c = common(v, path, cx, m.written());
+        let kind = Want {
+            parent_node: parent_node?,
+            parent: piface,
+            mode: mode?,
+            mode_name,
+        };
+        Some((c, kind))
     }
 
     fn words(w: &Want) -> String {
@@ -163,22 +121,29 @@ impl DeviceKind for Macvlan {
         }
     }
 
-    fn request(
-        d: &Dev<'_>,
-        w: &Want,
-        index: u32,
-        parent: Option<u32>,
-        own_ns: Option<std::os::fd::RawFd>,
-    ) -> (LinkMessage, String) {
-        request(d, w, index, parent, own_ns)
+    /// `ip link add link PARENT name NAME netns NODE [index N] [address MAC] [mtu N] type macvlan
+    /// mode MODE`, run in the parent's node: the child is born in its own.
+    fn request(d: &Dev<'_>, w: &Want, at: Placed) -> (LinkMessage, String) {
+        let Placed {
+            index,
+            parent,
+            own_ns,
+        } = at;
+        let mut b = LinkMacVlan::new(d.name, parent.unwrap_or(0), MacVlanMode::from(w.mode));
+        let mut cmd = format!("ip link add link {} name {}", w.parent, d.name);
+        if let Some(fd) = own_ns {
+            b = b.setns_by_fd(fd);
+            cmd.push_str(" netns NODE");
+        }
+        cmd.push_str(&format!(
+            "{} type macvlan mode {}",
+            opts_words(d),
+            w.mode_name
+        ));
+        (base(b, d, index).build(), cmd)
     }
 
-    fn import(
-        data: &InfoData,
-        _: u32,
-        at: &Around<'_>,
-        shared: Shared,
-    ) -> Option<Result<Self, String>> {
+    fn import(data: &InfoData, at: &Around<'_>, shared: Shared) -> Option<Result<Self, String>> {
         match data {
             InfoData::MacVlan(i) => Some(at.parent().map(|p| import(i, p, shared))),
             _ => None,

@@ -116,7 +116,9 @@ macro_rules! registry {
                 let mut out = Vec::new();
                 $(for (name, m) in self.$table {
                     let p = path.key(stringify!($table)).key(name);
-                    if let Some((c, w)) = m.validate(v, &p, name, cx, ifaces, subnets) {
+                    v.new_iface(&p, cx.node, cx.node_name, name, ifaces);
+                    let at = super::kind::At { path: &p, name, cx, ifaces, subnets };
+                    if let Some((c, w)) = m.validate(v, at) {
                         out.push(c.device(name, Kind::$variant(w)));
                     }
                 })*
@@ -194,7 +196,8 @@ macro_rules! registry {
             ) -> (LinkMessage, String) {
                 match self {
                     $(Kind::$variant(w) => {
-                        <$module::$model as DeviceKind>::request(&d.dev(), w, index, parent, own_ns)
+                        let at = super::kind::Placed { index, parent, own_ns };
+                        <$module::$model as DeviceKind>::request(&d.dev(), w, at)
                     })*
                 }
             }
@@ -216,8 +219,7 @@ macro_rules! registry {
                 _ => None,
             });
             let Some(data) = data else { return Ok(None) };
-            let index = m.header.index;
-            $(if let Some(model) = <$module::$model as DeviceKind>::import(data, index, at, shared.clone()) {
+            $(if let Some(model) = <$module::$model as DeviceKind>::import(data, at, shared.clone()) {
                 return Ok(Some((Table::$variant, super::kind::table(model?)?)));
             })*
             Ok(None)
@@ -295,13 +297,16 @@ mod tests {
             link(5, "bond0", None),
             link(6, "blue", None),
         ];
-        let at = |parent: Option<&str>| Around {
+        let at = |index: u32, parent: Option<&str>| Around {
+            index,
             links: &links,
             parent: parent.map(str::to_string),
             parent_here: true,
         };
         let line = |m: LinkMessage, name: &str, parent: Option<&str>, sh: Shared| {
-            let (table, t) = import(&m, &at(parent), sh).unwrap().unwrap();
+            let (table, t) = import(&m, &at(m.header.index, parent), sh)
+                .unwrap()
+                .unwrap();
             format!("{}.\"{name}\" = {}", table.key(), toml::Value::Table(t))
         };
         let vlan = line(
@@ -355,6 +360,7 @@ mod tests {
     fn a_vlan_whose_parent_is_elsewhere_is_not_imported() {
         let m = message(7, InfoKind::Vlan, InfoData::Vlan(vec![InfoVlan::Id(10)]));
         let at = Around {
+            index: 7,
             links: &[],
             parent: None,
             parent_here: false,

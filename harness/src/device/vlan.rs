@@ -1,18 +1,14 @@
 //! 802.1Q VLANs: `vlans."eth0.10" = { parent = "eth0", id = 10, addresses = [...] }`, tagged
 //! frames on a parent interface of the same node.
 
-use std::collections::BTreeSet;
-
 use netlink_packet_route::link::{InfoData, InfoVlan, LinkMessage};
 use rtnetlink::LinkVlan;
 use serde::{Deserialize, Serialize};
 
 use super::kind::{
-    base, common, device_model, opts_words, Around, Common, Create, Cx, Dev, DeviceKind, Feature,
-    Shared,
+    base, common, device_model, opts_words, Around, At, Common, Create, Dev, DeviceKind, Feature,
+    Placed, Shared,
 };
-use crate::base::diag::KeyPath;
-use crate::base::net::Cidr;
 use crate::base::validate::Validator;
 
 pub const FEATURE: Feature = Feature {
@@ -58,57 +54,28 @@ fn import(info: &[InfoVlan], parent: String, shared: Shared) -> Vlan {
     .with_shared(shared)
 }
 
-fn validate(
-    v: &mut Validator,
-    path: &KeyPath,
-    name: &str,
-    x: &Vlan,
-    cx: &Cx<'_>,
-    ifaces: &mut [BTreeSet<String>],
-) -> Option<(Common, Want)> {
-    v.new_iface(path, cx.node, cx.node_name, name, ifaces);
-    super::kind::vlan_id(v, &path.key("id"), x.id);
-    v.dev_ref(
-        &path.key("parent"),
-        &x.parent,
-        cx.node_name,
-        &ifaces[cx.node],
-    );
-    let c = common(v, path, cx, x.written());
-    let kind = Want {
-        parent: x.parent.clone(),
-        id: x.id,
-    };
-    Some((c, kind))
-}
-
-/// `ip link add link PARENT name NAME [index N] [address MAC] [mtu N] type vlan id ID`
-fn request(d: &Dev<'_>, w: &Want, index: u32, parent: Option<u32>) -> (LinkMessage, String) {
-    let b = LinkVlan::new(d.name, parent.unwrap_or(0), w.id);
-    let cmd = format!(
-        "ip link add link {} name {}{} type vlan id {}",
-        w.parent,
-        d.name,
-        opts_words(d),
-        w.id
-    );
-    (base(b, d, index).build(), cmd)
-}
-
 impl DeviceKind for Vlan {
     type Want = Want;
     const FEATURE: Feature = FEATURE;
 
-    fn validate(
-        &self,
-        v: &mut Validator,
-        path: &KeyPath,
-        name: &str,
-        cx: &Cx<'_>,
-        ifaces: &mut [BTreeSet<String>],
-        _: &[Vec<(String, Cidr)>],
-    ) -> Option<(Common, Want)> {
-        validate(v, path, name, self, cx, ifaces)
+    fn validate(&self, v: &mut Validator, at: At<'_, '_>) -> Option<(Common, Want)> {
+        let path = at.path;
+        let cx = at.cx;
+        let ifaces = at.ifaces;
+        let x = self;
+        super::kind::vlan_id(v, &path.key("id"), x.id);
+        v.dev_ref(
+            &path.key("parent"),
+            &x.parent,
+            cx.node_name,
+            &ifaces[cx.node],
+        );
+        let c = common(v, path, cx, x.written());
+        let kind = Want {
+            parent: x.parent.clone(),
+            id: x.id,
+        };
+        Some((c, kind))
     }
 
     fn words(w: &Want) -> String {
@@ -126,22 +93,25 @@ impl DeviceKind for Vlan {
         }
     }
 
-    fn request(
-        d: &Dev<'_>,
-        w: &Want,
-        index: u32,
-        parent: Option<u32>,
-        _: Option<std::os::fd::RawFd>,
-    ) -> (LinkMessage, String) {
-        request(d, w, index, parent)
+    /// `ip link add link PARENT name NAME [index N] [address MAC] [mtu N] type vlan id ID`
+    fn request(d: &Dev<'_>, w: &Want, at: Placed) -> (LinkMessage, String) {
+        let Placed {
+            index,
+            parent,
+            own_ns: _,
+        } = at;
+        let b = LinkVlan::new(d.name, parent.unwrap_or(0), w.id);
+        let cmd = format!(
+            "ip link add link {} name {}{} type vlan id {}",
+            w.parent,
+            d.name,
+            opts_words(d),
+            w.id
+        );
+        (base(b, d, index).build(), cmd)
     }
 
-    fn import(
-        data: &InfoData,
-        _: u32,
-        at: &Around<'_>,
-        shared: Shared,
-    ) -> Option<Result<Self, String>> {
+    fn import(data: &InfoData, at: &Around<'_>, shared: Shared) -> Option<Result<Self, String>> {
         let InfoData::Vlan(i) = data else { return None };
         if !at.parent_here {
             return Some(Err("its parent is in another namespace".into()));

@@ -1,16 +1,15 @@
 //! VRFs: `vrfs.blue = { table = 10, ports = ["eth1"] }`, a routing table of its own for the
 //! interfaces it takes; probes and route lookups name it with `vrf = "blue"`.
 
-use std::collections::BTreeSet;
-
 use netlink_packet_route::link::{InfoData, InfoVrf, LinkMessage};
 use rtnetlink::LinkVrf;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::kind::{base, common, opts_words, Around, Common, Cx, Dev, DeviceKind, Feature, Shared};
-use crate::base::diag::{Diagnostic, KeyPath};
-use crate::base::net::Cidr;
+use super::kind::{
+    base, common, opts_words, Around, At, Common, Dev, DeviceKind, Feature, Placed, Shared,
+};
+use crate::base::diag::Diagnostic;
 use crate::base::validate::Validator;
 use crate::topology::LinkState;
 
@@ -60,67 +59,38 @@ fn import(info: &[InfoVrf], index: u32, links: &[LinkState], shared: Shared) -> 
     }
 }
 
-fn validate(
-    v: &mut Validator,
-    path: &KeyPath,
-    name: &str,
-    x: &Vrf,
-    cx: &Cx<'_>,
-    ifaces: &mut [BTreeSet<String>],
-) -> Option<(Common, Want)> {
-    v.new_iface(path, cx.node, cx.node_name, name, ifaces);
-    if x.table == 0 || x.table == 254 || x.table == 255 {
-        v.push(
-            Diagnostic::new(
-                path.key("table"),
-                format!("table {} cannot be a VRF's", x.table),
-            )
-            .hint("give it a table of its own, 1 to 252 or above 255"),
-        );
-    }
-    for (k, p) in x.ports.iter().enumerate() {
-        v.dev_ref(
-            &path.key("ports").index(k),
-            p,
-            cx.node_name,
-            &ifaces[cx.node],
-        );
-    }
-    let c = common(v, path, cx, (&x.addresses, x.mac.as_deref(), x.mtu, None));
-    let kind = Want {
-        table: x.table,
-        ports: x.ports.clone(),
-    };
-    Some((c, kind))
-}
-
-/// `ip link add NAME [index N] [address MAC] [mtu N] type vrf table N`; its ports join it as they
-/// come up (`ip link set PORT master NAME`).
-fn request(d: &Dev<'_>, w: &Want, index: u32) -> (LinkMessage, String) {
-    let b = LinkVrf::new(d.name, w.table);
-    let cmd = format!(
-        "ip link add {}{} type vrf table {}",
-        d.name,
-        opts_words(d),
-        w.table
-    );
-    (base(b, d, index).build(), cmd)
-}
-
 impl DeviceKind for Vrf {
     type Want = Want;
     const FEATURE: Feature = FEATURE;
 
-    fn validate(
-        &self,
-        v: &mut Validator,
-        path: &KeyPath,
-        name: &str,
-        cx: &Cx<'_>,
-        ifaces: &mut [BTreeSet<String>],
-        _: &[Vec<(String, Cidr)>],
-    ) -> Option<(Common, Want)> {
-        validate(v, path, name, self, cx, ifaces)
+    fn validate(&self, v: &mut Validator, at: At<'_, '_>) -> Option<(Common, Want)> {
+        let path = at.path;
+        let cx = at.cx;
+        let ifaces = at.ifaces;
+        let x = self;
+        if x.table == 0 || x.table == 254 || x.table == 255 {
+            v.push(
+                Diagnostic::new(
+                    path.key("table"),
+                    format!("table {} cannot be a VRF's", x.table),
+                )
+                .hint("give it a table of its own, 1 to 252 or above 255"),
+            );
+        }
+        for (k, p) in x.ports.iter().enumerate() {
+            v.dev_ref(
+                &path.key("ports").index(k),
+                p,
+                cx.node_name,
+                &ifaces[cx.node],
+            );
+        }
+        let c = common(v, path, cx, (&x.addresses, x.mac.as_deref(), x.mtu, None));
+        let kind = Want {
+            table: x.table,
+            ports: x.ports.clone(),
+        };
+        Some((c, kind))
     }
 
     fn words(w: &Want) -> String {
@@ -135,22 +105,26 @@ impl DeviceKind for Vrf {
         Some(w.table)
     }
 
-    fn request(
-        d: &Dev<'_>,
-        w: &Want,
-        index: u32,
-        _: Option<u32>,
-        _: Option<std::os::fd::RawFd>,
-    ) -> (LinkMessage, String) {
-        request(d, w, index)
+    /// `ip link add NAME [index N] [address MAC] [mtu N] type vrf table N`; its ports join it as they
+    /// come up (`ip link set PORT master NAME`).
+    fn request(d: &Dev<'_>, w: &Want, at: Placed) -> (LinkMessage, String) {
+        let Placed {
+            index,
+            parent: _,
+            own_ns: _,
+        } = at;
+        let b = LinkVrf::new(d.name, w.table);
+        let cmd = format!(
+            "ip link add {}{} type vrf table {}",
+            d.name,
+            opts_words(d),
+            w.table
+        );
+        (base(b, d, index).build(), cmd)
     }
 
-    fn import(
-        data: &InfoData,
-        index: u32,
-        at: &Around<'_>,
-        shared: Shared,
-    ) -> Option<Result<Self, String>> {
+    fn import(data: &InfoData, at: &Around<'_>, shared: Shared) -> Option<Result<Self, String>> {
+        let index = at.index;
         match data {
             InfoData::Vrf(i) => Some(Ok(import(i, index, at.links, shared))),
             _ => None,
