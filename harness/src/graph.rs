@@ -33,12 +33,20 @@ struct Edge {
     b: String,
     la: String,
     lb: String,
-    ends: [String; 2],
+    ends: [crate::base::verdict::Point; 2],
 }
 
 /// Each link, from where end a attaches to where end b does. Devices (VXLAN, macvlan, VLAN)
 /// are edges too: from where the device attaches (its bridge, or its node) to the node of the
 /// interface it sits on, labelled with its kind.
+fn point(node: &str, iface: &str) -> crate::base::verdict::Point {
+    crate::base::verdict::Point {
+        node: node.to_string(),
+        iface: iface.to_string(),
+    }
+}
+
+/// Each link, as an edge (see [`edges`]).
 fn edges(plan: &Plan) -> impl Iterator<Item = Edge> + '_ {
     let links = plan.links.iter().map(|l| Edge {
         a: end_point(plan, &l.a),
@@ -46,8 +54,8 @@ fn edges(plan: &Plan) -> impl Iterator<Item = Edge> + '_ {
         la: end_label(&l.a),
         lb: end_label(&l.b),
         ends: [
-            format!("{}:{}", plan.node_name(l.a.node), l.a.name),
-            format!("{}:{}", plan.node_name(l.b.node), l.b.name),
+            point(plan.node_name(l.a.node), &l.a.name),
+            point(plan.node_name(l.b.node), &l.b.name),
         ],
     });
     let devices = plan.nodes.iter().enumerate().flat_map(move |(i, n)| {
@@ -64,8 +72,8 @@ fn edges(plan: &Plan) -> impl Iterator<Item = Edge> + '_ {
             let parent = c.parent?;
             Some(Edge {
                 ends: [
-                    format!("{}:{}", n.name, d.name),
-                    format!("{}:{parent}", plan.node_name(c.node)),
+                    point(&n.name, &d.name),
+                    point(plan.node_name(c.node), &parent),
                 ],
                 a: at,
                 b: plan.node_name(c.node).to_string(),
@@ -82,9 +90,9 @@ fn edges(plan: &Plan) -> impl Iterator<Item = Edge> + '_ {
 #[derive(Debug, Clone, Default)]
 pub struct Highlight {
     /// `node:interface` points.
-    pub crossed: std::collections::BTreeSet<String>,
+    pub crossed: std::collections::BTreeSet<crate::base::verdict::Point>,
     /// (`node:interface`, what was rewritten there).
-    pub nat: Vec<(String, String)>,
+    pub nat: Vec<(crate::base::verdict::Point, String)>,
     /// The probe, for the picture's title.
     pub title: String,
 }
@@ -188,7 +196,7 @@ pub fn dot_marked(plan: &Plan, mark: &Highlight) -> String {
         );
     }
     for (k, (at, what)) in mark.nat.iter().enumerate() {
-        let node = at.split(':').next().unwrap_or(at);
+        let node = &at.node;
         let id = format!("nat {k}");
         let _ = writeln!(
             s,
@@ -262,7 +270,7 @@ pub fn mermaid_marked(plan: &Plan, mark: &Highlight) -> String {
         count += 1;
     }
     for (k, (at, what)) in mark.nat.iter().enumerate() {
-        let node = at.split(':').next().unwrap_or(at);
+        let node = &at.node;
         let id = mermaid_id(&format!("nat {k}"));
         let _ = writeln!(
             s,

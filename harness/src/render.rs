@@ -146,8 +146,8 @@ pub struct FlowRecord {
 pub struct HopRecord {
     /// Its distance from where the packet entered the network, from 1.
     pub step: usize,
-    /// `node:interface`.
-    pub at: String,
+    /// `node:interface` (in JSON as that text).
+    pub at: crate::base::verdict::Point,
     pub out: bool,
     pub src_mac: String,
     pub dst_mac: String,
@@ -339,7 +339,11 @@ fn render_flow(
     let hops: Vec<HopRecord> = (0..f.hops.len())
         .map(|i| hop_record(plan, names, f, i, sent))
         .collect();
-    let width = hops.iter().map(|h| h.at.len()).max().unwrap_or(0);
+    let width = hops
+        .iter()
+        .map(|h| h.at.to_string().len())
+        .max()
+        .unwrap_or(0);
     for (h, rec) in f.hops.iter().zip(&hops) {
         let _ = writeln!(s, "{}", hop_line(rec, h.ip().map(|x| x.src), width));
     }
@@ -482,7 +486,10 @@ fn hop_record(
     }
     HopRecord {
         step: h.depth + 1,
-        at: format!("{}:{}", plan.node_name(h.at.node), h.at.iface),
+        at: crate::base::verdict::Point {
+            node: plan.node_name(h.at.node).to_string(),
+            iface: h.at.iface.clone(),
+        },
         out: h.out,
         src_mac: names.mac(h.eth.src),
         dst_mac: names.mac(h.eth.dst),

@@ -313,7 +313,7 @@ mod tests {
                     .collect();
                 crate::render::HopRecord {
                     step: 4,
-                    at: l.split_whitespace().nth(1).unwrap().into(),
+                    at: l.split_whitespace().nth(1).unwrap().parse().unwrap(),
                     out: true,
                     src_mac: "x".into(),
                     dst_mac: "y".into(),

@@ -16,7 +16,8 @@ pub struct Point {
 
 impl fmt::Display for Point {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}", self.node, self.iface)
+        // `pad`, so that reports can align points in columns.
+        f.pad(&format!("{}:{}", self.node, self.iface))
     }
 }
 

@@ -592,10 +592,13 @@ pub fn changes_sent(hops: &[Hop], i: usize, sent: Option<(usize, Endpoint)>) -> 
 }
 
 /// The interfaces a packet crossed, in order, without repeats: what `path = [...]` compares.
-pub fn crossed(hops: &[Hop], names: &dyn Fn(usize) -> String) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
+pub fn crossed(hops: &[Hop], names: &dyn Fn(usize) -> String) -> Vec<crate::base::verdict::Point> {
+    let mut out: Vec<crate::base::verdict::Point> = Vec::new();
     for h in hops {
-        let s = format!("{}:{}", names(h.at.node), h.at.iface);
+        let s = crate::base::verdict::Point {
+            node: names(h.at.node),
+            iface: h.at.iface.clone(),
+        };
         if !out.contains(&s) {
             out.push(s);
         }
@@ -714,7 +717,10 @@ b = { node = "ext", name = "eth0", addresses = ["10.9.0.2/24"] }
             }
         );
         assert_eq!(
-            crossed(&fl[0].hops, &names),
+            crossed(&fl[0].hops, &names)
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>(),
             ["a:eth0", "host:va", "host:br0", "host:vb", "host:vc", "b:eth0", "c:eth0"]
         );
         assert_eq!(
@@ -722,7 +728,10 @@ b = { node = "ext", name = "eth0", addresses = ["10.9.0.2/24"] }
             vec![(host, "br0".to_string(), true)]
         );
         assert_eq!(
-            crossed(&fl[1].hops, &names),
+            crossed(&fl[1].hops, &names)
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>(),
             ["a:eth0", "host:va", "host:br0", "host:eth0", "ext:eth0"]
         );
         let at_eth0 = fl[1]

@@ -27,7 +27,7 @@ pub struct NatExpect {
 /// An expected address rewrite of the echo request at `at` (`node:interface`).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Nat {
-    pub at: String,
+    pub at: Point,
     pub src: Option<IpAddr>,
     pub dst: Option<IpAddr>,
     /// The new ports, for TCP and UDP probes.
@@ -93,7 +93,11 @@ pub(crate) fn validate_nat(
         v.same_family(&npath.key("dst"), dst, to, what);
     }
     Nat {
-        at: n.at.clone(),
+        // A point that does not parse left a diagnostic above: no plan has this one.
+        at: n.at.parse().unwrap_or(Point {
+            node: String::new(),
+            iface: n.at.clone(),
+        }),
         src,
         dst,
         src_port,
@@ -101,8 +105,25 @@ pub(crate) fn validate_nat(
     }
 }
 
-pub(crate) fn point(plan: &Network, h: &Hop) -> String {
-    format!("{}:{}", plan.node_name(h.at.node), h.at.iface)
+pub(crate) fn point(plan: &Network, h: &Hop) -> Point {
+    Point {
+        node: plan.node_name(h.at.node).to_string(),
+        iface: h.at.iface.clone(),
+    }
+}
+
+/// Points as a scenario writes them, validated already (see [`Validator::point`]).
+pub(crate) fn points(list: &[String]) -> Vec<Point> {
+    list.iter().filter_map(|p| p.parse().ok()).collect()
+}
+
+/// Points in words: `h1:eth0, r1:eth0`.
+pub(crate) fn joined(points: &[Point]) -> String {
+    points
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Where the request (echo request, SYN, datagram) was last seen: the interfaces farthest along
@@ -163,7 +184,7 @@ pub fn last_seen(plan: &Network, flows: &[Flow], names: &Names) -> String {
                 .hops
                 .iter()
                 .filter(|h| h.depth == d)
-                .map(|h| point(plan, h))
+                .map(|h| point(plan, h).to_string())
                 .collect();
             s.push_str(&format!(
                 "; the reply was last seen at {}",
@@ -180,7 +201,7 @@ pub fn last_seen(plan: &Network, flows: &[Flow], names: &Names) -> String {
 }
 
 /// A `path` expectation against the request's path.
-pub fn check_path(plan: &Network, want: &[String], flows: &[Flow]) -> Option<String> {
+pub fn check_path(plan: &Network, want: &[Point], flows: &[Flow]) -> Option<String> {
     let req = flows.iter().find(|f| f.kind.is_request());
     let got = req
         .map(|f| crossed(&f.hops, &|i| plan.node_name(i).to_string()))
@@ -191,9 +212,9 @@ pub fn check_path(plan: &Network, want: &[String], flows: &[Flow]) -> Option<Str
     let shown = if got.is_empty() {
         "nothing".to_string()
     } else {
-        got.join(", ")
+        joined(&got)
     };
-    let mut d = format!("expected path {}; got {shown}", want.join(", "));
+    let mut d = format!("expected path {}; got {shown}", joined(want));
     if let Some(k) = want.iter().zip(&got).position(|(a, b)| a != b) {
         d.push_str(&format!(" (first difference at hop {})", k + 1));
     }

@@ -7,14 +7,15 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::flow::{
-    check_nat, check_path, last_points, last_seen, nat_words, validate_nat, Nat, NatExpect,
+    check_nat, check_path, joined, last_points, last_seen, nat_words, points, validate_nat, Nat,
+    NatExpect,
 };
 use super::kind::{echo_ends, echo_label, CheckCx, ExpectKind, Known, Need, ObserveError, ProbeCx};
 use crate::base::diag::{Diagnostic, KeyPath};
 use crate::base::icmp::{describe, probe_id};
 use crate::base::net::family_name;
 use crate::base::validate::Validator;
-use crate::base::verdict::Checked;
+use crate::base::verdict::{Checked, Point};
 use crate::capture::path::Endpoint;
 use crate::network::{Names, Network};
 use crate::probe::ping::PingOutcome;
@@ -56,8 +57,8 @@ pub struct PingWant {
     pub from: usize,
     pub to: IpAddr,
     pub reply: bool,
-    /// `node:interface` points, validated.
-    pub path: Option<Vec<String>>,
+    /// The points the request must cross, validated.
+    pub path: Option<Vec<Point>>,
     pub nat: Option<Nat>,
     #[serde(default)]
     pub opts: EchoOpts,
@@ -81,7 +82,7 @@ impl ExpectKind for Ping {
             for (h, point) in list.iter().enumerate() {
                 v.point(&path.key("path").index(h), point, k.index, k.ifaces);
             }
-            list.clone()
+            points(list)
         });
         let nat = p.nat.as_ref().map(|n| {
             let what = "the ping's `to`";
@@ -191,7 +192,7 @@ impl ExpectKind for Ping {
         let detail = if passed {
             let mut d = seen;
             if let Some(path) = &w.path {
-                d.push_str(&format!(" via {}", path.join(", ")));
+                d.push_str(&format!(" via {}", joined(path)));
             }
             if let Some(n) = &w.nat {
                 d.push_str(&format!("; {}", nat_words(n)));

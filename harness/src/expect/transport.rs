@@ -92,7 +92,7 @@ pub struct PortWant {
     pub result: PortResult,
     pub answered_by: Option<usize>,
     pub seen_src: Option<IpAddr>,
-    pub path: Option<Vec<String>>,
+    pub path: Option<Vec<crate::base::verdict::Point>>,
     pub nat: Option<Nat>,
 }
 
@@ -143,7 +143,7 @@ fn validate(
         for (h, point) in list.iter().enumerate() {
             v.point(&path.key("path").index(h), point, cx.index, cx.ifaces);
         }
-        list.clone()
+        super::flow::points(list)
     });
     let what = format!("the {} probe's `to`", proto.name());
     let nat = e.nat.as_ref().map(|n| {
@@ -801,7 +801,7 @@ fn check(
     let detail = if passed {
         let mut d = got;
         if let Some(path) = &w.path {
-            d.push_str(&format!(" via {}", path.join(", ")));
+            d.push_str(&format!(" via {}", super::flow::joined(path)));
         }
         if let Some(n) = &w.nat {
             d.push_str(&format!("; {}", super::flow::nat_words(n)));
