@@ -244,12 +244,19 @@ pub(crate) fn end_stdout() {
     unsafe { libc::dup2(2, 1) };
 }
 
+/// Each program's RLIMIT_NPROC, once the sandbox is entered (see [`Budget`]).
+static PROGRAM_PROCESSES: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+
 /// What the scenario's programs may use at most, with the harness in their sandbox.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Budget {
-    /// Processes and threads at once: RLIMIT_NPROC, counted (since Linux 5.14) per user
-    /// namespace, so it bounds this sandbox alone, and root of the sandbox cannot lift it.
+    /// Processes and threads the scenario's programs may have at once: RLIMIT_NPROC of each
+    /// program, counted (since Linux 5.14) per user namespace, so it bounds this sandbox alone,
+    /// and root of the sandbox cannot lift it.
     pub processes: u64,
+    /// Threads the harness itself may add beyond that (a few per node), so that programs that
+    /// use up their budget never stop the harness from watching them and reporting.
+    pub harness: u64,
     /// Bytes each process may allocate (RLIMIT_DATA: heap and private writable mappings).
     pub memory: u64,
 }
@@ -257,7 +264,9 @@ pub(crate) struct Budget {
 impl Budget {
     fn apply(self) {
         use nix::sys::resource::{setrlimit, Resource};
-        let _ = setrlimit(Resource::RLIMIT_NPROC, self.processes, self.processes);
+        let all = self.processes.saturating_add(self.harness);
+        let _ = setrlimit(Resource::RLIMIT_NPROC, all, all);
+        let _ = PROGRAM_PROCESSES.set(self.processes);
         let _ = setrlimit(Resource::RLIMIT_DATA, self.memory, self.memory);
     }
 }
@@ -424,14 +433,30 @@ pub(crate) fn spawn_in_netns(
     argv: &[String],
 ) -> Result<std::process::Child, SandboxError> {
     let spawned = in_netns(ns, || {
-        Command::new(&argv[0])
-            .args(&argv[1..])
+        let mut cmd = Command::new(&argv[0]);
+        cmd.args(&argv[1..])
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .env_clear()
-            .envs(env::program_env())
-            .spawn()
+            .envs(env::program_env());
+        if let Some(&n) = PROGRAM_PROCESSES.get() {
+            let limit = libc::rlimit {
+                rlim_cur: n,
+                rlim_max: n,
+            };
+            // SAFETY: runs in the child between fork and exec; setrlimit is async-signal-safe
+            // and reads only `limit`, copied into the closure.
+            unsafe {
+                cmd.pre_exec(move || {
+                    if libc::setrlimit(libc::RLIMIT_NPROC, &limit) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    Ok(())
+                });
+            }
+        }
+        cmd.spawn()
     })?;
     spawned.map_err(|source| SandboxError::Spawn {
         program: argv[0].clone(),

@@ -50,8 +50,9 @@ pub struct Settings {
     /// every setting the usual baseline changes, never the host's values), for comparing the two
     /// with `netconform diff`.
     pub baseline: Option<crate::topology::sysctl::Baseline>,
-    /// How many processes and threads the scenario's programs (and the harness in its sandbox)
-    /// may have at once (default 4096; RLIMIT_NPROC of the sandbox's user namespace).
+    /// How many processes and threads the scenario's programs may have at once (default 4096;
+    /// RLIMIT_NPROC of each program, counted in the sandbox's user namespace; the harness keeps
+    /// room of its own beyond it).
     pub max_processes: Option<u64>,
     /// How much memory each of the scenario's programs may allocate, in MiB (default 4096;
     /// RLIMIT_DATA): a runaway program fails its allocation instead of exhausting the host.

@@ -97,6 +97,8 @@ pub fn main() -> i32 {
                     .and_then(|p| p.parse().ok());
                 let budget = sandbox::Budget {
                     processes: plan.settings.max_processes,
+                    // Setup threads, capture closers and program watchers: a few per node.
+                    harness: 4 * plan.nodes.len() as u64 + 256,
                     memory: plan.settings.max_memory_mb << 20,
                 };
                 match sandbox::enter(parent, budget) {
