@@ -25,8 +25,8 @@ ipt -t nat -A DOCKER -i docker0 -j RETURN
 ipt -t nat -A DOCKER ! -i docker0 -p tcp -m tcp --dport 8080 -j DNAT --to-destination 172.17.0.2:80
 ipt -N DOCKER
 ipt -P FORWARD DROP
-ipt -A FORWARD -o docker0 -j DOCKER
 ipt -A FORWARD -o docker0 -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
+ipt -A FORWARD -o docker0 -j DOCKER
 ipt -A FORWARD -i docker0 ! -o docker0 -j ACCEPT
 ipt -A FORWARD -i docker0 -o docker0 -j ACCEPT
 ipt -A DOCKER -d 172.17.0.2/32 ! -i docker0 -o docker0 -p tcp -m tcp --dport 80 -j ACCEPT
