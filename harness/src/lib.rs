@@ -1,10 +1,13 @@
 //! netconform: declare a Linux network in TOML, build it in a rootless throwaway sandbox, probe it
 //! with real packets, and check what the kernel did.
 //!
-//! Modules, one job each: [`scenario`] (format, validation; pure), [`sandbox`] (the only place for
-//! unshare/setns/fork), [`topology`] (netlink verbs), [`probe`] (ping, traceroute), [`observe`]
-//! (what was seen), [`check`] (expected vs seen; pure), [`render`], [`runner`] (parent side) and
-//! [`worker`] (inside the sandbox).
+//! The modules stand in layers, lowest first (`layers.txt` beside this file names each one's
+//! layer and job; `tests/layers.rs` fails on any reference upward or any cycle): the small core
+//! [`base`]; primitives ([`sandbox`], `topology`, `capture`, `probe`, [`output`]); the device
+//! kinds (`device`); the validated [`network`]; the expectation kinds (`expect`); the
+//! [`scenario`] aggregate; a run (`observe`, [`worker`], `check`, [`runner`]); results
+//! ([`render`], [`report`], [`junit`], [`graph`], [`coverage`]); and the tools ([`cli`],
+//! [`import`], `bench`, [`vm_guest`]).
 
 pub mod base;
 pub(crate) mod capture;
