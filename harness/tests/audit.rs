@@ -316,3 +316,33 @@ fn no_leftovers_whatever_happens_to_a_run() {
         .collect();
     assert!(stray.is_empty(), "workers left running: {stray:?}");
 }
+
+/// A machine whose hard process limit is below the sandbox's budget (a small VM: the kernel
+/// sets it from the memory) still runs scenarios: the budget shrinks to fit, it never makes a
+/// program fail to start.
+#[test]
+fn a_low_hard_process_limit_shrinks_the_budget() {
+    use std::os::unix::process::CommandExt;
+    let mut c = netconform();
+    c.args(["run", "scenarios/docker/single-host.toml"]);
+    // SAFETY: runs in the child before exec; setrlimit is async-signal-safe.
+    unsafe {
+        c.pre_exec(|| {
+            let limit = libc::rlimit {
+                rlim_cur: 2000,
+                rlim_max: 2000,
+            };
+            if libc::setrlimit(libc::RLIMIT_NPROC, &limit) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let out = c.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

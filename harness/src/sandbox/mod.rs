@@ -264,9 +264,16 @@ pub(crate) struct Budget {
 impl Budget {
     fn apply(self) {
         use nix::sys::resource::{setrlimit, Resource};
-        let all = self.processes.saturating_add(self.harness);
+        // An unprivileged process cannot raise its hard limit: where the machine's is lower
+        // (a small VM), both stay below it, the programs' still under the harness's.
+        let hard =
+            nix::sys::resource::getrlimit(Resource::RLIMIT_NPROC).map_or(u64::MAX, |(_, h)| h);
+        let all = self.processes.saturating_add(self.harness).min(hard);
         let _ = setrlimit(Resource::RLIMIT_NPROC, all, all);
-        let _ = PROGRAM_PROCESSES.set(self.processes);
+        let programs = self
+            .processes
+            .min(all.saturating_sub(self.harness).max(all / 2));
+        let _ = PROGRAM_PROCESSES.set(programs);
         let _ = setrlimit(Resource::RLIMIT_DATA, self.memory, self.memory);
     }
 }
