@@ -162,22 +162,12 @@ pub struct ProbeCx<'a> {
 impl ProbeCx<'_> {
     /// The name of interface `index` of node `node` (`if7` when it is gone).
     pub fn link_name(&self, node: usize, index: u32) -> String {
-        self.links[node]
-            .iter()
-            .find(|l| l.index == index)
-            .map_or_else(|| format!("if{index}"), |l| l.name.clone())
+        crate::topology::link::link_name(&self.links[node], index)
     }
 
     /// The index of interface `name` of node `node`.
     pub fn index_of(&self, node: usize, name: &str) -> Result<u32, NetlinkError> {
-        self.links[node]
-            .iter()
-            .find(|l| l.name == name)
-            .map(|l| l.index)
-            .ok_or_else(|| NetlinkError::NoSuchLink {
-                node: self.net.node_name(node).into(),
-                name: name.into(),
-            })
+        crate::topology::link::index_of(&self.links[node], self.net.node_name(node), name)
     }
 }
 

@@ -93,11 +93,6 @@ macro_rules! registry {
                 unreachable!("every variant is listed")
             }
 
-            /// The kind's key: `ping`.
-            pub fn key(&self) -> &'static str {
-                KEYS[self.kind_index()]
-            }
-
             /// The expectation in words, as its verdict names it.
             pub fn what(&self, net: &Network) -> String {
                 match self {

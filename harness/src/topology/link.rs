@@ -320,3 +320,23 @@ pub(crate) fn parse_link(m: &LinkMessage) -> LinkState {
     }
     s
 }
+
+/// The name of link `index` among `links` (`if7` when it is gone).
+pub(crate) fn link_name(links: &[LinkState], index: u32) -> String {
+    links
+        .iter()
+        .find(|l| l.index == index)
+        .map_or_else(|| format!("if{index}"), |l| l.name.clone())
+}
+
+/// The index of link `name` of node `node` among `links`.
+pub(crate) fn index_of(links: &[LinkState], node: &str, name: &str) -> Result<u32, NetlinkError> {
+    links
+        .iter()
+        .find(|l| l.name == name)
+        .map(|l| l.index)
+        .ok_or_else(|| NetlinkError::NoSuchLink {
+            node: node.into(),
+            name: name.into(),
+        })
+}

@@ -28,7 +28,7 @@ use crate::probe::icmp::IcmpSocket;
 use crate::probe::{fam, ping, probe_id, NodeIo, ProbeError};
 use crate::sandbox::{self, SandboxError};
 use crate::scenario::plan::{Expectation, Plan};
-use crate::topology::link::LinkOpts;
+use crate::topology::link::{index_of, link_name, LinkOpts};
 use crate::topology::{sysctl, LinkState, Netlink, NetlinkError};
 
 /// Set to `panic-after-build` to make workers panic mid-run (used by the leftover audit).
@@ -519,22 +519,4 @@ fn sysctl_error(node: &str, source: sysctl::SysctlError) -> WorkerError {
         node: node.to_string(),
         source,
     }
-}
-
-fn link_name(links: &[LinkState], index: u32) -> String {
-    links
-        .iter()
-        .find(|l| l.index == index)
-        .map_or_else(|| format!("if{index}"), |l| l.name.clone())
-}
-
-fn index_of(links: &[LinkState], node: &str, name: &str) -> Result<u32, NetlinkError> {
-    links
-        .iter()
-        .find(|l| l.name == name)
-        .map(|l| l.index)
-        .ok_or_else(|| NetlinkError::NoSuchLink {
-            node: node.into(),
-            name: name.into(),
-        })
 }
