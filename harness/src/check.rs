@@ -5,10 +5,10 @@ use std::collections::BTreeSet;
 
 use crate::base::icmp::probe_id;
 pub use crate::base::verdict::Checked;
-use crate::capture::path::{flows, Flow, Topo};
+use crate::capture::path::{flows, Flow, Probe, Topo};
 use crate::capture::Frame;
 use crate::expect::{CheckCx, Observation};
-use crate::observe::{Names, Observed, Timings};
+use crate::observe::{Names, Observed, Timings, Tried};
 use crate::scenario::plan::{Expectation, Plan};
 
 /// Whether probe `k` sends packets that captures can follow (a ping, traceroute or port probe,
@@ -17,43 +17,77 @@ fn captured(plan: &Plan, k: usize) -> bool {
     plan.settings.capture && plan.expectations[k].sends().is_some()
 }
 
-/// The ICMP ids of every echo probe of the plan.
-fn echo_ids(plan: &Plan) -> BTreeSet<u16> {
+/// The ICMP ids of every echo probe of the plan, and of every try again (`within`) the run made.
+fn echo_ids(plan: &Plan, tried: &[Option<Tried>]) -> BTreeSet<u16> {
     plan.expectations
         .iter()
         .enumerate()
         .filter(|(_, e)| e.echo())
         .map(|(k, _)| probe_id(k))
+        .chain(
+            tried
+                .iter()
+                .flatten()
+                .flat_map(|t| t.retry_ids.iter().copied()),
+        )
         .collect()
 }
 
-/// Probe `k`'s flows from its frames. Another probe's id is a late answer to it, unless it is
-/// this probe's own.
+/// Probe `k`'s flows from its frames. Another probe's id (or another try's) is a late answer to
+/// it, unless it is this probe's own: `retry_id`, when the verdict is about a try again.
 fn flows_of(
     plan: &Plan,
     topo: &Topo,
     k: usize,
     frames: &[&Frame],
     ids: &BTreeSet<u16>,
+    retry_id: Option<u16>,
 ) -> Vec<Flow> {
-    flows(topo, frames, plan.expectations[k].traced(k, ids))
+    let mut probe = plan.expectations[k].traced(k, ids);
+    if let (Probe::Echo { id, .. }, Some(r)) = (&mut probe, retry_id) {
+        *id = r;
+    }
+    flows(topo, frames, probe)
 }
 
 /// The packets probe `k` sent and caused, from its frames; `None` for probes that send nothing
 /// (route, neighbour, exec) or when capture is off.
 pub fn probe_flow(plan: &Plan, topo: &Topo, k: usize, frames: &[&Frame]) -> Option<Vec<Flow>> {
-    captured(plan, k).then(|| flows_of(plan, topo, k, frames, &echo_ids(plan)))
+    captured(plan, k).then(|| flows_of(plan, topo, k, frames, &echo_ids(plan, &[]), None))
+}
+
+/// [`probe_flow`] for a try again of probe `k` with `retry_id`, whose earlier tries' ids are
+/// in `retried` (the worker's view of a try, for `within`).
+pub fn try_flow(
+    plan: &Plan,
+    topo: &Topo,
+    k: usize,
+    frames: &[&Frame],
+    retry_id: Option<u16>,
+    retried: &[u16],
+) -> Option<Vec<Flow>> {
+    captured(plan, k).then(|| {
+        let mut ids = echo_ids(plan, &[]);
+        ids.extend(retried.iter().copied());
+        ids.extend(retry_id);
+        flows_of(plan, topo, k, frames, &ids, retry_id)
+    })
 }
 
 /// The packets each probe sent and caused, reconstructed from the captures (see [`probe_flow`]).
 pub fn probe_flows(plan: &Plan, observed: &Observed) -> Vec<Option<Vec<Flow>>> {
     let topo = Topo::from_plan(plan);
-    let all = echo_ids(plan);
+    let all = echo_ids(plan, &observed.tried);
     (0..plan.expectations.len())
         .map(|k| {
             captured(plan, k).then(|| {
                 let frames: Vec<_> = observed.frames.iter().filter(|f| f.probe == k).collect();
-                flows_of(plan, &topo, k, &frames, &all)
+                let retry = observed
+                    .tried
+                    .get(k)
+                    .and_then(Option::as_ref)
+                    .and_then(|t| t.retry_ids.last().copied());
+                flows_of(plan, &topo, k, &frames, &all, retry)
             })
         })
         .collect()
@@ -91,6 +125,21 @@ pub fn check_all(plan: &Plan, observed: &Observed, all: &[Option<Vec<Flow>>]) ->
     for (c, key) in checks.iter_mut().zip(&plan.keys) {
         c.key = key.clone();
     }
+    for (c, t) in checks.iter_mut().zip(&observed.tried) {
+        c.tried = t.as_ref().map(|t| (t.tries, t.held_after_us));
+    }
+    if let Some(f) = &observed.step_failed {
+        step_failed(plan, f, &mut checks);
+    }
+    for (k, c) in checks.iter_mut().enumerate() {
+        let phase = if k < plan.expectations.len() {
+            plan.phase_of(k)
+        } else {
+            // The failed step's own verdict.
+            observed.step_failed.as_ref().map_or(0, |f| f.step + 1)
+        };
+        c.step = (phase > 0).then(|| plan.phase_name(phase).to_string());
+    }
     // The deadline stopped the probes: every expectation left is a failure that says so.
     if let Some(cut) = &observed.cut_short {
         let deadline = plan.settings.deadline_ms;
@@ -111,6 +160,41 @@ pub fn check_all(plan: &Plan, observed: &Observed, all: &[Option<Vec<Flow>>]) ->
         }
     }
     checks
+}
+
+/// A step whose action failed: every expectation from that step on as not run, then the
+/// failure, at the action.
+fn step_failed(plan: &Plan, f: &crate::observe::StepFailed, checks: &mut Vec<Checked>) {
+    let step = &plan.steps[f.step];
+    let action = step
+        .actions
+        .get(f.action)
+        .map(|a| crate::scenario::steps::action_words(a, plan))
+        .unwrap_or_default();
+    for k in step.first..plan.expectations.len() {
+        let phase = plan.phase_name(plan.phase_of(k));
+        checks.push(Checked {
+            key: plan.keys.get(k).cloned().unwrap_or_default(),
+            verdict: crate::base::verdict::Verdict::NotRun,
+            ..Checked::new(
+                plan.expectations[k].what(plan),
+                false,
+                format!(
+                    "not run: step `{}` failed before step `{phase}` could check it",
+                    step.name
+                ),
+            )
+        });
+    }
+    // Last, so that every expectation keeps its place (its flows are found by index).
+    checks.push(Checked {
+        key: format!("steps[{}].do[{}]", f.step, f.action),
+        ..Checked::new(
+            format!("step `{}`: {action}", step.name),
+            false,
+            format!("the action failed: {}", f.why),
+        )
+    });
 }
 
 /// How a scenario ended, once its input was valid and the environment fit.

@@ -362,7 +362,7 @@ async fn lookups(
             continue;
         }
         let lookup = crate::scenario::plan::Lookup::default();
-        if let Ok(Ok(r)) = nl.route_get(d, &lookup, None, None).await {
+        if let Ok(Ok(r)) = nl.route_get(d, &lookup, None, None, false).await {
             out.push((d, r));
         }
     }

@@ -46,6 +46,35 @@ pub struct Observed {
     /// holds the ones before it.
     #[serde(default)]
     pub cut_short: Option<CutShort>,
+    /// For each observed expectation with `within`, in plan order, how its tries went (`None`
+    /// for one probed once).
+    #[serde(default)]
+    pub tried: Vec<Option<Tried>>,
+    /// A step's action failed: the run stopped there (`observations` holds the ones before).
+    #[serde(default)]
+    pub step_failed: Option<StepFailed>,
+}
+
+/// How an expectation with `within` was re-probed: never in snapshots (it is timing).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tried {
+    pub tries: u32,
+    /// The ICMP ids of an echo probe's tries after the first, in order (the last is the try
+    /// the verdict is about); empty for other kinds.
+    #[serde(default)]
+    pub retry_ids: Vec<u16>,
+    /// When it first held, counted from the end of its step's actions.
+    pub held_after_us: Option<u64>,
+}
+
+/// The action that failed a step, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StepFailed {
+    /// The step, from 0.
+    pub step: usize,
+    /// The action, from 0, in the step's `do`.
+    pub action: usize,
+    pub why: String,
 }
 
 /// Where the deadline stopped the probes.

@@ -76,16 +76,23 @@ pub fn render_result_lines(file: &Path, result: &ScenarioResult) -> Vec<ResultLi
             let s = if checks.len() == 1 { "" } else { "s" };
             let head = format!(" {file} ({} check{s}, {failed} failed)", checks.len());
             out.push(ResultLine::new("", verdict, head));
+            let mut step = None;
             for c in checks {
+                if c.step != step {
+                    step = c.step.clone();
+                    let name = step.as_deref().unwrap_or_default();
+                    out.push(ResultLine::new("  ", Mark::None, format!("step `{name}`:")));
+                }
                 let (mark, gap) = if c.passed() {
                     (Mark::Ok, "   ")
                 } else {
                     (Mark::Fail, " ")
                 };
+                let indent = if step.is_some() { "    " } else { "  " };
                 out.push(ResultLine::new(
-                    "  ",
+                    indent,
                     mark,
-                    format!("{gap}{}: {}", c.what, c.detail),
+                    format!("{gap}{}: {}{}", c.what, c.detail, tried_words(c)),
                 ));
             }
             for n in notes {
@@ -104,6 +111,24 @@ pub fn render_result_lines(file: &Path, result: &ScenarioResult) -> Vec<ResultLi
     out
 }
 
+/// How an expectation with `within` went, for the report (never for snapshots: it is timing).
+fn tried_words(c: &crate::base::verdict::Checked) -> String {
+    if let Some(m) = &c.measured {
+        return format!(" ({m})");
+    }
+    match c.tried {
+        Some((_, Some(us))) => format!(
+            " (held after {})",
+            crate::base::duration::words(std::time::Duration::from_micros(us))
+        ),
+        Some((n, None)) => {
+            let tries = if n == 1 { "try" } else { "tries" };
+            format!(" (the last of {n} {tries}, when `within` ran out)")
+        }
+        None => String::new(),
+    }
+}
+
 /// One part of the observations: an expectation with the packets of its probe, or a
 /// neighbour table. `netconform diff` compares sections with the same `what`.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -112,6 +137,9 @@ pub struct Section {
     /// of format 2.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub key: String,
+    /// The step it belongs to (`None`: the checks before any step).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step: Option<String>,
     /// e.g. `ping ns1 -> 10.168.0.3`, or `neighbour table of c1`.
     pub what: String,
     pub passed: bool,
@@ -171,7 +199,8 @@ pub struct NatRecord {
     pub to: String,
 }
 
-/// The observations of a run as sections, in expectation order, neighbour tables last.
+/// The observations of a run as sections, phase by phase (the checks before any step, then
+/// each step's): each expectation in plan order, then the tables that phase read.
 pub(crate) fn sections(plan: &Plan, result: &ScenarioResult) -> Vec<Section> {
     let ScenarioResult::Checked {
         checks,
@@ -184,28 +213,37 @@ pub(crate) fn sections(plan: &Plan, result: &ScenarioResult) -> Vec<Section> {
     };
     let names = Names::new(plan, &observed.macs);
     let topo = Topo::from_plan(plan);
-    let mut out: Vec<Section> = checks
-        .iter()
-        .enumerate()
-        .map(|(k, c)| {
-            let (body, flows) = flows[k]
-                .as_ref()
-                .map(|fl| probe_body(plan, observed, &topo, &names, k, fl))
-                .unwrap_or_default();
-            let mark = if c.passed() { "ok" } else { "FAIL" };
-            Section {
-                key: c.key.clone(),
-                what: c.what.clone(),
-                passed: c.passed(),
-                detail: c.detail.clone(),
-                heading: format!("{mark} {}: {}", c.what, c.detail),
-                lines: body.lines().map(String::from).collect(),
-                flows,
-                last_seen: c.last_seen.clone(),
-            }
-        })
-        .collect();
-    out.extend(table_sections(plan, observed, &names));
+    let mut out: Vec<Section> = Vec::new();
+    let mut phase = 0;
+    for (k, c) in checks.iter().enumerate() {
+        let p = if k < plan.expectations.len() {
+            plan.phase_of(k)
+        } else {
+            observed.step_failed.as_ref().map_or(phase, |f| f.step + 1)
+        };
+        if p != phase {
+            out.extend(table_sections(plan, observed, &names, phase));
+            phase = p;
+        }
+        let (body, flows) = flows
+            .get(k)
+            .and_then(Option::as_ref)
+            .map(|fl| probe_body(plan, observed, &topo, &names, k, fl))
+            .unwrap_or_default();
+        let mark = if c.passed() { "ok" } else { "FAIL" };
+        out.push(Section {
+            key: c.key.clone(),
+            step: c.step.clone(),
+            what: c.what.clone(),
+            passed: c.passed(),
+            detail: c.detail.clone(),
+            heading: format!("{mark} {}: {}", c.what, c.detail),
+            lines: body.lines().map(String::from).collect(),
+            flows,
+            last_seen: c.last_seen.clone(),
+        });
+    }
+    out.extend(table_sections(plan, observed, &names, phase));
     out
 }
 
@@ -244,11 +282,17 @@ fn probe_body(
 /// Each table the expectations read (a node's neighbour table, a bridge's forwarding table)
 /// once, however many expectations look at it: kind by kind in the registry's order, each in
 /// plan order.
-fn table_sections(plan: &Plan, observed: &crate::observe::Observed, names: &Names) -> Vec<Section> {
-    let mut read: Vec<(usize, String, Vec<String>)> = plan
-        .expectations
+fn table_sections(
+    plan: &Plan,
+    observed: &crate::observe::Observed,
+    names: &Names,
+    phase: usize,
+) -> Vec<Section> {
+    let range = plan.phase_range(phase);
+    let step = (phase > 0).then(|| plan.phase_name(phase).to_string());
+    let mut read: Vec<(usize, String, Vec<String>)> = plan.expectations[range.clone()]
         .iter()
-        .zip(&observed.observations)
+        .zip(observed.observations.get(range).unwrap_or_default())
         .filter_map(|(e, o)| {
             let (what, lines) = e.table(o, plan, names)?;
             Some((e.kind_index(), what, lines))
@@ -261,6 +305,7 @@ fn table_sections(plan: &Plan, observed: &crate::observe::Observed, names: &Name
         .filter(|(_, what, _)| shown.insert(what.clone()))
         .map(|(_, what, lines)| Section {
             key: String::new(),
+            step: step.clone(),
             last_seen: Vec::new(),
             heading: format!("{what} (after the probes):"),
             what,
@@ -283,7 +328,22 @@ pub fn render_observations(plan: &Plan, result: &ScenarioResult) -> String {
     if let Some(d) = &plan.description {
         let _ = writeln!(s, "# {d}");
     }
+    let mut step = None;
     for sec in sections(plan, result) {
+        if sec.step != step {
+            step = sec.step.clone();
+            let name = step.as_deref().unwrap_or_default();
+            let _ = writeln!(s, "\n## step `{name}`");
+            if let Some(ps) = plan.steps.iter().find(|p| p.name == name) {
+                for a in &ps.actions {
+                    let _ = writeln!(
+                        s,
+                        "   do: {}",
+                        crate::scenario::steps::action_words(a, plan)
+                    );
+                }
+            }
+        }
         let _ = writeln!(s, "\n{}", sec.heading);
         for l in &sec.lines {
             let _ = writeln!(s, "{l}");

@@ -329,6 +329,7 @@ mod tests {
             .collect();
         Section {
             key: String::new(),
+            step: None,
             last_seen: Vec::new(),
             what: what.into(),
             passed: true,

@@ -317,7 +317,8 @@ fn finish(file: &Path, plan: &Plan, done: sandbox::Finished) -> Result<ScenarioR
             let about_services = checks
                 .iter()
                 .zip(&plan.expectations)
-                .any(|(c, e)| !c.passed() && e.about_services());
+                .any(|(c, e)| !c.passed() && e.about_services())
+                || o.step_failed.is_some();
             if about_services {
                 notes.extend(crate::expect::exec::service_notes(plan, &o.services));
             }

@@ -1040,8 +1040,10 @@ fn fidelity_trials() -> Vec<Trial> {
                     .iter()
                     .enumerate()
                     .flat_map(|(i, (_, p))| {
+                        // A step's expectations depend on its actions: only those before any
+                        // step are probed alone.
                         std::iter::once((i, None))
-                            .chain((0..p.expectations.len()).map(move |k| (i, Some(k))))
+                            .chain(p.phase_range(0).map(move |k| (i, Some(k))))
                     })
                     .collect();
                 let runs = runner::parallel(jobs.len(), |j| {
@@ -1050,6 +1052,8 @@ fn fidelity_trials() -> Vec<Trial> {
                     let mut plan = plan.clone();
                     if let Some(k) = alone {
                         plan.expectations = vec![plan.expectations[k].clone()];
+                        plan.within = vec![plan.within_of(k)];
+                        plan.steps.clear();
                     }
                     runner::run_plan(path, &plan, &worker())
                         .map_err(|e| e.to_string())

@@ -3,6 +3,7 @@
 //! ([`icmp`]) and text made safe to print ([`text`]). It imports nothing of the crate.
 
 pub mod diag;
+pub mod duration;
 pub mod icmp;
 pub mod net;
 pub mod text;

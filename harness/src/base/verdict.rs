@@ -72,6 +72,14 @@ pub struct Checked {
     pub detail: String,
     /// Where the probe's request was last seen, when it never got its answer.
     pub last_seen: Vec<Point>,
+    /// For an expectation with `within`: how often it was probed, and when it first held (in
+    /// microseconds from the end of its step's actions). Timing: never in snapshots.
+    pub tried: Option<(u32, Option<u64>)>,
+    /// The step it belongs to (`None`: the checks before any step).
+    pub step: Option<String>,
+    /// Figures measured (an outage's packets and longest loss): timing, shown in the report,
+    /// never in snapshots.
+    pub measured: Option<String>,
 }
 
 impl Checked {
@@ -87,6 +95,9 @@ impl Checked {
             },
             detail,
             last_seen: Vec::new(),
+            tried: None,
+            step: None,
+            measured: None,
         }
     }
 

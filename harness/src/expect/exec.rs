@@ -21,7 +21,7 @@ use crate::base::diag::{Diagnostic, KeyPath};
 use crate::base::validate::Validator;
 use crate::base::verdict::Checked;
 use crate::network::Network as Plan;
-pub use crate::network::PlanService;
+pub use crate::network::{PlanService, Ready};
 
 // ---------------------------------------------------------------------------------------------
 // The format
@@ -30,6 +30,10 @@ pub use crate::network::PlanService;
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ExecExpect {
+    /// Re-probe until it holds or this long has passed (`"10s"`), counted from the end of its
+    /// step's actions (or from when the network is ready); without it, once, at once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub within: Option<String>,
     pub node: String,
     /// The program and its arguments (no shell).
     pub run: Vec<String>,
@@ -46,10 +50,13 @@ pub struct ExecExpect {
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Service {
+    /// How steps (`service = "NODE:NAME"`) and reports refer to it; unique within its node.
+    pub name: Option<String>,
     /// The program and its arguments (no shell).
     pub run: Vec<String>,
     /// `"tcp:PORT"` or `"udp:PORT"`: the probes wait (up to settings.run_timeout_ms) until
-    /// something listens there in the node.
+    /// something listens there in the node; `"file:PATH"`: until that path exists in the node's
+    /// view of files (a control socket, a pid file).
     pub ready: Option<String>,
 }
 
@@ -129,24 +136,77 @@ pub(crate) fn validate_services(
     list: &[Service],
 ) -> Vec<PlanService> {
     let mut out = Vec::new();
+    let mut names = std::collections::BTreeSet::new();
     for (i, s) in list.iter().enumerate() {
         let spath = path.index(i);
         let ok = argv_ok(v, &spath.key("run"), &s.run);
-        let ready = s.ready.as_deref().and_then(|r| match parse_port_spec(r) {
-            Ok(p) => Some(p),
-            Err(e) => {
-                v.push(Diagnostic::new(spath.key("ready"), e).hint(r#"e.g. ready = "tcp:8000""#));
-                None
-            }
-        });
+        let ready = s
+            .ready
+            .as_deref()
+            .and_then(|r| ready(v, &spath.key("ready"), r));
+        if let Some(name) = &s.name {
+            service_name(v, &spath.key("name"), name, &mut names);
+        }
         if ok {
             out.push(PlanService {
+                name: s.name.clone(),
                 run: s.run.clone(),
                 ready,
             });
         }
     }
     out
+}
+
+/// A service's name: unique in its node, and plain enough to write as `NODE:NAME`.
+fn service_name<'a>(
+    v: &mut Validator,
+    path: &KeyPath,
+    name: &'a str,
+    seen: &mut std::collections::BTreeSet<&'a str>,
+) {
+    let plain = !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+    if !plain {
+        v.push(
+            Diagnostic::new(path.clone(), format!("`{name}` is not a service name"))
+                .hint("use letters, digits, `-`, `_` and `.`, e.g. \"bird\""),
+        );
+    } else if !seen.insert(name) {
+        v.push(
+            Diagnostic::new(
+                path.clone(),
+                format!("two services of this node are named `{name}`"),
+            )
+            .hint("steps name a service as NODE:NAME: give each its own name"),
+        );
+    }
+}
+
+/// `tcp:PORT`, `udp:PORT` or `file:PATH` (an absolute path).
+fn ready(v: &mut Validator, path: &KeyPath, r: &str) -> Option<Ready> {
+    if let Some(p) = r.strip_prefix("file:") {
+        if !p.starts_with('/') || p.contains('\0') || p.split('/').any(|c| c == "..") {
+            v.push(
+                Diagnostic::new(path.clone(), format!("`{p}` is not an absolute path"))
+                    .hint(r#"e.g. ready = "file:/run/bird.ctl""#),
+            );
+            return None;
+        }
+        return Some(Ready::File(p.to_string()));
+    }
+    match parse_port_spec(r) {
+        Ok((proto, port)) => Some(Ready::Port(proto, port)),
+        Err(e) => {
+            v.push(
+                Diagnostic::new(path.clone(), e)
+                    .hint(r#"e.g. ready = "tcp:8000", or "file:/run/bird.ctl""#),
+            );
+            None
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -287,9 +347,26 @@ impl Running {
     }
 
     /// Kills it (if still running) and returns what it wrote.
-    pub fn stop(mut self) -> ServiceLog {
+    pub fn stop(self) -> ServiceLog {
+        self.terminate(Duration::ZERO)
+    }
+
+    /// Sends it SIGTERM, waits up to `grace` for it to exit, then kills it; returns once it has
+    /// exited, with what it wrote (`Duration::ZERO`: SIGKILL at once).
+    pub fn terminate(mut self, grace: Duration) -> ServiceLog {
         let exited = self.exited();
         if exited.is_none() {
+            if !grace.is_zero() {
+                let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
+                let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+                let until = Instant::now() + grace;
+                let mut pause = Duration::from_micros(200);
+                // Polled: a child's exit has no waitable handle here but its status.
+                while self.exited().is_none() && Instant::now() < until {
+                    std::thread::sleep(pause.min(until.saturating_duration_since(Instant::now())));
+                    pause = (pause * 2).min(Duration::from_millis(10));
+                }
+            }
             let _ = self.child.kill();
         }
         let _ = self.child.wait();
@@ -455,6 +532,10 @@ impl ExpectKind for Exec {
     type Want = ExecWant;
     type Seen = ExecSeen;
     const ABOUT_SERVICES: bool = true;
+
+    fn within(m: &Self::Model) -> Option<&str> {
+        m.within.as_deref()
+    }
 
     fn validate(
         v: &mut Validator,

@@ -17,6 +17,10 @@ use crate::network::Network as Plan;
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FdbExpect {
+    /// Re-probe until it holds or this long has passed (`"10s"`), counted from the end of its
+    /// step's actions (or from when the network is ready); without it, once, at once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub within: Option<String>,
     pub node: String,
     /// A bridge of that node.
     pub bridge: String,
@@ -155,6 +159,10 @@ impl ExpectKind for Fdb {
     type Want = FdbWant;
     type Seen = FdbSeen;
     const READS_TABLE: bool = true;
+
+    fn within(m: &Self::Model) -> Option<&str> {
+        m.within.as_deref()
+    }
 
     fn validate(
         v: &mut Validator,

@@ -40,6 +40,17 @@ pub trait ExpectKind {
     /// Every hop of its way may need a neighbour entry (a traceroute), not just the first.
     const EVERY_HOP: bool = false;
 
+    /// It may be re-probed until it holds (`within`): false for what spans a step's actions.
+    const WITHIN: bool = true;
+    /// It runs across a step's actions (an outage stream): begun before them, observed after,
+    /// and only in a step.
+    const ACROSS_ACTIONS: bool = false;
+
+    /// Its `within` as written, if the model has the key.
+    fn within(_m: &Self::Model) -> Option<&str> {
+        None
+    }
+
     /// Entry `m`, at `path`, or `None` where it is invalid (the reasons pushed on `v`).
     fn validate(
         v: &mut Validator,
@@ -68,6 +79,16 @@ pub trait ExpectKind {
             id: crate::base::icmp::probe_id(k),
             others: echo_ids,
         }
+    }
+
+    /// For a kind that runs across a step's actions: start it, before them. What it returns is
+    /// handed back to [`ExpectKind::observe`] through [`ProbeCx::begun`].
+    fn begin(
+        _w: &Self::Want,
+        _k: usize,
+        _cx: &mut ProbeCx<'_>,
+    ) -> Result<Option<Begun>, ObserveError> {
+        Ok(None)
     }
 
     /// The worker's side: probe `k` (or read the table), inside the sandbox.
@@ -157,9 +178,26 @@ pub struct ProbeCx<'a> {
     pub timeout: Duration,
     /// When the scenario's deadline passes: no command runs past it.
     pub deadline: Instant,
+    /// What [`ExpectKind::begin`] started before the step's actions, by expectation index.
+    pub begun: &'a mut BTreeMap<usize, Begun>,
+    /// When the current step's actions ended (or the network was ready): what `within` counts
+    /// from.
+    pub since: Instant,
+    /// The ICMP id a retried echo probe sends with (`within`: each try its own, so that a late
+    /// answer to an earlier try is never taken for this one's); `None` on a first try.
+    pub retry_id: Option<u16>,
 }
 
+/// Something a kind started before a step's actions and finishes in its observation.
+pub type Begun = Box<dyn std::any::Any + Send>;
+
 impl ProbeCx<'_> {
+    /// The ICMP id echo probe `k` sends with on this try.
+    pub fn echo_id(&self, k: usize) -> u16 {
+        self.retry_id
+            .unwrap_or_else(|| crate::base::icmp::probe_id(k))
+    }
+
     /// The name of interface `index` of node `node` (`if7` when it is gone).
     pub fn link_name(&self, node: usize, index: u32) -> String {
         crate::topology::link::link_name(&self.links[node], index)

@@ -10,11 +10,12 @@ pub mod registry;
 pub mod exec;
 pub mod fdb;
 pub mod neighbor;
+pub mod outage;
 pub mod ping;
 pub mod route;
 pub mod traceroute;
 pub mod transport;
 
-pub use kind::{CheckCx, ExpectKind, Known, Need, NodeIos, ObserveError, ProbeCx};
+pub use kind::{Begun, CheckCx, ExpectKind, Known, Need, NodeIos, ObserveError, ProbeCx};
 pub(crate) use registry::{expect_kinds, Lists};
-pub use registry::{Expectation, Observation, KEYS, READS_TABLE};
+pub use registry::{Expectation, Observation, Validated, KEYS, READS_TABLE};

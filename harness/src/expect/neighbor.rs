@@ -20,6 +20,10 @@ pub struct Neighbor;
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NeighborExpect {
+    /// Re-probe until it holds or this long has passed (`"10s"`), counted from the end of its
+    /// step's actions (or from when the network is ready); without it, once, at once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub within: Option<String>,
     pub node: String,
     pub ip: String,
     pub mac: Option<String>,
@@ -72,6 +76,10 @@ impl ExpectKind for Neighbor {
     type Want = NeighWant;
     type Seen = NeighSeen;
     const READS_TABLE: bool = true;
+
+    fn within(m: &Self::Model) -> Option<&str> {
+        m.within.as_deref()
+    }
 
     fn validate(
         v: &mut Validator,

@@ -12,7 +12,7 @@ use super::flow::{
 };
 use super::kind::{echo_ends, echo_label, CheckCx, ExpectKind, Known, Need, ObserveError, ProbeCx};
 use crate::base::diag::{Diagnostic, KeyPath};
-use crate::base::icmp::{describe, probe_id};
+use crate::base::icmp::describe;
 use crate::base::net::family_name;
 use crate::base::validate::Validator;
 use crate::base::verdict::{Checked, Point};
@@ -28,6 +28,10 @@ pub struct Ping;
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PingExpect {
+    /// Re-probe until it holds or this long has passed (`"10s"`), counted from the end of its
+    /// step's actions (or from when the network is ready); without it, once, at once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub within: Option<String>,
     pub from: String,
     pub to: String,
     #[serde(default = "yes")]
@@ -69,6 +73,10 @@ impl ExpectKind for Ping {
     type Want = PingWant;
     type Seen = PingOutcome;
     const ECHO: bool = true;
+
+    fn within(m: &Self::Model) -> Option<&str> {
+        m.within.as_deref()
+    }
 
     fn validate(
         v: &mut Validator,
@@ -149,16 +157,12 @@ impl ExpectKind for Ping {
 
     fn observe(w: &PingWant, k: usize, cx: &mut ProbeCx<'_>) -> Result<PingOutcome, ObserveError> {
         let name = cx.net.node_name(w.from);
+        let id = cx.echo_id(k);
         let sock = cx.nodes.io(w.from).ping[fam(w.to)]
             .as_mut()
             .expect("ping socket opened for every pinger");
         Ok(crate::probe::ping::ping(
-            sock,
-            name,
-            w.to,
-            probe_id(k),
-            &w.opts,
-            cx.timeout,
+            sock, name, w.to, id, &w.opts, cx.timeout,
         )?)
     }
 

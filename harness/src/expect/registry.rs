@@ -7,9 +7,11 @@ use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 
-use super::kind::{CheckCx, ExpectKind, Known, Need, ObserveError, ProbeCx};
-use super::{exec, fdb, neighbor, ping, route, traceroute, transport};
-use crate::base::diag::KeyPath;
+use std::time::Duration;
+
+use super::kind::{Begun, CheckCx, ExpectKind, Known, Need, ObserveError, ProbeCx};
+use super::{exec, fdb, neighbor, outage, ping, route, traceroute, transport};
+use crate::base::diag::{Diagnostic, KeyPath};
 use crate::base::validate::Validator;
 use crate::base::verdict::Checked;
 use crate::capture::path::{Endpoint, Probe};
@@ -30,6 +32,7 @@ macro_rules! expect_kinds {
             route: Route = route::Route, "The kernel's route lookups (`ip route get`), after the probes.";
             neighbor: Neighbor = neighbor::Neighbor, "Entries of a node's neighbour table, after the probes.";
             fdb: Fdb = fdb::Fdb, "Entries of a bridge's forwarding table after the probes.";
+            outage: Outage = outage::Outage, "A stream across a step's actions, and the longest time it was cut.";
         }
     };
 }
@@ -67,14 +70,23 @@ macro_rules! registry {
                 vec![$(self.$key.len(),)*]
             }
 
-            /// Every entry validated, kind by kind in [`KEYS`] order, each kind in file order.
-            pub fn validate(&self, v: &mut Validator, k: &Known<'_>) -> Vec<Expectation> {
-                let root = KeyPath::root().key("expect");
+            /// Every entry under `root` (`expect`, `steps[0].expect`) validated, kind by kind in
+            /// [`KEYS`] order, each kind in file order, with its `within`. `in_step`: the
+            /// entries are a step's, where kinds that run across actions are allowed.
+            pub fn validate(
+                &self,
+                v: &mut Validator,
+                k: &Known<'_>,
+                root: &KeyPath,
+                in_step: bool,
+            ) -> Vec<Validated> {
                 let mut out = Vec::new();
                 $(for (i, m) in self.$key.iter().enumerate() {
+                    type K = $module::$kind;
                     let path = root.key(stringify!($key)).index(i);
-                    if let Some(w) = <$module::$kind as ExpectKind>::validate(v, k, &path, m) {
-                        out.push(Expectation::$variant(w));
+                    let within = timing::<K>(v, &path, m, stringify!($key), in_step);
+                    if let Some(w) = <K as ExpectKind>::validate(v, k, &path, m) {
+                        out.push(Validated { exp: Expectation::$variant(w), within });
                     }
                 })*
                 out
@@ -111,6 +123,20 @@ macro_rules! registry {
             pub fn needs(&self) -> Option<(usize, Need)> {
                 match self {
                     $(Expectation::$variant(w) => <$module::$kind as ExpectKind>::needs(w),)*
+                }
+            }
+
+            /// It runs across a step's actions: begun before them.
+            pub fn across_actions(&self) -> bool {
+                match self {
+                    $(Expectation::$variant(_) => <$module::$kind as ExpectKind>::ACROSS_ACTIONS,)*
+                }
+            }
+
+            /// Starts what runs across a step's actions (see [`ExpectKind::begin`]).
+            pub fn begin(&self, k: usize, cx: &mut ProbeCx<'_>) -> Result<Option<Begun>, ObserveError> {
+                match self {
+                    $(Expectation::$variant(w) => <$module::$kind as ExpectKind>::begin(w, k, cx),)*
                 }
             }
 
@@ -221,3 +247,49 @@ macro_rules! registry {
 }
 
 expect_kinds!(registry);
+
+/// One validated entry and how long it may be re-probed until it holds.
+#[derive(Debug, Clone)]
+pub struct Validated {
+    pub exp: Expectation,
+    pub within: Option<Duration>,
+}
+
+/// An entry's `within`, checked: a duration, on a kind that may be re-probed; and a kind that
+/// runs across a step's actions only in a step.
+fn timing<K: ExpectKind>(
+    v: &mut Validator,
+    path: &KeyPath,
+    m: &K::Model,
+    key: &str,
+    in_step: bool,
+) -> Option<Duration> {
+    if K::ACROSS_ACTIONS && !in_step {
+        v.push(
+            Diagnostic::new(
+                path.clone(),
+                format!("`{key}` runs across a step's actions, and there are none before the first step"),
+            )
+            .hint(format!("write it as [[steps.expect.{key}]] under the [[steps]] whose actions it measures")),
+        );
+    }
+    let text = K::within(m)?;
+    let wpath = path.key("within");
+    if !K::WITHIN {
+        v.push(
+            Diagnostic::new(
+                wpath,
+                format!("`{key}` cannot be re-probed: `within` does not apply"),
+            )
+            .hint("remove `within`; its limits are its own keys"),
+        );
+        return None;
+    }
+    match crate::base::duration::parse(text) {
+        Ok(d) => Some(d),
+        Err(e) => {
+            v.push(Diagnostic::new(wpath, e.to_string()).hint(crate::base::duration::HINT));
+            None
+        }
+    }
+}

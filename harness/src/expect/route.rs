@@ -20,6 +20,10 @@ pub struct Route;
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RouteExpect {
+    /// Re-probe until it holds or this long has passed (`"10s"`), counted from the end of its
+    /// step's actions (or from when the network is ready); without it, once, at once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub within: Option<String>,
     pub node: String,
     pub to: String,
     /// The lookup's source address (`ip route get TO from FROM`): policy rules see it.
@@ -36,6 +40,95 @@ pub struct RouteExpect {
     /// `false` checks that the kernel has no route (`ip route get` fails).
     #[serde(default = "yes")]
     pub reachable: bool,
+    /// The matching route's protocol (`ip route get fibmatch`): `kernel`, `boot`, `static`,
+    /// `bird`, `bgp`, `ospf`, `zebra`, ... or a number.
+    pub proto: Option<String>,
+    /// The matching route's prefix (`ip route get fibmatch`), e.g. `"10.0.2.0/24"`.
+    pub prefix: Option<String>,
+}
+
+/// Route protocols by name, as iproute2's `rt_protos` names them.
+const PROTOS: &[(&str, u8)] = &[
+    ("redirect", 1),
+    ("kernel", 2),
+    ("boot", 3),
+    ("static", 4),
+    ("gated", 8),
+    ("ra", 9),
+    ("mrt", 10),
+    ("zebra", 11),
+    ("bird", 12),
+    ("dnrouted", 13),
+    ("xorp", 14),
+    ("ntk", 15),
+    ("dhcp", 16),
+    ("keepalived", 18),
+    ("babel", 42),
+    ("openr", 99),
+    ("bgp", 186),
+    ("isis", 187),
+    ("ospf", 188),
+    ("rip", 189),
+    ("eigrp", 192),
+];
+
+/// `proto` and `prefix`: what the matching route must be (`ip route get fibmatch`).
+fn matched_route(
+    v: &mut Validator,
+    path: &KeyPath,
+    r: &RouteExpect,
+) -> (Option<u8>, Option<crate::base::net::Cidr>) {
+    let proto = r
+        .proto
+        .as_deref()
+        .and_then(|p| proto_number(v, &path.key("proto"), p));
+    let prefix = r.prefix.as_deref().and_then(|p| {
+        let c = match p.parse::<crate::base::net::Cidr>() {
+            Ok(c) => c,
+            Err(e) => {
+                v.push(
+                    Diagnostic::new(path.key("prefix"), e)
+                        .hint("write a network with its length, e.g. \"10.0.2.0/24\""),
+                );
+                return None;
+            }
+        };
+        if !c.is_network() {
+            let hint = format!(
+                "a route's prefix is a network: {}/{}",
+                c.network(),
+                c.prefix
+            );
+            v.push(
+                Diagnostic::new(path.key("prefix"), format!("`{p}` has host bits set")).hint(hint),
+            );
+        }
+        Some(c)
+    });
+    (proto, prefix)
+}
+
+/// A protocol number in words: its name, or the number.
+fn proto_name(p: u8) -> String {
+    PROTOS
+        .iter()
+        .find(|(_, n)| *n == p)
+        .map_or_else(|| p.to_string(), |(name, _)| (*name).to_string())
+}
+
+fn proto_number(v: &mut Validator, path: &KeyPath, s: &str) -> Option<u8> {
+    if let Some((_, n)) = PROTOS.iter().find(|(name, _)| *name == s) {
+        return Some(*n);
+    }
+    if let Ok(n) = s.parse::<u8>() {
+        return Some(n);
+    }
+    let hint =
+        crate::base::diag::did_you_mean(s, PROTOS.iter().map(|(n, _)| *n)).unwrap_or_else(|| {
+            "write a name such as \"kernel\", \"static\", \"bird\", or a number 0..=255".into()
+        });
+    v.push(Diagnostic::new(path.clone(), format!("`{s}` is not a route protocol")).hint(hint));
+    None
 }
 
 fn yes() -> bool {
@@ -61,6 +154,10 @@ pub struct RouteWant {
     pub via: Option<Via>,
     pub src: Option<IpAddr>,
     pub reachable: bool,
+    #[serde(default)]
+    pub proto: Option<u8>,
+    #[serde(default)]
+    pub prefix: Option<crate::base::net::Cidr>,
 }
 
 /// The kernel's answer: the route's interface, gateway and preferred source.
@@ -69,6 +166,11 @@ pub struct RouteSeen {
     pub dev: Option<String>,
     pub via: Option<IpAddr>,
     pub src: Option<IpAddr>,
+    /// The matching route's protocol and prefix, read when the expectation names either.
+    #[serde(default)]
+    pub proto: Option<u8>,
+    #[serde(default)]
+    pub prefix: Option<crate::base::net::Cidr>,
 }
 
 impl ExpectKind for Route {
@@ -77,6 +179,10 @@ impl ExpectKind for Route {
     /// The route, or why the kernel has none.
     type Seen = Result<RouteSeen, String>;
     const READS_TABLE: bool = true;
+
+    fn within(m: &Self::Model) -> Option<&str> {
+        m.within.as_deref()
+    }
 
     fn validate(
         v: &mut Validator,
@@ -115,11 +221,18 @@ impl ExpectKind for Route {
         if let (Some(node), Some(dev)) = (node, &r.dev) {
             v.dev_ref(&path.key("dev"), dev, &r.node, &k.ifaces[node]);
         }
-        if !r.reachable && (r.dev.is_some() || r.via.is_some() || r.src.is_some()) {
+        let (proto, prefix) = matched_route(v, path, r);
+        if !r.reachable
+            && (r.dev.is_some()
+                || r.via.is_some()
+                || r.src.is_some()
+                || r.proto.is_some()
+                || r.prefix.is_some())
+        {
             v.push(
                 Diagnostic::new(
                     path.key("reachable"),
-                    "`reachable = false` cannot be combined with `dev`, `via` or `src`",
+                    "`reachable = false` cannot be combined with `dev`, `via`, `src`, `proto` or `prefix`",
                 )
                 .hint("an unreachable destination has no route to describe"),
             );
@@ -140,6 +253,8 @@ impl ExpectKind for Route {
             via,
             src,
             reachable: r.reachable,
+            proto,
+            prefix,
         })
     }
 
@@ -171,11 +286,22 @@ impl ExpectKind for Route {
             |dev: &Option<String>| dev.as_deref().map(|d| cx.index_of(w.node, d)).transpose();
         let (iif, vrf) = (index(&w.lookup.iif)?, index(&w.lookup.vrf)?);
         let nl = &cx.nodes.io(w.node).nl;
-        let seen = cx.rt.block_on(nl.route_get(w.to, &w.lookup, iif, vrf))?;
+        let seen = cx
+            .rt
+            .block_on(nl.route_get(w.to, &w.lookup, iif, vrf, false))?;
+        let matched = if w.proto.is_some() || w.prefix.is_some() {
+            cx.rt
+                .block_on(nl.route_get(w.to, &w.lookup, iif, vrf, true))?
+                .ok()
+        } else {
+            None
+        };
         Ok(seen.map(|r| RouteSeen {
             dev: r.oif.map(|i| cx.link_name(w.node, i)),
             via: r.gateway,
             src: r.src,
+            proto: matched.as_ref().and_then(|m| m.proto),
+            prefix: matched.as_ref().and_then(|m| m.prefix),
         }))
     }
 
@@ -235,6 +361,23 @@ fn differences(w: &RouteWant, r: &RouteSeen, names: &Names) -> Vec<String> {
             diffs.push(format!("expected src {s}, got src {}", show(r.src)));
         }
     }
+    if let Some(p) = w.proto {
+        if r.proto != Some(p) {
+            let got = r.proto.map_or_else(|| "none".to_string(), proto_name);
+            diffs.push(format!("expected proto {}, got proto {got}", proto_name(p)));
+        }
+    }
+    if let Some(p) = w.prefix {
+        let same = r
+            .prefix
+            .is_some_and(|c| c.prefix == p.prefix && c.network() == p.network());
+        if !same {
+            let got = r
+                .prefix
+                .map_or_else(|| "none".to_string(), |c| c.to_string());
+            diffs.push(format!("expected prefix {p}, got prefix {got}"));
+        }
+    }
     diffs
 }
 
@@ -250,6 +393,12 @@ fn route_seen(r: &RouteSeen, names: &Names) -> String {
     });
     if let Some(s) = r.src {
         parts.push(format!("src {}", names.ip(s)));
+    }
+    if let Some(p) = r.prefix {
+        parts.push(format!("prefix {p}"));
+    }
+    if let Some(p) = r.proto {
+        parts.push(format!("proto {}", proto_name(p)));
     }
     parts.join(", ")
 }

@@ -8,7 +8,6 @@ use serde::{Deserialize, Serialize};
 
 use super::kind::{echo_ends, echo_label, CheckCx, ExpectKind, Known, Need, ObserveError, ProbeCx};
 use crate::base::diag::{Diagnostic, KeyPath};
-use crate::base::icmp::probe_id;
 use crate::base::validate::Validator;
 use crate::base::verdict::Checked;
 use crate::capture::path::Endpoint;
@@ -23,6 +22,10 @@ pub struct Traceroute;
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TracerouteExpect {
+    /// Re-probe until it holds or this long has passed (`"10s"`), counted from the end of its
+    /// step's actions (or from when the network is ready); without it, once, at once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub within: Option<String>,
     pub from: String,
     pub to: String,
     pub hops: Vec<String>,
@@ -49,6 +52,10 @@ impl ExpectKind for Traceroute {
     type Seen = TraceOutcome;
     const ECHO: bool = true;
     const EVERY_HOP: bool = true;
+
+    fn within(m: &Self::Model) -> Option<&str> {
+        m.within.as_deref()
+    }
 
     fn validate(
         v: &mut Validator,
@@ -129,17 +136,12 @@ impl ExpectKind for Traceroute {
     ) -> Result<TraceOutcome, ObserveError> {
         let name = cx.net.node_name(w.from);
         let max_hops = cx.net.settings.max_hops;
+        let id = cx.echo_id(k);
         let sock = cx.nodes.io(w.from).trace[fam(w.to)]
             .as_mut()
             .expect("trace socket opened for every tracer");
         Ok(crate::probe::traceroute::traceroute(
-            sock,
-            name,
-            w.to,
-            probe_id(k),
-            &w.opts,
-            max_hops,
-            cx.timeout,
+            sock, name, w.to, id, &w.opts, max_hops, cx.timeout,
         )?)
     }
 

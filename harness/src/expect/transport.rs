@@ -38,6 +38,10 @@ use crate::network::Network as Plan;
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PortExpect {
+    /// Re-probe until it holds or this long has passed (`"10s"`), counted from the end of its
+    /// step's actions (or from when the network is ready); without it, once, at once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub within: Option<String>,
     pub from: String,
     /// An address of either family.
     pub to: String,
@@ -844,6 +848,10 @@ macro_rules! port_kind {
             type Seen = PortSeen;
             const ABOUT_SERVICES: bool = true;
 
+            fn within(m: &Self::Model) -> Option<&str> {
+                m.within.as_deref()
+            }
+
             fn validate(
                 v: &mut Validator,
                 k: &Known<'_>,
@@ -906,13 +914,25 @@ port_kind!(Udp, Proto::Udp);
 fn observe(w: &PortWant, k: usize, cx: &mut ProbeCx<'_>) -> Result<PortSeen, ObserveError> {
     let timeout = cx.timeout;
     let node = cx.net.node_name(w.from).to_string();
-    let clients = &mut cx.nodes.io(w.from).clients;
-    let sock = clients
+    let fail = |source| crate::probe::ProbeError::Socket {
+        node: node.clone(),
+        source,
+    };
+    let io = cx.nodes.io(w.from);
+    if !io.clients.contains_key(&k) {
+        // A try again (`within`): the first try's socket is spent; a new one, in the node.
+        let v6 = w.to.is_ipv6();
+        let s = crate::sandbox::in_netns(&io.ns, || open_client(w.proto, v6, k))
+            .map_err(|e| fail(io::Error::other(e.to_string())))?
+            .map_err(fail)?;
+        io.clients.insert(k, s);
+    }
+    let sock = io
+        .clients
         .get_mut(&k)
         .expect("a client socket opened for every port probe");
-    let seen = probe(sock, w.proto, w.to, w.port, k, timeout)
-        .map_err(|source| crate::probe::ProbeError::Socket { node, source })?;
-    clients.remove(&k);
+    let seen = probe(sock, w.proto, w.to, w.port, k, timeout).map_err(fail)?;
+    io.clients.remove(&k);
     Ok(seen)
 }
 

@@ -254,6 +254,18 @@ impl Network {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PlanService {
+    /// How steps and reports refer to it (`None`: only by its command).
+    #[serde(default)]
+    pub name: Option<String>,
     pub run: Vec<String>,
-    pub ready: Option<(Proto, u16)>,
+    pub ready: Option<Ready>,
+}
+
+/// When a service is ready for the probes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Ready {
+    /// Something listens on this port in its node.
+    Port(Proto, u16),
+    /// This path exists (a control socket, a pid file).
+    File(String),
 }

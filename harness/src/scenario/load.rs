@@ -332,9 +332,9 @@ pub struct Source {
     pub file: ScenarioFile,
     /// Node names in the order the files declare them.
     pub order: Vec<String>,
-    /// Where each expectation is written, per kind in [`KEYS`] order: what puts the plan's
-    /// probes in file order. Read once, with the node order.
-    expect_spans: Vec<Vec<usize>>,
+    /// Where each expectation is written, per phase (`expect`, then each step's), per kind in
+    /// [`KEYS`] order: what puts the plan's probes in file order. Read once, with the node order.
+    expect_spans: Vec<Vec<Vec<usize>>>,
 }
 
 /// Reads the scenario at `path` (and the files it extends) without validating it.
@@ -435,68 +435,69 @@ impl Source {
                     .collect(),
             )
         })?;
-        // Validation groups the kinds; the plan runs them in file order.
+        // Validation groups the kinds; the plan runs them in file order, phase by phase.
         let order = self.plan_order(file);
-        let mut slots: Vec<Option<_>> = plan.expectations.drain(..).map(Some).collect();
-        plan.expectations = order.iter().filter_map(|&k| slots[k].take()).collect();
-        plan.keys = self.keys_in(file, &order);
+        let mut slots: Vec<Option<_>> = plan
+            .expectations
+            .drain(..)
+            .zip(plan.within.drain(..))
+            .map(Some)
+            .collect();
+        (plan.expectations, plan.within) = order
+            .iter()
+            .filter_map(|(k, _)| slots.get_mut(*k)?.take())
+            .unzip();
+        plan.keys = order.into_iter().map(|(_, key)| key.to_string()).collect();
         Ok(plan)
     }
 
-    /// For each of the plan's expectations, in plan order, its index in validation's order
-    /// ([`KEYS`], each kind in file order). The plan sends its probes (ping, traceroute, tcp,
-    /// udp, exec) in the order the file writes them, whatever their kind, and reads the tables
-    /// (route, neighbour) after all of them, in file order too: they describe the network the
-    /// probes left behind.
-    fn plan_order(&self, file: &ScenarioFile) -> Vec<usize> {
-        let counts = file.expect.lists().counts();
-        let mut keyed: Vec<(bool, usize, usize)> = Vec::with_capacity(counts.iter().sum());
+    /// For each of the plan's expectations, in plan order, its index in validation's order and
+    /// its key. Validation goes phase by phase (the `expect` table, then each step's), and in a
+    /// phase kind by kind ([`KEYS`]), each kind in file order. A phase sends its probes (ping,
+    /// traceroute, tcp, udp, exec) in the order the file writes them, whatever their kind, and
+    /// reads the tables (route, neighbour) after all of them, in file order too: they describe
+    /// the network the probes left behind.
+    fn plan_order(&self, file: &ScenarioFile) -> Vec<(usize, KeyPath)> {
+        let root = KeyPath::root();
+        let phases = std::iter::once((root.key("expect"), &file.expect)).chain(
+            file.steps
+                .iter()
+                .enumerate()
+                .map(|(i, s)| (root.key("steps").index(i).key("expect"), &s.expect)),
+        );
+        let mut out = Vec::new();
         let mut base = 0;
-        for ((table, n), spans) in READS_TABLE.iter().zip(&counts).zip(&self.expect_spans) {
-            for i in 0..*n {
-                // A file changed by a tool may no longer match its text: keep validation's order.
-                let at = if spans.len() == *n {
-                    spans[i]
-                } else {
-                    base + i
-                };
-                keyed.push((*table, at, base + i));
-            }
-            base += n;
-        }
-        keyed.sort();
-        keyed.into_iter().map(|(_, _, k)| k).collect()
-    }
-
-    /// The key of each expectation in plan `order` (see [`Source::plan_order`]).
-    fn keys_in(&self, file: &ScenarioFile, order: &[usize]) -> Vec<String> {
-        let counts = file.expect.lists().counts();
-        order
-            .iter()
-            .map(|&v| {
-                let mut v = v;
-                for (kind, n) in KEYS.iter().zip(&counts) {
-                    if v < *n {
-                        return KeyPath::root().key("expect").key(kind).index(v).to_string();
-                    }
-                    v -= n;
+        for (p, (proot, expect)) in phases.enumerate() {
+            let counts = expect.lists().counts();
+            let no_spans = Vec::new();
+            let spans = self.expect_spans.get(p).unwrap_or(&no_spans);
+            let mut keyed: Vec<(bool, usize, usize, KeyPath)> = Vec::new();
+            let mut kbase = 0;
+            for (kind, (table, n)) in READS_TABLE.iter().zip(&counts).enumerate() {
+                let written = spans.get(kind).filter(|s| s.len() == *n);
+                for i in 0..*n {
+                    // A file changed by a tool may no longer match its text: keep validation's
+                    // order.
+                    let at = written.map_or(kbase + i, |s| s[i]);
+                    let key = proot.key(KEYS[kind]).index(i);
+                    keyed.push((*table, at, base + kbase + i, key));
                 }
-                String::new()
-            })
-            .collect()
+                kbase += n;
+            }
+            base += kbase;
+            keyed.sort_by_key(|(table, at, k, _)| (*table, *at, *k));
+            out.extend(keyed.into_iter().map(|(_, _, k, key)| (k, key)));
+        }
+        out
     }
 
-    /// The key of the plan's expectation `k` (`expect.route[1]`), in the plan's order.
+    /// The key of the plan's expectation `k` (`expect.route[1]`, `steps[0].expect.ping[0]`), in
+    /// the plan's order.
     pub fn expectation_key(&self, k: usize) -> Option<KeyPath> {
-        let counts = self.file.expect.lists().counts();
-        let mut v = *self.plan_order(&self.file).get(k)?;
-        for (kind, n) in KEYS.iter().zip(counts) {
-            if v < n {
-                return Some(KeyPath::root().key("expect").key(kind).index(v));
-            }
-            v -= n;
-        }
-        None
+        self.plan_order(&self.file)
+            .into_iter()
+            .nth(k)
+            .map(|(_, key)| key)
     }
 
     /// Where each of `keys` is written: the file, line and column, and the text of that line.
@@ -552,22 +553,41 @@ fn explain_serde(msg: &str, key: &KeyPath) -> (String, Option<String>) {
     (msg, None)
 }
 
-/// Where each expectation of each kind ([`KEYS`]) is written. The `expect` table comes whole
-/// from the last file of the chain that has one.
-fn expect_spans(trees: &[Spanned<DeTable<'_>>]) -> Vec<Vec<usize>> {
-    let written = trees.iter().rev().find_map(|t| {
-        let (_, e) = t.get_ref().iter().find(|(k, _)| k.get_ref() == "expect")?;
-        e.get_ref().as_table()
-    });
-    KEYS.iter()
-        .map(|kind| {
-            written
-                .and_then(|e| e.iter().find(|(k, _)| k.get_ref() == *kind))
-                .and_then(|(_, v)| v.get_ref().as_array())
-                .map(|a| a.iter().map(|x| x.span().start).collect())
-                .unwrap_or_default()
+/// Where each expectation of each kind ([`KEYS`]) is written, phase by phase: the `expect`
+/// table, then each step's. The `expect` table comes whole from the last file of the chain that
+/// has one, and so do the steps.
+fn expect_spans(trees: &[Spanned<DeTable<'_>>]) -> Vec<Vec<Vec<usize>>> {
+    let last = |key: &str| {
+        trees.iter().rev().find_map(|t| {
+            let (_, e) = t.get_ref().iter().find(|(k, _)| k.get_ref() == key)?;
+            Some(e.get_ref())
         })
-        .collect()
+    };
+    let of_table = |table: Option<&DeTable<'_>>| -> Vec<Vec<usize>> {
+        KEYS.iter()
+            .map(|kind| {
+                table
+                    .and_then(|e| e.iter().find(|(k, _)| k.get_ref() == *kind))
+                    .and_then(|(_, v)| v.get_ref().as_array())
+                    .map(|a| a.iter().map(|x| x.span().start).collect())
+                    .unwrap_or_default()
+            })
+            .collect()
+    };
+    let mut out = vec![of_table(last("expect").and_then(|e| e.as_table()))];
+    for step in last("steps")
+        .and_then(|s| s.as_array())
+        .into_iter()
+        .flatten()
+    {
+        let expect = step
+            .get_ref()
+            .as_table()
+            .and_then(|t| t.iter().find(|(k, _)| k.get_ref() == "expect"))
+            .and_then(|(_, e)| e.get_ref().as_table());
+        out.push(of_table(expect));
+    }
+    out
 }
 
 /// Node names in the order the file declares them.

@@ -4,6 +4,7 @@ pub mod gen;
 pub mod load;
 pub mod model;
 pub mod plan;
+pub mod steps;
 pub mod validate;
 
 pub use load::{load_file, load_source, load_str, LoadError, Located, Source};

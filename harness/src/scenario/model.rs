@@ -25,6 +25,50 @@ pub struct ScenarioFile {
     pub links: Vec<Link>,
     #[serde(default)]
     pub expect: Expect,
+    /// What happens to the network after the first checks, in file order: each step's actions,
+    /// then its own expectations.
+    #[serde(default)]
+    pub steps: Vec<Step>,
+}
+
+/// One step of a scenario's timeline: actions that change the network, then what must hold.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Step {
+    /// How reports and `--during` refer to it; unique within the file (`start` is reserved for
+    /// the checks before any step).
+    pub name: String,
+    /// Its actions, in order (`{ link = "r1:eth1", state = "down" }`, ...).
+    #[serde(default, rename = "do")]
+    pub actions: Vec<Action>,
+    /// Its own expectations, any kind, checked after its actions.
+    #[serde(default)]
+    pub expect: Expect,
+}
+
+/// One action of a step, as written: exactly one of `link`, `node`, `service` or `wait` says
+/// what it acts on.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Action {
+    /// An interface, `NODE:IFACE`, set `state` (`"up"`, `"down"`) and/or `mtu`.
+    pub link: Option<String>,
+    /// `"up"` or `"down"` (`ip link set dev IFACE up|down`).
+    pub state: Option<String>,
+    /// `ip link set dev IFACE mtu N`.
+    pub mtu: Option<u32>,
+    /// A node, for `run` or `sysctl`.
+    pub node: Option<String>,
+    /// A command in the node, like a `run` line: it must exit 0.
+    pub run: Option<Vec<String>>,
+    /// Sysctls written in the node.
+    pub sysctl: Option<BTreeMap<String, SysctlValue>>,
+    /// A service, `NODE:NAME`, with `action`.
+    pub service: Option<String>,
+    /// `"stop"` (SIGTERM, then SIGKILL after 2 s), `"start"` or `"restart"`.
+    pub action: Option<String>,
+    /// A pause (`"2s"`): only for kernel timers; prefer an expectation's `within`.
+    pub wait: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]

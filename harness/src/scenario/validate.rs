@@ -65,7 +65,8 @@ pub(crate) fn validate(
         nodes: &nodes,
         bridges: &bridges,
     };
-    let expectations = file.expect.lists().validate(&mut v, &known);
+    let (validated, steps) = timeline(&mut v, file, &known);
+    let (expectations, within) = validated.into_iter().map(|e| (e.exp, e.within)).unzip();
     if v.is_clean() {
         Ok(Plan {
             description: file.description.clone(),
@@ -76,11 +77,49 @@ pub(crate) fn validate(
             },
             expectations,
             keys: Vec::new(),
+            within,
+            steps,
             stream: false,
         })
     } else {
         Err(v.into_diags())
     }
+}
+
+/// The expectations before any step, then each step's actions and expectations, in file order.
+fn timeline(
+    v: &mut Validator,
+    file: &ScenarioFile,
+    known: &crate::expect::Known<'_>,
+) -> (Vec<crate::expect::Validated>, Vec<PlanStep>) {
+    let root = KeyPath::root();
+    let mut all = file
+        .expect
+        .lists()
+        .validate(v, known, &root.key("expect"), false);
+    let services: Vec<Vec<Option<String>>> = known
+        .nodes
+        .iter()
+        .map(|n| n.services.iter().map(|s| s.name.clone()).collect())
+        .collect();
+    let mut names = BTreeSet::new();
+    let mut steps = Vec::new();
+    for (i, step) in file.steps.iter().enumerate() {
+        let path = root.key("steps").index(i);
+        super::steps::step_name(v, &path, step, &mut names);
+        let actions = super::steps::actions(v, known, &services, &path.key("do"), &step.actions);
+        steps.push(PlanStep {
+            name: step.name.clone(),
+            actions,
+            first: all.len(),
+        });
+        all.extend(
+            step.expect
+                .lists()
+                .validate(v, known, &path.key("expect"), true),
+        );
+    }
+    (all, steps)
 }
 
 /// Why the scenario is too large to validate at all, if it is: more nodes or expectations
@@ -99,7 +138,10 @@ fn too_large(file: &ScenarioFile) -> Option<Diagnostic> {
             .hint("each node is a network namespace; split the scenario"),
         );
     }
-    let count: usize = file.expect.lists().counts().iter().sum();
+    let count: usize = std::iter::once(&file.expect)
+        .chain(file.steps.iter().map(|s| &s.expect))
+        .map(|e| e.lists().counts().iter().sum::<usize>())
+        .sum();
     (count > MAX_EXPECTATIONS).then(|| {
         Diagnostic::new(
             root.key("expect"),
@@ -444,7 +486,7 @@ impl Validator {
         }
     }
 
-    fn sysctl(&mut self, path: &KeyPath, key: &str, value: &str) {
+    pub(super) fn sysctl(&mut self, path: &KeyPath, key: &str, value: &str) {
         let parts: Vec<&str> = key.split('.').collect();
         if parts.first() != Some(&"net")
             || parts.len() < 3

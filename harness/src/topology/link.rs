@@ -228,6 +228,34 @@ impl Netlink {
         self.set_link(b.up().build(), cmd).await
     }
 
+    /// `ip link set dev INDEX [mtu N] [up|down]`: a step's change to a link.
+    pub async fn change(
+        &self,
+        index: u32,
+        up: Option<bool>,
+        mtu: Option<u32>,
+        label: &str,
+    ) -> Result<(), NetlinkError> {
+        let mut b = LinkUnspec::new_with_index(index);
+        let mut cmd = format!("ip link set dev {label}");
+        if let Some(m) = mtu {
+            b = b.mtu(m);
+            cmd.push_str(&format!(" mtu {m}"));
+        }
+        match up {
+            Some(true) => {
+                b = b.up();
+                cmd.push_str(" up");
+            }
+            Some(false) => {
+                b = b.down();
+                cmd.push_str(" down");
+            }
+            None => {}
+        }
+        self.set_link(b.build(), cmd).await
+    }
+
     /// `ip link show dev INDEX`: one link, asked for alone. The kernel then first runs the link
     /// watcher's pending work for that device (`linkwatch_sync_dev`, Linux 6.9+), so that its
     /// operational state, queue and IPv6 link-local address follow its carrier at once instead

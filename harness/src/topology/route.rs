@@ -17,6 +17,54 @@ pub struct RouteLookup {
     pub oif: Option<u32>,
     pub gateway: Option<IpAddr>,
     pub src: Option<IpAddr>,
+    /// The matching route's protocol (`ip route get fibmatch` only).
+    pub proto: Option<u8>,
+    /// The matching route's prefix (`ip route get fibmatch` only).
+    pub prefix: Option<crate::base::net::Cidr>,
+}
+
+/// `ip route get [fibmatch] [vrf NAME] TO [from F] [iif DEV] [mark N]`
+fn get_words(to: IpAddr, lookup: &Lookup, fibmatch: bool) -> String {
+    let get = if fibmatch { "get fibmatch" } else { "get" };
+    let mut cmd = match &lookup.vrf {
+        Some(v) => format!("ip route {get} vrf {v} {to}"),
+        None => format!("ip route {get} {to}"),
+    };
+    if let Some(f) = lookup.from {
+        cmd.push_str(&format!(" from {f}"));
+    }
+    if let Some(i) = &lookup.iif {
+        cmd.push_str(&format!(" iif {i}"));
+    }
+    if let Some(m) = lookup.mark {
+        cmd.push_str(&format!(" mark {m}"));
+    }
+    cmd
+}
+
+/// The protocol and prefix of the route `ip route get fibmatch TO` answered with.
+fn matched(
+    msgs: &[netlink_packet_route::route::RouteMessage],
+    to: IpAddr,
+) -> (Option<u8>, Option<crate::base::net::Cidr>) {
+    let Some(m) = msgs.first() else {
+        return (None, None);
+    };
+    let dest = m.attributes.iter().find_map(|a| match a {
+        RouteAttribute::Destination(d) => route_address(d),
+        _ => None,
+    });
+    // A default route has no destination attribute.
+    let addr = dest.unwrap_or(if to.is_ipv6() {
+        IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED)
+    } else {
+        IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED)
+    });
+    let prefix = crate::base::net::Cidr {
+        addr,
+        prefix: m.header.destination_prefix_length,
+    };
+    (Some(u8::from(m.header.protocol)), Some(prefix))
 }
 
 fn route_address(a: &RouteAddress) -> Option<IpAddr> {
@@ -80,6 +128,9 @@ impl Netlink {
         if let Some(t) = r.table {
             b = b.table_id(t);
         }
+        // Like `ip route add` (`proto boot`), not rtnetlink's default `static`: what `ip route`
+        // shows, and what `[[expect.route]] proto` sees, is what a hand-built network has.
+        b = b.protocol(netlink_packet_route::route::RouteProtocol::Boot);
         self.handle
             .route()
             .add(b.build())
@@ -96,20 +147,9 @@ impl Netlink {
         lookup: &Lookup,
         iif: Option<u32>,
         vrf: Option<u32>,
+        fibmatch: bool,
     ) -> Result<Result<RouteLookup, String>, NetlinkError> {
-        let mut cmd = match &lookup.vrf {
-            Some(v) => format!("ip route get vrf {v} {to}"),
-            None => format!("ip route get {to}"),
-        };
-        if let Some(f) = lookup.from {
-            cmd.push_str(&format!(" from {f}"));
-        }
-        if let Some(i) = &lookup.iif {
-            cmd.push_str(&format!(" iif {i}"));
-        }
-        if let Some(m) = lookup.mark {
-            cmd.push_str(&format!(" mark {m}"));
-        }
+        let cmd = get_words(to, lookup, fibmatch);
         let invalid = |e: &dyn std::fmt::Display| NetlinkError::Invalid {
             node: self.node.clone(),
             command: cmd.clone(),
@@ -133,7 +173,14 @@ impl Netlink {
             // As `ip route get vrf`: the VRF device as the output interface.
             b = b.output_interface(v);
         }
-        let msg = b.build();
+        let mut msg = b.build();
+        if fibmatch {
+            // The route that matched, as the table holds it (its prefix and protocol), rather
+            // than the route cache's host entry.
+            msg.header
+                .flags
+                .insert(netlink_packet_route::route::RouteFlags::FibMatch);
+        }
         let res: Result<Vec<_>, rtnetlink::Error> =
             self.handle.route().get(msg).execute().try_collect().await;
         let msgs = match res {
@@ -150,7 +197,12 @@ impl Netlink {
             oif: None,
             gateway: None,
             src: None,
+            proto: None,
+            prefix: None,
         };
+        if fibmatch {
+            (out.proto, out.prefix) = matched(&msgs, to);
+        }
         for a in msgs.iter().flat_map(|m| &m.attributes) {
             match a {
                 RouteAttribute::Oif(i) => out.oif = Some(*i),

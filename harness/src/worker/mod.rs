@@ -5,6 +5,7 @@
 mod build;
 mod probes;
 mod setup;
+mod steps;
 
 use crate::base::text::chain;
 use build::{
@@ -249,7 +250,7 @@ fn run(plan: &Plan, t0: Instant) -> Result<(Observed, Option<Closing>), WorkerEr
         }
     }
     ph.mark("run lines");
-    let (serving, mut services) = serve(plan, &mut nodes)?;
+    let (serving, services) = serve(plan, &mut nodes)?;
     if !services.is_empty() {
         ph.mark("services");
     }
@@ -271,34 +272,40 @@ fn run(plan: &Plan, t0: Instant) -> Result<(Observed, Option<Closing>), WorkerEr
     // what it observed instead of being killed (the parent allows it a grace period too).
     let deadline =
         t0 + Duration::from_millis(plan.settings.deadline_ms).saturating_sub(DEADLINE_MARGIN);
-    let ProbeRun {
-        observations,
-        frames,
-        capture_drops,
-        closing,
-        cut_short,
-    } = run_probes(plan, &mut nodes, &states, &rt, capture, deadline)?;
+    let probes = run_probes(plan, &mut nodes, &states, &rt, capture, deadline, services)?;
     let probe_us = micros(t_probe.elapsed());
     ph.mark("probes");
     serving.stop();
-    let service_logs: Vec<exec::ServiceLog> = services.drain(..).map(exec::Running::stop).collect();
-    let observed = Observed {
-        observations,
-        timings: Timings {
-            sandbox_us,
-            build_us,
-            probe_us,
-            phases: ph.list,
-            peak_rss_kib: peak_rss_kib(),
-        },
-        unsupported_sysctls: unsupported,
-        frames,
-        capture_drops,
-        macs: macs(&states),
-        services: service_logs,
-        cut_short,
+    let timings = Timings {
+        sandbox_us,
+        build_us,
+        probe_us,
+        phases: ph.list,
+        peak_rss_kib: peak_rss_kib(),
     };
-    Ok((observed, closing))
+    Ok(observed(probes, timings, unsupported, &states))
+}
+
+/// What the worker reports: the probes' observations and frames, and what it knows of the run.
+fn observed(
+    p: ProbeRun,
+    timings: Timings,
+    unsupported_sysctls: Vec<String>,
+    states: &[Vec<LinkState>],
+) -> (Observed, Option<Closing>) {
+    let observed = Observed {
+        observations: p.observations,
+        timings,
+        unsupported_sysctls,
+        frames: p.frames,
+        capture_drops: p.capture_drops,
+        macs: macs(states),
+        services: p.services.stop_all(),
+        cut_short: p.cut_short,
+        tried: p.tried,
+        step_failed: p.step_failed,
+    };
+    (observed, p.closing)
 }
 
 /// A test hook: the leftover audit makes a worker panic in the middle of a run.
@@ -338,7 +345,7 @@ fn open_nodes(
 fn serve(
     plan: &Plan,
     nodes: &mut [Node],
-) -> Result<(transport::Serving, Vec<exec::Running>), WorkerError> {
+) -> Result<(transport::Serving, steps::Services), WorkerError> {
     let serving = transport::serve(
         nodes
             .iter_mut()
@@ -346,7 +353,7 @@ fn serve(
             .collect(),
     )
     .map_err(|e| WorkerError::Setup(format!("cannot start the listeners: {e}")))?;
-    Ok((serving, start_services(plan, nodes)?))
+    Ok((serving, steps::Services::start_all(plan, nodes)?))
 }
 
 /// Every interface's MAC, by node and name, as the probes left them.
@@ -439,56 +446,6 @@ fn bring_up(
     ph.mark("routes");
 
     Ok(())
-}
-
-/// Starts every node's services, in node order, and waits until each is ready (its `ready`
-/// port listens in its node), at most settings.run_timeout_ms each. A service that ends before
-/// it is ready, or never gets there, fails the build with what it wrote.
-fn start_services(plan: &Plan, nodes: &mut [Node]) -> Result<Vec<exec::Running>, WorkerError> {
-    let mut running = Vec::new();
-    let timeout = Duration::from_millis(plan.settings.run_timeout_ms);
-    for (i, pn) in plan.nodes.iter().enumerate() {
-        for svc in &pn.services {
-            let shown = svc.run.join(" ");
-            let mut r = exec::Running::start(&nodes[i].ns, i, &svc.run)
-                .map_err(|e| spawn_error(e, "service", &svc.run, &pn.name))?;
-            if let Some((proto, port)) = svc.ready {
-                let deadline = Instant::now() + timeout;
-                let mut pause = Duration::from_micros(200);
-                loop {
-                    if exec::listening(&mut nodes[i].net_files, proto, port) {
-                        break;
-                    }
-                    if let Some(how) = r.exited() {
-                        let log = r.stop();
-                        return Err(WorkerError::Setup(format!(
-                            "service `{shown}` in node `{}` {how} before it listened on {}:{port}; stderr: {}",
-                            pn.name,
-                            proto.name(),
-                            log.stderr.trim()
-                        )));
-                    }
-                    if Instant::now() >= deadline {
-                        let log = r.stop();
-                        return Err(WorkerError::Setup(format!(
-                            "service `{shown}` in node `{}` did not listen on {}:{port} within {} ms (settings.run_timeout_ms); stderr: {}",
-                            pn.name,
-                            proto.name(),
-                            plan.settings.run_timeout_ms,
-                            log.stderr.trim()
-                        )));
-                    }
-                    // Polled: the kernel has no notification for "a socket started listening".
-                    std::thread::sleep(
-                        pause.min(deadline.saturating_duration_since(Instant::now())),
-                    );
-                    pause = (pause * 2).min(Duration::from_millis(10));
-                }
-            }
-            running.push(r);
-        }
-    }
-    Ok(running)
 }
 
 /// Writes probe `k`'s observation and frames as one line of the report stream.

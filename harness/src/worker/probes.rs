@@ -1,13 +1,14 @@
 //! Probes across nodes: every ping at once, and gathering captured frames.
 
 use super::*;
-use crate::observe::CutShort;
+use crate::observe::{CutShort, StepFailed, Tried};
 
-/// Every ping of the plan at once; results by expectation index.
+/// Every ping of `range` (a phase's expectations) at once; results by expectation index.
 pub(super) fn batch_pings(
     plan: &Plan,
     nodes: &mut [Node],
     timeout: Duration,
+    range: std::ops::Range<usize>,
 ) -> Result<std::collections::HashMap<usize, crate::observe::PingOutcome>, WorkerError> {
     let mut socks = Vec::new();
     let mut names = Vec::new();
@@ -23,8 +24,8 @@ pub(super) fn batch_pings(
     }
     let mut keys = Vec::new();
     let mut pings = Vec::new();
-    for (k, e) in plan.expectations.iter().enumerate() {
-        if let Expectation::Ping(w) = e {
+    for k in range {
+        if let Expectation::Ping(w) = &plan.expectations[k] {
             keys.push(k);
             pings.push(ping::BatchPing {
                 sock: slot[w.from][fam(w.to)],
@@ -80,9 +81,44 @@ pub(super) struct ProbeRun {
     pub closing: Option<Closing>,
     /// Set when the deadline stopped the probes before every expectation had its observation.
     pub cut_short: Option<CutShort>,
+    /// How each expectation with `within` was tried, in plan order.
+    pub tried: Vec<Option<Tried>>,
+    /// A step's action failed, and the run stopped there.
+    pub step_failed: Option<StepFailed>,
+    pub services: steps::Services,
 }
 
-/// Every expectation in plan order: its probe (or table read), and its frames when captured.
+/// What a run of the probes carries from one expectation to the next.
+struct Progress {
+    observations: Vec<Observation>,
+    frames: Vec<Frame>,
+    tried: Vec<Option<Tried>>,
+    batched: Option<std::collections::HashMap<usize, crate::observe::PingOutcome>>,
+    begun: std::collections::BTreeMap<usize, crate::expect::Begun>,
+    /// When the current phase's actions ended: what `within` counts from.
+    since: Instant,
+    /// The ICMP id the next try again of an echo probe sends with (see [`next_retry_id`]).
+    retry_id: u16,
+    /// The id of the try under way, when it is a try again of an echo probe.
+    current_retry: Option<u16>,
+    /// The last expectation whose packets are captured: the captures close after it.
+    last_captured: Option<usize>,
+    capture_drops: u64,
+    closing: Option<Closing>,
+}
+
+/// Tries again of echo probes take their ids from below every probe's own (`probe_id`), in
+/// turn, so that no two tries of one run share an id until 19,967 of them have been made.
+fn next_retry_id(last: u16) -> u16 {
+    if last + 1 >= crate::base::icmp::probe_id(0) {
+        1
+    } else {
+        last + 1
+    }
+}
+
+/// Every phase in turn (the checks before any step, then each step's actions and checks), each
+/// phase's expectations in plan order: its probe (or table read), its frames when captured.
 pub(super) fn run_probes(
     plan: &Plan,
     nodes: &mut [Node],
@@ -90,38 +126,205 @@ pub(super) fn run_probes(
     rt: &tokio::runtime::Runtime,
     capture: bool,
     deadline: Instant,
+    mut services: steps::Services,
 ) -> Result<ProbeRun, WorkerError> {
-    let mut frames: Vec<Frame> = Vec::new();
-    let timeout = Duration::from_millis(plan.settings.probe_timeout_ms);
-    // Without captures nothing needs the pings one at a time: send them all at once.
-    let mut batched = if capture {
-        None
-    } else {
-        Some(batch_pings(plan, nodes, timeout)?)
-    };
-    let mut observations = Vec::with_capacity(plan.expectations.len());
-    let is_captured = |e: &Expectation| capture && e.sends().is_some();
-    let last_captured = plan.expectations.iter().rposition(is_captured);
-    let mut capture_drops = 0;
-    let mut closing = None;
+    let judge = plan
+        .within
+        .iter()
+        .any(Option::is_some)
+        .then(|| Judge::new(plan, states));
     let env = Env {
         plan,
         states,
         rt,
-        timeout,
+        timeout: Duration::from_millis(plan.settings.probe_timeout_ms),
         deadline,
+        capture,
+        judge: judge.as_ref(),
     };
-    let mut cut_short = None;
-    for (k, e) in plan.expectations.iter().enumerate() {
-        // The scenario's deadline: stop here and report what ran, rather than be killed.
-        if Instant::now() >= deadline {
-            let running = k
-                .checked_sub(1)
-                .and_then(|j| plan.expectations[j].held_up(&observations[j], plan));
-            cut_short = Some(CutShort { at: k, running });
+    let mut run = Progress {
+        observations: Vec::with_capacity(plan.expectations.len()),
+        frames: Vec::new(),
+        tried: Vec::with_capacity(plan.expectations.len()),
+        batched: None,
+        begun: Default::default(),
+        since: Instant::now(),
+        retry_id: 0,
+        current_retry: None,
+        last_captured: plan.expectations.iter().rposition(|e| env.captured(e)),
+        capture_drops: 0,
+        closing: None,
+    };
+    let mut stopped = None;
+    for p in 0..plan.phases() {
+        stopped = phase(env, p, nodes, &mut services, &mut run)?;
+        if stopped.is_some() {
             break;
         }
-        let captured = is_captured(e);
+    }
+    let (cut_short, step_failed) = match stopped {
+        Some(Stopped::Cut(c)) => (Some(c), None),
+        Some(Stopped::Failed(f)) => (None, Some(f)),
+        None => (None, None),
+    };
+    Ok(ProbeRun {
+        observations: run.observations,
+        frames: run.frames,
+        capture_drops: run.capture_drops,
+        closing: run.closing,
+        cut_short,
+        tried: run.tried,
+        step_failed,
+        services,
+    })
+}
+
+/// Why the probes stopped before the end.
+enum Stopped {
+    /// The scenario's deadline came.
+    Cut(CutShort),
+    /// A step's action failed.
+    Failed(StepFailed),
+}
+
+/// Phase `p`: its step's actions (after the first), then its expectations in plan order.
+fn phase(
+    env: Env<'_>,
+    p: usize,
+    nodes: &mut [Node],
+    services: &mut steps::Services,
+    run: &mut Progress,
+) -> Result<Option<Stopped>, WorkerError> {
+    let plan = env.plan;
+    let range = plan.phase_range(p);
+    if p > 0 {
+        if Instant::now() >= env.deadline {
+            let at = range.start;
+            return Ok(Some(Stopped::Cut(CutShort { at, running: None })));
+        }
+        if let Some(failed) = step(env, p - 1, nodes, services, run)? {
+            return Ok(Some(Stopped::Failed(failed)));
+        }
+    }
+    // Without captures nothing needs the pings one at a time: send them all at once.
+    if !env.capture {
+        run.batched = Some(batch_pings(plan, nodes, env.timeout, range.clone())?);
+    }
+    for k in range {
+        // The scenario's deadline: stop here and report what ran, rather than be killed.
+        if Instant::now() >= env.deadline {
+            let running = k
+                .checked_sub(1)
+                .and_then(|j| plan.expectations[j].held_up(&run.observations[j], plan));
+            return Ok(Some(Stopped::Cut(CutShort { at: k, running })));
+        }
+        let (obs, tried) = observe_within(env, k, nodes, run)?;
+        run.observations.push(obs);
+        run.tried.push(tried);
+        if plan.stream {
+            stream_probe(k, &run.observations[k], &run.frames);
+        }
+        if Some(k) == run.last_captured {
+            // No capture is needed any more: let the sockets go while the rest runs.
+            let socks: Vec<PacketSocket> = nodes.iter_mut().filter_map(|n| n.cap.take()).collect();
+            run.capture_drops = socks.iter().map(|c| u64::from(c.drops())).sum();
+            run.closing = Some(close_in_background(socks));
+        }
+    }
+    Ok(None)
+}
+
+/// Step `s`: what runs across its actions begun, then its actions in order. `Some`: an action
+/// failed, and the run stops there.
+fn step(
+    env: Env<'_>,
+    s: usize,
+    nodes: &mut [Node],
+    services: &mut steps::Services,
+    run: &mut Progress,
+) -> Result<Option<StepFailed>, WorkerError> {
+    let plan = env.plan;
+    for k in plan.phase_range(s + 1) {
+        let e = &plan.expectations[k];
+        if e.across_actions() {
+            let mut ios = Ios(nodes);
+            let mut cx = env.cx(&mut ios, &mut run.begun, run.since, None);
+            if let Some(b) = e.begin(k, &mut cx)? {
+                run.begun.insert(k, b);
+            }
+        }
+    }
+    for (j, a) in plan.steps[s].actions.iter().enumerate() {
+        match steps::act(plan, nodes, env.states, env.rt, services, a, env.deadline) {
+            Ok(()) => {}
+            Err(steps::Start::Fatal(e)) => return Err(e),
+            Err(steps::Start::Failed(why)) => {
+                return Ok(Some(StepFailed {
+                    step: s,
+                    action: j,
+                    why,
+                }))
+            }
+        }
+    }
+    run.since = Instant::now();
+    Ok(None)
+}
+
+/// Whether an observation holds, for `within`: the same check the parent makes.
+struct Judge {
+    topo: crate::capture::path::Topo,
+    names: crate::observe::Names,
+}
+
+impl Judge {
+    fn new(plan: &Plan, states: &[Vec<LinkState>]) -> Self {
+        Judge {
+            topo: crate::capture::path::Topo::from_plan(plan),
+            names: crate::observe::Names::new(plan, &macs(states)),
+        }
+    }
+
+    fn holds(&self, plan: &Plan, k: usize, o: &Observation, frames: &[Frame], ids: &[u16]) -> bool {
+        let mine: Vec<&Frame> = frames.iter().collect();
+        let (last, earlier) = match ids.split_last() {
+            Some((l, e)) => (Some(*l), e),
+            None => (None, ids),
+        };
+        let flows = crate::check::try_flow(plan, &self.topo, k, &mine, last, earlier);
+        crate::check::check(
+            plan,
+            &plan.expectations[k],
+            o,
+            flows.as_deref(),
+            &self.names,
+        )
+        .passed()
+    }
+}
+
+/// Expectation `k` observed: once, or with `within` again and again until it holds or its time
+/// is up (counted from the end of its step's actions). Only the last try's frames are kept.
+fn observe_within(
+    env: Env<'_>,
+    k: usize,
+    nodes: &mut [Node],
+    run: &mut Progress,
+) -> Result<(Observation, Option<Tried>), WorkerError> {
+    let e = &env.plan.expectations[k];
+    let captured = env.captured(e);
+    let within = env.plan.within_of(k);
+    let until = within.map(|w| (run.since + w).min(env.deadline));
+    let mut tries = 0;
+    let mut retry_ids = Vec::new();
+    run.current_retry = None;
+    loop {
+        let started = Instant::now();
+        if tries > 0 && e.echo() {
+            run.retry_id = next_retry_id(run.retry_id);
+            run.current_retry = Some(run.retry_id);
+            retry_ids.push(run.retry_id);
+        }
         if captured {
             // Whatever earlier steps left in the queues is not this probe's.
             for n in nodes.iter_mut() {
@@ -130,28 +333,36 @@ pub(super) fn run_probes(
                 }
             }
         }
-        let obs = observe(env, k, e, nodes, &mut batched)?;
-        observations.push(obs);
+        let obs = observe(env, k, e, nodes, run)?;
+        let mut mine = Vec::new();
         if captured {
-            collect(nodes, states, k, &mut frames);
+            collect(nodes, env.states, k, &mut mine);
         }
-        if plan.stream {
-            stream_probe(k, &observations[k], &frames);
+        tries += 1;
+        let (Some(until), Some(judge)) = (until, env.judge.as_ref()) else {
+            run.frames.extend(mine);
+            return Ok((obs, None));
+        };
+        let held = judge.holds(env.plan, k, &obs, &mine, &retry_ids);
+        if held || Instant::now() >= until {
+            run.frames.extend(mine);
+            let held_after_us = held.then(|| micros(started.saturating_duration_since(run.since)));
+            run.current_retry = None;
+            return Ok((
+                obs,
+                Some(Tried {
+                    tries,
+                    held_after_us,
+                    retry_ids,
+                }),
+            ));
         }
-        if Some(k) == last_captured {
-            // No capture is needed any more: let the sockets go while the rest runs.
-            let socks: Vec<PacketSocket> = nodes.iter_mut().filter_map(|n| n.cap.take()).collect();
-            capture_drops = socks.iter().map(|c| u64::from(c.drops())).sum();
-            closing = Some(close_in_background(socks));
-        }
+        // Between tries, a pause of a few milliseconds (bounded by the deadline): the network
+        // is changing, and a try that failed at once would otherwise spin.
+        std::thread::sleep(
+            Duration::from_millis(5).min(until.saturating_duration_since(Instant::now())),
+        );
     }
-    Ok(ProbeRun {
-        observations,
-        frames,
-        capture_drops,
-        closing,
-        cut_short,
-    })
 }
 
 /// What every probe reads but does not change.
@@ -163,29 +374,55 @@ struct Env<'a> {
     timeout: Duration,
     /// When the scenario's deadline passes: no command runs past it.
     deadline: Instant,
+    capture: bool,
+    /// Checks tries of expectations with `within` (only when some have it).
+    judge: Option<&'a Judge>,
+}
+
+impl Env<'_> {
+    /// Whether `e`'s packets are captured: it sends some, and captures are on.
+    fn captured(&self, e: &Expectation) -> bool {
+        self.capture && e.sends().is_some()
+    }
+
+    /// What a kind's worker side sees.
+    fn cx<'b>(
+        &'b self,
+        ios: &'b mut Ios<'_>,
+        begun: &'b mut std::collections::BTreeMap<usize, crate::expect::Begun>,
+        since: Instant,
+        retry_id: Option<u16>,
+    ) -> crate::expect::ProbeCx<'b> {
+        crate::expect::ProbeCx {
+            net: self.plan,
+            nodes: ios,
+            links: self.states,
+            rt: self.rt,
+            timeout: self.timeout,
+            deadline: self.deadline,
+            begun,
+            since,
+            retry_id,
+        }
+    }
 }
 
 /// One expectation's probe or table read: each kind's own (see
-/// [`crate::expect::ExpectKind::observe`]), but pings sent all at once when they were batched.
+/// [`crate::expect::ExpectKind::observe`]), but pings sent all at once when they were batched
+/// (a first try only: a try again probes on its own).
 fn observe(
     env: Env<'_>,
     k: usize,
     e: &Expectation,
     nodes: &mut [Node],
-    batched: &mut Option<std::collections::HashMap<usize, crate::observe::PingOutcome>>,
+    run: &mut Progress,
 ) -> Result<Observation, WorkerError> {
-    if let (Expectation::Ping(_), Some(b)) = (e, batched.as_mut()) {
-        return Ok(Observation::Ping(
-            b.remove(&k).expect("every ping is in the batch"),
-        ));
+    if let (Expectation::Ping(_), Some(b), None) = (e, run.batched.as_mut(), run.current_retry) {
+        if let Some(o) = b.remove(&k) {
+            return Ok(Observation::Ping(o));
+        }
     }
-    let mut cx = crate::expect::ProbeCx {
-        net: env.plan,
-        nodes: &mut Ios(nodes),
-        links: env.states,
-        rt: env.rt,
-        timeout: env.timeout,
-        deadline: env.deadline,
-    };
+    let mut ios = Ios(nodes);
+    let mut cx = env.cx(&mut ios, &mut run.begun, run.since, run.current_retry);
     Ok(e.observe(k, &mut cx)?)
 }
