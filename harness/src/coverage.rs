@@ -46,6 +46,8 @@ enum Removal {
     EndMac(usize, bool),
     EndMtu(usize, bool),
     EndBridge(usize, bool),
+    /// A step's action: step, action.
+    Action(usize, usize),
 }
 
 /// One element of a scenario's configuration.
@@ -172,7 +174,40 @@ fn elements(file: &ScenarioFile, order: &[String]) -> Vec<Element> {
     for (i, l) in file.links.iter().enumerate() {
         link_elements(&mut out, i, l);
     }
+    for (i, step) in file.steps.iter().enumerate() {
+        for (j, a) in step.actions.iter().enumerate() {
+            push(
+                &mut out,
+                KeyPath::root().key("steps").index(i).key("do").index(j),
+                format!("step `{}`: {}", step.name, action_words(a)),
+                Removal::Action(i, j),
+            );
+        }
+    }
     out
+}
+
+/// A step's action as written, in a few words.
+fn action_words(a: &crate::scenario::model::Action) -> String {
+    let or = |x: &Option<String>| x.clone().unwrap_or_default();
+    if let Some(l) = &a.link {
+        let mtu = a.mtu.map(|m| format!(" mtu {m}")).unwrap_or_default();
+        format!("link {l}{mtu} {}", or(&a.state))
+            .trim_end()
+            .to_string()
+    } else if let Some(argv) = &a.run {
+        format!("run `{}` in {}", argv.join(" "), or(&a.node))
+    } else if let Some(map) = &a.sysctl {
+        let kv: Vec<String> = map
+            .iter()
+            .map(|(k, v)| format!("{k} = {}", v.as_text()))
+            .collect();
+        format!("sysctl {} in {}", kv.join(", "), or(&a.node))
+    } else if let Some(svc) = &a.service {
+        format!("{} service {svc}", or(&a.action))
+    } else {
+        format!("wait {}", or(&a.wait))
+    }
 }
 
 fn push(out: &mut Vec<Element>, key: KeyPath, what: String, removal: Removal) {
@@ -383,7 +418,20 @@ fn apply(file: &ScenarioFile, r: &Removal) -> ScenarioFile {
         }
         Removal::Service(n, i) => {
             if let Some(x) = f.nodes.get_mut(n) {
-                x.services.remove(*i);
+                let gone = x.services.remove(*i);
+                // The steps' actions on it go with it: the variant is the network without it.
+                if let Some(name) = gone.name {
+                    let named = format!("{n}:{name}");
+                    for step in &mut f.steps {
+                        step.actions
+                            .retain(|a| a.service.as_deref() != Some(&named));
+                    }
+                }
+            }
+        }
+        Removal::Action(i, j) => {
+            if let Some(step) = f.steps.get_mut(*i) {
+                step.actions.remove(*j);
             }
         }
         Removal::Link(i) => {

@@ -95,6 +95,9 @@ pub struct Highlight {
     pub nat: Vec<(crate::base::verdict::Point, String)>,
     /// The probe, for the picture's title.
     pub title: String,
+    /// Interfaces a step set down, and MTUs a step changed (`graph --step`).
+    pub down: std::collections::BTreeSet<crate::base::verdict::Point>,
+    pub mtu: std::collections::BTreeMap<crate::base::verdict::Point, u32>,
 }
 
 impl Highlight {
@@ -116,6 +119,59 @@ impl Highlight {
             }
         }
         h
+    }
+
+    /// The network as it is after step `name`: every link action of it and of the steps before
+    /// it applied (other actions, commands and sysctls, cannot be drawn).
+    pub fn after_step(&mut self, plan: &Plan, name: &str) -> Result<(), String> {
+        let Some(last) = plan.steps.iter().position(|s| s.name == name) else {
+            let names: Vec<&str> = plan.steps.iter().map(|s| s.name.as_str()).collect();
+            return Err(if names.is_empty() {
+                "the scenario has no steps: --step names one of its [[steps]]".into()
+            } else {
+                format!("no step is named `{name}`; its steps: {}", names.join(", "))
+            });
+        };
+        for a in plan.steps[..=last].iter().flat_map(|s| &s.actions) {
+            if let crate::scenario::plan::Action::Link {
+                node,
+                iface,
+                up,
+                mtu,
+            } = a
+            {
+                let p = point(plan.node_name(*node), iface);
+                match up {
+                    Some(false) => drop(self.down.insert(p.clone())),
+                    Some(true) => drop(self.down.remove(&p)),
+                    None => {}
+                }
+                if let Some(m) = mtu {
+                    self.mtu.insert(p, *m);
+                }
+            }
+        }
+        if self.title.is_empty() {
+            self.title = format!("after step `{name}`");
+        }
+        Ok(())
+    }
+
+    /// An end's label with what a step changed: `eth1 10.0.12.1/24 (down)`.
+    fn label(&self, label: &str, at: &crate::base::verdict::Point) -> String {
+        let mut s = label.to_string();
+        if let Some(m) = self.mtu.get(at) {
+            let _ = write!(s, " mtu {m}");
+        }
+        if self.down.contains(at) {
+            s.push_str(" (down)");
+        }
+        s
+    }
+
+    /// A step set either end of the edge down.
+    fn cut(&self, e: &Edge) -> bool {
+        e.ends.iter().any(|p| self.down.contains(p))
     }
 
     fn marks(&self, e: &Edge) -> bool {
@@ -183,6 +239,8 @@ pub fn dot_marked(plan: &Plan, mark: &Highlight) -> String {
     for e in edges(plan) {
         let style = if mark.marks(&e) {
             ", color=\"#d62728\", penwidth=2.5"
+        } else if mark.cut(&e) {
+            ", style=dashed, color=\"#999999\""
         } else {
             ""
         };
@@ -191,8 +249,8 @@ pub fn dot_marked(plan: &Plan, mark: &Highlight) -> String {
             "  {} -- {} [taillabel={}, headlabel={}{style}];",
             dot_quote(&e.a),
             dot_quote(&e.b),
-            dot_quote(&e.la),
-            dot_quote(&e.lb)
+            dot_quote(&mark.label(&e.la, &e.ends[0])),
+            dot_quote(&mark.label(&e.lb, &e.ends[1]))
         );
     }
     for (k, (at, what)) in mark.nat.iter().enumerate() {
@@ -257,11 +315,13 @@ pub fn mermaid_marked(plan: &Plan, mark: &Highlight) -> String {
     let mut marked = Vec::new();
     let mut count = 0;
     for e in edges(plan) {
+        let (la, lb) = (mark.label(&e.la, &e.ends[0]), mark.label(&e.lb, &e.ends[1]));
+        let line = if mark.cut(&e) { "-.-" } else { "---" };
         let _ = writeln!(
             s,
-            "  {} ---|{}| {}",
+            "  {} {line}|{}| {}",
             mermaid_id(&e.a),
-            mermaid_text(&format!("{} / {}", e.la, e.lb)),
+            mermaid_text(&format!("{la} / {lb}")),
             mermaid_id(&e.b)
         );
         if mark.marks(&e) {

@@ -67,7 +67,11 @@ pub fn junit(entries: &[Entry<'_>]) -> Result<String, quick_junit::SerializeErro
                     } else {
                         failed(NonSuccessKind::Failure, &c.detail, "expectation failed")
                     };
-                    let mut tc = case(&c.what, status);
+                    let name = match &c.step {
+                        Some(step) => format!("step `{step}`: {}", c.what),
+                        None => c.what.clone(),
+                    };
+                    let mut tc = case(&name, status);
                     if let Some(s) = secs.get(k).filter(|s| !s.lines.is_empty()) {
                         tc.set_system_out(s.lines.join("\n"));
                     }

@@ -130,6 +130,9 @@ enum Command {
         /// Which check of the result, counted from 1 in report order
         #[arg(long, value_name = "N", requires = "result", value_parser = clap::value_parser!(u64).range(1..))]
         probe: Option<u64>,
+        /// Draw the network as it is after this step (links set down dashed, MTUs changed)
+        #[arg(long, value_name = "NAME")]
+        step: Option<String>,
     },
     /// Print the JSON Schema of the scenario format (for editors: see the README)
     Schema,
@@ -224,7 +227,8 @@ fn dispatch(command: Command) -> anyhow::Result<u8> {
             format,
             result,
             probe,
-        } => graph(&file, format, result, probe)?,
+            step,
+        } => graph(&file, format, result, probe, step.as_deref())?,
         Command::Import { netns, pid, output } => cli::import(netns, pid, output.as_deref())?,
         Command::Schema => cli::schema()?,
         Command::Completions { shell } => completions(shell),
@@ -258,12 +262,13 @@ fn graph(
     format: cli::GraphFormat,
     result: Option<PathBuf>,
     probe: Option<u64>,
+    step: Option<&str>,
 ) -> Result<u8, CliError> {
     let mark = match (result, probe) {
         (Some(r), Some(n)) => cli::highlight(file, &r, n)?,
         _ => Default::default(),
     };
-    cli::graph(file, format, &mark)
+    cli::graph(file, format, mark, step)
 }
 
 fn completions(shell: clap_complete::Shell) -> u8 {

@@ -155,6 +155,14 @@ pub struct Section {
     /// Where the probe's request was last seen, when it never got its answer.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub last_seen: Vec<crate::base::verdict::Point>,
+    /// Timing, never in snapshots nor compared by `diff`: for `within`, how many tries and
+    /// when it first held (microseconds after its step's actions); an outage's figures.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tries: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held_after_us: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub measured: Option<String>,
 }
 
 /// One packet's journey, as data.
@@ -241,6 +249,9 @@ pub(crate) fn sections(plan: &Plan, result: &ScenarioResult) -> Vec<Section> {
             lines: body.lines().map(String::from).collect(),
             flows,
             last_seen: c.last_seen.clone(),
+            tries: c.tried.map(|t| t.0),
+            held_after_us: c.tried.and_then(|t| t.1),
+            measured: c.measured.clone(),
         });
     }
     out.extend(table_sections(plan, observed, &names, phase));
@@ -313,6 +324,9 @@ fn table_sections(
             detail: String::new(),
             lines,
             flows: Vec::new(),
+            tries: None,
+            held_after_us: None,
+            measured: None,
         })
         .collect()
 }

@@ -243,36 +243,52 @@ pub fn diff(a: &ScenarioRecord, b: &ScenarioRecord, la: &str, lb: &str) -> Vec<S
     }
     for (i, sa) in a.sections.iter().enumerate() {
         let Some(sb) = counterpart(&a.sections, i, &b.sections) else {
-            out.push(format!("{}: only in {la}", sa.what));
+            out.push(format!("{}: only in {la}", named(sa)));
             continue;
         };
         if sa.detail != sb.detail {
             out.push(format!(
                 "{}: {la}: {}; {lb}: {}",
-                sa.what, sa.detail, sb.detail
+                named(sa),
+                sa.detail,
+                sb.detail
             ));
         }
         let (na, nb) = (nat_steps(sa), nat_steps(sb));
         for gone in na.difference(&nb) {
-            out.push(format!("{}: the {gone} no longer happens in {lb}", sa.what));
+            out.push(format!(
+                "{}: the {gone} no longer happens in {lb}",
+                named(sa)
+            ));
         }
         for new in nb.difference(&na) {
-            out.push(format!("{}: {lb} has a {new} that {la} does not", sa.what));
+            out.push(format!(
+                "{}: {lb} has a {new} that {la} does not",
+                named(sa)
+            ));
         }
         if sa.flows != sb.flows || sa.lines != sb.lines {
             out.push(format!(
                 "{}: packets differ hop by hop (- {la}, + {lb}):",
-                sa.what
+                named(sa)
             ));
             line_diff(&sa.lines.join("\n"), &sb.lines.join("\n"), &mut out);
         }
     }
     for (i, sb) in b.sections.iter().enumerate() {
         if counterpart(&b.sections, i, &a.sections).is_none() {
-            out.push(format!("{}: only in {lb}", sb.what));
+            out.push(format!("{}: only in {lb}", named(sb)));
         }
     }
     out
+}
+
+/// A section as `diff` names it: in its step, when it belongs to one.
+fn named(s: &Section) -> String {
+    match &s.step {
+        Some(step) => format!("step `{step}`: {}", s.what),
+        None => s.what.clone(),
+    }
 }
 
 /// Section `i` of `ours` in `theirs`: the one with its key and words, or else the one with its
@@ -331,6 +347,9 @@ mod tests {
             key: String::new(),
             step: None,
             last_seen: Vec::new(),
+            tries: None,
+            held_after_us: None,
+            measured: None,
             what: what.into(),
             passed: true,
             detail: detail.into(),

@@ -124,9 +124,14 @@ pub fn highlight(file: &Path, result: &Path, n: u64) -> Result<crate::graph::Hig
 pub fn graph(
     file: &Path,
     format: GraphFormat,
-    mark: &crate::graph::Highlight,
+    mut mark: crate::graph::Highlight,
+    step: Option<&str>,
 ) -> Result<u8, CliError> {
     let plan = scenario::load_file(file)?;
+    if let Some(name) = step {
+        mark.after_step(&plan, name).map_err(CliError::Invalid)?;
+    }
+    let mark = &mark;
     match format {
         GraphFormat::Dot => print!("{}", crate::graph::dot_marked(&plan, mark)),
         GraphFormat::Mermaid => print!("{}", crate::graph::mermaid_marked(&plan, mark)),

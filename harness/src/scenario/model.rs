@@ -36,7 +36,8 @@ pub struct ScenarioFile {
 #[serde(deny_unknown_fields)]
 pub struct Step {
     /// How reports and `--during` refer to it; unique within the file (`start` is reserved for
-    /// the checks before any step).
+    /// the checks before any step). Required.
+    #[serde(default)]
     pub name: String,
     /// Its actions, in order (`{ link = "r1:eth1", state = "down" }`, ...).
     #[serde(default, rename = "do")]

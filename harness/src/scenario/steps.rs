@@ -77,7 +77,12 @@ pub(super) fn step_name<'a>(
     seen: &mut BTreeSet<&'a str>,
 ) {
     let name = step.name.as_str();
-    let problem = if name.trim().is_empty() || name.chars().any(char::is_control) {
+    let problem = if name.is_empty() {
+        Some((
+            "a step needs a name".to_string(),
+            "name it for what it does: name = \"r1-r2 link fails\"",
+        ))
+    } else if name.trim().is_empty() || name.chars().any(char::is_control) {
         Some((
             format!("`{name}` is not a usable step name"),
             "name it for what it does, e.g. \"r1-r2 link fails\"",
