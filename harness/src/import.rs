@@ -390,7 +390,15 @@ fn another_host(c: &Cidr, own: &BTreeSet<IpAddr>) -> Option<IpAddr> {
 fn rulesets(ns: &mut Ns) {
     let run = |argv: &[&str]| -> Option<(String, String)> {
         let argv: Vec<String> = argv.iter().map(|s| s.to_string()).collect();
-        let f = crate::sandbox::run_in_netns(&ns.fd, &argv, Duration::from_secs(10)).ok()?;
+        let f = crate::sandbox::run_in_netns(
+            crate::sandbox::Place {
+                net: &ns.fd,
+                mnt: None,
+            },
+            &argv,
+            Duration::from_secs(10),
+        )
+        .ok()?;
         f.status.filter(|s| s.success())?;
         Some((
             String::from_utf8_lossy(&f.stdout).into_owned(),

@@ -1040,10 +1040,14 @@ fn fidelity_trials() -> Vec<Trial> {
                     .iter()
                     .enumerate()
                     .flat_map(|(i, (_, p))| {
-                        // A step's expectations depend on its actions: only those before any
-                        // step are probed alone.
-                        std::iter::once((i, None))
-                            .chain(p.phase_range(0).map(move |k| (i, Some(k))))
+                        // A step's expectations depend on its actions, and whatever follows a
+                        // wait (`within`) on what it waited for: only those before any step
+                        // and any wait are probed alone.
+                        let waited = p.phase_range(0).find(|&j| p.within_of(j).is_some());
+                        let alone = p
+                            .phase_range(0)
+                            .take_while(move |&k| waited.is_none_or(|w| k <= w));
+                        std::iter::once((i, None)).chain(alone.map(move |k| (i, Some(k))))
                     })
                     .collect();
                 let runs = runner::parallel(jobs.len(), |j| {

@@ -7,7 +7,6 @@
 
 use std::collections::BTreeMap;
 use std::io::Read;
-use std::os::fd::OwnedFd;
 use std::process::Child;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -255,13 +254,13 @@ fn status_words(s: std::process::ExitStatus) -> (Option<i32>, Option<String>) {
 /// remains of the scenario's deadline). `Err` carries the spawn error (a missing program is the
 /// environment's problem, as for `run` lines).
 pub fn run(
-    ns: &OwnedFd,
+    at: crate::sandbox::Place<'_>,
     w: &ExecWant,
     left: Duration,
 ) -> Result<ExecSeen, crate::sandbox::SandboxError> {
     let own = Duration::from_millis(w.timeout_ms);
     let limit = own.min(left);
-    let done = crate::sandbox::run_in_netns(ns, &w.run, limit)?;
+    let done = crate::sandbox::run_in_netns(at, &w.run, limit)?;
     let cut_at_ms = (limit < own).then_some(limit.as_millis() as u64);
     let (exit, ended) = done.status.map_or((None, None), status_words);
     Ok(ExecSeen {
@@ -305,11 +304,11 @@ fn drain(
 impl Running {
     /// Starts `argv` in node `ns`, its output collected in the background.
     pub fn start(
-        ns: &OwnedFd,
+        at: crate::sandbox::Place<'_>,
         node: usize,
         argv: &[String],
     ) -> Result<Running, crate::sandbox::SandboxError> {
-        let mut child = crate::sandbox::spawn_in_netns(ns, argv)?;
+        let mut child = crate::sandbox::spawn_in_netns(at, argv)?;
         let out = Arc::new(Mutex::new(Vec::new()));
         let err = Arc::new(Mutex::new(Vec::new()));
         let mut readers = Vec::new();
@@ -555,7 +554,7 @@ impl ExpectKind for Exec {
         let left = cx
             .deadline
             .saturating_duration_since(std::time::Instant::now());
-        run(&cx.nodes.io(w.node).ns, w, left).map_err(|source| ObserveError::Spawn {
+        run(cx.nodes.io(w.node).place(), w, left).map_err(|source| ObserveError::Spawn {
             source,
             argv: w.run.clone(),
             node: cx.net.node_name(w.node).to_string(),

@@ -443,9 +443,14 @@ impl Stream {
         loop {
             let seq = sent_at.len() as u32;
             let now = Instant::now();
-            if let Ok(t) = done.try_recv() {
-                after = after.or(Some((t, seq)));
-            }
+            // One look at the channel a turn: the actions' end, or the run gone without it.
+            let gone = match done.try_recv() {
+                Ok(t) => {
+                    after = after.or(Some((t, seq)));
+                    false
+                }
+                Err(e) => after.is_none() && e == mpsc::TryRecvError::Disconnected,
+            };
             if !is_primed && after.is_none() && delivered.len() as u32 >= IN_A_ROW {
                 is_primed = true;
                 let _ = primed.send(());
@@ -456,8 +461,8 @@ impl Stream {
                     (seq >= first + IN_A_ROW && (tail..seq).all(|s| delivered.contains(&s)))
                         || now >= t + self.max + Duration::from_secs(1)
                 }
-                // Told neither to go on nor to stop: the run ended without observing it.
-                None => matches!(done.try_recv(), Err(mpsc::TryRecvError::Disconnected)),
+                // The run ended without observing it (a step failed first).
+                None => gone,
             };
             if stop || seq >= MAX_PACKETS || now >= self.deadline {
                 break;

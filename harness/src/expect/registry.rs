@@ -70,6 +70,14 @@ macro_rules! registry {
                 vec![$(self.$key.len(),)*]
             }
 
+            /// Which entries have `within`, per kind in [`KEYS`] order.
+            pub fn waits(&self) -> Vec<Vec<bool>> {
+                vec![$(self.$key
+                    .iter()
+                    .map(|m| <$module::$kind as ExpectKind>::within(m).is_some())
+                    .collect(),)*]
+            }
+
             /// Every entry under `root` (`expect`, `steps[0].expect`) validated, kind by kind in
             /// [`KEYS`] order, each kind in file order, with its `within`. `in_step`: the
             /// entries are a step's, where kinds that run across actions are allowed.

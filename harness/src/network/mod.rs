@@ -85,6 +85,9 @@ pub struct PlanNode {
     pub listen: Vec<(crate::base::net::Proto, u16)>,
     #[serde(default)]
     pub services: Vec<PlanService>,
+    /// The node's own files: (absolute path, content), seen only by its programs.
+    #[serde(default)]
+    pub files: Vec<(String, String)>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -54,6 +54,8 @@ fn send_error(node: &str, e: std::io::Error) -> Result<String, ProbeError> {
 /// What a node holds open for its probes, made inside its namespace before any probe runs.
 pub struct NodeIo {
     pub ns: std::os::fd::OwnedFd,
+    /// The node's own view of files (its `files`, a private `/run`), when it has one.
+    pub mnt: Option<std::os::fd::OwnedFd>,
     pub nl: crate::topology::Netlink,
     /// Ping and traceroute sockets, by family (0 IPv4, 1 IPv6): each probe kind's own, so that
     /// a traceroute's hop limits never touch a ping.
@@ -66,4 +68,14 @@ pub struct NodeIo {
 /// A family as an index: 0 for IPv4, 1 for IPv6.
 pub fn fam(ip: IpAddr) -> usize {
     usize::from(ip.is_ipv6())
+}
+
+impl NodeIo {
+    /// Where the node's programs run.
+    pub fn place(&self) -> crate::sandbox::Place<'_> {
+        crate::sandbox::Place {
+            net: &self.ns,
+            mnt: self.mnt.as_ref(),
+        }
+    }
 }

@@ -10,6 +10,7 @@
 //! last reference to each namespace goes with them.
 
 pub mod env;
+pub mod files;
 pub mod fs;
 pub mod process;
 
@@ -416,17 +417,25 @@ pub(crate) fn in_netns<T: Send>(
     })
 }
 
+/// Where a program runs: a node's network namespace, and the node's own view of files when it
+/// has one (see [`files`]).
+#[derive(Clone, Copy)]
+pub struct Place<'a> {
+    pub net: &'a OwnedFd,
+    pub mnt: Option<&'a OwnedFd>,
+}
+
 /// Runs `argv` in the network namespace `ns`, with no shell, until it ends or `timeout` passes.
 ///
 /// The child is started from a thread that sits in `ns`, so it is born there and the standard
 /// library can use `posix_spawn` (no copy of the worker's page tables). It needs no parent-death
 /// signal: it lives in the worker's PID namespace, whose PID 1 takes it along when it dies.
 pub(crate) fn run_in_netns(
-    ns: &OwnedFd,
+    at: Place<'_>,
     argv: &[String],
     timeout: Duration,
 ) -> Result<Finished, SandboxError> {
-    let child = spawn_in_netns(ns, argv)?;
+    let child = spawn_in_netns(at, argv)?;
     process::wait_with_deadline(child, timeout).map_err(|source| SandboxError::Spawn {
         program: argv[0].clone(),
         source,
@@ -436,11 +445,20 @@ pub(crate) fn run_in_netns(
 /// Starts `argv` in the network namespace `ns` (see [`run_in_netns`]), stdout and stderr piped,
 /// without waiting for it: for services, which run beside the probes.
 pub(crate) fn spawn_in_netns(
-    ns: &OwnedFd,
+    at: Place<'_>,
     argv: &[String],
 ) -> Result<std::process::Child, SandboxError> {
-    let spawned = in_netns(ns, || {
+    let spawned = in_netns(at.net, || {
         let mut cmd = Command::new(&argv[0]);
+        if let Some(mnt) = at.mnt {
+            // Entering a mount namespace moves the thread to its root: start the program in
+            // netconform's working folder all the same, as in nodes without files.
+            let cwd = std::env::current_dir().ok();
+            files::enter(mnt).map_err(|e| std::io::Error::other(e.to_string()))?;
+            if let Some(d) = cwd {
+                cmd.current_dir(d);
+            }
+        }
         cmd.args(&argv[1..])
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

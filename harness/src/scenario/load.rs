@@ -456,7 +456,8 @@ impl Source {
     /// phase kind by kind ([`KEYS`]), each kind in file order. A phase sends its probes (ping,
     /// traceroute, tcp, udp, exec) in the order the file writes them, whatever their kind, and
     /// reads the tables (route, neighbour) after all of them, in file order too: they describe
-    /// the network the probes left behind.
+    /// the network the probes left behind. A table read with `within` is a wait, and stays among
+    /// the probes where the file writes it.
     fn plan_order(&self, file: &ScenarioFile) -> Vec<(usize, KeyPath)> {
         let root = KeyPath::root();
         let phases = std::iter::once((root.key("expect"), &file.expect)).chain(
@@ -469,6 +470,7 @@ impl Source {
         let mut base = 0;
         for (p, (proot, expect)) in phases.enumerate() {
             let counts = expect.lists().counts();
+            let waits = expect.lists().waits();
             let no_spans = Vec::new();
             let spans = self.expect_spans.get(p).unwrap_or(&no_spans);
             let mut keyed: Vec<(bool, usize, usize, KeyPath)> = Vec::new();
@@ -480,7 +482,10 @@ impl Source {
                     // order.
                     let at = written.map_or(kbase + i, |s| s[i]);
                     let key = proot.key(KEYS[kind]).index(i);
-                    keyed.push((*table, at, base + kbase + i, key));
+                    // A table read with `within` waits for the network to get there: it is
+                    // read where the file writes it, among the probes.
+                    let after_probes = *table && !waits[kind][i];
+                    keyed.push((after_probes, at, base + kbase + i, key));
                 }
                 kbase += n;
             }

@@ -136,6 +136,12 @@ macro_rules! node_model {
             /// the run ends.
             #[serde(default)]
             pub services: Vec<crate::expect::exec::Service>,
+            /// The node's private files, by absolute path: written before its `run` lines, seen at
+            /// exactly that path by the node's run lines, services and commands, and by nothing
+            /// else (not the host, not other nodes). A node with files or services also has a
+            /// `/run` of its own.
+            #[serde(default)]
+            pub files: BTreeMap<String, String>,
         }
 
         impl Node {

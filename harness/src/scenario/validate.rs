@@ -86,6 +86,47 @@ pub(crate) fn validate(
     }
 }
 
+/// A node's files: absolute, plain paths outside the kernel's filesystems, none inside another.
+fn node_files(
+    v: &mut Validator,
+    path: &KeyPath,
+    files: &BTreeMap<String, String>,
+) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for (p, text) in files {
+        let fpath = path.key(p);
+        let plain = p.starts_with('/')
+            && p.len() > 1
+            && p.len() <= 4096
+            && !p.contains('\0')
+            && p[1..]
+                .split('/')
+                .all(|c| !c.is_empty() && c != "." && c != "..");
+        let kernel = ["/proc", "/sys", "/dev"]
+            .iter()
+            .find(|k| p == *k || p.starts_with(&format!("{k}/")));
+        if !plain {
+            v.push(
+                Diagnostic::new(fpath, format!("`{p}` is not a plain absolute file path"))
+                    .hint("write it from `/`, without `.`, `..`, `//` or a trailing `/`, e.g. \"/etc/bird/bird.conf\""),
+            );
+        } else if let Some(k) = kernel {
+            v.push(
+                Diagnostic::new(fpath, format!("`{p}` is in {k}, the kernel's own"))
+                    .hint("a node's files go anywhere else: /etc, /run, /var/lib, ..."),
+            );
+        } else if let Some((q, _)) = files.iter().find(|(q, _)| p.starts_with(&format!("{q}/"))) {
+            v.push(
+                Diagnostic::new(fpath, format!("`{p}` is inside `{q}`, which is a file"))
+                    .hint("a path is a file or a folder, not both"),
+            );
+        } else {
+            out.push((p.clone(), text.clone()));
+        }
+    }
+    out
+}
+
 /// The expectations before any step, then each step's actions and expectations, in file order.
 fn timeline(
     v: &mut Validator,
@@ -236,6 +277,7 @@ fn node_steps(
                 &path.key("services"),
                 &node.services,
             ),
+            files: node_files(v, &path.key("files"), &node.files),
         });
     }
     nodes

@@ -735,13 +735,13 @@ pub(super) fn spawn_error(e: SandboxError, what: &str, argv: &[String], node: &s
 
 pub(super) fn run_line(
     plan: &Plan,
-    ns: &OwnedFd,
+    at: sandbox::Place<'_>,
     node: &str,
     argv: &[String],
 ) -> Result<(), WorkerError> {
     let timeout = Duration::from_millis(plan.settings.run_timeout_ms);
     let shown = argv.join(" ");
-    let done = sandbox::run_in_netns(ns, argv, timeout)
+    let done = sandbox::run_in_netns(at, argv, timeout)
         .map_err(|e| spawn_error(e, "run line", argv, node))?;
     if done.timed_out {
         return Err(WorkerError::Setup(format!(

@@ -186,6 +186,7 @@ impl Node {
         Node {
             io: NodeIo {
                 ns,
+                mnt: o.mnt,
                 nl: o.nl,
                 ping: o.ping,
                 trace: o.trace,
@@ -246,7 +247,7 @@ fn run(plan: &Plan, t0: Instant) -> Result<(Observed, Option<Closing>), WorkerEr
     bring_up(plan, &nodes, &states, &rt, &mut ph)?;
     for (i, pn) in plan.nodes.iter().enumerate() {
         for argv in &pn.run {
-            run_line(plan, &nodes[i].ns, &pn.name, argv)?;
+            run_line(plan, nodes[i].place(), &pn.name, argv)?;
         }
     }
     ph.mark("run lines");

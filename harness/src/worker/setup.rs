@@ -25,6 +25,8 @@ pub(super) struct Opened {
     pub clients: std::collections::HashMap<usize, socket2::Socket>,
     pub listeners: Vec<transport::Listener>,
     pub net_files: Vec<std::fs::File>,
+    /// The node's own view of files, when it has files or services.
+    pub mnt: Option<std::os::fd::OwnedFd>,
 }
 
 impl<'a> Needs<'a> {
@@ -100,7 +102,14 @@ impl<'a> Needs<'a> {
         }
         let listeners = transport::open_listeners(&pn.name, &pn.listen, pn.ipv6)
             .map_err(|e| setup_err("listen", e))?;
+        // Files and services get a view of files of their own: a daemon's `/run` is its node's.
+        let mnt = if pn.files.is_empty() && pn.services.is_empty() {
+            None
+        } else {
+            Some(crate::sandbox::files::node_mounts(&pn.files)?)
+        };
         Ok(Opened {
+            mnt,
             nl,
             ping,
             trace,

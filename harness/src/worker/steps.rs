@@ -61,7 +61,7 @@ fn start_one(plan: &Plan, nodes: &mut [Node], i: usize, j: usize) -> Result<exec
         // A socket or pid file an earlier process left must not count as ready.
         let _ = std::fs::remove_file(p);
     }
-    let mut r = exec::Running::start(&nodes[i].ns, i, &svc.run)
+    let mut r = exec::Running::start(nodes[i].place(), i, &svc.run)
         .map_err(|e| Start::Fatal(spawn_error(e, "service", &svc.run, &pn.name)))?;
     let Some(ready) = &svc.ready else {
         return Ok(r);
@@ -81,7 +81,7 @@ fn start_one(plan: &Plan, nodes: &mut [Node], i: usize, j: usize) -> Result<exec
             exec::Ready::Port(proto, port) => {
                 exec::listening(&mut nodes[i].net_files, *proto, *port)
             }
-            exec::Ready::File(p) => std::path::Path::new(p).exists(),
+            exec::Ready::File(p) => sandbox::files::exists(nodes[i].mnt.as_ref(), p),
         };
         if is_ready {
             return Ok(r);
@@ -146,7 +146,8 @@ pub(super) fn act(
             Ok(())
         }
         Action::Run { node, argv } => {
-            run_line(plan, &nodes[*node].ns, &plan.nodes[*node].name, argv).map_err(|e| match e {
+            run_line(plan, nodes[*node].place(), &plan.nodes[*node].name, argv).map_err(|e| match e
+            {
                 WorkerError::Setup(why) => Start::Failed(why),
                 e => Start::Fatal(e),
             })
