@@ -2,34 +2,7 @@
 # scenarios/docker/port-publishing.toml, by hand: `docker run -p 8080:80` as dockerd (iptables
 # backend) writes it, and the probes its expectations make, with python sockets.
 . "$(dirname "$0")/lib.sh"
-for x in host c1 c2 ext; do node $x; done
-n host sysctl -qw net.ipv4.ip_forward=1
-# As netconform starts every node: br_netfilter's hooks off unless a scenario turns them on.
-n host sysctl -qw net.bridge.bridge-nf-call-iptables=0 net.bridge.bridge-nf-call-ip6tables=0 net.bridge.bridge-nf-call-arptables=0
-ip -n host link add docker0 type bridge mcast_snooping 0
-veth c1 eth0 host veth-c1; veth c2 eth0 host veth-c2; veth host eth0 ext eth0
-n host ip addr add 172.17.0.1/16 dev docker0
-n c1 ip addr add 172.17.0.2/16 dev eth0; n c2 ip addr add 172.17.0.3/16 dev eth0
-n host ip addr add 10.168.0.2/24 dev eth0; n ext ip addr add 10.168.0.3/24 dev eth0
-for x in c1 c2 ext; do n $x ip link set eth0 up; done
-for p in veth-c1 veth-c2; do n host ip link set $p master docker0 up; done
-n host ip link set eth0 up; n host ip link set docker0 up
-for c in c1 c2; do n $c ip route add default via 172.17.0.1; done
-ipt() { n host iptables "$@"; }
-ipt -t nat -N DOCKER
-ipt -t nat -A PREROUTING -m addrtype --dst-type LOCAL -j DOCKER
-ipt -t nat -A OUTPUT ! -d 127.0.0.0/8 -m addrtype --dst-type LOCAL -j DOCKER
-ipt -t nat -A POSTROUTING -s 172.17.0.0/16 ! -o docker0 -j MASQUERADE
-ipt -t nat -A POSTROUTING -s 172.17.0.2/32 -d 172.17.0.2/32 -p tcp -m tcp --dport 80 -j MASQUERADE
-ipt -t nat -A DOCKER -i docker0 -j RETURN
-ipt -t nat -A DOCKER ! -i docker0 -p tcp -m tcp --dport 8080 -j DNAT --to-destination 172.17.0.2:80
-ipt -N DOCKER
-ipt -P FORWARD DROP
-ipt -A FORWARD -o docker0 -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
-ipt -A FORWARD -o docker0 -j DOCKER
-ipt -A FORWARD -i docker0 ! -o docker0 -j ACCEPT
-ipt -A FORWARD -i docker0 -o docker0 -j ACCEPT
-ipt -A DOCKER -d 172.17.0.2/32 ! -i docker0 -o docker0 -p tcp -m tcp --dport 80 -j ACCEPT
+docker_port_publishing
 serve c1 tcp 80 & serve c1 tcp 81 & serve c2 tcp 80 &
 sleep 1
 expect_probe "open saw 10.168.0.3" ext tcp 10.168.0.2 8080     # published: DNAT, client address kept
