@@ -12,6 +12,7 @@ use netconform::scenario::{self, gen, Plan};
 
 const DOCKER: &str = include_str!("../../scenarios/docker/single-host.toml");
 const PORTS: &str = include_str!("../../scenarios/docker/port-publishing.toml");
+const FAILOVER: &str = include_str!("../../scenarios/routing/static-failover.toml");
 const SHELL_USER: &str = include_str!("../benches/docker-single-host-user.sh");
 const SHELL_EXPERT: &str = include_str!("../benches/docker-single-host-expert.sh");
 
@@ -206,6 +207,7 @@ pub fn bench(exe: &Path, opts: &Opts) -> anyhow::Result<u8> {
     if opts.shell {
         shells(opts, whole);
     }
+    failover(exe, opts.runs)?;
     scale(exe, opts)?;
     suite(exe, cores)?;
     if !opts.quick {
@@ -270,6 +272,38 @@ fn docker(exe: &Path, runs: usize) -> anyhow::Result<f64> {
     );
     back_to_back(exe, runs, &docker)?;
     Ok(whole)
+}
+
+/// Steps: the static failover scenario (three steps, an outage stream across the first), with
+/// each step's own overhead and the outage it measured.
+fn failover(exe: &Path, runs: usize) -> anyhow::Result<()> {
+    let file = PathBuf::from("scenarios/routing/static-failover.toml");
+    let plan = scenario::load_str(FAILOVER, &file).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let (mut e2e, mut steps, mut outage) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..runs {
+        std::thread::sleep(QUIET_GAP);
+        let t = Instant::now();
+        let res = runner::run_plan(&file, &plan, exe)?;
+        e2e.push(ms(t.elapsed()));
+        netconform::sandbox::join_reapers();
+        outage.extend(
+            runner::outages_us(&res)
+                .iter()
+                .map(|us| *us as f64 / 1000.0),
+        );
+        if let ScenarioResult::Checked { timings, .. } = res {
+            steps.extend(timings.step_us.iter().map(|us| *us as f64 / 1000.0));
+        }
+    }
+    println!(
+        "\nStatic failover (scenarios/routing/static-failover.toml: 3 steps, a 200/s UDP stream across \
+         the first), {runs} runs (medians):\n  one run {}; a step's own overhead (its actions) {}; \
+         the outage measured {}",
+        show(median(e2e)),
+        show(median(steps)),
+        show(median(outage))
+    );
+    Ok(())
 }
 
 /// Port probes: six TCP connections through dockerd's rules, listeners in the containers.

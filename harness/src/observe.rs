@@ -96,4 +96,8 @@ pub struct Timings {
     pub phases: Vec<(String, u64)>,
     /// The worker's peak resident memory, KiB.
     pub peak_rss_kib: u64,
+    /// Each step's own overhead: its actions and their bookkeeping, from the start of the step
+    /// to the end of its last action (what runs across them started first), microseconds.
+    #[serde(default)]
+    pub step_us: Vec<u64>,
 }

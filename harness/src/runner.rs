@@ -381,6 +381,21 @@ fn collect_into(
     Ok(())
 }
 
+/// The longest loss each outage stream of a run measured, microseconds (for `netconform bench`).
+pub fn outages_us(result: &ScenarioResult) -> Vec<u64> {
+    let ScenarioResult::Checked { observed, .. } = result else {
+        return Vec::new();
+    };
+    observed
+        .observations
+        .iter()
+        .filter_map(|o| match o {
+            crate::expect::Observation::Outage(s) => Some(s.longest_us.unwrap_or(0)),
+            _ => None,
+        })
+        .collect()
+}
+
 /// Writes a scenario's captures as pcapng; `Ok(false)` when there is nothing to write.
 pub fn write_pcap(plan: &Plan, result: &ScenarioResult, out: &Path) -> std::io::Result<bool> {
     let ScenarioResult::Checked { observed, .. } = result else {

@@ -283,6 +283,7 @@ fn run(plan: &Plan, t0: Instant) -> Result<(Observed, Option<Closing>), WorkerEr
         probe_us,
         phases: ph.list,
         peak_rss_kib: peak_rss_kib(),
+        step_us: probes.step_us.clone(),
     };
     Ok(observed(probes, timings, unsupported, &states))
 }

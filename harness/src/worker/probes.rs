@@ -86,6 +86,7 @@ pub(super) struct ProbeRun {
     /// A step's action failed, and the run stopped there.
     pub step_failed: Option<StepFailed>,
     pub services: steps::Services,
+    pub step_us: Vec<u64>,
 }
 
 /// What a run of the probes carries from one expectation to the next.
@@ -103,6 +104,8 @@ struct Progress {
     current_retry: Option<u16>,
     /// The last expectation whose packets are captured: the captures close after it.
     last_captured: Option<usize>,
+    /// Each step's overhead (see [`crate::observe::Timings::step_us`]).
+    step_us: Vec<u64>,
     capture_drops: u64,
     closing: Option<Closing>,
 }
@@ -152,6 +155,7 @@ pub(super) fn run_probes(
         retry_id: 0,
         current_retry: None,
         last_captured: plan.expectations.iter().rposition(|e| env.captured(e)),
+        step_us: Vec::new(),
         capture_drops: 0,
         closing: None,
     };
@@ -176,6 +180,7 @@ pub(super) fn run_probes(
         tried: run.tried,
         step_failed,
         services,
+        step_us: run.step_us,
     })
 }
 
@@ -254,6 +259,9 @@ fn step(
             }
         }
     }
+    // The step's own time starts once what runs across its actions is under way (an outage
+    // stream's wait for its first ten packets is the stream's).
+    let t0 = Instant::now();
     for (j, a) in plan.steps[s].actions.iter().enumerate() {
         match steps::act(plan, nodes, env.states, env.rt, services, a, env.deadline) {
             Ok(()) => {}
@@ -268,6 +276,7 @@ fn step(
         }
     }
     run.since = Instant::now();
+    run.step_us.push(micros(run.since - t0));
     Ok(None)
 }
 
