@@ -345,24 +345,58 @@ pub fn render_observations(plan: &Plan, result: &ScenarioResult) -> String {
     if !matches!(result, ScenarioResult::Checked { .. }) {
         return render_result(Path::new("scenario"), result);
     }
+    observations_text(
+        plan.description.as_deref(),
+        &sections(plan, result),
+        &step_records(plan),
+    )
+}
+
+/// A step as records and snapshots name it: its name and its actions in words.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct StepRecord {
+    pub name: String,
+    pub actions: Vec<String>,
+}
+
+/// The plan's steps as records.
+pub(crate) fn step_records(plan: &Plan) -> Vec<StepRecord> {
+    plan.steps
+        .iter()
+        .map(|p| StepRecord {
+            name: p.name.clone(),
+            actions: p
+                .actions
+                .iter()
+                .map(|a| crate::scenario::steps::action_words(a, plan))
+                .collect(),
+        })
+        .collect()
+}
+
+/// The observations as text, from the sections (and steps) alone: what snapshots hold, the same
+/// from a run and from a `--json` record of it.
+pub(crate) fn observations_text(
+    description: Option<&str>,
+    sections: &[Section],
+    steps: &[StepRecord],
+) -> String {
     let mut s = String::new();
-    if let Some(d) = &plan.description {
+    if let Some(d) = description {
         let _ = writeln!(s, "# {d}");
     }
     let mut step = None;
-    for sec in sections(plan, result) {
+    for sec in sections {
         if sec.step != step {
             step = sec.step.clone();
             let name = step.as_deref().unwrap_or_default();
             let _ = writeln!(s, "\n## step `{name}`");
-            if let Some(ps) = plan.steps.iter().find(|p| p.name == name) {
-                for a in &ps.actions {
-                    let _ = writeln!(
-                        s,
-                        "   do: {}",
-                        crate::scenario::steps::action_words(a, plan)
-                    );
-                }
+            for a in steps
+                .iter()
+                .filter(|p| p.name == name)
+                .flat_map(|p| &p.actions)
+            {
+                let _ = writeln!(s, "   do: {a}");
             }
         }
         let _ = writeln!(s, "\n{}", sec.heading);

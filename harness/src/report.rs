@@ -27,6 +27,9 @@ pub struct ScenarioRecord {
     pub description: Option<String>,
     pub outcome: Outcome,
     pub sections: Vec<Section>,
+    /// The scenario's steps and their actions in words (sections name their step).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub steps: Vec<crate::render::StepRecord>,
 }
 
 /// How a scenario ended, as data. In JSON it is the sentence (`passed`, `failed`, `skipped:
@@ -105,23 +108,13 @@ pub fn record(file: &str, plan: &Plan, result: &ScenarioResult) -> ScenarioRecor
         description: plan.description.clone(),
         outcome: Outcome::of(result),
         sections: sections(plan, result),
+        steps: crate::render::step_records(plan),
     }
 }
 
 /// The observations of one scenario as `render_observations` writes them (and snapshots hold).
 pub(crate) fn observation_text(rec: &ScenarioRecord) -> String {
-    let mut s = String::new();
-    if let Some(d) = &rec.description {
-        s.push_str(&format!("# {d}\n"));
-    }
-    for sec in &rec.sections {
-        s.push_str(&format!("\n{}\n", sec.heading));
-        for l in &sec.lines {
-            s.push_str(l);
-            s.push('\n');
-        }
-    }
-    s
+    crate::render::observations_text(rec.description.as_deref(), &rec.sections, &rec.steps)
 }
 
 /// The body of an insta snapshot file (what follows its `---` header).
@@ -396,6 +389,7 @@ mod tests {
                     &[],
                 ),
             ],
+            steps: Vec::new(),
         };
         assert_eq!(diff(&rec, &rec, "a", "b"), Vec::<String>::new());
     }
@@ -411,6 +405,7 @@ mod tests {
                 "a reply from 10.168.0.3",
                 &["     4 host:eth0      out  x > y  10.168.0.2 > 10.168.0.3 ttl 63  [routed: ttl 64 > 63; source NAT: 172.16.0.2 > 10.168.0.2]"],
             )],
+            steps: Vec::new(),
         };
         let b = ScenarioRecord {
             sections: vec![sec(
