@@ -7,6 +7,8 @@ if [ "${BYHAND_INSIDE:-}" != 1 ]; then
   exec env BYHAND_INSIDE=1 unshare -rnm --pid --fork --kill-child --propagation private bash "$0" "$@"
 fi
 mount -t tmpfs none /run
+# Daemons write under /var/tmp too (FRR's crash logs): never the host's.
+mount -t tmpfs none /var/tmp
 mkdir -p /run/netns /run/xtables
 n() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
 # A node: lo up, and nothing else changed: every setting stays at the kernel's defaults (ICMP
