@@ -1,7 +1,8 @@
 //! `[[steps.expect.outage]]`: a stream of packets that runs across a step's actions, and the
 //! longest time it was cut. Sent from the `from` node's stack at a fixed rate; a packet counts as
-//! delivered when the target node's stack takes it in (seen by a raw socket there, after its
-//! INPUT rules), so the measure is one way, as the traffic went.
+//! delivered when it reaches the target node (UDP: its stack takes the datagram in, after its
+//! INPUT rules, as the harness's listener would; ICMP: the echo request arrives on one of its
+//! interfaces, as a capture sees it), so the measure is one way, as the traffic went.
 
 use std::collections::BTreeSet;
 use std::net::{IpAddr, SocketAddr};
@@ -372,35 +373,65 @@ impl Sender {
     }
 }
 
-/// A raw socket in the target node that sees every packet of the stream's protocol its stack
-/// takes in.
+/// Where the target node counts the stream. UDP: a raw socket, which sees every datagram its
+/// stack takes in (after its INPUT rules), as the harness's listener would. ICMP: a packet socket
+/// on every interface of the node, which sees each echo request that reached it, as a capture
+/// does.
 fn raw_socket(w: &OutageWant, v6: bool) -> std::io::Result<OwnedFd> {
     use nix::sys::socket::{socket, AddressFamily, SockFlag, SockProtocol, SockType};
-    let domain = if v6 {
-        AddressFamily::Inet6
-    } else {
-        AddressFamily::Inet
+    let flags = SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK;
+    if w.port.is_some() {
+        let domain = if v6 {
+            AddressFamily::Inet6
+        } else {
+            AddressFamily::Inet
+        };
+        return Ok(socket(domain, SockType::Raw, flags, SockProtocol::Udp)?);
+    }
+    let ethertype = if v6 { libc::ETH_P_IPV6 } else { libc::ETH_P_IP } as u16;
+    // SAFETY: socket(2) with constant arguments; the descriptor is owned at once.
+    let fd = unsafe {
+        libc::socket(
+            libc::AF_PACKET,
+            libc::SOCK_DGRAM | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,
+            i32::from(ethertype.to_be()),
+        )
     };
-    let proto = match (w.port, v6) {
-        (Some(_), _) => SockProtocol::Udp,
-        (None, false) => SockProtocol::Icmp,
-        (None, true) => SockProtocol::IcmpV6,
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: `fd` is a new descriptor that nothing else owns.
+    let fd = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+    // Only what came in: the node's own replies and errors going out are not the stream.
+    let one: libc::c_int = 1;
+    // SAFETY: setsockopt reads one c_int from `one`, which lives through the call.
+    let r = unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_PACKET,
+            libc::PACKET_IGNORE_OUTGOING,
+            (&one as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
     };
-    Ok(socket(
-        domain,
-        SockType::Raw,
-        SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK,
-        proto,
-    )?)
+    if r != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(fd)
 }
 
-/// The stream's packet in what a raw socket read, if it is one: its sequence number.
+/// The stream's packet in what the target's socket read, if it is one: its sequence number. A
+/// UDP datagram comes from a raw socket (IPv4's with its IP header, IPv6's without); an echo
+/// request from a packet socket, with its IP header.
 fn parse(data: &[u8], id: u16, udp: bool, v6: bool) -> Option<u32> {
-    // IPv4 raw sockets read the IP header too; IPv6 ones start at the transport header.
-    let l4 = if v6 {
-        data
-    } else {
-        data.get(usize::from(data.first()? & 0x0f) * 4..)?
+    let l4 = match (udp, v6) {
+        (true, true) => data,
+        (false, true) => {
+            // ICMPv6 right after the fixed header (a probe's echo has no extension headers).
+            (*data.get(6)? == 58).then_some(())?;
+            data.get(40..)?
+        }
+        (_, false) => data.get(usize::from(data.first()? & 0x0f) * 4..)?,
     };
     if udp {
         let p = l4.get(8..)?.strip_prefix(MAGIC)?;
