@@ -28,22 +28,6 @@ for r in ("r1", "r2", "r3"):
 PY
 start() { n "$1" bird -c "/run/bird/$1.conf" -s "/run/bird/$1.ctl" -P "/run/bird/$1.pid"; }
 for r in r1 r2 r3; do start $r; done
-rx() { ip -n "$1" -s -j link show "$2" | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["stats64"]["rx"]["packets"])'; }
-went() { # went NODE:IFACE CMD...: the command succeeds and the interface received packets meanwhile
-  local at=$1; shift
-  local before; before=$(rx "${at%:*}" "${at#*:}")
-  "$@" || return 1
-  [ "$(rx "${at%:*}" "${at#*:}")" -gt "$before" ] || { echo "nothing came in at $at"; return 1; }
-}
-until_ok() { # until_ok SECONDS CMD...: retried until it succeeds, at most SECONDS; says when
-  local limit=$1; shift
-  local start end; start=$(date +%s%N); end=$((start + limit * 1000000000))
-  while [ "$(date +%s%N)" -lt "$end" ]; do
-    if "$@" >/dev/null 2>&1; then echo "held after $(( ($(date +%s%N) - start) / 1000000 )) ms"; return 0; fi
-    sleep 0.05
-  done
-  echo "did not hold within $limit s"; return 1
-}
 check "r1 learned h2's LAN from BGP (proto bird), by r2's shorter AS path" until_ok 30 bash -c 'ip -d -n r1 route get fibmatch 10.0.2.10 | grep "unicast 10.0.2.0/24 .*proto bird" && ip -n r1 route get 10.0.2.10 | grep "via 10.0.12.2 dev eth1"'
 check "r1's BGP table: both paths, r2's best" bash -c 'birdc -s /run/bird/r1.ctl show route 10.0.2.0/24 all | tee /dev/stderr | grep -q "BGP.as_path: 65003 65003"'
 check "ping h1 -> h2 by r2 (in at lan:p2)" went lan:p2 n h1 ping -c1 -W1 10.0.2.10

@@ -24,15 +24,6 @@ daemon() { # daemon NODE NAME
 for r in r1 r2; do daemon $r zebra; done
 sleep 0.5
 for r in r1 r2; do daemon $r ospfd; done
-until_ok() { # until_ok SECONDS CMD...: retried until it succeeds, at most SECONDS; says when
-  local limit=$1; shift
-  local start end; start=$(date +%s%N); end=$((start + limit * 1000000000))
-  while [ "$(date +%s%N)" -lt "$end" ]; do
-    if "$@" >/dev/null 2>&1; then echo "held after $(( ($(date +%s%N) - start) / 1000000 )) ms"; return 0; fi
-    sleep 0.05
-  done
-  echo "did not hold within $limit s"; return 1
-}
 check "r1 learned r2's loopback from OSPF (proto ospf), via r2" until_ok 20 bash -c 'ip -d -n r1 route get fibmatch 10.255.0.2 | grep "unicast 10.255.0.2 .*proto ospf" && ip -n r1 route get 10.255.0.2 | grep "via 10.0.12.2 dev eth0"'
 check "ping r1 -> r2's loopback" n r1 ping -c1 -W1 10.255.0.2
 kill -TERM "$(cat /run/frr-r2/ospfd.pid)"

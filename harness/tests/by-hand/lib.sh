@@ -165,3 +165,38 @@ docker_port_publishing() {
   for c in c1 c2; do n $c ip route add default via 172.17.0.1; done
   docker_rules
 }
+# rx NODE IFACE: packets the interface has received.
+rx() { ip -n "$1" -s -j link show "$2" | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["stats64"]["rx"]["packets"])'; }
+# went NODE:IFACE CMD...: the command succeeds and the interface received packets meanwhile.
+went() {
+  local at=$1; shift
+  local before; before=$(rx "${at%:*}" "${at#*:}")
+  "$@" || return 1
+  [ "$(rx "${at%:*}" "${at#*:}")" -gt "$before" ] || { echo "nothing came in at $at"; return 1; }
+}
+# until_ok SECONDS CMD...: the command retried until it succeeds, at most SECONDS; says when.
+until_ok() {
+  local limit=$1; shift
+  local start end; start=$(date +%s%N); end=$((start + limit * 1000000000))
+  while [ "$(date +%s%N)" -lt "$end" ]; do
+    if "$@" >/dev/null 2>&1; then echo "held after $(( ($(date +%s%N) - start) / 1000000 )) ms"; return 0; fi
+    sleep 0.05
+  done
+  echo "did not hold within $limit s"; return 1
+}
+# triangle: h1 - r1 - r2 - h2, and r1 - r3 - r2 (static-failover.toml's and ospf-failover.toml's
+# network), forwarding on in the routers, the hosts' defaults set; routes are the caller's.
+triangle() {
+  for x in h1 r1 r2 r3 h2; do node $x; done
+  for r in r1 r2 r3; do n $r sysctl -qw net.ipv4.ip_forward=1; done
+  veth h1 eth0 r1 eth0; veth r1 eth1 r2 eth1; veth r1 eth2 r3 eth0; veth r3 eth1 r2 eth2; veth r2 eth0 h2 eth0
+  n h1 ip addr add 10.0.1.2/24 dev eth0; n r1 ip addr add 10.0.1.1/24 dev eth0
+  n r1 ip addr add 10.0.12.1/24 dev eth1; n r2 ip addr add 10.0.12.2/24 dev eth1
+  n r1 ip addr add 10.0.13.1/24 dev eth2; n r3 ip addr add 10.0.13.3/24 dev eth0
+  n r3 ip addr add 10.0.23.3/24 dev eth1; n r2 ip addr add 10.0.23.2/24 dev eth2
+  n r2 ip addr add 10.0.2.1/24 dev eth0; n h2 ip addr add 10.0.2.2/24 dev eth0
+  for x in h1:eth0 r1:eth0 r1:eth1 r1:eth2 r2:eth0 r2:eth1 r2:eth2 r3:eth0 r3:eth1 h2:eth0; do
+    n "${x%:*}" ip link set "${x#*:}" up
+  done
+  n h1 ip route add default via 10.0.1.1; n h2 ip route add default via 10.0.2.1
+}

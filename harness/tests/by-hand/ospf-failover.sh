@@ -5,18 +5,7 @@
 # cut. Each BIRD has its own config and control socket under this script's private /run.
 . "$(dirname "$0")/lib.sh"
 command -v bird >/dev/null || { echo "FAIL bird is not installed (apt-get install -y bird2)"; exit 0; }
-for x in h1 r1 r2 r3 h2; do node $x; done
-for r in r1 r2 r3; do n $r sysctl -qw net.ipv4.ip_forward=1; done
-veth h1 eth0 r1 eth0; veth r1 eth1 r2 eth1; veth r1 eth2 r3 eth0; veth r3 eth1 r2 eth2; veth r2 eth0 h2 eth0
-n h1 ip addr add 10.0.1.2/24 dev eth0; n r1 ip addr add 10.0.1.1/24 dev eth0
-n r1 ip addr add 10.0.12.1/24 dev eth1; n r2 ip addr add 10.0.12.2/24 dev eth1
-n r1 ip addr add 10.0.13.1/24 dev eth2; n r3 ip addr add 10.0.13.3/24 dev eth0
-n r3 ip addr add 10.0.23.3/24 dev eth1; n r2 ip addr add 10.0.23.2/24 dev eth2
-n r2 ip addr add 10.0.2.1/24 dev eth0; n h2 ip addr add 10.0.2.2/24 dev eth0
-for x in h1:eth0 r1:eth0 r1:eth1 r1:eth2 r2:eth0 r2:eth1 r2:eth2 r3:eth0 r3:eth1 h2:eth0; do
-  n "${x%:*}" ip link set "${x#*:}" up
-done
-n h1 ip route add default via 10.0.1.1; n h2 ip route add default via 10.0.2.1
+triangle
 mkdir -p /run/bird
 conf() { # conf ROUTER-ID STUB PTP: the scenario's bird.conf
   printf 'router id %s;\nprotocol device {}\nprotocol kernel { ipv4 { export all; }; }\n' "$1"
@@ -27,24 +16,6 @@ conf 10.255.0.1 'interface "eth0" { stub yes; };' '"eth1", "eth2"' > /run/bird/r
 conf 10.255.0.2 'interface "eth0" { stub yes; };' '"eth1", "eth2"' > /run/bird/r2.conf
 conf 10.255.0.3 '' '"eth0", "eth1"' > /run/bird/r3.conf
 for r in r1 r2 r3; do n $r bird -c /run/bird/$r.conf -s /run/bird/$r.ctl -P /run/bird/$r.pid; done
-rx() { ip -n "$1" -s -j link show "$2" | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["stats64"]["rx"]["packets"])'; }
-went() { # went NODE:IFACE CMD...: the command succeeds and the interface received packets meanwhile
-  local at=$1; shift
-  local before; before=$(rx "${at%:*}" "${at#*:}")
-  "$@" || return 1
-  [ "$(rx "${at%:*}" "${at#*:}")" -gt "$before" ] || { echo "nothing came in at $at"; return 1; }
-}
-# until SECONDS CMD...: retries the command until it succeeds, at most SECONDS; says when.
-until_ok() {
-  local limit=$1 t0=$SECONDS; shift
-  local end; end=$(date +%s%N); end=$((end + limit * 1000000000))
-  local start; start=$(date +%s%N)
-  while [ "$(date +%s%N)" -lt "$end" ]; do
-    if "$@" >/dev/null 2>&1; then echo "held after $(( ($(date +%s%N) - start) / 1000000 )) ms"; return 0; fi
-    sleep 0.05
-  done
-  echo "did not hold within $limit s"; return 1
-}
 check "converged: r1's route to h2's network is BIRD's, via r2" until_ok 15 bash -c 'ip -d -n r1 route get fibmatch 10.0.2.2 | grep "unicast 10.0.2.0/24 .*proto bird" && ip -n r1 route get 10.0.2.2 | grep "via 10.0.12.2 dev eth1"'
 check "converged: r2's route back to h1's network is BIRD's, via r1" until_ok 15 bash -c 'ip -d -n r2 route get fibmatch 10.0.1.2 | grep "proto bird" && ip -n r2 route get 10.0.1.2 | grep "via 10.0.12.1 dev eth1"'
 check "ping h1 -> h2 the short way (in at r2:eth1)" went r2:eth1 n h1 ping -c1 -W1 10.0.2.2
