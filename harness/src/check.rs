@@ -100,6 +100,7 @@ pub fn check(
     o: &Observation,
     flows: Option<&[Flow]>,
     names: &Names,
+    frames: &[Frame],
 ) -> Checked {
     e.check(
         o,
@@ -107,6 +108,7 @@ pub fn check(
             net: plan,
             names,
             flows,
+            frames,
         },
     )
 }
@@ -120,7 +122,7 @@ pub fn check_all(plan: &Plan, observed: &Observed, all: &[Option<Vec<Flow>>]) ->
         .iter()
         .zip(&observed.observations)
         .zip(all)
-        .map(|((e, o), f)| check(plan, e, o, f.as_deref(), &names))
+        .map(|((e, o), f)| check(plan, e, o, f.as_deref(), &names, &observed.frames))
         .collect();
     for (c, key) in checks.iter_mut().zip(&plan.keys) {
         c.key = key.clone();

@@ -405,7 +405,11 @@ pub fn write_pcap(plan: &Plan, result: &ScenarioResult, out: &Path) -> std::io::
         return Ok(false);
     }
     let name = |node: usize, iface: &str| format!("{}:{iface}", plan.node_name(node));
-    let label = |k: usize| plan.expectations[k].what(plan);
+    let label = |k: usize| {
+        plan.expectations
+            .get(k)
+            .map_or_else(|| "between probes".to_string(), |e| e.what(plan))
+    };
     let bytes = crate::capture::pcap::to_pcapng(&observed.frames, &name, &label);
     crate::capture::pcap::write_pcapng(out, &bytes)?;
     Ok(true)

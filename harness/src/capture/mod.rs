@@ -13,11 +13,18 @@ pub mod socket;
 
 use serde::{Deserialize, Serialize};
 
+/// A frame's `probe` when it was captured while no probe ran.
+pub const BETWEEN_PROBES: usize = usize::MAX;
+
 /// One captured frame.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Frame {
-    /// Index of the expectation whose probe was running.
+    /// Index of the expectation whose probe was running ([`BETWEEN_PROBES`]: none was, the
+    /// frame was kept for `[[expect.packets]]`).
     pub probe: usize,
+    /// The phase it was captured in: 0 before any step, then each step's (its actions too).
+    #[serde(default)]
+    pub phase: usize,
     /// Index into the plan's nodes.
     pub node: usize,
     pub iface: String,

@@ -662,6 +662,7 @@ b = { node = "ext", name = "eth0", addresses = ["10.9.0.2/24"] }
 
     fn frame(node: usize, iface: &str, out: bool, data: Vec<u8>) -> Frame {
         Frame {
+            phase: 0,
             probe: 0,
             node,
             iface: iface.into(),

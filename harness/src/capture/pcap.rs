@@ -110,6 +110,7 @@ mod tests {
     #[test]
     fn blocks_are_well_formed() {
         let frames = vec![Frame {
+            phase: 0,
             probe: 0,
             node: 0,
             iface: "eth0".into(),

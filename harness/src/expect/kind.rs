@@ -39,6 +39,9 @@ pub trait ExpectKind {
     const ABOUT_SERVICES: bool = false;
     /// Every hop of its way may need a neighbour entry (a traceroute), not just the first.
     const EVERY_HOP: bool = false;
+    /// It reads every frame captured in the run, not only its own probe's (`packets`): the
+    /// worker keeps the frames captured between probes, and its captures open to the end.
+    const ALL_FRAMES: bool = false;
 
     /// It may be re-probed until it holds (`within`): false for what spans a step's actions.
     const WITHIN: bool = true;
@@ -130,6 +133,9 @@ pub trait ExpectKind {
     }
 }
 
+/// What the checks before any step are called, in reports and `during`.
+pub const START: &str = "start";
+
 /// A socket a probe needs in its node, by the destination's family.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Need {
@@ -157,6 +163,8 @@ pub struct Known<'a> {
     pub subnets: &'a [Vec<(String, Cidr)>],
     pub nodes: &'a [PlanNode],
     pub bridges: &'a Bridges,
+    /// The steps' names, in file order (phase `i + 1` is step `i`).
+    pub steps: &'a [&'a str],
 }
 
 impl Known<'_> {
@@ -240,6 +248,8 @@ pub struct CheckCx<'a> {
     pub names: &'a Names,
     /// The packets the probe sent and caused, when it sends any and captures are on.
     pub flows: Option<&'a [Flow]>,
+    /// Every frame of the run, for kinds that count them ([`ExpectKind::ALL_FRAMES`]).
+    pub frames: &'a [crate::capture::Frame],
 }
 
 /// "ping c -> 198.51.100.7 from 10.2.0.2 (1472 bytes, DF)": an echo probe in the words of

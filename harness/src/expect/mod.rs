@@ -11,6 +11,7 @@ pub mod exec;
 pub mod fdb;
 pub mod neighbor;
 pub mod outage;
+pub mod packets;
 pub mod ping;
 pub mod route;
 pub mod traceroute;

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
 use super::kind::{Begun, CheckCx, ExpectKind, Known, Need, ObserveError, ProbeCx};
-use super::{exec, fdb, neighbor, outage, ping, route, traceroute, transport};
+use super::{exec, fdb, neighbor, outage, packets, ping, route, traceroute, transport};
 use crate::base::diag::{Diagnostic, KeyPath};
 use crate::base::validate::Validator;
 use crate::base::verdict::Checked;
@@ -33,6 +33,7 @@ macro_rules! expect_kinds {
             neighbor: Neighbor = neighbor::Neighbor, "Entries of a node's neighbour table, after the probes.";
             fdb: Fdb = fdb::Fdb, "Entries of a bridge's forwarding table after the probes.";
             outage: Outage = outage::Outage, "A stream across a step's actions, and the longest time it was cut.";
+            packets: Packets = packets::Packets, "How many captured frames at some points matched a filter, while a phase ran.";
         }
     };
 }
@@ -159,6 +160,13 @@ macro_rules! registry {
             pub fn about_services(&self) -> bool {
                 match self {
                     $(Expectation::$variant(_) => <$module::$kind as ExpectKind>::ABOUT_SERVICES,)*
+                }
+            }
+
+            /// It reads every frame of the run.
+            pub fn all_frames(&self) -> bool {
+                match self {
+                    $(Expectation::$variant(_) => <$module::$kind as ExpectKind>::ALL_FRAMES,)*
                 }
             }
 

@@ -11,8 +11,7 @@ use crate::base::diag::{did_you_mean, Diagnostic, KeyPath};
 use crate::base::validate::Validator;
 use crate::expect::Known;
 
-/// What the checks before any step are called, in reports and `during`.
-pub const START: &str = "start";
+pub use crate::expect::kind::START;
 
 /// One validated step: its name, its actions, and where its expectations begin in the plan.
 #[derive(Debug, Clone, Serialize, Deserialize)]

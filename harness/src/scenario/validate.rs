@@ -56,7 +56,9 @@ pub(crate) fn validate(
     route_steps(&mut v, file, &names, &ifaces, &subnets, &mut nodes);
     ipv6_flags(&subnets, &mut nodes, settings.baseline);
     let bridges = bridges_of(file);
+    let steps: Vec<&str> = file.steps.iter().map(|s| s.name.as_str()).collect();
     let known = crate::expect::Known {
+        steps: &steps,
         settings: &settings,
         names: &names,
         index: &index,

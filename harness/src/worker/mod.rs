@@ -238,7 +238,11 @@ fn run(plan: &Plan, t0: Instant) -> Result<(Observed, Option<Closing>), WorkerEr
     let sandbox_us = micros(t0.elapsed());
     let t_build = Instant::now();
 
-    let capture = plan.settings.capture && plan.expectations.iter().any(|e| e.sends().is_some());
+    let capture = plan.settings.capture
+        && plan
+            .expectations
+            .iter()
+            .any(|e| e.sends().is_some() || e.all_frames());
     let (mut nodes, unsupported) = open_nodes(plan, &rt, capture, &mut ph)?;
     let states = rt.block_on(build(plan, &nodes))?;
     ph.mark("links");

@@ -1,6 +1,7 @@
 //! Probes across nodes: every ping at once, and gathering captured frames.
 
 use super::*;
+use crate::capture::BETWEEN_PROBES;
 use crate::observe::{CutShort, StepFailed, Tried};
 
 /// Every ping of `range` (a phase's expectations) at once; results by expectation index.
@@ -42,11 +43,12 @@ pub(super) fn batch_pings(
     Ok(keys.into_iter().zip(res).collect())
 }
 
-/// Gathers the frames of probe `probe` from every node until the network is quiet.
+/// Gathers the frames of probe `probe` (in phase `phase`) from every node until the network is
+/// quiet.
 pub(super) fn collect(
     nodes: &mut [Node],
     states: &[Vec<LinkState>],
-    probe: usize,
+    (probe, phase): (usize, usize),
     frames: &mut Vec<Frame>,
 ) {
     let owners: Vec<usize> = (0..nodes.len())
@@ -63,6 +65,7 @@ pub(super) fn collect(
         let node = owners[i];
         frames.push(Frame {
             probe,
+            phase,
             node,
             iface: link_name(&states[node], raw.ifindex),
             outgoing: raw.outgoing,
@@ -106,6 +109,10 @@ struct Progress {
     last_captured: Option<usize>,
     /// Each step's overhead (see [`crate::observe::Timings::step_us`]).
     step_us: Vec<u64>,
+    /// The phase under way.
+    phase: usize,
+    /// Frames captured between probes are kept (for `[[expect.packets]]`), not dropped.
+    keep_all: bool,
     capture_drops: u64,
     closing: Option<Closing>,
 }
@@ -156,15 +163,30 @@ pub(super) fn run_probes(
         current_retry: None,
         last_captured: plan.expectations.iter().rposition(|e| env.captured(e)),
         step_us: Vec::new(),
+        phase: 0,
+        keep_all: capture && plan.expectations.iter().any(Expectation::all_frames),
         capture_drops: 0,
         closing: None,
     };
+    if run.keep_all {
+        // The captures stay open to the end: every frame of the run may count.
+        run.last_captured = None;
+    }
     let mut stopped = None;
     for p in 0..plan.phases() {
+        run.phase = p;
         stopped = phase(env, p, nodes, &mut services, &mut run)?;
+        if run.keep_all {
+            collect(nodes, states, (BETWEEN_PROBES, p), &mut run.frames);
+        }
         if stopped.is_some() {
             break;
         }
+    }
+    if run.keep_all {
+        let socks: Vec<PacketSocket> = nodes.iter_mut().filter_map(|n| n.cap.take()).collect();
+        run.capture_drops = socks.iter().map(|c| u64::from(c.drops())).sum();
+        run.closing = Some(close_in_background(socks));
     }
     let (cut_short, step_failed) = match stopped {
         Some(Stopped::Cut(c)) => (Some(c), None),
@@ -307,6 +329,7 @@ impl Judge {
             o,
             flows.as_deref(),
             &self.names,
+            &[],
         )
         .passed()
     }
@@ -334,7 +357,15 @@ fn observe_within(
             run.current_retry = Some(run.retry_id);
             retry_ids.push(run.retry_id);
         }
-        if captured {
+        if captured && run.keep_all {
+            // Whatever came before is not this probe's, but it is the run's.
+            collect(
+                nodes,
+                env.states,
+                (BETWEEN_PROBES, run.phase),
+                &mut run.frames,
+            );
+        } else if captured {
             // Whatever earlier steps left in the queues is not this probe's.
             for n in nodes.iter_mut() {
                 if let Some(c) = n.cap.as_mut() {
@@ -345,7 +376,7 @@ fn observe_within(
         let obs = observe(env, k, e, nodes, run)?;
         let mut mine = Vec::new();
         if captured {
-            collect(nodes, env.states, k, &mut mine);
+            collect(nodes, env.states, (k, run.phase), &mut mine);
         }
         tries += 1;
         let (Some(until), Some(judge)) = (until, env.judge.as_ref()) else {
@@ -353,6 +384,13 @@ fn observe_within(
             return Ok((obs, None));
         };
         let held = judge.holds(env.plan, k, &obs, &mine, &retry_ids);
+        if !held && Instant::now() < until && run.keep_all {
+            // A try that is not the verdict's: its frames were the run's all the same.
+            run.frames.extend(mine.drain(..).map(|f| Frame {
+                probe: BETWEEN_PROBES,
+                ..f
+            }));
+        }
         if held || Instant::now() >= until {
             run.frames.extend(mine);
             let held_after_us = held.then(|| micros(started.saturating_duration_since(run.since)));

@@ -8,10 +8,39 @@ if [ -n "${IMPORT_TO:-}" ]; then exec "$NETCONFORM" import --netns h1 -o "$IMPOR
 sleep 1
 check "vx0 mtu is 1450 (eth0's 1500 minus 50 bytes of VXLAN headers)" bash -c 'ip -n h1 -d link show vx0 | grep -o "mtu 1450"'
 check "br0 takes its lowest port mtu: 1450" bash -c 'ip -n h1 link show br0 | grep -o "mtu 1450"'
+# Counters on both hosts' underlay interface (nft, both directions) for the scenario's packet
+# counts: plaintext ICMP; VXLAN with VNI 42 (bits 96-119 after the UDP header); and those carrying
+# an ICMP packet from 10.0.0.2 (the inner IPv4 header starts 30 bytes after the UDP header).
+rule() {
+  echo "$1 \"eth0\" ip protocol icmp counter name plain"
+  echo "$1 \"eth0\" udp dport 4789 @th,96,24 42 counter name vxlan"
+  echo "$1 \"eth0\" udp dport 4789 @th,96,24 42 @th,312,8 1 counter name echoes"
+  echo "$1 \"eth0\" udp dport 4789 @th,96,24 42 @th,312,8 1 @th,336,32 0x0a000002 counter name inner"
+}
+for h in h1 h2; do
+  printf 'table inet count {\n counter plain { }\n counter vxlan { }\n counter echoes { }\n counter inner { }\n chain in { type filter hook input priority 0;\n%s\n }\n chain out { type filter hook output priority 0;\n%s\n }\n}\n' \
+    "$(rule iifname)" "$(rule oifname)" | n $h nft -f -
+done
+counted() { # counted NAME: the counter's packets, both hosts summed
+  local t=0 c h
+  for h in h1 h2; do
+    c=$(ip netns exec $h nft -j list counter inet count "$1" | python3 -c 'import json,sys; print([o["counter"]["packets"] for o in json.load(sys.stdin)["nftables"] if "counter" in o][0])')
+    t=$((t + c))
+  done
+  echo "$t"
+}
 check "c1 ping c2 across the overlay" n c1 ping -c1 -W1 10.0.0.3
 check "c1 ping -M do -s 1422 (1450 bytes) passes" n c1 ping -c1 -W1 -M do -s 1422 10.0.0.3
 check "c1 ping -M do -s 1472 (1500 bytes) gets no reply" bash -c '! ip netns exec c1 ping -c1 -W1 -M do -s 1472 10.0.0.3'
 check "c1 ping -M do -s 1473 cannot even leave c1 (local mtu 1500)" bash -c '! ip netns exec c1 ping -c1 -W1 -M do -s 1473 10.0.0.3'
+plain=$(counted plain); vxlan=$(counted vxlan); echoes=$(counted echoes); inner=$(counted inner)
+check "no plaintext ICMP crossed the underlay ($plain frames)" test "$plain" = 0
+# From the kernel's defaults the containers also have IPv6, whose router solicitations, MLD and
+# DAD cross the overlay too (netconform leaves IPv6 off where a node has none): at least 12.
+check "at least 12 VXLAN frames with VNI 42 on the underlay (ARP's question and answer, two echoes and their replies; each leaves one host, reaches the other): $vxlan" test "$vxlan" -ge 12
+check "8 of them carry ICMP (the two echoes and replies): $echoes" test "$echoes" = 8
+check "4 of them carry c1's echo requests: $inner" test "$inner" = 4
+for h in h1 h2; do n $h nft delete table inet count; done
 check "h1's br0 learned c2's MAC on vx0" bash -c 'bridge -n h1 fdb show br br0 | grep "02:00:00:0a:00:03 dev vx0 master br0"'
 check "h1's br0 learned c1's MAC on veth-c1" bash -c 'bridge -n h1 fdb show br br0 | grep "02:00:00:0a:00:02 dev veth-c1 master br0"'
 check "h1's vx0 fdb: the default entry points at h2" bash -c 'bridge -n h1 fdb show dev vx0 | grep "00:00:00:00:00:00 dst 192.168.50.2"'
