@@ -313,11 +313,10 @@ fn finish(file: &Path, plan: &Plan, done: sandbox::Finished) -> Result<ScenarioR
             }
             let flows = crate::check::probe_flows(plan, &o);
             let checks = check_all(plan, &o, &flows);
-            // A failed port probe or command may be the service's fault: say what each wrote.
-            let about_services = checks
-                .iter()
-                .zip(&plan.expectations)
-                .any(|(c, e)| !c.passed() && e.about_services())
+            // A failed check may be a service's fault (a port it should listen on, a route a
+            // routing daemon should have made): say what each wrote.
+            let about_services = (checks.iter().any(|c| !c.passed())
+                && plan.nodes.iter().any(|n| !n.services.is_empty()))
                 || o.step_failed.is_some();
             if about_services {
                 notes.extend(crate::expect::exec::service_notes(plan, &o.services));

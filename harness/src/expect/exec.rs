@@ -530,7 +530,6 @@ impl ExpectKind for Exec {
     type Model = ExecExpect;
     type Want = ExecWant;
     type Seen = ExecSeen;
-    const ABOUT_SERVICES: bool = true;
 
     fn within(m: &Self::Model) -> Option<&str> {
         m.within.as_deref()

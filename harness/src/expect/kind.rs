@@ -35,8 +35,6 @@ pub trait ExpectKind {
     const READS_TABLE: bool = false;
     /// Its packets are ICMP echoes, known by their id (a ping's, a traceroute's).
     const ECHO: bool = false;
-    /// When it fails, what the node's services wrote may be why (a port, a command).
-    const ABOUT_SERVICES: bool = false;
     /// Every hop of its way may need a neighbour entry (a traceroute), not just the first.
     const EVERY_HOP: bool = false;
     /// It reads every frame captured in the run, not only its own probe's (`packets`): the

@@ -156,13 +156,6 @@ macro_rules! registry {
                 }
             }
 
-            /// When it fails, what the services wrote may be why.
-            pub fn about_services(&self) -> bool {
-                match self {
-                    $(Expectation::$variant(_) => <$module::$kind as ExpectKind>::ABOUT_SERVICES,)*
-                }
-            }
-
             /// It reads every frame of the run.
             pub fn all_frames(&self) -> bool {
                 match self {

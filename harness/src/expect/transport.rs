@@ -846,7 +846,6 @@ macro_rules! port_kind {
             type Model = PortExpect;
             type Want = PortWant;
             type Seen = PortSeen;
-            const ABOUT_SERVICES: bool = true;
 
             fn within(m: &Self::Model) -> Option<&str> {
                 m.within.as_deref()
