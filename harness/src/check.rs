@@ -174,18 +174,20 @@ fn step_failed(plan: &Plan, f: &crate::observe::StepFailed, checks: &mut Vec<Che
         .map(|a| crate::scenario::steps::action_words(a, plan))
         .unwrap_or_default();
     for k in step.first..plan.expectations.len() {
-        let phase = plan.phase_name(plan.phase_of(k));
+        let phase = plan.phase_of(k);
+        let detail = if phase == f.step + 1 {
+            "not run: an action of its step failed".to_string()
+        } else {
+            format!(
+                "not run: step `{}` failed before step `{}` began",
+                step.name,
+                plan.phase_name(phase)
+            )
+        };
         checks.push(Checked {
             key: plan.keys.get(k).cloned().unwrap_or_default(),
             verdict: crate::base::verdict::Verdict::NotRun,
-            ..Checked::new(
-                plan.expectations[k].what(plan),
-                false,
-                format!(
-                    "not run: step `{}` failed before step `{phase}` could check it",
-                    step.name
-                ),
-            )
+            ..Checked::new(plan.expectations[k].what(plan), false, detail)
         });
     }
     // Last, so that every expectation keeps its place (its flows are found by index).
