@@ -113,8 +113,33 @@ struct Progress {
     phase: usize,
     /// Frames captured between probes are kept (for `[[expect.packets]]`), not dropped.
     keep_all: bool,
+    /// How many of those were kept, and how many were not once [`MAX_KEPT_FRAMES`] were.
+    kept: usize,
+    not_kept: u64,
     capture_drops: u64,
     closing: Option<Closing>,
+}
+
+/// At most this many frames captured between probes are kept for a run (with their hex in the
+/// report, about 100 MB at most): a run that floods its network cannot exhaust the worker; the
+/// rest count as frames the capture lost, which the report notes.
+const MAX_KEPT_FRAMES: usize = 200_000;
+
+impl Progress {
+    /// Keeps `frames` captured between probes, up to [`MAX_KEPT_FRAMES`].
+    fn keep(&mut self, frames: Vec<Frame>) {
+        let room = MAX_KEPT_FRAMES.saturating_sub(self.kept);
+        self.not_kept += frames.len().saturating_sub(room) as u64;
+        self.kept += frames.len().min(room);
+        self.frames.extend(frames.into_iter().take(room));
+    }
+}
+
+/// Gathers what the captures hold now, as frames between probes of the current phase.
+fn keep_between(nodes: &mut [Node], states: &[Vec<LinkState>], run: &mut Progress) {
+    let mut got = Vec::new();
+    collect(nodes, states, (BETWEEN_PROBES, run.phase), &mut got);
+    run.keep(got);
 }
 
 /// Tries again of echo probes take their ids from below every probe's own (`probe_id`), in
@@ -165,6 +190,8 @@ pub(super) fn run_probes(
         step_us: Vec::new(),
         phase: 0,
         keep_all: capture && plan.expectations.iter().any(Expectation::all_frames),
+        kept: 0,
+        not_kept: 0,
         capture_drops: 0,
         closing: None,
     };
@@ -177,7 +204,7 @@ pub(super) fn run_probes(
         run.phase = p;
         stopped = phase(env, p, nodes, &mut services, &mut run)?;
         if run.keep_all {
-            collect(nodes, states, (BETWEEN_PROBES, p), &mut run.frames);
+            keep_between(nodes, states, &mut run);
         }
         if stopped.is_some() {
             break;
@@ -185,7 +212,7 @@ pub(super) fn run_probes(
     }
     if run.keep_all {
         let socks: Vec<PacketSocket> = nodes.iter_mut().filter_map(|n| n.cap.take()).collect();
-        run.capture_drops = socks.iter().map(|c| u64::from(c.drops())).sum();
+        run.capture_drops = socks.iter().map(|c| u64::from(c.drops())).sum::<u64>() + run.not_kept;
         run.closing = Some(close_in_background(socks));
     }
     let (cut_short, step_failed) = match stopped {
@@ -359,12 +386,7 @@ fn observe_within(
         }
         if captured && run.keep_all {
             // Whatever came before is not this probe's, but it is the run's.
-            collect(
-                nodes,
-                env.states,
-                (BETWEEN_PROBES, run.phase),
-                &mut run.frames,
-            );
+            keep_between(nodes, env.states, run);
         } else if captured {
             // Whatever earlier steps left in the queues is not this probe's.
             for n in nodes.iter_mut() {
@@ -386,10 +408,14 @@ fn observe_within(
         let held = judge.holds(env.plan, k, &obs, &mine, &retry_ids);
         if !held && Instant::now() < until && run.keep_all {
             // A try that is not the verdict's: its frames were the run's all the same.
-            run.frames.extend(mine.drain(..).map(|f| Frame {
-                probe: BETWEEN_PROBES,
-                ..f
-            }));
+            let tried: Vec<Frame> = mine
+                .drain(..)
+                .map(|f| Frame {
+                    probe: BETWEEN_PROBES,
+                    ..f
+                })
+                .collect();
+            run.keep(tried);
         }
         if held || Instant::now() >= until {
             run.frames.extend(mine);
