@@ -76,7 +76,7 @@ pub enum PortResult {
 }
 
 impl PortResult {
-    fn word(self) -> &'static str {
+    pub(crate) fn word(self) -> &'static str {
         match self {
             PortResult::Open => "open",
             PortResult::Refused => "refused",
@@ -238,7 +238,7 @@ pub struct PortSeen {
 }
 
 impl PortOutcome {
-    fn result(&self) -> PortResult {
+    pub(crate) fn result(&self) -> PortResult {
         match self {
             PortOutcome::Open { .. } => PortResult::Open,
             PortOutcome::Refused { .. } => PortResult::Refused,
@@ -320,10 +320,15 @@ fn any(v6: bool, port: u16) -> SockAddr {
 
 /// The client socket of probe `k`, bound to its port; open it on a thread inside the node.
 pub fn open_client(proto: Proto, v6: bool, k: usize) -> io::Result<Socket> {
+    open_client_on(proto, v6, client_port(k))
+}
+
+/// A client socket on `port` (0: one the kernel picks).
+pub fn open_client_on(proto: Proto, v6: bool, port: u16) -> io::Result<Socket> {
     let s = new_socket(proto, v6)?;
     // ICMP errors about the probe, with who sent them, on the socket's error queue.
     set_recverr(&s, v6)?;
-    s.bind(&any(v6, client_port(k)))?;
+    s.bind(&any(v6, port))?;
     Ok(s)
 }
 

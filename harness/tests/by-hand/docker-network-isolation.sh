@@ -53,6 +53,8 @@ expect_probe "open saw 172.19.0.2" b1 tcp 172.19.0.3 80       # b1 reaches ab on
 expect_probe "filtered" a1 tcp 172.19.0.3 80                  # ab's net-b address from net-a: routed by the host, so STAGE-2 drops it
 expect_probe "open saw 172.18.0.2" a1 tcp 172.18.0.4 80       # ab's net-a address: bridged
 expect_probe "open saw 172.18.0.2" a1 tcp 172.19.0.1 22       # the host's address on net-b: INPUT, not FORWARD
+expect_probe "filtered" b1 tcp 172.18.0.4 80                  # ab's net-a address from net-b: routed, STAGE-2 drops it
+expect_probe "open saw 172.19.0.2" b1 tcp 172.19.0.1 22       # the host on net-b from net-b
 check "a1 ping b1 is dropped" bash -c '! ip netns exec a1 ping -c1 -W1 172.19.0.2'
 # Without STAGE-2's `-o br-b` DROP the SYN reaches b1, but its answer is still dropped (-o br-a).
 insegs() { n b1 awk '/^Tcp:/ && $2 ~ /[0-9]/ { print $11 }' /proc/net/snmp; }
