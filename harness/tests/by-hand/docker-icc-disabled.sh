@@ -39,6 +39,12 @@ expect_probe "open saw 172.17.0.4" c3 tcp 172.17.0.2 80        # the link's port
 expect_probe "filtered" c3 tcp 172.17.0.2 81                   # the link opens only the exposed port
 expect_probe "open saw 172.17.0.2" c1 tcp 172.17.0.1 22        # the host itself: INPUT, not FORWARD
 expect_probe "open saw 10.168.0.2" c2 tcp 10.168.0.3 443       # out through the host: MASQUERADE
+# The rest of the matrix's cells.
+expect_probe "filtered" c2 tcp 172.17.0.2 81                   # not linked: no port of c1
+expect_probe "open saw 172.17.0.3" c2 tcp 172.17.0.1 22        # the host, from any container
+expect_probe "open saw 172.17.0.4" c3 tcp 172.17.0.1 22
+expect_probe "open saw 10.168.0.2" c3 tcp 10.168.0.3 443       # out, as any container
+expect_probe "open saw 10.168.0.2" c1 tcp 10.168.0.3 443
 check "c2 ping c1 is dropped" bash -c '! ip netns exec c2 ping -c1 -W1 172.17.0.2'
 check "c1 ping host works" ip netns exec c1 ping -c1 -W1 172.17.0.1
 check "c2 still resolves c1's MAC (ARP is not iptables)" bash -c 'ip netns exec c2 ip neigh show 172.17.0.2 | grep -q lladdr'
