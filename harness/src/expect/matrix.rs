@@ -342,21 +342,17 @@ fn cell(
         node: node.clone(),
         source,
     };
-    let sandboxed = |e: crate::sandbox::SandboxError| std::io::Error::other(e.to_string());
     let ns = &cx.nodes.io(c.from).ns;
     let v6 = c.to.is_ipv6();
     if let (Some(proto), Some(port)) = (w.proto, c.port) {
-        let mut s = crate::sandbox::in_netns(ns, || transport::open_client_on(proto, v6, 0))
-            .map_err(sandboxed)
-            .and_then(|r| r)
+        let mut s = crate::sandbox::open_in_netns(ns, || transport::open_client_on(proto, v6, 0))
             .map_err(fail)?;
         let seen = transport::probe(&mut s, proto, c.to, port, k, cx.timeout).map_err(fail)?;
         return Ok(Word::Port(seen.outcome.result()));
     }
-    let mut s = crate::sandbox::in_netns(ns, || crate::probe::icmp::IcmpSocket::open(v6, true))
-        .map_err(sandboxed)
-        .and_then(|r| r)
-        .map_err(fail)?;
+    let mut s =
+        crate::sandbox::open_in_netns(ns, || crate::probe::icmp::IcmpSocket::open(v6, true))
+            .map_err(fail)?;
     // Each cell its own ICMP id, from the range below every probe's own, so that a late answer to
     // one cell is never taken for the next.
     let id = 1 + ((k * 97 + i) % (usize::from(crate::base::icmp::probe_id(0)) - 1)) as u16;

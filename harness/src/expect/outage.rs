@@ -143,16 +143,11 @@ impl ExpectKind for Outage {
             let node = cx.net.node_name(node).to_string();
             move |source: std::io::Error| crate::probe::ProbeError::Socket { node, source }
         };
-        let sandboxed = |e: crate::sandbox::SandboxError| std::io::Error::other(e.to_string());
         let from_ns = &cx.nodes.io(w.from).ns;
-        let send = crate::sandbox::in_netns(from_ns, || Sender::open(w, v6))
-            .map_err(sandboxed)
-            .and_then(|r| r)
-            .map_err(fail(w.from))?;
+        let send =
+            crate::sandbox::open_in_netns(from_ns, || Sender::open(w, v6)).map_err(fail(w.from))?;
         let target_ns = &cx.nodes.io(w.target).ns;
-        let recv = crate::sandbox::in_netns(target_ns, || raw_socket(w, v6))
-            .map_err(sandboxed)
-            .and_then(|r| r)
+        let recv = crate::sandbox::open_in_netns(target_ns, || raw_socket(w, v6))
             .map_err(fail(w.target))?;
         let (primed_tx, primed_rx) = mpsc::channel();
         let (done_tx, done_rx) = mpsc::channel();

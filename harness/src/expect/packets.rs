@@ -327,7 +327,6 @@ impl ExpectKind for Packets {
             during_name: m.during.clone(),
             filter_words: filter_words(&m.filter),
         })
-        .filter(|_| during.is_none_or(|d| d.is_some()))
     }
 
     fn what(w: &PacketsWant, _net: &Network) -> String {

@@ -926,9 +926,8 @@ fn observe(w: &PortWant, k: usize, cx: &mut ProbeCx<'_>) -> Result<PortSeen, Obs
     if !io.clients.contains_key(&k) {
         // A try again (`within`): the first try's socket is spent; a new one, in the node.
         let v6 = w.to.is_ipv6();
-        let s = crate::sandbox::in_netns(&io.ns, || open_client(w.proto, v6, k))
-            .map_err(|e| fail(io::Error::other(e.to_string())))?
-            .map_err(fail)?;
+        let s =
+            crate::sandbox::open_in_netns(&io.ns, || open_client(w.proto, v6, k)).map_err(fail)?;
         io.clients.insert(k, s);
     }
     let sock = io

@@ -417,6 +417,15 @@ pub(crate) fn in_netns<T: Send>(
     })
 }
 
+/// [`in_netns`] for `f` that opens a socket (or anything else that can fail as I/O): the
+/// sandbox's own failure becomes an I/O error too, with its words.
+pub(crate) fn open_in_netns<T: Send>(
+    ns: &OwnedFd,
+    f: impl FnOnce() -> std::io::Result<T> + Send,
+) -> std::io::Result<T> {
+    in_netns(ns, f).map_err(|e| std::io::Error::other(crate::base::text::chain(&e)))?
+}
+
 /// Where a program runs: a node's network namespace, and the node's own view of files when it
 /// has one (see [`files`]).
 #[derive(Clone, Copy)]

@@ -177,6 +177,7 @@ pub(super) fn run_probes(
         capture,
         judge: judge.as_ref(),
     };
+    let keep_all = capture && plan.expectations.iter().any(Expectation::all_frames);
     let mut run = Progress {
         observations: Vec::with_capacity(plan.expectations.len()),
         frames: Vec::new(),
@@ -186,19 +187,18 @@ pub(super) fn run_probes(
         since: Instant::now(),
         retry_id: 0,
         current_retry: None,
-        last_captured: plan.expectations.iter().rposition(|e| env.captured(e)),
+        // With every frame kept, the captures stay open to the end of the run.
+        last_captured: (!keep_all)
+            .then(|| plan.expectations.iter().rposition(|e| env.captured(e)))
+            .flatten(),
         step_us: Vec::new(),
         phase: 0,
-        keep_all: capture && plan.expectations.iter().any(Expectation::all_frames),
+        keep_all,
         kept: 0,
         not_kept: 0,
         capture_drops: 0,
         closing: None,
     };
-    if run.keep_all {
-        // The captures stay open to the end: every frame of the run may count.
-        run.last_captured = None;
-    }
     let mut stopped = None;
     for p in 0..plan.phases() {
         run.phase = p;
