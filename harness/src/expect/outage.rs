@@ -215,9 +215,11 @@ impl ExpectKind for Outage {
                     crate::base::duration::words(longest)
                 ),
             )
-        } else if seen.lost == 0 {
+        } else if w.max.is_zero() {
             (true, "no packet lost".to_string())
         } else {
+            // the same words whether this run lost none or some: which it was is in `measured`,
+            // never in a snapshot, since it varies from run to run
             (true, format!("recovered, its longest loss within {max}"))
         };
         let measured = format!(
