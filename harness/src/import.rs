@@ -196,6 +196,45 @@ const SYSCTLS: &[(&str, &str)] = &[
     ("net.bridge.bridge-nf-call-ip6tables", "0"),
 ];
 
+/// Sysctls that only decide what unprivileged users may do, with a fresh namespace's value:
+/// every program in a netconform node runs as the sandbox's root, so they change nothing there
+/// (and a group range naming ids the sandbox does not map could not even be written).
+const UNPRIVILEGED_SYSCTLS: &[(&str, &str)] = &[
+    ("net.ipv4.ping_group_range", "1 0"),
+    ("net.ipv4.ip_unprivileged_port_start", "1024"),
+];
+
+/// A note for each of [`UNPRIVILEGED_SYSCTLS`] that differs here. Read from inside the namespace.
+fn unprivileged_sysctls() -> Vec<String> {
+    UNPRIVILEGED_SYSCTLS
+        .iter()
+        .filter_map(|(k, fresh)| {
+            let v = crate::topology::sysctl::read(k).ok()?;
+            let v = v.split_whitespace().collect::<Vec<_>>().join(" ");
+            (v != *fresh).then(|| {
+                format!("not imported: {k} = {v} (it decides what unprivileged users may do; every program in a netconform node runs as the sandbox's root)")
+            })
+        })
+        .collect()
+}
+
+/// The addresses without each interface's automatic IPv6 link-local one (EUI-64 from its MAC,
+/// which the node makes again itself); one assigned by hand (`fe80::1` on docker0) stays.
+fn without_automatic_link_locals(addrs: Vec<(u32, Cidr)>, links: &[LinkState]) -> Vec<(u32, Cidr)> {
+    addrs
+        .into_iter()
+        .filter(|(index, c)| {
+            let IpAddr::V6(v6) = c.addr else { return true };
+            let own = links
+                .iter()
+                .find(|l| l.index == *index)
+                .and_then(|l| l.mac)
+                .map(crate::base::net::eui64_link_local);
+            !crate::base::net::is_link_local(c.addr) || (own != Some(v6) && c.prefix == 64)
+        })
+        .collect()
+}
+
 /// Interface settings worth carrying over, when an interface's differs from its namespace's
 /// `default` (what a new interface starts with): `net.ipv4.conf.IFACE.rp_filter`, ...
 const IFACE_SYSCTLS: &[(&str, &str)] = &[
@@ -290,6 +329,8 @@ fn read(c: &Candidate, others: &[(u64, &OwnedFd)]) -> Result<Ns, ImportError> {
             .collect();
         let listening = listening_sockets();
         sysctls.extend(iface_sysctls(&links));
+        notes.extend(unprivileged_sysctls());
+        let (addrs, peers) = (without_automatic_link_locals(addrs, &links), peers);
         for (index, local, peer) in peers {
             let name = links.iter().find(|l| l.index == index).map_or("?", |l| l.name.as_str());
             notes.push(format!(
@@ -625,18 +666,21 @@ fn candidates(skip: u64) -> Vec<Candidate> {
         .collect();
     pids.sort_unstable();
     for pid in pids {
-        let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
-        let comm: String = comm
-            .trim()
-            .chars()
-            .map(|c| if c == ':' || c.is_control() { '-' } else { c })
-            .collect();
-        add(
-            format!("pid-{pid}-{comm}"),
-            PathBuf::from(format!("/proc/{pid}/ns/net")),
-        );
+        add(pid_node(pid), PathBuf::from(format!("/proc/{pid}/ns/net")));
     }
     out
+}
+
+/// A process's namespace as a node: `pid-PID-COMMAND`, one rule for the one imported and those
+/// it reaches.
+fn pid_node(pid: u32) -> String {
+    let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+    let comm: String = comm
+        .trim()
+        .chars()
+        .map(|c| if c == ':' || c.is_control() { '-' } else { c })
+        .collect();
+    format!("pid-{pid}-{comm}")
 }
 
 /// A folder's entries as (name, path), by name; none when it cannot be read.
@@ -662,7 +706,7 @@ pub fn import(target: &Target) -> Result<String, ImportError> {
     let (node, path) = match target {
         Target::Current => ("host".to_string(), "/proc/thread-self/ns/net".to_string()),
         Target::Netns(n) => (n.clone(), format!("/run/netns/{n}")),
-        Target::Pid(p) => (format!("pid-{p}"), format!("/proc/{p}/ns/net")),
+        Target::Pid(p) => (pid_node(*p), format!("/proc/{p}/ns/net")),
     };
     let fd = open(&path)?;
     let ino = ns_inode(&fd).unwrap_or(0);
@@ -1261,6 +1305,23 @@ mod tests {
         );
         assert_eq!(notes.len(), 1);
         assert!(notes[0].contains("v\"1"), "{notes:?}");
+    }
+
+    #[test]
+    fn a_link_local_address_given_by_hand_is_kept_the_automatic_one_is_not() {
+        use netlink_packet_route::link::LinkAttribute;
+        let mut m = LinkMessage::default();
+        m.header.index = 3;
+        m.attributes.push(LinkAttribute::IfName("docker0".into()));
+        m.attributes
+            .push(LinkAttribute::Address(vec![0x02, 0x42, 0xac, 0x11, 0, 1]));
+        let links = vec![crate::topology::link::parse_link(&m)];
+        let auto: Cidr = "fe80::42:acff:fe11:1/64".parse().unwrap();
+        let by_hand: Cidr = "fe80::1/64".parse().unwrap();
+        let global: Cidr = "fd00::1/64".parse().unwrap();
+        let kept =
+            without_automatic_link_locals(vec![(3, auto), (3, by_hand), (3, global)], &links);
+        assert_eq!(kept, vec![(3, by_hand), (3, global)]);
     }
 
     #[test]

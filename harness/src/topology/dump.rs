@@ -103,9 +103,6 @@ impl Netlink {
             let Some(ip) = local.or(address) else {
                 continue;
             };
-            if crate::base::net::is_link_local(ip) {
-                continue;
-            }
             if let (Some(l), Some(peer)) = (local, address) {
                 if l != peer {
                     let peer = Cidr {

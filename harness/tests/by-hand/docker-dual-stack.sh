@@ -22,8 +22,36 @@ n host ip link set eth0 up; n ext ip link set eth0 up; n host ip link set docker
 for c in c1 c2; do
   n $c ip route add default via 172.17.0.1; n $c ip -6 route add default via fd00:dead:beef::1
 done
-n host iptables -t nat -A POSTROUTING -s 172.17.0.0/16 ! -o docker0 -j MASQUERADE
-n host ip6tables -t nat -A POSTROUTING -s fd00:dead:beef::/64 ! -o docker0 -j MASQUERADE
+# dockerd's rules and settings (20.10 with --ipv6 --ip6tables), as iptables-save wrote them there.
+n host sysctl -qw net.bridge.bridge-nf-call-iptables=1 net.bridge.bridge-nf-call-ip6tables=1
+# The filter table is the same for both families, but for DOCKER-USER (IPv4 only in 20.10).
+docker_filter() {
+  local user=$([ "$1" = 4 ] && echo DOCKER-USER)
+  printf '*filter\n:FORWARD DROP\n:DOCKER -\n:DOCKER-ISOLATION-STAGE-1 -\n:DOCKER-ISOLATION-STAGE-2 -\n'
+  [ -z "$user" ] || printf ':DOCKER-USER -\n-A FORWARD -j DOCKER-USER\n'
+  cat <<'RULES'
+-A FORWARD -j DOCKER-ISOLATION-STAGE-1
+-A FORWARD -o docker0 -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
+-A FORWARD -o docker0 -j DOCKER
+-A FORWARD -i docker0 ! -o docker0 -j ACCEPT
+-A FORWARD -i docker0 -o docker0 -j ACCEPT
+-A DOCKER-ISOLATION-STAGE-1 -i docker0 ! -o docker0 -j DOCKER-ISOLATION-STAGE-2
+-A DOCKER-ISOLATION-STAGE-1 -j RETURN
+-A DOCKER-ISOLATION-STAGE-2 -o docker0 -j DROP
+-A DOCKER-ISOLATION-STAGE-2 -j RETURN
+RULES
+  [ -z "$user" ] || printf -- '-A DOCKER-USER -j RETURN\n'
+  printf 'COMMIT\n'
+}
+# docker_nat FAMILY SUBNET LOOPBACK
+docker_nat() {
+  printf '*nat\n:DOCKER -\n-A PREROUTING -m addrtype --dst-type LOCAL -j DOCKER\n'
+  printf -- '-A OUTPUT ! -d %s -m addrtype --dst-type LOCAL -j DOCKER\n' "$3"
+  printf -- '-A POSTROUTING -s %s ! -o docker0 -j MASQUERADE\n' "$2"
+  printf -- '-A DOCKER -i docker0 -j RETURN\nCOMMIT\n'
+}
+{ docker_filter 4; docker_nat 4 172.17.0.0/16 127.0.0.0/8; } | n host iptables-restore
+{ docker_filter 6; docker_nat 6 fd00:dead:beef::/64 ::1/128; } | n host ip6tables-restore
 sleep 2   # by hand only: let links and link-local addresses come up
 
 check "ping c1 -> fd00:dead:beef::3" n c1 ping -c1 -W1 fd00:dead:beef::3

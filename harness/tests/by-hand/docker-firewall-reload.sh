@@ -4,8 +4,6 @@
 # written again.
 . "$(dirname "$0")/lib.sh"
 docker_port_publishing
-# dockerd turns br_netfilter on, and so does the scenario.
-n host sysctl -qw net.bridge.bridge-nf-call-iptables=1
 serve c1 tcp 80 &
 sleep 1
 expect_probe "open saw 10.168.0.3" ext tcp 10.168.0.2 8080     # published

@@ -5,7 +5,7 @@
 . "$(dirname "$0")/lib.sh"
 for x in host c1 c2 c3 ext; do node $x; done
 n host sysctl -qw net.ipv4.ip_forward=1
-n host sysctl -qw net.bridge.bridge-nf-call-iptables=1 net.bridge.bridge-nf-call-ip6tables=0 net.bridge.bridge-nf-call-arptables=0
+n host sysctl -qw net.bridge.bridge-nf-call-iptables=1 net.bridge.bridge-nf-call-ip6tables=1 net.bridge.bridge-nf-call-arptables=0
 ip -n host link add docker0 type bridge mcast_snooping 0
 veth c1 eth0 host veth-c1; veth c2 eth0 host veth-c2; veth c3 eth0 host veth-c3; veth host eth0 ext eth0
 n host ip addr add 172.17.0.1/16 dev docker0
@@ -18,13 +18,16 @@ for c in c1 c2 c3; do n $c ip route add default via 172.17.0.1; done
 ipt() { n host iptables "$@"; }
 ipt -t nat -N DOCKER
 ipt -t nat -A PREROUTING -m addrtype --dst-type LOCAL -j DOCKER
+ipt -t nat -A OUTPUT ! -d 127.0.0.0/8 -m addrtype --dst-type LOCAL -j DOCKER
 ipt -t nat -A POSTROUTING -s 172.17.0.0/16 ! -o docker0 -j MASQUERADE
 ipt -t nat -A DOCKER -i docker0 -j RETURN
 ipt -N DOCKER
 ipt -N DOCKER-USER
 ipt -A DOCKER-USER -j RETURN
 ipt -P FORWARD DROP
+ipt -N DOCKER-ISOLATION-STAGE-1; ipt -N DOCKER-ISOLATION-STAGE-2
 ipt -A FORWARD -j DOCKER-USER
+ipt -A FORWARD -j DOCKER-ISOLATION-STAGE-1
 ipt -A FORWARD -o docker0 -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
 ipt -A FORWARD -o docker0 -j DOCKER
 ipt -A FORWARD -i docker0 ! -o docker0 -j ACCEPT
@@ -32,6 +35,10 @@ ipt -A FORWARD -i docker0 -o docker0 -j DROP
 # --link c1:web from c3 (c1 exposes 80): libnetwork's link rules, both directions.
 ipt -A DOCKER -s 172.17.0.4/32 -d 172.17.0.2/32 -i docker0 -o docker0 -p tcp -m tcp --dport 80 -j ACCEPT
 ipt -A DOCKER -s 172.17.0.2/32 -d 172.17.0.4/32 -i docker0 -o docker0 -p tcp -m tcp --sport 80 -j ACCEPT
+ipt -A DOCKER-ISOLATION-STAGE-1 -i docker0 ! -o docker0 -j DOCKER-ISOLATION-STAGE-2
+ipt -A DOCKER-ISOLATION-STAGE-1 -j RETURN
+ipt -A DOCKER-ISOLATION-STAGE-2 -o docker0 -j DROP
+ipt -A DOCKER-ISOLATION-STAGE-2 -j RETURN
 serve c1 tcp 80 & serve c1 tcp 81 & serve host tcp 22 & serve ext tcp 443 &
 sleep 1
 expect_probe "filtered" c2 tcp 172.17.0.2 80                   # icc=false: bridged, but FORWARD drops docker0 -> docker0

@@ -5,7 +5,7 @@
 . "$(dirname "$0")/lib.sh"
 for x in host a1 a2 b1 ab; do node $x; done
 n host sysctl -qw net.ipv4.ip_forward=1
-n host sysctl -qw net.bridge.bridge-nf-call-iptables=1 net.bridge.bridge-nf-call-ip6tables=0 net.bridge.bridge-nf-call-arptables=0
+n host sysctl -qw net.bridge.bridge-nf-call-iptables=1 net.bridge.bridge-nf-call-ip6tables=1 net.bridge.bridge-nf-call-arptables=0
 ip -n host link add br-a type bridge mcast_snooping 0
 ip -n host link add br-b type bridge mcast_snooping 0
 n host ip addr add 172.18.0.1/16 dev br-a; n host ip addr add 172.19.0.1/16 dev br-b
@@ -23,7 +23,9 @@ n b1 ip route add default via 172.19.0.1
 ipt() { n host iptables "$@"; }
 ipt -t nat -N DOCKER
 ipt -t nat -A PREROUTING -m addrtype --dst-type LOCAL -j DOCKER
-for b in a:172.18 b:172.19; do
+ipt -t nat -A OUTPUT ! -d 127.0.0.0/8 -m addrtype --dst-type LOCAL -j DOCKER
+# dockerd puts each new network's rules first: net-b's (made second) come before net-a's.
+for b in b:172.19 a:172.18; do
   ipt -t nat -A POSTROUTING -s ${b#*:}.0.0/16 ! -o br-${b%:*} -j MASQUERADE
   ipt -t nat -A DOCKER -i br-${b%:*} -j RETURN
 done
@@ -31,17 +33,17 @@ ipt -N DOCKER; ipt -N DOCKER-USER; ipt -N DOCKER-ISOLATION-STAGE-1; ipt -N DOCKE
 ipt -P FORWARD DROP
 ipt -A FORWARD -j DOCKER-USER
 ipt -A FORWARD -j DOCKER-ISOLATION-STAGE-1
-for b in br-a br-b; do
+for b in br-b br-a; do
   ipt -A FORWARD -o $b -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
   ipt -A FORWARD -o $b -j DOCKER
   ipt -A FORWARD -i $b ! -o $b -j ACCEPT
   ipt -A FORWARD -i $b -o $b -j ACCEPT
 done
-ipt -A DOCKER-ISOLATION-STAGE-1 -i br-a ! -o br-a -j DOCKER-ISOLATION-STAGE-2
 ipt -A DOCKER-ISOLATION-STAGE-1 -i br-b ! -o br-b -j DOCKER-ISOLATION-STAGE-2
+ipt -A DOCKER-ISOLATION-STAGE-1 -i br-a ! -o br-a -j DOCKER-ISOLATION-STAGE-2
 ipt -A DOCKER-ISOLATION-STAGE-1 -j RETURN
-ipt -A DOCKER-ISOLATION-STAGE-2 -o br-a -j DROP
 ipt -A DOCKER-ISOLATION-STAGE-2 -o br-b -j DROP
+ipt -A DOCKER-ISOLATION-STAGE-2 -o br-a -j DROP
 ipt -A DOCKER-ISOLATION-STAGE-2 -j RETURN
 ipt -A DOCKER-USER -j RETURN
 serve a2 tcp 80 & serve b1 tcp 80 & serve ab tcp 80 & serve host tcp 22 &

@@ -18,7 +18,9 @@ ipt -t nat -D DOCKER ! -i docker0 -p tcp -m tcp --dport 8080 -j DNAT --to-destin
 expect_probe "refused" ext tcp 10.168.0.2 8080                 # without the DNAT: the host resets
 ipt -t nat -A DOCKER ! -i docker0 -p tcp -m tcp --dport 8080 -j DNAT --to-destination 172.17.0.2:80
 # userland-proxy=false (hairpin NAT): no RETURN for docker0 and a DNAT rule for every input
-# interface, so containers reach published ports through the host's address too.
+# interface, so containers reach published ports through the host's address too. First without
+# br_netfilter, to show what it changes.
+n host sysctl -qw net.bridge.bridge-nf-call-iptables=0
 ipt -t nat -D DOCKER -i docker0 -j RETURN
 ipt -t nat -D DOCKER ! -i docker0 -p tcp -m tcp --dport 8080 -j DNAT --to-destination 172.17.0.2:80
 ipt -t nat -A DOCKER -p tcp -m tcp --dport 8080 -j DNAT --to-destination 172.17.0.2:80
@@ -31,5 +33,15 @@ n host sysctl -qw net.bridge.bridge-nf-call-iptables=1
 expect_probe "open saw 172.17.0.3" c2 tcp 10.168.0.2 8080
 expect_probe "filtered" c1 tcp 10.168.0.2 8080
 n host ip link set veth-c1 type bridge_slave hairpin on
+expect_probe "open saw 172.17.0.1" c1 tcp 10.168.0.2 8080
+# The rest of dockerd's userland-proxy=false rules and settings (variants/hairpin-nat.toml has
+# them all): the OUTPUT jump for loopback too, the host's own connections into docker0
+# masqueraded, hairpin on every port. The same verdicts.
+ipt -t nat -D OUTPUT ! -d 127.0.0.0/8 -m addrtype --dst-type LOCAL -j DOCKER
+ipt -t nat -A OUTPUT -m addrtype --dst-type LOCAL -j DOCKER
+ipt -t nat -I POSTROUTING 1 -o docker0 -m addrtype --src-type LOCAL -j MASQUERADE
+n host ip link set veth-c2 type bridge_slave hairpin on
+expect_probe "open saw 10.168.0.3" ext tcp 10.168.0.2 8080
+expect_probe "open saw 172.17.0.3" c2 tcp 10.168.0.2 8080
 expect_probe "open saw 172.17.0.1" c1 tcp 10.168.0.2 8080
 kill $(jobs -p) 2>/dev/null || true

@@ -142,18 +142,28 @@ docker_rules() {
   ipt -t nat -A DOCKER -i docker0 -j RETURN
   ipt -t nat -A DOCKER ! -i docker0 -p tcp -m tcp --dport 8080 -j DNAT --to-destination 172.17.0.2:80
   ipt -N DOCKER
+  ipt -N DOCKER-USER
+  ipt -N DOCKER-ISOLATION-STAGE-1
+  ipt -N DOCKER-ISOLATION-STAGE-2
   ipt -P FORWARD DROP
+  ipt -A FORWARD -j DOCKER-USER
+  ipt -A FORWARD -j DOCKER-ISOLATION-STAGE-1
   ipt -A FORWARD -o docker0 -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
   ipt -A FORWARD -o docker0 -j DOCKER
   ipt -A FORWARD -i docker0 ! -o docker0 -j ACCEPT
   ipt -A FORWARD -i docker0 -o docker0 -j ACCEPT
   ipt -A DOCKER -d 172.17.0.2/32 ! -i docker0 -o docker0 -p tcp -m tcp --dport 80 -j ACCEPT
+  ipt -A DOCKER-ISOLATION-STAGE-1 -i docker0 ! -o docker0 -j DOCKER-ISOLATION-STAGE-2
+  ipt -A DOCKER-ISOLATION-STAGE-1 -j RETURN
+  ipt -A DOCKER-ISOLATION-STAGE-2 -o docker0 -j DROP
+  ipt -A DOCKER-ISOLATION-STAGE-2 -j RETURN
+  ipt -A DOCKER-USER -j RETURN
 }
 docker_port_publishing() {
   for x in host c1 c2 ext; do node $x; done
   n host sysctl -qw net.ipv4.ip_forward=1
-  # As netconform starts every node: br_netfilter's hooks off unless a scenario turns them on.
-  n host sysctl -qw net.bridge.bridge-nf-call-iptables=0 net.bridge.bridge-nf-call-ip6tables=0 net.bridge.bridge-nf-call-arptables=0
+  # br_netfilter's hooks as dockerd sets them (and the scenario does): iptables and ip6tables on.
+  n host sysctl -qw net.bridge.bridge-nf-call-iptables=1 net.bridge.bridge-nf-call-ip6tables=1 net.bridge.bridge-nf-call-arptables=0
   ip -n host link add docker0 type bridge mcast_snooping 0
   veth c1 eth0 host veth-c1; veth c2 eth0 host veth-c2; veth host eth0 ext eth0
   n host ip addr add 172.17.0.1/16 dev docker0
