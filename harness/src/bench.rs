@@ -208,6 +208,7 @@ pub fn bench(exe: &Path, opts: &Opts) -> anyhow::Result<u8> {
         shells(opts, whole);
     }
     failover(exe, opts.runs)?;
+    matrix(exe, opts.runs)?;
     scale(exe, opts)?;
     suite(exe, cores)?;
     if !opts.quick {
@@ -302,6 +303,63 @@ fn failover(exe: &Path, runs: usize) -> anyhow::Result<()> {
         show(median(e2e)),
         show(median(steps)),
         show(median(outage))
+    );
+    Ok(())
+}
+
+/// A 10x10 TCP matrix, half of its cells filtered: ten sources on a bridge, a server whose
+/// INPUT chain drops five of its ten ports. Cells are probed at once, so the filtered ones cost
+/// one wait between them, not fifty.
+fn matrix_scenario() -> String {
+    let list = |r: std::ops::Range<u16>, f: &dyn Fn(u16) -> String| {
+        r.map(f).collect::<Vec<_>>().join(", ")
+    };
+    let drop = |p| {
+        format!("[\"iptables\", \"-A\", \"INPUT\", \"-p\", \"tcp\", \"--dport\", \"{p}\", \"-j\", \"DROP\"]")
+    };
+    let mut t = format!(
+        "[nodes.sw]\nbridges.br0 = {{}}\n[nodes.srv]\nlisten = [{}]\nrun = [{}]\n",
+        list(8000..8005, &|p| format!("\"tcp:{p}\"")),
+        list(8005..8010, &drop)
+    );
+    t += "[[links]]\na = { node = \"srv\", name = \"eth0\", addresses = [\"10.9.0.100/24\"] }\nb = { node = \"sw\", name = \"p-srv\", bridge = \"br0\" }\n";
+    for i in 0..10 {
+        t += &format!("[nodes.s{i}]\n[[links]]\na = {{ node = \"s{i}\", name = \"eth0\", addresses = [\"10.9.0.{}/24\"] }}\nb = {{ node = \"sw\", name = \"p-s{i}\", bridge = \"br0\" }}\n", i + 1);
+    }
+    let cells = list(0..10, &|j| {
+        (if j < 5 { "\"open\"" } else { "\"filtered\"" }).to_string()
+    });
+    t += &format!(
+        "[[expect.matrix]]\nproto = \"tcp\"\nto = [{}]\n",
+        list(8000..8010, &|p| format!("\"srv:{p}\""))
+    );
+    for i in 0..10 {
+        t += &format!("from.s{i} = [{cells}]\n");
+    }
+    t
+}
+
+fn matrix(exe: &Path, runs: usize) -> anyhow::Result<()> {
+    let samples = measure(
+        exe,
+        "matrix-10x10.toml",
+        &matrix_scenario(),
+        runs,
+        Pace::Quiet,
+    )?;
+    let probes = samples
+        .iter()
+        .map(|s| {
+            phase_medians(std::slice::from_ref(s))
+                .into_iter()
+                .find(|(n, _)| n == "probes")
+                .map_or(0.0, |(_, v)| v)
+        })
+        .collect();
+    println!(
+        "\nA 10x10 TCP matrix, 50 cells filtered (cells probed at once), {runs} runs (medians): one run {}, probes {}",
+        show(median(samples.iter().map(|s| s.e2e_ms).collect())),
+        show(median(probes))
     );
     Ok(())
 }

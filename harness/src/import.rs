@@ -218,6 +218,31 @@ fn unprivileged_sysctls() -> Vec<String> {
         .collect()
 }
 
+/// The addresses to import (see [`without_automatic_link_locals`]), with a note if that leaves
+/// IPv6 with none.
+fn kept_addresses(
+    addrs: Vec<(u32, Cidr)>,
+    links: &[LinkState],
+    notes: &mut Vec<String>,
+) -> Vec<(u32, Cidr)> {
+    let kept = without_automatic_link_locals(addrs.clone(), links);
+    notes.extend(ipv6_link_local_only(&addrs, &kept));
+    kept
+}
+
+/// A note when IPv6 runs here on link-local addresses alone: a node with no IPv6 address has
+/// IPv6 off, where this namespace has it on.
+fn ipv6_link_local_only(all: &[(u32, Cidr)], kept: &[(u32, Cidr)]) -> Option<String> {
+    let v6 = |c: &Cidr| c.addr.is_ipv6() && !c.addr.is_loopback();
+    let live = all.iter().any(|(_, c)| v6(c));
+    let none_kept = !kept.iter().any(|(_, c)| v6(c));
+    (live && none_kept).then(|| {
+        "not imported: IPv6 is on here with link-local addresses only (a node without an IPv6 \
+         address has IPv6 off; set \"net.ipv6.conf.all.disable_ipv6\" and \"net.ipv6.conf.default.disable_ipv6\" to \"0\" in its sysctl to keep it on)"
+            .to_string()
+    })
+}
+
 /// The addresses without each interface's automatic IPv6 link-local one (EUI-64 from its MAC,
 /// which the node makes again itself); one assigned by hand (`fe80::1` on docker0) stays.
 fn without_automatic_link_locals(addrs: Vec<(u32, Cidr)>, links: &[LinkState]) -> Vec<(u32, Cidr)> {
@@ -330,7 +355,7 @@ fn read(c: &Candidate, others: &[(u64, &OwnedFd)]) -> Result<Ns, ImportError> {
         let listening = listening_sockets();
         sysctls.extend(iface_sysctls(&links));
         notes.extend(unprivileged_sysctls());
-        let (addrs, peers) = (without_automatic_link_locals(addrs, &links), peers);
+        let addrs = kept_addresses(addrs, &links, &mut notes);
         for (index, local, peer) in peers {
             let name = links.iter().find(|l| l.index == index).map_or("?", |l| l.name.as_str());
             notes.push(format!(

@@ -163,6 +163,9 @@ pub struct Section {
     pub held_after_us: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub measured: Option<String>,
+    /// A matrix's cells, each expected against observed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cells: Vec<crate::base::verdict::CellRecord>,
 }
 
 /// One packet's journey, as data.
@@ -252,6 +255,7 @@ pub(crate) fn sections(plan: &Plan, result: &ScenarioResult) -> Vec<Section> {
             tries: c.tried.map(|t| t.0),
             held_after_us: c.tried.and_then(|t| t.1),
             measured: c.measured.clone(),
+            cells: c.cells.clone(),
         });
     }
     out.extend(table_sections(plan, observed, &names, phase));
@@ -334,6 +338,7 @@ fn table_sections(
             tries: None,
             held_after_us: None,
             measured: None,
+            cells: Vec::new(),
         })
         .collect()
 }

@@ -343,6 +343,7 @@ mod tests {
             tries: None,
             held_after_us: None,
             measured: None,
+            cells: Vec::new(),
             what: what.into(),
             passed: true,
             detail: detail.into(),

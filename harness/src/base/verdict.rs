@@ -80,6 +80,20 @@ pub struct Checked {
     /// Figures measured (an outage's packets and longest loss): timing, shown in the report,
     /// never in snapshots.
     pub measured: Option<String>,
+    /// A truth table's cells (a matrix), as data.
+    pub cells: Vec<CellRecord>,
+}
+
+/// One cell of a truth table: a source row, a target column, what it expected and what it got.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CellRecord {
+    pub from: String,
+    pub to: String,
+    pub want: String,
+    /// The verdict word it got, and what answered, in words (`refused (a TCP reset from c1)`).
+    pub got: String,
+    pub answer: String,
+    pub passed: bool,
 }
 
 impl Checked {
@@ -98,6 +112,7 @@ impl Checked {
             tried: None,
             step: None,
             measured: None,
+            cells: Vec::new(),
         }
     }
 

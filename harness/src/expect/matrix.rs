@@ -4,6 +4,8 @@
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
+use std::os::fd::OwnedFd;
+use std::time::{Duration, Instant};
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -12,7 +14,7 @@ use super::kind::{CheckCx, ExpectKind, Known, ObserveError, ProbeCx};
 use super::transport::{self, PortResult, Proto};
 use crate::base::diag::{Diagnostic, KeyPath};
 use crate::base::validate::{split_port, Validator};
-use crate::base::verdict::Checked;
+use crate::base::verdict::{CellRecord, Checked};
 use crate::network::Network;
 use crate::probe::ping::PingOutcome;
 use crate::probe::ProbeError;
@@ -31,7 +33,7 @@ pub struct MatrixExpect {
     pub to: Vec<String>,
     /// A row per source node, a cell per column: `open`, `refused`, `filtered`, `unreachable`
     /// (tcp, udp) or `reply`, `none`, `unreachable` (ping); `-` is not probed.
-    pub from: BTreeMap<String, Vec<String>>,
+    pub from: indexmap::IndexMap<String, Vec<String>>,
     /// The family a node name in `to` stands for: 4 (default) or 6.
     pub family: Option<u8>,
     /// Re-probe until every cell holds or this long has passed (see `within`).
@@ -80,8 +82,126 @@ pub struct MatrixWant {
     pub cells: Vec<Cell>,
 }
 
-/// Every probed cell's answer, in `cells` order.
-pub type MatrixSeen = Vec<Word>;
+/// What one cell's probe got, as its single expectation would have it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CellSeen {
+    Port(transport::PortOutcome),
+    Ping(PingOutcome),
+}
+
+impl CellSeen {
+    fn word(&self) -> Word {
+        match self {
+            CellSeen::Port(o) => Word::Port(o.result()),
+            CellSeen::Ping(PingOutcome::Reply { .. }) => Word::Reply,
+            CellSeen::Ping(PingOutcome::Silence) => Word::Silence,
+            CellSeen::Ping(_) => Word::Unreachable,
+        }
+    }
+
+    /// What answered, in the words of the cell's single expectation.
+    fn answer(&self, w: &MatrixWant, c: &Cell, cx: &CheckCx<'_>) -> String {
+        let timeout = cx.net.settings.probe_timeout_ms;
+        match (self, w.proto) {
+            (CellSeen::Port(o), Some(proto)) => o.describe(proto, c.to, timeout, cx.names),
+            (CellSeen::Ping(o), _) => super::ping::ping_seen(o, timeout, cx.names),
+            (CellSeen::Port(o), None) => o.result().word().to_string(),
+        }
+    }
+}
+
+/// Every probed cell's answer, in `cells` order, and how long the probing waited for the
+/// kernel's ICMP rate limits (see [`waves`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MatrixSeen {
+    pub cells: Vec<CellSeen>,
+    pub paced_ms: u64,
+}
+
+/// At most this many cells are probed at once, each on a thread and a socket of its own.
+const AT_ONCE: usize = 128;
+
+/// At most this many cells of one source whose answer is an ICMP error go in one wave. A
+/// router keeps one bucket per source for its "no route" errors (`ip_error()`: a burst of 5,
+/// then one a second) and, under the kernel's rate limits, for every ICMP error (a burst of 6):
+/// more at once, and a cell's answer would depend on the cells beside it.
+const ICMP_BURST: usize = 4;
+
+/// The cells in waves, each probed at once, with the pause before it: a wave that asks a
+/// source's buckets for more errors after an earlier wave spent them waits a second for each,
+/// so that every cell gets the answer it would get alone.
+fn waves(w: &MatrixWant) -> Vec<(Duration, Vec<usize>)> {
+    let icmp = |c: &Cell| {
+        matches!(
+            c.want,
+            Word::Unreachable | Word::Port(PortResult::Unreachable)
+        ) || (c.want == Word::Port(PortResult::Refused) && w.proto == Some(Proto::Udp))
+    };
+    let mut out: Vec<(Duration, Vec<usize>)> = Vec::new();
+    // Per wave, each source's cells answered by an ICMP error.
+    let mut errors: Vec<BTreeMap<usize, usize>> = Vec::new();
+    for (i, c) in w.cells.iter().enumerate() {
+        let fits = |k: usize| {
+            out[k].1.len() < AT_ONCE
+                && (!icmp(c) || errors[k].get(&c.from).copied().unwrap_or(0) < ICMP_BURST)
+        };
+        let k = match (0..out.len()).find(|k| fits(*k)) {
+            Some(k) => k,
+            None => {
+                out.push((Duration::ZERO, Vec::new()));
+                errors.push(BTreeMap::new());
+                out.len() - 1
+            }
+        };
+        out[k].1.push(i);
+        if icmp(c) {
+            *errors[k].entry(c.from).or_default() += 1;
+        }
+    }
+    for k in 1..out.len() {
+        let spent_before = |s: &usize| errors[..k].iter().any(|e| e.contains_key(s));
+        let need = errors[k]
+            .iter()
+            .filter(|(s, _)| spent_before(s))
+            .map(|(_, n)| *n)
+            .max();
+        out[k].0 = Duration::from_secs(need.unwrap_or(0) as u64);
+    }
+    out
+}
+
+/// Probes the cells of one wave at once; their answers in the wave's order.
+fn probe_wave(
+    w: &MatrixWant,
+    k: usize,
+    wave: &[usize],
+    ns: &BTreeMap<usize, OwnedFd>,
+    net: &Network,
+    timeout: Duration,
+) -> Vec<Result<CellSeen, ObserveError>> {
+    std::thread::scope(|sc| {
+        let handles: Vec<_> = wave
+            .iter()
+            .map(|&i| {
+                let c = &w.cells[i];
+                let node = net.node_name(c.from).to_string();
+                let fd = &ns[&c.from];
+                sc.spawn(move || cell(w, c, k, i, fd, &node, timeout))
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join().unwrap_or_else(|_| {
+                    Err(ObserveError::from(ProbeError::Socket {
+                        node: String::new(),
+                        source: std::io::Error::other("a matrix cell's probe panicked"),
+                    }))
+                })
+            })
+            .collect()
+    })
+}
 
 const PORT_WORDS: &[(&str, PortResult)] = &[
     ("open", PortResult::Open),
@@ -304,51 +424,109 @@ impl ExpectKind for Matrix {
     }
 
     fn observe(w: &MatrixWant, k: usize, cx: &mut ProbeCx<'_>) -> Result<MatrixSeen, ObserveError> {
-        w.cells
-            .iter()
-            .enumerate()
-            .map(|(i, c)| cell(w, c, k, i, cx))
-            .collect()
+        // Each source's namespace, once (a handle of its own, so that cells may share it).
+        let mut ns: BTreeMap<usize, OwnedFd> = BTreeMap::new();
+        for c in &w.cells {
+            if let std::collections::btree_map::Entry::Vacant(e) = ns.entry(c.from) {
+                let fd =
+                    cx.nodes
+                        .io(c.from)
+                        .ns
+                        .try_clone()
+                        .map_err(|source| ProbeError::Socket {
+                            node: cx.net.node_name(c.from).to_string(),
+                            source,
+                        })?;
+                e.insert(fd);
+            }
+        }
+        let mut seen: Vec<Option<CellSeen>> = vec![None; w.cells.len()];
+        let mut paced = Duration::ZERO;
+        for (pause, wave) in waves(w) {
+            if !pause.is_zero() {
+                std::thread::sleep(
+                    pause.min(cx.deadline.saturating_duration_since(Instant::now())),
+                );
+                paced += pause;
+            }
+            let got = probe_wave(w, k, &wave, &ns, cx.net, cx.timeout);
+            for (i, r) in wave.into_iter().zip(got) {
+                seen[i] = Some(r?);
+            }
+        }
+        Ok(MatrixSeen {
+            cells: seen.into_iter().flatten().collect(),
+            paced_ms: paced.as_millis() as u64,
+        })
     }
 
     fn check(w: &MatrixWant, seen: &MatrixSeen, cx: &CheckCx<'_>) -> Checked {
-        let wrong: Vec<usize> = (0..w.cells.len())
-            .filter(|i| seen.get(*i) != Some(&w.cells[*i].want))
+        let cells: Vec<CellRecord> = w
+            .cells
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                let got = seen.cells.get(i);
+                CellRecord {
+                    from: w.rows[c.row].clone(),
+                    to: w.cols[c.col].clone(),
+                    want: c.want.text().to_string(),
+                    got: got.map_or("not probed", |g| g.word().text()).to_string(),
+                    answer: got.map_or_else(String::new, |g| g.answer(w, c, cx)),
+                    passed: got.is_some_and(|g| g.word() == c.want),
+                }
+            })
             .collect();
+        let wrong: Vec<&CellRecord> = cells.iter().filter(|c| !c.passed).collect();
         let s = if w.cells.len() == 1 { "" } else { "s" };
         let head = match wrong.len() {
             0 => format!("{} cell{s}, all as expected", w.cells.len()),
             n => format!("{} cell{s}, {n} wrong", w.cells.len()),
         };
-        Checked::new(
-            Self::what(w, cx.net),
-            wrong.is_empty(),
-            format!("{head}\n{}", grid(w, seen)),
-        )
+        // Each wrong cell's answer below the grid: what answered (a reset, an ICMP error and
+        // whom from) or that nothing did.
+        let reasons: String = wrong
+            .iter()
+            .map(|c| format!("\n  ✗ {} -> {}: {}", c.from, c.to, c.answer))
+            .collect();
+        Checked {
+            cells: cells.clone(),
+            measured: (seen.paced_ms > 0).then(|| {
+                format!(
+                    "waited {} ms between waves for the kernel's ICMP rate limits",
+                    seen.paced_ms
+                )
+            }),
+            ..Checked::new(
+                Self::what(w, cx.net),
+                wrong.is_empty(),
+                format!("{head}\n{}{reasons}", grid(w, &cells)),
+            )
+        }
     }
 }
 
-/// Probe of cell `c` (the `i`th of matrix `k`), from its row's node, as a single expectation of
-/// its protocol would probe it.
+/// Probe of cell `c` (the `i`th of matrix `k`), from its row's node (namespace `ns`), as a
+/// single expectation of its protocol would probe it.
 fn cell(
     w: &MatrixWant,
     c: &Cell,
     k: usize,
     i: usize,
-    cx: &mut ProbeCx<'_>,
-) -> Result<Word, ObserveError> {
-    let node = cx.net.node_name(c.from).to_string();
+    ns: &OwnedFd,
+    node: &str,
+    timeout: Duration,
+) -> Result<CellSeen, ObserveError> {
     let fail = |source| ProbeError::Socket {
-        node: node.clone(),
+        node: node.to_string(),
         source,
     };
-    let ns = &cx.nodes.io(c.from).ns;
     let v6 = c.to.is_ipv6();
     if let (Some(proto), Some(port)) = (w.proto, c.port) {
         let mut s = crate::sandbox::open_in_netns(ns, || transport::open_client_on(proto, v6, 0))
             .map_err(fail)?;
-        let seen = transport::probe(&mut s, proto, c.to, port, k, cx.timeout).map_err(fail)?;
-        return Ok(Word::Port(seen.outcome.result()));
+        let seen = transport::probe(&mut s, proto, c.to, port, k, timeout).map_err(fail)?;
+        return Ok(CellSeen::Port(seen.outcome));
     }
     let mut s =
         crate::sandbox::open_in_netns(ns, || crate::probe::icmp::IcmpSocket::open(v6, true))
@@ -356,23 +534,18 @@ fn cell(
     // Each cell its own ICMP id, from the range below every probe's own, so that a late answer to
     // one cell is never taken for the next.
     let id = 1 + ((k * 97 + i) % (usize::from(crate::base::icmp::probe_id(0)) - 1)) as u16;
-    let out = crate::probe::ping::ping(&mut s, &node, c.to, id, &Default::default(), cx.timeout)?;
-    Ok(match out {
-        PingOutcome::Reply { .. } => Word::Reply,
-        PingOutcome::Silence => Word::Silence,
-        PingOutcome::IcmpError { .. } | PingOutcome::SendFailed { .. } => Word::Unreachable,
-    })
+    let out = crate::probe::ping::ping(&mut s, node, c.to, id, &Default::default(), timeout)?;
+    Ok(CellSeen::Ping(out))
 }
 
 /// The grid, expected against observed: each wrong cell marked with what it got.
-fn grid(w: &MatrixWant, seen: &MatrixSeen) -> String {
+fn grid(w: &MatrixWant, cells: &[CellRecord]) -> String {
     let mut rows: Vec<Vec<String>> = vec![vec!["-".to_string(); w.cols.len()]; w.rows.len()];
-    for (i, c) in w.cells.iter().enumerate() {
-        let got = seen.get(i).copied();
-        rows[c.row][c.col] = match got {
-            Some(g) if g == c.want => c.want.text().to_string(),
-            Some(g) => format!("{} ✗ got {}", c.want.text(), g.text()),
-            None => format!("{} ✗ not probed", c.want.text()),
+    for (c, r) in w.cells.iter().zip(cells) {
+        rows[c.row][c.col] = if r.passed {
+            r.want.clone()
+        } else {
+            format!("{} ✗ got {}", r.want, r.got)
         };
     }
     let first = w.rows.iter().map(String::len).max().unwrap_or(0) + 2;
@@ -398,4 +571,60 @@ fn grid(w: &MatrixWant, seen: &MatrixSeen) -> String {
     let mut out = vec![line("", &w.cols)];
     out.extend(w.rows.iter().zip(&rows).map(|(r, cells)| line(r, cells)));
     out.join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn want(proto: Option<Proto>, cells: &[(usize, Word)]) -> MatrixWant {
+        MatrixWant {
+            proto,
+            rows: vec!["a".into(), "b".into()],
+            cols: vec!["x".into()],
+            cells: cells
+                .iter()
+                .enumerate()
+                .map(|(i, (from, want))| Cell {
+                    row: *from,
+                    col: 0,
+                    from: *from,
+                    to: IpAddr::from([10, 0, 0, i as u8 + 1]),
+                    port: proto.map(|_| 80),
+                    want: *want,
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn cells_answered_by_icmp_errors_never_exceed_a_burst_per_source_and_wave() {
+        let unreachable = Word::Port(PortResult::Unreachable);
+        // Six from a, one from b: a's first four and b's go at once, a's last two a second
+        // apiece later (a's bucket spent), and the open cell with the first.
+        let mut cells = vec![(0, unreachable); 6];
+        cells.extend([(1, unreachable), (0, Word::Port(PortResult::Open))]);
+        let w = want(Some(Proto::Tcp), &cells);
+        let waves = waves(&w);
+        assert_eq!(waves.len(), 2, "{waves:?}");
+        assert_eq!(waves[0], (Duration::ZERO, vec![0, 1, 2, 3, 6, 7]));
+        assert_eq!(waves[1], (Duration::from_secs(2), vec![4, 5]));
+        // UDP's refused is an ICMP error too; TCP's is a reset.
+        let refused = Word::Port(PortResult::Refused);
+        assert_eq!(waves_of(Some(Proto::Udp), refused), 2);
+        assert_eq!(waves_of(Some(Proto::Tcp), refused), 1);
+    }
+
+    fn waves_of(proto: Option<Proto>, word: Word) -> usize {
+        waves(&want(proto, &[(0, word); 5])).len()
+    }
+
+    #[test]
+    fn at_most_at_once_cells_per_wave() {
+        let w = want(Some(Proto::Tcp), &[(0, Word::Port(PortResult::Open)); 200]);
+        let waves = waves(&w);
+        assert_eq!(waves.len(), 2);
+        assert_eq!(waves[0].1.len(), AT_ONCE);
+        assert!(waves.iter().all(|(pause, _)| pause.is_zero()));
+    }
 }

@@ -213,7 +213,7 @@ impl ExpectKind for Ping {
 }
 
 /// What came back for a ping, in words.
-fn ping_seen(o: &PingOutcome, timeout_ms: u64, names: &Names) -> String {
+pub(crate) fn ping_seen(o: &PingOutcome, timeout_ms: u64, names: &Names) -> String {
     match o {
         PingOutcome::Reply { from } => format!("a reply from {}", names.ip(*from)),
         PingOutcome::Silence => format!("no reply within {timeout_ms} ms"),

@@ -247,7 +247,13 @@ impl PortOutcome {
         }
     }
 
-    fn describe(&self, proto: Proto, to: IpAddr, timeout_ms: u64, names: &Names) -> String {
+    pub(crate) fn describe(
+        &self,
+        proto: Proto,
+        to: IpAddr,
+        timeout_ms: u64,
+        names: &Names,
+    ) -> String {
         match self {
             PortOutcome::Open { answer: Some(a) } => format!(
                 "open (answered by {}, which saw {})",
