@@ -977,7 +977,8 @@ fn fidelity_trials() -> Vec<Trial> {
             "meta::kernel_baseline_changes_only_documented_verdicts",
             || {
                 let all = runnable_scenarios();
-                let runs = runner::parallel(all.len() * 2, |i| {
+                // Both variants of scenario i / 2: i even under netconform's baseline, odd the kernel's.
+                let run = |i: usize| {
                     let (path, plan) = &all[i / 2];
                     let res = if i % 2 == 0 {
                         runner::run_plan(path, plan, &worker()).map_err(|e| e.to_string())
@@ -993,12 +994,32 @@ fn fidelity_trials() -> Vec<Trial> {
                             })
                     };
                     res.and_then(|r| verdicts(&r))
-                });
+                };
+                let mut runs = runner::parallel(all.len() * 2, run);
                 let mut wrong = Vec::new();
                 let mut seen = Vec::new();
                 for (k, (path, _)) in all.iter().enumerate() {
                     let name = rel(path);
                     let short = name.trim_start_matches("scenarios/");
+                    let undocumented = |runs: &[Result<Vec<(String, bool)>, String>]| match (
+                        &runs[2 * k],
+                        &runs[2 * k + 1],
+                    ) {
+                        (Ok(a), Ok(b)) => a.iter().zip(b).any(|((what, x), (_, y))| {
+                            x != y
+                                && !BASELINE_DIFFERENCES
+                                    .iter()
+                                    .any(|(f, w, _)| *f == short && w == what)
+                        }),
+                        _ => true,
+                    };
+                    // What the baseline changes is the same every time: a difference that a
+                    // quiet rerun of both does not repeat was the load of every trial at once
+                    // (a routing daemon converging late), not the baseline.
+                    if undocumented(&runs) {
+                        runs[2 * k] = run(2 * k);
+                        runs[2 * k + 1] = run(2 * k + 1);
+                    }
                     let (ours, kernel) = match (&runs[2 * k], &runs[2 * k + 1]) {
                         (Ok(a), Ok(b)) => (a, b),
                         (a, b) => {
@@ -1015,7 +1036,7 @@ fn fidelity_trials() -> Vec<Trial> {
                             .iter()
                             .any(|(f, w, _)| *f == short && w == what);
                         if a != b && !documented {
-                            wrong.push(format!("{name}: `{what}` is {a} under netconform's baseline, {b} under the kernel's defaults"));
+                            wrong.push(format!("{name}: `{what}` is {a} under netconform's baseline, {b} under the kernel's defaults (twice, the second time alone)"));
                         }
                         if a != b {
                             seen.push((short.to_string(), what.clone()));

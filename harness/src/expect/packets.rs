@@ -375,7 +375,8 @@ impl ExpectKind for Packets {
         let mut detail = if passed && !exact {
             // a count within a range varies from run to run (a host's own chatter): the snapshot
             // keeps the range, the report the count
-            format!("{want} frames")
+            let one = w.max.unwrap_or(w.min) == 1;
+            format!("{want} frame{}", if one { "" } else { "s" })
         } else {
             format!("{count} frame{s} (expected {want})")
         };

@@ -106,15 +106,28 @@ routed() {
   for x in "$1":eth0 "$2":eth0 "$2":eth1 "$3":eth0; do n "${x%:*}" ip link set "${x#*:}" up; done
   n "$1" ip route add default via 10.1.0.1; n "$3" ip route add default via 10.2.0.1
 }
-# vxlan_hosts UNDERLAY1 UNDERLAY2 LEN: hosts h1 (UNDERLAY1/LEN) and h2 (UNDERLAY2/LEN) on an
-# underlay link, each with a bridge br0 and a VXLAN vx0 (VNI 42, UDP 4789) towards the other, and
+# vxlan_hosts UNDERLAY1 UNDERLAY2 LEN [UNDERLAY3]: hosts h1 (UNDERLAY1/LEN) and h2 (UNDERLAY2/LEN)
+# on an underlay link (with UNDERLAY3: a switch sw, bridge lan, ports p1..p3, and a third host h3
+# there), each with a bridge br0 and a VXLAN vx0 (VNI 42, UDP 4789) towards the other, and
 # containers c1 (10.0.0.2, 02:00:00:0a:00:02) and c2 (10.0.0.3, ...:03) behind them. Either family:
 # the underlay's addresses say which. br_netfilter's switches off, as netconform's baseline.
 vxlan_hosts() {
   local u=("" "$1" "$2") len=$3 nodad=""
   [[ "$1" == *:* ]] && nodad=nodad
   for x in h1 h2 c1 c2; do node $x; done
-  veth h1 eth0 h2 eth0
+  if [ -n "${4:-}" ]; then
+    u+=("$4")
+    node sw; node h3
+    ip -n sw link add lan type bridge
+    for h in 1 2 3; do
+      veth h$h eth0 sw p$h
+      n sw ip link set p$h master lan up
+    done
+    n sw ip link set lan up
+    n h3 ip addr add "$4/$len" dev eth0 $nodad; n h3 ip link set eth0 up
+  else
+    veth h1 eth0 h2 eth0
+  fi
   for h in 1 2; do
     n h$h ip addr add "${u[$h]}/$len" dev eth0 $nodad; n h$h ip link set eth0 up
   done
