@@ -1,5 +1,6 @@
 //! Rendering results for people. Deterministic: no timings, no kernel-assigned numbers.
 
+use std::collections::BTreeSet;
 use std::fmt::Write;
 use std::net::IpAddr;
 use std::path::Path;
@@ -89,10 +90,20 @@ pub fn render_result_lines(file: &Path, result: &ScenarioResult) -> Vec<ResultLi
                     (Mark::Fail, " ")
                 };
                 let indent = if step.is_some() { "    " } else { "  " };
+                // The timing goes on the first line (a matrix's grid follows it).
+                let (first, rest) = c
+                    .detail
+                    .split_once('\n')
+                    .map_or((c.detail.as_str(), ""), |(a, b)| (a, b));
+                let rest = if rest.is_empty() {
+                    String::new()
+                } else {
+                    format!("\n{rest}")
+                };
                 out.push(ResultLine::new(
                     indent,
                     mark,
-                    format!("{gap}{}: {}{}", c.what, c.detail, tried_words(c)),
+                    format!("{gap}{}: {first}{}{rest}", c.what, tried_words(c)),
                 ));
             }
             for n in notes {
@@ -287,18 +298,46 @@ fn probe_body(
     // A re-probed expectation (`within`) shows its own packets: which neighbour resolution fell
     // into its last try depends on timers (a routing daemon's, the neighbour table's), not on it.
     let retried = plan.within_of(k).is_some();
+    let confirming = reachability_probes(&fl);
     for f in fl {
         let neigh = matches!(
             f.kind,
             FlowKind::NeighRequest { .. } | FlowKind::NeighReply { .. }
         );
-        if f.kind.seq() <= max_seq && !(retried && neigh) {
+        if f.kind.seq() <= max_seq && !(retried && neigh) && !confirming(&f.kind) {
             records.push(render_flow(
                 &mut body, plan, topo, names, f, port_probe, sent,
             ));
         }
     }
     (body, records)
+}
+
+/// Which neighbour flows only confirm an entry the asker already has: a request sent to the
+/// neighbour's own MAC (the kernel's unicast reachability probe), and the answer to it. When the
+/// kernel sends one depends on the entry's age against a reachable time it randomises (15 to
+/// 45 s by default), never on the probe that happened to be running: a snapshot that showed
+/// them would differ from run to run. A resolution (a broadcast or multicast request) is shown.
+fn reachability_probes(fl: &[&Flow]) -> impl Fn(&FlowKind) -> bool {
+    let mut unicast = BTreeSet::new();
+    let mut resolved = BTreeSet::new();
+    for f in fl {
+        if let (FlowKind::NeighRequest { asker, target }, Some(h)) = (&f.kind, f.hops.first()) {
+            let set = if h.eth.dst.0[0] & 1 == 0 {
+                &mut unicast
+            } else {
+                &mut resolved
+            };
+            set.insert((*asker, *target));
+        }
+    }
+    move |k: &FlowKind| match k {
+        FlowKind::NeighRequest { asker, target } => unicast.contains(&(*asker, *target)),
+        FlowKind::NeighReply { ip, to } => {
+            unicast.contains(&(*to, *ip)) && !resolved.contains(&(*to, *ip))
+        }
+        _ => false,
+    }
 }
 
 /// Each table the expectations read (a node's neighbour table, a bridge's forwarding table)

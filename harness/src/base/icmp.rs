@@ -77,6 +77,17 @@ pub fn probe_id(index: usize) -> u16 {
     0x4e00u16.wrapping_add(index as u16)
 }
 
+/// The id after `last` in the pool below every probe's own (`probe_id`): the ids of echo probes
+/// that are not an expectation's first try (a try again, a matrix's ping cell), taken in turn,
+/// so that no two of one run share an id until 19,967 of them have been sent.
+pub fn next_pool_id(last: u16) -> u16 {
+    if last + 1 >= probe_id(0) {
+        1
+    } else {
+        last + 1
+    }
+}
+
 /// The family's echo request type: 8, or 128 for ICMPv6.
 pub fn echo_request_type(v6: bool) -> u8 {
     if v6 {

@@ -192,12 +192,22 @@ pub struct ProbeCx<'a> {
     /// The ICMP id a retried echo probe sends with (`within`: each try its own, so that a late
     /// answer to an earlier try is never taken for this one's); `None` on a first try.
     pub retry_id: Option<u16>,
+    /// The last id taken from the run's pool of echo ids below every probe's own, shared by
+    /// tries again and matrix ping cells (see [`ProbeCx::pool_id`]).
+    pub ids: &'a mut u16,
 }
 
 /// Something a kind started before a step's actions and finishes in its observation.
 pub type Begun = Box<dyn std::any::Any + Send>;
 
 impl ProbeCx<'_> {
+    /// A fresh ICMP id from the run's pool, for an echo probe that is not an expectation's
+    /// first try: no other probe of the run sends with it.
+    pub fn pool_id(&mut self) -> u16 {
+        *self.ids = crate::base::icmp::next_pool_id(*self.ids);
+        *self.ids
+    }
+
     /// The ICMP id echo probe `k` sends with on this try.
     pub fn echo_id(&self, k: usize) -> u16 {
         self.retry_id

@@ -121,16 +121,24 @@ pub struct MatrixSeen {
 /// At most this many cells are probed at once, each on a thread and a socket of its own.
 const AT_ONCE: usize = 128;
 
-/// At most this many cells of one source whose answer is an ICMP error go in one wave. A
-/// router keeps one bucket per source for its "no route" errors (`ip_error()`: a burst of 5,
-/// then one a second) and, under the kernel's rate limits, for every ICMP error (a burst of 6):
-/// more at once, and a cell's answer would depend on the cells beside it.
-const ICMP_BURST: usize = 4;
+/// How many cells of one source whose answer is an ICMP error may go in one wave, and how long a
+/// spent bucket takes to give one more. A router keeps one bucket per source for its "no route"
+/// errors (`ip_error()`: a burst of 5, then one a second); under the kernel's own rate limits
+/// each such error also spends `icmp_ratelimit`'s tokens from the same bucket, so only 2 go out
+/// back to back, then one every 2 s. More at once, and a cell's answer would depend on the
+/// cells beside it.
+fn icmp_budget(baseline: crate::topology::sysctl::Baseline) -> (usize, Duration) {
+    match baseline {
+        crate::topology::sysctl::Baseline::Netconform => (4, Duration::from_secs(1)),
+        crate::topology::sysctl::Baseline::Kernel => (2, Duration::from_secs(2)),
+    }
+}
 
-/// The cells in waves, each probed at once, with the pause before it: a wave that asks a
-/// source's buckets for more errors after an earlier wave spent them waits a second for each,
-/// so that every cell gets the answer it would get alone.
-fn waves(w: &MatrixWant) -> Vec<(Duration, Vec<usize>)> {
+/// The cells in waves, each probed at once, with the pause before it: at most `burst` cells of
+/// one source answered by ICMP errors in a wave, and a wave that asks a source's bucket for more
+/// after an earlier wave spent it waits `refill` for each, so that every cell gets the answer it
+/// would get alone.
+fn waves(w: &MatrixWant, (burst, refill): (usize, Duration)) -> Vec<(Duration, Vec<usize>)> {
     let icmp = |c: &Cell| {
         matches!(
             c.want,
@@ -143,7 +151,7 @@ fn waves(w: &MatrixWant) -> Vec<(Duration, Vec<usize>)> {
     for (i, c) in w.cells.iter().enumerate() {
         let fits = |k: usize| {
             out[k].1.len() < AT_ONCE
-                && (!icmp(c) || errors[k].get(&c.from).copied().unwrap_or(0) < ICMP_BURST)
+                && (!icmp(c) || errors[k].get(&c.from).copied().unwrap_or(0) < burst)
         };
         let k = match (0..out.len()).find(|k| fits(*k)) {
             Some(k) => k,
@@ -165,7 +173,7 @@ fn waves(w: &MatrixWant) -> Vec<(Duration, Vec<usize>)> {
             .filter(|(s, _)| spent_before(s))
             .map(|(_, n)| *n)
             .max();
-        out[k].0 = Duration::from_secs(need.unwrap_or(0) as u64);
+        out[k].0 = refill * need.unwrap_or(0) as u32;
     }
     out
 }
@@ -176,6 +184,7 @@ fn probe_wave(
     k: usize,
     wave: &[usize],
     ns: &BTreeMap<usize, OwnedFd>,
+    ids: &[u16],
     net: &Network,
     timeout: Duration,
 ) -> Vec<Result<CellSeen, ObserveError>> {
@@ -186,7 +195,8 @@ fn probe_wave(
                 let c = &w.cells[i];
                 let node = net.node_name(c.from).to_string();
                 let fd = &ns[&c.from];
-                sc.spawn(move || cell(w, c, k, i, fd, &node, timeout))
+                let id = ids[i];
+                sc.spawn(move || cell(w, c, k, id, fd, &node, timeout))
             })
             .collect();
         handles
@@ -440,16 +450,19 @@ impl ExpectKind for Matrix {
                 e.insert(fd);
             }
         }
+        // Each ping cell an ICMP id of its own from the run's pool, so that no answer to a cell
+        // (or to any other try of the run) is taken for another's.
+        let ids: Vec<u16> = w.cells.iter().map(|_| cx.pool_id()).collect();
         let mut seen: Vec<Option<CellSeen>> = vec![None; w.cells.len()];
         let mut paced = Duration::ZERO;
-        for (pause, wave) in waves(w) {
+        for (pause, wave) in waves(w, icmp_budget(cx.net.settings.baseline)) {
             if !pause.is_zero() {
                 std::thread::sleep(
                     pause.min(cx.deadline.saturating_duration_since(Instant::now())),
                 );
                 paced += pause;
             }
-            let got = probe_wave(w, k, &wave, &ns, cx.net, cx.timeout);
+            let got = probe_wave(w, k, &wave, &ns, &ids, cx.net, cx.timeout);
             for (i, r) in wave.into_iter().zip(got) {
                 seen[i] = Some(r?);
             }
@@ -506,13 +519,13 @@ impl ExpectKind for Matrix {
     }
 }
 
-/// Probe of cell `c` (the `i`th of matrix `k`), from its row's node (namespace `ns`), as a
-/// single expectation of its protocol would probe it.
+/// Probe of cell `c` (of matrix `k`), from its row's node (namespace `ns`), as a single
+/// expectation of its protocol would probe it; a ping with ICMP id `id`.
 fn cell(
     w: &MatrixWant,
     c: &Cell,
     k: usize,
-    i: usize,
+    id: u16,
     ns: &OwnedFd,
     node: &str,
     timeout: Duration,
@@ -531,9 +544,6 @@ fn cell(
     let mut s =
         crate::sandbox::open_in_netns(ns, || crate::probe::icmp::IcmpSocket::open(v6, true))
             .map_err(fail)?;
-    // Each cell its own ICMP id, from the range below every probe's own, so that a late answer to
-    // one cell is never taken for the next.
-    let id = 1 + ((k * 97 + i) % (usize::from(crate::base::icmp::probe_id(0)) - 1)) as u16;
     let out = crate::probe::ping::ping(&mut s, node, c.to, id, &Default::default(), timeout)?;
     Ok(CellSeen::Ping(out))
 }
@@ -605,7 +615,7 @@ mod tests {
         let mut cells = vec![(0, unreachable); 6];
         cells.extend([(1, unreachable), (0, Word::Port(PortResult::Open))]);
         let w = want(Some(Proto::Tcp), &cells);
-        let waves = waves(&w);
+        let waves = waves(&w, (4, Duration::from_secs(1)));
         assert_eq!(waves.len(), 2, "{waves:?}");
         assert_eq!(waves[0], (Duration::ZERO, vec![0, 1, 2, 3, 6, 7]));
         assert_eq!(waves[1], (Duration::from_secs(2), vec![4, 5]));
@@ -616,13 +626,24 @@ mod tests {
     }
 
     fn waves_of(proto: Option<Proto>, word: Word) -> usize {
-        waves(&want(proto, &[(0, word); 5])).len()
+        waves(&want(proto, &[(0, word); 5]), (4, Duration::from_secs(1))).len()
+    }
+
+    #[test]
+    fn under_the_kernels_limits_two_errors_go_at_once_and_each_more_waits_two_seconds() {
+        let w = want(
+            Some(Proto::Tcp),
+            &[(0, Word::Port(PortResult::Unreachable)); 3],
+        );
+        let waves = waves(&w, icmp_budget(crate::topology::sysctl::Baseline::Kernel));
+        assert_eq!(waves[0], (Duration::ZERO, vec![0, 1]));
+        assert_eq!(waves[1], (Duration::from_secs(2), vec![2]));
     }
 
     #[test]
     fn at_most_at_once_cells_per_wave() {
         let w = want(Some(Proto::Tcp), &[(0, Word::Port(PortResult::Open)); 200]);
-        let waves = waves(&w);
+        let waves = waves(&w, (4, Duration::from_secs(1)));
         assert_eq!(waves.len(), 2);
         assert_eq!(waves[0].1.len(), AT_ONCE);
         assert!(waves.iter().all(|(pause, _)| pause.is_zero()));

@@ -101,7 +101,8 @@ struct Progress {
     begun: std::collections::BTreeMap<usize, crate::expect::Begun>,
     /// When the current phase's actions ended: what `within` counts from.
     since: Instant,
-    /// The ICMP id the next try again of an echo probe sends with (see [`next_retry_id`]).
+    /// The last ICMP id taken from the pool of tries again and matrix ping cells (see
+    /// [`crate::base::icmp::next_pool_id`]).
     retry_id: u16,
     /// The id of the try under way, when it is a try again of an echo probe.
     current_retry: Option<u16>,
@@ -140,16 +141,6 @@ fn keep_between(nodes: &mut [Node], states: &[Vec<LinkState>], run: &mut Progres
     let mut got = Vec::new();
     collect(nodes, states, (BETWEEN_PROBES, run.phase), &mut got);
     run.keep(got);
-}
-
-/// Tries again of echo probes take their ids from below every probe's own (`probe_id`), in
-/// turn, so that no two tries of one run share an id until 19,967 of them have been made.
-fn next_retry_id(last: u16) -> u16 {
-    if last + 1 >= crate::base::icmp::probe_id(0) {
-        1
-    } else {
-        last + 1
-    }
 }
 
 /// Every phase in turn (the checks before any step, then each step's actions and checks), each
@@ -302,7 +293,7 @@ fn step(
         let e = &plan.expectations[k];
         if e.across_actions() {
             let mut ios = Ios(nodes);
-            let mut cx = env.cx(&mut ios, &mut run.begun, run.since, None);
+            let mut cx = env.cx(&mut ios, &mut run.begun, run.since, None, &mut run.retry_id);
             if let Some(b) = e.begin(k, &mut cx)? {
                 run.begun.insert(k, b);
             }
@@ -380,7 +371,7 @@ fn observe_within(
     loop {
         let started = Instant::now();
         if tries > 0 && e.echo() {
-            run.retry_id = next_retry_id(run.retry_id);
+            run.retry_id = crate::base::icmp::next_pool_id(run.retry_id);
             run.current_retry = Some(run.retry_id);
             retry_ids.push(run.retry_id);
         }
@@ -465,6 +456,7 @@ impl Env<'_> {
         begun: &'b mut std::collections::BTreeMap<usize, crate::expect::Begun>,
         since: Instant,
         retry_id: Option<u16>,
+        ids: &'b mut u16,
     ) -> crate::expect::ProbeCx<'b> {
         crate::expect::ProbeCx {
             net: self.plan,
@@ -476,6 +468,7 @@ impl Env<'_> {
             begun,
             since,
             retry_id,
+            ids,
         }
     }
 }
@@ -496,6 +489,12 @@ fn observe(
         }
     }
     let mut ios = Ios(nodes);
-    let mut cx = env.cx(&mut ios, &mut run.begun, run.since, run.current_retry);
+    let mut cx = env.cx(
+        &mut ios,
+        &mut run.begun,
+        run.since,
+        run.current_retry,
+        &mut run.retry_id,
+    );
     Ok(e.observe(k, &mut cx)?)
 }
