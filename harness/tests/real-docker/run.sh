@@ -25,7 +25,7 @@ host_state() {
   for d in /etc/docker /var/lib/docker /run/docker /run/containerd /var/lib/containerd /run/netns; do
     echo "$d: $(ls -A "$d" 2>/dev/null | tr '\n' ' ')"
   done
-  ls -d /sys/fs/cgroup/*/nc-docker /sys/fs/cgroup/*/docker 2>/dev/null || true
+  ls -d /sys/fs/cgroup/*/nc-docker /sys/fs/cgroup/*/docker /sys/fs/cgroup/nc-docker 2>/dev/null || true
   # Live processes only: this machine's init reaps orphans slowly, and a zombie holds nothing.
   ps -eo stat=,pid=,comm= | awk '$1 !~ /^Z/ && $3 ~ /^(dockerd|containerd|docker-proxy|containerd-shim)/'
   ls -d /tmp/nc-docker.* 2>/dev/null || true
@@ -84,8 +84,9 @@ stop_dockerd() {
   rm -rf "$W/dockerd.pid" "$W/exec" "$W/data"
   pkill -KILL -f "$W/" 2>/dev/null || true   # a shim or a proxy of this leg's daemon, if any left
   for ns in $(ip netns list | awk '{print $1}'); do ip netns delete "$ns"; done
-  rmdir /sys/fs/cgroup/*/$CGROUP/* 2>/dev/null || true
-  rmdir /sys/fs/cgroup/*/$CGROUP 2>/dev/null || true
+  # Its cgroups: under each v1 hierarchy, or in the one v2 tree.
+  rmdir /sys/fs/cgroup/*/$CGROUP/* /sys/fs/cgroup/$CGROUP/* 2>/dev/null || true
+  rmdir /sys/fs/cgroup/*/$CGROUP /sys/fs/cgroup/$CGROUP 2>/dev/null || true
 }
 trap stop_dockerd EXIT
 
