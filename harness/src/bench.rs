@@ -152,6 +152,14 @@ fn phase_medians(samples: &[Sample]) -> Vec<(String, f64)> {
         .collect()
 }
 
+/// The median of one phase (see [`phase_medians`]); 0 when no run had it.
+fn phase_median(samples: &[Sample], name: &str) -> f64 {
+    phase_medians(samples)
+        .into_iter()
+        .find(|(n, _)| n == name)
+        .map_or(0.0, |(_, v)| v)
+}
+
 /// Runs `cmd` `runs` times, each on a quiet kernel like [`Pace::Quiet`]: the median wall time of
 /// the whole process, from exec to exit, or what it printed when it failed.
 fn time_runs(cmd: &mut Command, runs: usize) -> Result<f64, String> {
@@ -347,19 +355,10 @@ fn matrix(exe: &Path, runs: usize) -> anyhow::Result<()> {
         runs,
         Pace::Quiet,
     )?;
-    let probes = samples
-        .iter()
-        .map(|s| {
-            phase_medians(std::slice::from_ref(s))
-                .into_iter()
-                .find(|(n, _)| n == "probes")
-                .map_or(0.0, |(_, v)| v)
-        })
-        .collect();
     println!(
         "\nA 10x10 TCP matrix, 50 cells filtered (cells probed at once), {runs} runs (medians): one run {}, probes {}",
         show(median(samples.iter().map(|s| s.e2e_ms).collect())),
-        show(median(probes))
+        show(phase_median(&samples, "probes"))
     );
     Ok(())
 }
@@ -376,15 +375,7 @@ fn ports(exe: &Path, runs: usize) -> anyhow::Result<()> {
     println!(
         "  port publishing (scenarios/docker/port-publishing.toml, 6 TCP probes): one run {}, probes {}",
         show(median(ports.iter().map(|s| s.e2e_ms).collect())),
-        show(median(
-            ports
-                .iter()
-                .map(|s| phase_medians(std::slice::from_ref(s))
-                    .into_iter()
-                    .find(|(n, _)| n == "probes")
-                    .map_or(0.0, |(_, v)| v))
-                .collect()
-        ))
+        show(phase_median(&ports, "probes"))
     );
     Ok(())
 }

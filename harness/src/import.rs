@@ -204,43 +204,46 @@ const UNPRIVILEGED_SYSCTLS: &[(&str, &str)] = &[
     ("net.ipv4.ip_unprivileged_port_start", "1024"),
 ];
 
-/// A note for each of [`UNPRIVILEGED_SYSCTLS`] that differs here. Read from inside the namespace.
-fn unprivileged_sysctls() -> Vec<String> {
-    UNPRIVILEGED_SYSCTLS
-        .iter()
+/// The sysctls of `list` whose value here differs from a fresh namespace's, as (key, value),
+/// the value's fields joined by one space (`ping_group_range` is tab-separated). Read from
+/// inside the namespace.
+fn differing(list: &[(&str, &str)]) -> Vec<(String, String)> {
+    list.iter()
         .filter_map(|(k, fresh)| {
             let v = crate::topology::sysctl::read(k).ok()?;
             let v = v.split_whitespace().collect::<Vec<_>>().join(" ");
-            (v != *fresh).then(|| {
-                format!("not imported: {k} = {v} (it decides what unprivileged users may do; every program in a netconform node runs as the sandbox's root)")
-            })
+            (v != *fresh).then(|| (k.to_string(), v))
         })
         .collect()
 }
 
-/// The addresses to import (see [`without_automatic_link_locals`]), with a note if that leaves
-/// IPv6 with none.
+/// A note for each of [`UNPRIVILEGED_SYSCTLS`] that differs here. Read from inside the namespace.
+fn unprivileged_sysctls() -> Vec<String> {
+    differing(UNPRIVILEGED_SYSCTLS)
+        .into_iter()
+        .map(|(k, v)| format!("not imported: {k} = {v} (it decides what unprivileged users may do; every program in a netconform node runs as the sandbox's root)"))
+        .collect()
+}
+
+/// The addresses to import (see [`without_automatic_link_locals`]), with a note when that leaves
+/// none of IPv6 where IPv6 runs here (on link-local addresses alone): a node with no IPv6
+/// address has IPv6 off.
 fn kept_addresses(
     addrs: Vec<(u32, Cidr)>,
     links: &[LinkState],
     notes: &mut Vec<String>,
 ) -> Vec<(u32, Cidr)> {
-    let kept = without_automatic_link_locals(addrs.clone(), links);
-    notes.extend(ipv6_link_local_only(&addrs, &kept));
+    let v6 = |(_, c): &(u32, Cidr)| c.addr.is_ipv6() && !c.addr.is_loopback();
+    let live = addrs.iter().any(v6);
+    let kept = without_automatic_link_locals(addrs, links);
+    if live && !kept.iter().any(v6) {
+        notes.push(
+            "not imported: IPv6 is on here with link-local addresses only (a node without an IPv6 \
+             address has IPv6 off; set \"net.ipv6.conf.all.disable_ipv6\" and \"net.ipv6.conf.default.disable_ipv6\" to \"0\" in its sysctl to keep it on)"
+                .to_string(),
+        );
+    }
     kept
-}
-
-/// A note when IPv6 runs here on link-local addresses alone: a node with no IPv6 address has
-/// IPv6 off, where this namespace has it on.
-fn ipv6_link_local_only(all: &[(u32, Cidr)], kept: &[(u32, Cidr)]) -> Option<String> {
-    let v6 = |c: &Cidr| c.addr.is_ipv6() && !c.addr.is_loopback();
-    let live = all.iter().any(|(_, c)| v6(c));
-    let none_kept = !kept.iter().any(|(_, c)| v6(c));
-    (live && none_kept).then(|| {
-        "not imported: IPv6 is on here with link-local addresses only (a node without an IPv6 \
-         address has IPv6 off; set \"net.ipv6.conf.all.disable_ipv6\" and \"net.ipv6.conf.default.disable_ipv6\" to \"0\" in its sysctl to keep it on)"
-            .to_string()
-    })
 }
 
 /// The addresses without each interface's automatic IPv6 link-local one (EUI-64 from its MAC,
@@ -255,7 +258,8 @@ fn without_automatic_link_locals(addrs: Vec<(u32, Cidr)>, links: &[LinkState]) -
                 .find(|l| l.index == *index)
                 .and_then(|l| l.mac)
                 .map(crate::base::net::eui64_link_local);
-            !crate::base::net::is_link_local(c.addr) || (own != Some(v6) && c.prefix == 64)
+            let automatic = own == Some(v6) && c.prefix == 64;
+            !crate::base::net::is_link_local(c.addr) || !automatic
         })
         .collect()
 }
@@ -323,14 +327,7 @@ fn read(c: &Candidate, others: &[(u64, &OwnedFd)]) -> Result<Ns, ImportError> {
     })?;
     crate::sandbox::in_netns(&c.fd, move || -> Result<_, ImportError> {
         let nl = Netlink::open(&c.node, &handle)?;
-        let mut sysctls: Vec<(String, String)> = SYSCTLS
-            .iter()
-            .filter_map(|(k, fresh)| {
-                let v = crate::topology::sysctl::read(k).ok()?;
-                let v = v.trim().to_string();
-                (v != *fresh).then(|| (k.to_string(), v))
-            })
-            .collect();
+        let mut sysctls = differing(SYSCTLS);
         let (messages, addrs, routes, rules, neigh, lookups, ids) = rt.block_on(async {
             let messages = nl.link_messages().await?;
             let (addrs, peers) = nl.addresses().await?;
@@ -1343,10 +1340,12 @@ mod tests {
         let links = vec![crate::topology::link::parse_link(&m)];
         let auto: Cidr = "fe80::42:acff:fe11:1/64".parse().unwrap();
         let by_hand: Cidr = "fe80::1/64".parse().unwrap();
+        // The automatic address with another prefix was given by hand, and stays too.
+        let host: Cidr = "fe80::42:acff:fe11:1/128".parse().unwrap();
         let global: Cidr = "fd00::1/64".parse().unwrap();
-        let kept =
-            without_automatic_link_locals(vec![(3, auto), (3, by_hand), (3, global)], &links);
-        assert_eq!(kept, vec![(3, by_hand), (3, global)]);
+        let all = vec![(3, auto), (3, by_hand), (3, host), (3, global)];
+        let kept = without_automatic_link_locals(all, &links);
+        assert_eq!(kept, vec![(3, by_hand), (3, host), (3, global)]);
     }
 
     #[test]

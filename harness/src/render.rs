@@ -91,20 +91,12 @@ pub fn render_result_lines(file: &Path, result: &ScenarioResult) -> Vec<ResultLi
                 };
                 let indent = if step.is_some() { "    " } else { "  " };
                 // The timing goes on the first line (a matrix's grid follows it).
-                let (first, rest) = c
-                    .detail
-                    .split_once('\n')
-                    .map_or((c.detail.as_str(), ""), |(a, b)| (a, b));
-                let rest = if rest.is_empty() {
-                    String::new()
-                } else {
-                    format!("\n{rest}")
+                let (t, what) = (tried_words(c), &c.what);
+                let text = match c.detail.split_once('\n') {
+                    Some((first, rest)) => format!("{gap}{what}: {first}{t}\n{rest}"),
+                    None => format!("{gap}{what}: {}{t}", c.detail),
                 };
-                out.push(ResultLine::new(
-                    indent,
-                    mark,
-                    format!("{gap}{}: {first}{}{rest}", c.what, tried_words(c)),
-                ));
+                out.push(ResultLine::new(indent, mark, text));
             }
             for n in notes {
                 out.push(ResultLine::new("  ", Mark::None, format!("note: {n}")));

@@ -1001,16 +1001,19 @@ fn fidelity_trials() -> Vec<Trial> {
                 for (k, (path, _)) in all.iter().enumerate() {
                     let name = rel(path);
                     let short = name.trim_start_matches("scenarios/");
+                    let documented = |what: &str| {
+                        BASELINE_DIFFERENCES
+                            .iter()
+                            .any(|(f, w, _)| *f == short && *w == what)
+                    };
                     let undocumented = |runs: &[Result<Vec<(String, bool)>, String>]| match (
                         &runs[2 * k],
                         &runs[2 * k + 1],
                     ) {
-                        (Ok(a), Ok(b)) => a.iter().zip(b).any(|((what, x), (_, y))| {
-                            x != y
-                                && !BASELINE_DIFFERENCES
-                                    .iter()
-                                    .any(|(f, w, _)| *f == short && w == what)
-                        }),
+                        (Ok(a), Ok(b)) => a
+                            .iter()
+                            .zip(b)
+                            .any(|((what, x), (_, y))| x != y && !documented(what)),
                         _ => true,
                     };
                     // What the baseline changes is the same every time: a difference that a
@@ -1032,10 +1035,7 @@ fn fidelity_trials() -> Vec<Trial> {
                         }
                     };
                     for ((what, a), (_, b)) in ours.iter().zip(kernel) {
-                        let documented = BASELINE_DIFFERENCES
-                            .iter()
-                            .any(|(f, w, _)| *f == short && w == what);
-                        if a != b && !documented {
+                        if a != b && !documented(what) {
                             wrong.push(format!("{name}: `{what}` is {a} under netconform's baseline, {b} under the kernel's defaults (twice, the second time alone)"));
                         }
                         if a != b {

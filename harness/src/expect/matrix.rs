@@ -502,19 +502,17 @@ impl ExpectKind for Matrix {
             .iter()
             .map(|c| format!("\n  ✗ {} -> {}: {}", c.from, c.to, c.answer))
             .collect();
+        let detail = format!("{head}\n{}{reasons}", grid(w, &cells));
+        let passed = wrong.is_empty();
         Checked {
-            cells: cells.clone(),
+            cells,
             measured: (seen.paced_ms > 0).then(|| {
                 format!(
                     "waited {} ms between waves for the kernel's ICMP rate limits",
                     seen.paced_ms
                 )
             }),
-            ..Checked::new(
-                Self::what(w, cx.net),
-                wrong.is_empty(),
-                format!("{head}\n{}{reasons}", grid(w, &cells)),
-            )
+            ..Checked::new(Self::what(w, cx.net), passed, detail)
         }
     }
 }
