@@ -30,6 +30,11 @@ impl Validator {
         self.diags.is_empty()
     }
 
+    /// How many problems were found so far: a check that added none passed.
+    pub(crate) fn count(&self) -> usize {
+        self.diags.len()
+    }
+
     pub(crate) fn push(&mut self, d: Diagnostic) {
         self.diags.push(d);
     }

@@ -6,6 +6,7 @@
 //! pnet parses the frames; the socket is our own because pnet's datalink receiver drops the
 //! `sockaddr_ll` that says on which interface and in which direction a frame was seen.
 
+pub mod craft;
 pub mod frame;
 pub mod path;
 pub mod pcap;

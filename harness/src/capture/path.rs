@@ -375,6 +375,8 @@ pub enum Step {
     Syn,
     /// The UDP datagram the probe sent.
     Datagram,
+    /// A crafted TCP segment that is not a SYN (see [`Probe::Transport`]).
+    Segment,
     SynAck,
     /// A TCP reset, from the server or a firewall speaking for it.
     Reset,
@@ -402,7 +404,7 @@ impl FlowKind {
             self,
             FlowKind::EchoRequest { seq: 1 }
                 | FlowKind::Transport {
-                    step: Step::Syn | Step::Datagram
+                    step: Step::Syn | Step::Datagram | Step::Segment
                 }
         )
     }
@@ -430,8 +432,9 @@ pub enum Probe<'a> {
     Echo { id: u16, others: &'a BTreeSet<u16> },
     /// A TCP (6) or UDP (17) port probe: its segments, its datagram and answer, and ICMP errors
     /// quoting them. Ports may be rewritten on the way: a probe's window holds only its own
-    /// connection.
-    Transport { proto: u8 },
+    /// connection. `crafted`: the TCP flags of an injected segment other than a SYN (an ACK, a
+    /// FIN): a segment with exactly those is the request.
+    Transport { proto: u8, crafted: Option<u8> },
 }
 
 /// Where and in which direction a frame was seen, and what it was.
@@ -444,7 +447,7 @@ fn flow_kind(eth: &Eth, probe: Probe<'_>) -> Option<FlowKind> {
         (Payload::Neigh(_), _) | (Payload::Icmp(_), Probe::Echo { .. }) => {
             echo_flow_kind(eth, probe)
         }
-        (Payload::Icmp(i), Probe::Transport { proto }) => {
+        (Payload::Icmp(i), Probe::Transport { proto, .. }) => {
             i.transport.filter(|t| t.0 == proto)?;
             i.kind.is_error().then_some(FlowKind::IcmpError {
                 seq: 1,
@@ -452,8 +455,10 @@ fn flow_kind(eth: &Eth, probe: Probe<'_>) -> Option<FlowKind> {
                 kind: i.kind,
             })
         }
-        (Payload::Segment(s), Probe::Transport { proto }) if s.proto == proto => {
-            let step = if proto == 17 {
+        (Payload::Segment(s), Probe::Transport { proto, crafted }) if s.proto == proto => {
+            let step = if proto == 6 && crafted == Some(s.flags) {
+                Step::Segment
+            } else if proto == 17 {
                 if s.probe {
                     Step::Datagram
                 } else {

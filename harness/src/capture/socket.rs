@@ -52,6 +52,20 @@ fn vlan_tag(msg: &libc::msghdr) -> Option<[u8; 4]> {
     None
 }
 
+/// A link-layer address: interface `ifindex`, protocol `proto` (host order), and a destination.
+fn link_addr(ifindex: u32, proto: u16, dst: Option<[u8; 6]>) -> libc::sockaddr_ll {
+    // SAFETY: sockaddr_ll is plain old data; all zeroes is a valid value.
+    let mut a: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+    a.sll_family = libc::AF_PACKET as u16;
+    a.sll_protocol = proto.to_be();
+    a.sll_ifindex = ifindex as i32;
+    if let Some(d) = dst {
+        a.sll_halen = 6;
+        a.sll_addr[..6].copy_from_slice(&d);
+    }
+    a
+}
+
 /// `SIOCGSTAMPNS` (linux/sockios.h): the receive time of the last frame read from a socket.
 const SIOCGSTAMPNS: libc::c_ulong = 0x8907;
 
@@ -91,6 +105,73 @@ impl PacketSocket {
             fd,
             buf: vec![0; 65536],
         })
+    }
+
+    /// A socket that hears nothing until [`PacketSocket::listen`], for sending crafted frames;
+    /// call it on a thread inside the node's namespace.
+    pub fn open_silent() -> io::Result<Self> {
+        // SAFETY: socket() takes plain integers and returns a new fd or -1.
+        let fd = unsafe {
+            libc::socket(
+                libc::AF_PACKET,
+                libc::SOCK_RAW | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+                0,
+            )
+        };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: the kernel just returned this fd and nothing else owns it.
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        Ok(PacketSocket {
+            fd,
+            buf: vec![0; 65536],
+        })
+    }
+
+    /// Binds the socket to interface `ifindex`, hearing every frame there (`all`) or none.
+    pub fn listen(&self, ifindex: u32, all: bool) -> io::Result<()> {
+        let proto = if all { libc::ETH_P_ALL as u16 } else { 0 };
+        let addr = link_addr(ifindex, proto, None);
+        // SAFETY: bind reads one sockaddr_ll of the length given.
+        let rc = unsafe {
+            libc::bind(
+                self.fd.as_raw_fd(),
+                (&addr as *const libc::sockaddr_ll).cast(),
+                std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t,
+            )
+        };
+        if rc < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    }
+
+    /// Puts `frame` (from its Ethernet header on) on the wire of interface `ifindex`.
+    pub fn send_on(&self, ifindex: u32, frame: &[u8]) -> io::Result<()> {
+        let dst = frame.get(..6).map(|d| [d[0], d[1], d[2], d[3], d[4], d[5]]);
+        let addr = link_addr(ifindex, 0, dst);
+        // SAFETY: sendto reads `frame` and one sockaddr_ll of the length given.
+        let rc = unsafe {
+            libc::sendto(
+                self.fd.as_raw_fd(),
+                frame.as_ptr().cast(),
+                frame.len(),
+                0,
+                (&addr as *const libc::sockaddr_ll).cast(),
+                std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t,
+            )
+        };
+        if rc < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    }
+
+    /// Waits until a frame can be read, or `timeout` passes; whether one can.
+    pub fn readable(&self, timeout: Duration) -> bool {
+        let mut fds = [PollFd::new(self.fd.as_fd(), PollFlags::POLLIN)];
+        matches!(ppoll(&mut fds, Some(TimeSpec::from_duration(timeout)), None), Ok(n) if n > 0)
     }
 
     /// Reads every queued frame without waiting.

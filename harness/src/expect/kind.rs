@@ -141,6 +141,8 @@ pub enum Need {
     Ping { v6: bool },
     /// The node's traceroute socket of that family.
     Trace { v6: bool },
+    /// The node's packet socket for crafted frames (`inject`).
+    Inject,
     /// A client socket of the probe's own.
     Client {
         proto: crate::base::net::Proto,

@@ -9,6 +9,7 @@ pub mod registry;
 
 pub mod exec;
 pub mod fdb;
+pub mod inject;
 pub mod matrix;
 pub mod neighbor;
 pub mod outage;

@@ -10,7 +10,9 @@ use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
 use super::kind::{Begun, CheckCx, ExpectKind, Known, Need, ObserveError, ProbeCx};
-use super::{exec, fdb, matrix, neighbor, outage, packets, ping, route, traceroute, transport};
+use super::{
+    exec, fdb, inject, matrix, neighbor, outage, packets, ping, route, traceroute, transport,
+};
 use crate::base::diag::{Diagnostic, KeyPath};
 use crate::base::validate::Validator;
 use crate::base::verdict::Checked;
@@ -35,6 +37,7 @@ macro_rules! expect_kinds {
             outage: Outage = outage::Outage, "A stream across a step's actions, and the longest time it was cut.";
             packets: Packets = packets::Packets, "How many captured frames at some points matched a filter, while a phase ran.";
             matrix: Matrix = matrix::Matrix, "Who can reach whom, on which port: a grid of probes, expected against observed.";
+            inject: Inject = inject::Inject, "A crafted packet put on a wire, not by a node's stack: where it went and what answered.";
         }
     };
 }

@@ -747,6 +747,7 @@ fn answer_datagram(l: &Listener) -> Option<()> {
 fn flow_probe(w: &PortWant) -> crate::capture::path::Probe<'static> {
     crate::capture::path::Probe::Transport {
         proto: w.proto.number(),
+        crafted: None,
     }
 }
 
@@ -838,6 +839,7 @@ pub fn step_title(step: Step) -> &'static str {
         Step::SynAck => "tcp syn-ack",
         Step::Reset => "tcp reset",
         Step::Datagram => "udp datagram",
+        Step::Segment => "tcp segment",
         Step::Answer => "udp answer",
     }
 }

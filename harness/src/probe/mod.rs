@@ -63,6 +63,8 @@ pub struct NodeIo {
     pub trace: [Option<icmp::IcmpSocket>; 2],
     /// Client sockets of the port probes from this node, by expectation index.
     pub clients: std::collections::HashMap<usize, socket2::Socket>,
+    /// The packet socket crafted frames leave by, when the node injects any.
+    pub inject: Option<crate::capture::socket::PacketSocket>,
 }
 
 /// A family as an index: 0 for IPv4, 1 for IPv6.

@@ -40,6 +40,19 @@ impl Netlink {
             )))
     }
 
+    /// `ip neigh replace IP dev DEV use`: the kernel resolves `ip` on `dev` (an ARP request or
+    /// neighbour solicitation) as if a packet waited for it, without sending one.
+    pub async fn resolve(&self, index: u32, dev: &str, ip: IpAddr) -> Result<(), NetlinkError> {
+        self.handle
+            .neighbours()
+            .add(index, ip)
+            .flags(netlink_packet_route::neighbour::NeighbourFlags::Use)
+            .replace()
+            .execute()
+            .await
+            .map_err(self.fail(format!("ip neigh replace {ip} dev {dev} use")))
+    }
+
     /// `ip neigh show`: both families. Like `ip`, entries the kernel keeps for multicast
     /// destinations (NOARP, made when MLD reports or other multicast leave) are not shown: they
     /// come and go with timers, and resolve nothing.

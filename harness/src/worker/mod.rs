@@ -191,6 +191,7 @@ impl Node {
                 ping: o.ping,
                 trace: o.trace,
                 clients: o.clients,
+                inject: o.inject,
             },
             cap: o.cap,
             igmp6: o.igmp6,

@@ -12,6 +12,8 @@ pub(super) struct Needs<'a> {
     /// Which nodes ping and trace, by family ([`fam`]).
     pingers: Vec<[bool; 2]>,
     tracers: Vec<[bool; 2]>,
+    /// Which nodes inject crafted frames.
+    injectors: Vec<bool>,
     capture: bool,
 }
 
@@ -23,6 +25,7 @@ pub(super) struct Opened {
     pub cap: Option<PacketSocket>,
     pub igmp6: Option<std::fs::File>,
     pub clients: std::collections::HashMap<usize, socket2::Socket>,
+    pub inject: Option<PacketSocket>,
     pub listeners: Vec<transport::Listener>,
     pub net_files: Vec<std::fs::File>,
     /// The node's own view of files, when it has files or services.
@@ -38,10 +41,12 @@ impl<'a> Needs<'a> {
     ) -> Self {
         let mut pingers = vec![[false; 2]; plan.nodes.len()];
         let mut tracers = vec![[false; 2]; plan.nodes.len()];
+        let mut injectors = vec![false; plan.nodes.len()];
         for e in &plan.expectations {
             match e.needs() {
                 Some((from, Need::Ping { v6 })) => pingers[from][usize::from(v6)] = true,
                 Some((from, Need::Trace { v6 })) => tracers[from][usize::from(v6)] = true,
+                Some((from, Need::Inject)) => injectors[from] = true,
                 _ => {}
             }
         }
@@ -51,6 +56,7 @@ impl<'a> Needs<'a> {
             handle,
             pingers,
             tracers,
+            injectors,
             capture,
         }
     }
@@ -86,6 +92,16 @@ impl<'a> Needs<'a> {
         } else {
             None
         };
+        let inject = if self.injectors[i] {
+            Some(
+                PacketSocket::open_silent().map_err(|source| ProbeError::Socket {
+                    node: pn.name.clone(),
+                    source,
+                })?,
+            )
+        } else {
+            None
+        };
         let (igmp6, net_files) = self.proc_files(i)?;
         let setup_err = |what: &str, e: std::io::Error| {
             WorkerError::Setup(format!("node `{}`: {what}: {e}", pn.name))
@@ -116,6 +132,7 @@ impl<'a> Needs<'a> {
             cap,
             igmp6,
             clients,
+            inject,
             listeners,
             net_files,
         })

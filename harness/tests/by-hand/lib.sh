@@ -172,10 +172,12 @@ docker_rules() {
   ipt -A DOCKER-ISOLATION-STAGE-2 -j RETURN
   ipt -A DOCKER-USER -j RETURN
 }
-docker_port_publishing() {
+# docker_bridge: Docker's default bridge network without its rules: host (forwarding, docker0
+# 172.17.0.1/16, eth0 10.168.0.2/24), containers c1 and c2 (.2, .3) behind it, ext (10.168.0.3) on
+# the host's LAN; br_netfilter's hooks as dockerd sets them (iptables and ip6tables on).
+docker_bridge() {
   for x in host c1 c2 ext; do node $x; done
   n host sysctl -qw net.ipv4.ip_forward=1
-  # br_netfilter's hooks as dockerd sets them (and the scenario does): iptables and ip6tables on.
   n host sysctl -qw net.bridge.bridge-nf-call-iptables=1 net.bridge.bridge-nf-call-ip6tables=1 net.bridge.bridge-nf-call-arptables=0
   ip -n host link add docker0 type bridge mcast_snooping 0
   veth c1 eth0 host veth-c1; veth c2 eth0 host veth-c2; veth host eth0 ext eth0
@@ -186,6 +188,9 @@ docker_port_publishing() {
   for p in veth-c1 veth-c2; do n host ip link set $p master docker0 up; done
   n host ip link set eth0 up; n host ip link set docker0 up
   for c in c1 c2; do n $c ip route add default via 172.17.0.1; done
+}
+docker_port_publishing() {
+  docker_bridge
   docker_rules
 }
 # rx NODE IFACE: packets the interface has received.
