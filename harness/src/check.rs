@@ -100,7 +100,7 @@ pub fn check(
     o: &Observation,
     flows: Option<&[Flow]>,
     names: &Names,
-    frames: &[Frame],
+    (frames, probe): (&[Frame], Option<usize>),
 ) -> Checked {
     e.check(
         o,
@@ -109,6 +109,7 @@ pub fn check(
             names,
             flows,
             frames,
+            probe,
         },
     )
 }
@@ -122,7 +123,17 @@ pub fn check_all(plan: &Plan, observed: &Observed, all: &[Option<Vec<Flow>>]) ->
         .iter()
         .zip(&observed.observations)
         .zip(all)
-        .map(|((e, o), f)| check(plan, e, o, f.as_deref(), &names, &observed.frames))
+        .enumerate()
+        .map(|(k, ((e, o), f))| {
+            check(
+                plan,
+                e,
+                o,
+                f.as_deref(),
+                &names,
+                (&observed.frames, Some(k)),
+            )
+        })
         .collect();
     for (c, key) in checks.iter_mut().zip(&plan.keys) {
         c.key = key.clone();

@@ -565,7 +565,7 @@ fn run_variant(
             // It counts the whole run's frames: only the run's end can tell.
             return false;
         }
-        let c = crate::check::check(&plan, e, o, flows.as_deref(), &names, &[]);
+        let c = crate::check::check(&plan, e, o, flows.as_deref(), &names, (&[], None));
         if base.get(k).is_some_and(|b| *b != c.passed()) {
             changed = Some(k);
             return true;

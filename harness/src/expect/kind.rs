@@ -41,6 +41,10 @@ pub trait ExpectKind {
     /// worker keeps the frames captured between probes, and its captures open to the end.
     const ALL_FRAMES: bool = false;
 
+    /// Its packets are captured in a window of its own, though it names no one destination (a
+    /// matrix: each cell's packets, told apart by the kind itself).
+    const WINDOW: bool = false;
+
     /// It may be re-probed until it holds (`within`): false for what spans a step's actions.
     const WITHIN: bool = true;
     /// It runs across a step's actions (an outage stream): begun before them, observed after,
@@ -258,8 +262,11 @@ pub struct CheckCx<'a> {
     pub names: &'a Names,
     /// The packets the probe sent and caused, when it sends any and captures are on.
     pub flows: Option<&'a [Flow]>,
-    /// Every frame of the run, for kinds that count them ([`ExpectKind::ALL_FRAMES`]).
+    /// Every frame of the run, for kinds that count them ([`ExpectKind::ALL_FRAMES`]) and
+    /// kinds that read their own window's ([`ExpectKind::WINDOW`]).
     pub frames: &'a [crate::capture::Frame],
+    /// The expectation's index in the plan, when the frames are the run's.
+    pub probe: Option<usize>,
 }
 
 /// "ping c -> 198.51.100.7 from 10.2.0.2 (1472 bytes, DF)": an echo probe in the words of

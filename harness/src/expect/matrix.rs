@@ -2,7 +2,7 @@
 //! node, each column a target; each cell is probed as a single tcp, udp or ping expectation
 //! would be, and the report is the grid, expected against observed, wrong cells marked.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 use std::os::fd::OwnedFd;
 use std::time::{Duration, Instant};
@@ -15,6 +15,8 @@ use super::transport::{self, PortResult, Proto};
 use crate::base::diag::{Diagnostic, KeyPath};
 use crate::base::validate::{split_port, Validator};
 use crate::base::verdict::{CellRecord, Checked};
+use crate::capture::frame::Payload;
+use crate::capture::path::Probe;
 use crate::network::Network;
 use crate::probe::ping::PingOutcome;
 use crate::probe::ProbeError;
@@ -116,6 +118,10 @@ impl CellSeen {
 pub struct MatrixSeen {
     pub cells: Vec<CellSeen>,
     pub paced_ms: u64,
+    /// Each cell's own mark in the captures, in `cells` order: a port cell's client port, a
+    /// ping cell's ICMP id.
+    #[serde(default)]
+    pub marks: Vec<u16>,
 }
 
 /// At most this many cells are probed at once, each on a thread and a socket of its own.
@@ -187,7 +193,7 @@ fn probe_wave(
     ids: &[u16],
     net: &Network,
     timeout: Duration,
-) -> Vec<Result<CellSeen, ObserveError>> {
+) -> Vec<Result<(CellSeen, Option<u16>), ObserveError>> {
     std::thread::scope(|sc| {
         let handles: Vec<_> = wave
             .iter()
@@ -363,6 +369,7 @@ impl ExpectKind for Matrix {
     type Model = MatrixExpect;
     type Want = MatrixWant;
     type Seen = MatrixSeen;
+    const WINDOW: bool = true;
 
     fn within(m: &Self::Model) -> Option<&str> {
         m.within.as_deref()
@@ -454,6 +461,7 @@ impl ExpectKind for Matrix {
         // (or to any other try of the run) is taken for another's.
         let ids: Vec<u16> = w.cells.iter().map(|_| cx.pool_id()).collect();
         let mut seen: Vec<Option<CellSeen>> = vec![None; w.cells.len()];
+        let mut marks = ids.clone();
         let mut paced = Duration::ZERO;
         for (pause, wave) in waves(w, icmp_budget(cx.net.settings.baseline)) {
             if !pause.is_zero() {
@@ -464,12 +472,15 @@ impl ExpectKind for Matrix {
             }
             let got = probe_wave(w, k, &wave, &ns, &ids, cx.net, cx.timeout);
             for (i, r) in wave.into_iter().zip(got) {
-                seen[i] = Some(r?);
+                let (s, port) = r?;
+                seen[i] = Some(s);
+                marks[i] = port.unwrap_or(marks[i]);
             }
         }
         Ok(MatrixSeen {
             cells: seen.into_iter().flatten().collect(),
             paced_ms: paced.as_millis() as u64,
+            marks,
         })
     }
 
@@ -485,7 +496,15 @@ impl ExpectKind for Matrix {
                     to: w.cols[c.col].clone(),
                     want: c.want.text().to_string(),
                     got: got.map_or("not probed", |g| g.word().text()).to_string(),
-                    answer: got.map_or_else(String::new, |g| g.answer(w, c, cx)),
+                    answer: got.map_or_else(String::new, |g| {
+                        let mut a = g.answer(w, c, cx);
+                        let arrived =
+                            matches!(g.word(), Word::Port(PortResult::Open) | Word::Reply);
+                        if g.word() != c.want && !arrived {
+                            a.push_str(&cell_seen(w, seen, i, cx));
+                        }
+                        a
+                    }),
                     passed: got.is_some_and(|g| g.word() == c.want),
                 }
             })
@@ -518,7 +537,8 @@ impl ExpectKind for Matrix {
 }
 
 /// Probe of cell `c` (of matrix `k`), from its row's node (namespace `ns`), as a single
-/// expectation of its protocol would probe it; a ping with ICMP id `id`.
+/// expectation of its protocol would probe it; a ping with ICMP id `id`. A port cell's client
+/// port comes back with its answer.
 fn cell(
     w: &MatrixWant,
     c: &Cell,
@@ -527,7 +547,7 @@ fn cell(
     ns: &OwnedFd,
     node: &str,
     timeout: Duration,
-) -> Result<CellSeen, ObserveError> {
+) -> Result<(CellSeen, Option<u16>), ObserveError> {
     let fail = |source| ProbeError::Socket {
         node: node.to_string(),
         source,
@@ -537,13 +557,57 @@ fn cell(
         let mut s = crate::sandbox::open_in_netns(ns, || transport::open_client_on(proto, v6, 0))
             .map_err(fail)?;
         let seen = transport::probe(&mut s, proto, c.to, port, k, timeout).map_err(fail)?;
-        return Ok(CellSeen::Port(seen.outcome));
+        let local = s
+            .local_addr()
+            .ok()
+            .and_then(|a| a.as_socket())
+            .map(|a| a.port());
+        return Ok((CellSeen::Port(seen.outcome), local));
     }
     let mut s =
         crate::sandbox::open_in_netns(ns, || crate::probe::icmp::IcmpSocket::open(v6, true))
             .map_err(fail)?;
     let out = crate::probe::ping::ping(&mut s, node, c.to, id, &Default::default(), timeout)?;
-    Ok(CellSeen::Ping(out))
+    Ok((CellSeen::Ping(out), None))
+}
+
+/// Where wrong cell `i`'s request and answer were last seen, from the matrix's own capture
+/// window: its packets are those with its client port (or its ICMP id), whatever a NAT did to
+/// the addresses. Empty without captures.
+fn cell_seen(w: &MatrixWant, seen: &MatrixSeen, i: usize, cx: &CheckCx<'_>) -> String {
+    let (Some(k), Some(&mark)) = (cx.probe, seen.marks.get(i)) else {
+        return String::new();
+    };
+    let ours = |f: &&crate::capture::Frame| {
+        f.probe == k
+            && crate::capture::frame::parse(&f.data).is_some_and(|e| match e.payload {
+                Payload::Segment(s) => w.proto.is_some() && (s.sport == mark || s.dport == mark),
+                Payload::Icmp(m) => match (w.proto, m.transport, m.echo) {
+                    (Some(_), Some((_, a, b)), _) => a == mark || b == mark,
+                    (None, _, Some((id, _))) => id == mark,
+                    _ => false,
+                },
+                _ => false,
+            })
+    };
+    let frames: Vec<&crate::capture::Frame> = cx.frames.iter().filter(ours).collect();
+    if frames.is_empty() {
+        return String::new();
+    }
+    let topo = crate::capture::path::Topo::from_plan(cx.net);
+    let others = BTreeSet::new();
+    let probe = match w.proto {
+        Some(p) => Probe::Transport {
+            proto: p.number(),
+            crafted: None,
+        },
+        None => Probe::Echo {
+            id: mark,
+            others: &others,
+        },
+    };
+    let flows = crate::capture::path::flows(&topo, &frames, probe);
+    format!("; {}", super::flow::last_seen(cx.net, &flows, cx.names))
 }
 
 /// The grid, expected against observed: each wrong cell marked with what it got.

@@ -167,6 +167,13 @@ macro_rules! registry {
                 }
             }
 
+            /// Its packets are captured in a window of its own.
+            pub fn window(&self) -> bool {
+                match self {
+                    $(Expectation::$variant(_) => <$module::$kind as ExpectKind>::WINDOW,)*
+                }
+            }
+
             /// Every hop of its way may need a neighbour entry.
             pub fn every_hop(&self) -> bool {
                 match self {

@@ -243,7 +243,7 @@ fn run(plan: &Plan, t0: Instant) -> Result<(Observed, Option<Closing>), WorkerEr
         && plan
             .expectations
             .iter()
-            .any(|e| e.sends().is_some() || e.all_frames());
+            .any(|e| e.sends().is_some() || e.all_frames() || e.window());
     let (mut nodes, unsupported) = open_nodes(plan, &rt, capture, &mut ph)?;
     let states = rt.block_on(build(plan, &nodes))?;
     ph.mark("links");

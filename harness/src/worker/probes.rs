@@ -347,7 +347,7 @@ impl Judge {
             o,
             flows.as_deref(),
             &self.names,
-            &[],
+            (&[], None),
         )
         .passed()
     }
@@ -446,7 +446,7 @@ struct Env<'a> {
 impl Env<'_> {
     /// Whether `e`'s packets are captured: it sends some, and captures are on.
     fn captured(&self, e: &Expectation) -> bool {
-        self.capture && e.sends().is_some()
+        self.capture && (e.sends().is_some() || e.window())
     }
 
     /// What a kind's worker side sees.

@@ -8,7 +8,7 @@ command -v bird >/dev/null || { echo "FAIL bird is not installed (apt-get instal
 triangle
 mkdir -p /run/bird
 conf() { # conf ROUTER-ID STUB PTP: the scenario's bird.conf
-  printf 'router id %s;\nprotocol device {}\nprotocol kernel { scan time 1; ipv4 { export all; }; }\n' "$1"
+  printf 'router id %s;\nprotocol device { scan time 1; }\nprotocol kernel { scan time 1; ipv4 { export all; }; }\n' "$1"
   printf 'protocol ospf v2 {\n  tick 1;\n  area 0 {\n    %s\n' "$2"
   printf '    interface %s { type ptp; hello 1; dead 4; };\n  };\n}\n' "$3"
 }
