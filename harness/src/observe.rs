@@ -100,4 +100,7 @@ pub struct Timings {
     /// to the end of its last action (what runs across them started first), microseconds.
     #[serde(default)]
     pub step_us: Vec<u64>,
+    /// How many probes ended as soon as their negative verdict was certain (early verdicts).
+    #[serde(default)]
+    pub ended_early: usize,
 }

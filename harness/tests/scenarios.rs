@@ -878,6 +878,55 @@ fn runnable_scenarios() -> Vec<(PathBuf, scenario::Plan)> {
         .collect()
 }
 
+/// Every shipped scenario whose probes may end early (no daemons: those never do), run with
+/// early verdicts (the default) and without: the same verdicts and the same snapshot, or the
+/// first line that differs. A difference is run again, both ways alone, before it counts.
+fn early_verdicts_sound() -> Result<(), Failed> {
+    let all: Vec<_> = runnable_scenarios()
+        .into_iter()
+        .filter(|(_, plan)| plan.nodes.iter().all(|n| n.services.is_empty()))
+        .collect();
+    let run = |i: usize| -> Result<(Vec<(String, bool)>, String), String> {
+        let (path, plan) = &all[i / 2];
+        let plan = if i % 2 == 0 {
+            plan.clone()
+        } else {
+            let text = format!(
+                "extends = {:?}\n[settings]\nearly_verdicts = false\n",
+                path.display().to_string()
+            );
+            scenario::load_str(&text, Path::new("late.toml")).map_err(|e| e.to_string())?
+        };
+        let res = runner::run_plan(path, &plan, &worker()).map_err(|e| e.to_string())?;
+        Ok((verdicts(&res)?, render_observations(&plan, &res)))
+    };
+    let mut runs = runner::parallel(all.len() * 2, run);
+    let mut wrong = Vec::new();
+    for (k, (path, _)) in all.iter().enumerate() {
+        if runs[2 * k] != runs[2 * k + 1] {
+            runs[2 * k] = run(2 * k);
+            runs[2 * k + 1] = run(2 * k + 1);
+        }
+        match (&runs[2 * k], &runs[2 * k + 1]) {
+            (Ok(a), Ok(b)) if a == b => {}
+            (Ok((_, a)), Ok((_, b))) => {
+                let first = a.lines().zip(b.lines()).find(|(x, y)| x != y);
+                wrong.push(format!(
+                    "{}: early and late runs differ (twice, the second time alone): {first:?}",
+                    rel(path)
+                ));
+            }
+            (a, b) => wrong.push(format!(
+                "{}: {:?} / {:?}",
+                rel(path),
+                a.as_ref().err(),
+                b.as_ref().err()
+            )),
+        }
+    }
+    none_of(wrong)
+}
+
 /// Checks whose verdict differs between netconform's baseline and the kernel's defaults, and
 /// why: both are br_netfilter's `bridge-nf-call-iptables`, 1 by default where the module is
 /// loaded (as Docker loads it), which sends bridged frames through iptables' FORWARD chain.
@@ -911,6 +960,10 @@ const SEQUENCE_DEPENDENT: &[(&str, &str, &str)] = &[
 
 fn fidelity_trials() -> Vec<Trial> {
     vec![
+        Trial::test(
+            "meta::early_verdicts_change_no_verdict_or_snapshot",
+            early_verdicts_sound,
+        ),
         Trial::test(
             "meta::a_deadline_during_probes_keeps_what_ran_and_names_the_program",
             || {

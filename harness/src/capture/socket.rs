@@ -168,10 +168,9 @@ impl PacketSocket {
         Ok(())
     }
 
-    /// Waits until a frame can be read, or `timeout` passes; whether one can.
-    pub fn readable(&self, timeout: Duration) -> bool {
-        let mut fds = [PollFd::new(self.fd.as_fd(), PollFlags::POLLIN)];
-        matches!(ppoll(&mut fds, Some(TimeSpec::from_duration(timeout)), None), Ok(n) if n > 0)
+    /// The socket, to poll.
+    pub fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.fd.as_fd()
     }
 
     /// Reads every queued frame without waiting.

@@ -158,8 +158,13 @@ fn show_result(f: &Path, plan: &scenario::Plan, res: &ScenarioResult, opts: &Run
         }
     }
     if let ScenarioResult::Checked { timings, .. } = res {
+        let early = match timings.ended_early {
+            0 => String::new(),
+            1 => " (1 ended early)".to_string(),
+            n => format!(" ({n} ended early)"),
+        };
         println!(
-            "  time: sandbox {:.1} ms, build {:.1} ms, probes {:.1} ms",
+            "  time: sandbox {:.1} ms, build {:.1} ms, probes {:.1} ms{early}",
             timings.sandbox_us as f64 / 1000.0,
             timings.build_us as f64 / 1000.0,
             timings.probe_us as f64 / 1000.0

@@ -466,6 +466,10 @@ impl ExpectKind for Inject {
         }
     }
 
+    fn kernel_answers(w: &InjectWant) -> bool {
+        matches!(w.proto, 1 | 6 | 58)
+    }
+
     fn proto_word(w: &InjectWant) -> Option<&'static str> {
         match w.proto {
             6 => Some("tcp"),
@@ -786,8 +790,17 @@ fn wait_answer(sock: &mut crate::capture::socket::PacketSocket, c: &Craft, end: 
     let mut answered = false;
     while !answered {
         let now = Instant::now();
-        if now >= end || !sock.readable(end - now) {
+        if now >= end {
             return;
+        }
+        let wait = nix::poll::PollTimeout::try_from((end - now).as_millis().max(1) as i32)
+            .unwrap_or(nix::poll::PollTimeout::MAX);
+        // The worker's signal that no answer will come ends the wait as the timeout would.
+        match crate::probe::early::poll_or_cancel(sock.as_fd(), nix::poll::PollFlags::POLLIN, wait)
+        {
+            Ok((r, _)) if !r.is_empty() => {}
+            Err(nix::errno::Errno::EINTR) => continue,
+            _ => return,
         }
         sock.drain(|r| {
             if !r.outgoing && crate::capture::frame::parse(r.data).is_some_and(|e| answers(&e, c)) {

@@ -124,6 +124,13 @@ pub trait ExpectKind {
         u16::MAX
     }
 
+    /// Whether its answer, once the destination's node has its packet, comes from that node's
+    /// kernel at once (an echo reply, a SYN-ACK or a reset), never from a program (a UDP
+    /// listener's): early verdicts may then end it where the destination took the packet.
+    fn kernel_answers(_w: &Self::Want) -> bool {
+        false
+    }
+
     /// The transport protocol its report names (`tcp`, `udp`), for a port probe.
     fn proto_word(_w: &Self::Want) -> Option<&'static str> {
         None

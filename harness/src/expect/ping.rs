@@ -151,6 +151,10 @@ impl ExpectKind for Ping {
         ))
     }
 
+    fn kernel_answers(_w: &PingWant) -> bool {
+        true
+    }
+
     fn needs(w: &PingWant) -> Option<(usize, Need)> {
         Some((w.from, Need::Ping { v6: w.to.is_ipv6() }))
     }

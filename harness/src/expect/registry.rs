@@ -174,6 +174,13 @@ macro_rules! registry {
                 }
             }
 
+            /// Its answer comes from the destination's kernel at once (see [`ExpectKind::kernel_answers`]).
+            pub fn kernel_answers(&self) -> bool {
+                match self {
+                    $(Expectation::$variant(w) => <$module::$kind as ExpectKind>::kernel_answers(w),)*
+                }
+            }
+
             /// Every hop of its way may need a neighbour entry.
             pub fn every_hop(&self) -> bool {
                 match self {

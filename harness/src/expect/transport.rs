@@ -347,10 +347,9 @@ fn wait(fd: &impl AsFd, flags: PollFlags, deadline: Instant) -> io::Result<PollF
         }
         let ms = PollTimeout::try_from(left.as_millis().clamp(1, i32::MAX as u128) as i32)
             .unwrap_or(PollTimeout::MAX);
-        let mut fds = [PollFd::new(fd.as_fd(), flags)];
-        match poll(&mut fds, ms) {
-            Ok(0) => return Ok(PollFlags::empty()),
-            Ok(_) => return Ok(fds[0].revents().unwrap_or(PollFlags::empty())),
+        // The worker's signal that no answer will come ends the wait as the deadline would.
+        match crate::probe::early::poll_or_cancel(fd.as_fd(), flags, ms) {
+            Ok((r, _)) => return Ok(r),
             Err(nix::errno::Errno::EINTR) => continue,
             Err(e) => return Err(e.into()),
         }
@@ -914,6 +913,10 @@ macro_rules! port_kind {
 
             fn proto_word(w: &PortWant) -> Option<&'static str> {
                 Some(w.proto.name())
+            }
+
+            fn kernel_answers(w: &PortWant) -> bool {
+                w.proto == Proto::Tcp
             }
         }
     };

@@ -29,12 +29,19 @@ pub struct Timing {
     pub max_hops: u8,
     pub capture: bool,
     pub permanent_neighbors: bool,
+    /// A probe that will get no answer ends as soon as the captures make that certain.
+    #[serde(default = "yes")]
+    pub early_verdicts: bool,
     #[serde(default)]
     pub baseline: Baseline,
     #[serde(default = "default_max_processes")]
     pub max_processes: u64,
     #[serde(default = "default_max_memory_mb")]
     pub max_memory_mb: u64,
+}
+
+fn yes() -> bool {
+    true
 }
 
 fn default_max_processes() -> u64 {
@@ -54,6 +61,7 @@ impl Default for Timing {
             max_hops: 8,
             capture: true,
             permanent_neighbors: false,
+            early_verdicts: true,
             baseline: Default::default(),
             max_processes: default_max_processes(),
             max_memory_mb: default_max_memory_mb(),

@@ -7,7 +7,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::time::Instant;
 
-use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::poll::{PollFlags, PollTimeout};
 use nix::sys::socket::{
     self, AddressFamily, MsgFlags, SockFlag, SockProtocol, SockType, SockaddrStorage,
 };
@@ -178,18 +178,15 @@ impl IcmpSocket {
     /// `Ok(None)`: timeout; `Ok(Some(None))`: a packet that is not one we can read.
     fn recv_raw(&mut self, timeout_ms: i32) -> io::Result<Option<Option<Received>>> {
         let t = PollTimeout::try_from(timeout_ms).unwrap_or(PollTimeout::ZERO);
-        let mut fds = [PollFd::new(self.fd(), PollFlags::POLLIN)];
-        match poll(&mut fds, t) {
-            Ok(0) => return Ok(None),
-            Ok(_) => {}
+        let revents = match super::early::poll_or_cancel(self.fd(), PollFlags::POLLIN, t) {
+            Ok((r, false)) if !r.is_empty() => r,
+            // Nothing came, or the worker knows nothing will: time is up.
+            Ok(_) => return Ok(None),
             Err(nix::errno::Errno::EINTR) => return Ok(Some(None)),
             Err(e) => return Err(e.into()),
-        }
+        };
         let fd = self.fd.as_raw_fd();
-        if fds[0]
-            .revents()
-            .is_some_and(|r| r.contains(PollFlags::POLLERR))
-        {
+        if revents.contains(PollFlags::POLLERR) {
             // With IP(V6)_RECVERR, ICMP errors also land on the error queue, which keeps POLLERR
             // set until read. The same ICMP message arrives on the normal queue: discard these.
             loop {

@@ -1,6 +1,7 @@
 //! Probes: ping and traceroute with real packets from a node's own stack, and the kernel's route
 //! and neighbour tables read back over netlink.
 
+pub mod early;
 pub mod icmp;
 pub mod ping;
 pub mod traceroute;

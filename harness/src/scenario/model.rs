@@ -90,6 +90,10 @@ pub struct Settings {
     /// scale runs: the kernel's neighbour table is shared by the whole machine (1024 entries by
     /// default). Such scenarios do not test ARP resolution.
     pub permanent_neighbors: Option<bool>,
+    /// End a probe that will get no answer as soon as the captures make that certain (default
+    /// true): its packet was consumed where nothing will answer. Off, every such probe waits
+    /// `probe_timeout_ms`; verdicts and snapshots are the same either way (a trial checks it).
+    pub early_verdicts: Option<bool>,
     /// What every node starts from: `"netconform"` (the default: known, quiet settings whatever
     /// the host has, see the README) or `"kernel"` (the kernel's own documented defaults for
     /// every setting the usual baseline changes, never the host's values), for comparing the two

@@ -503,6 +503,7 @@ impl Validator {
             max_hops,
             capture,
             permanent_neighbors,
+            early_verdicts: s.early_verdicts.unwrap_or(d.early_verdicts),
             baseline: s.baseline.unwrap_or_default(),
             max_processes: ms(
                 "max_processes",

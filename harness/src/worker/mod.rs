@@ -3,6 +3,7 @@
 //! `probes` runs what needs more than one node at a time.
 
 mod build;
+mod early;
 mod probes;
 mod setup;
 mod steps;
@@ -289,6 +290,7 @@ fn run(plan: &Plan, t0: Instant) -> Result<(Observed, Option<Closing>), WorkerEr
         phases: ph.list,
         peak_rss_kib: peak_rss_kib(),
         step_us: probes.step_us.clone(),
+        ended_early: probes.ended_early,
     };
     Ok(observed(probes, timings, unsupported, &states))
 }

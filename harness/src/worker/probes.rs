@@ -90,6 +90,8 @@ pub(super) struct ProbeRun {
     pub step_failed: Option<StepFailed>,
     pub services: steps::Services,
     pub step_us: Vec<u64>,
+    /// How many probes ended early (see `super::early`).
+    pub ended_early: usize,
 }
 
 /// What a run of the probes carries from one expectation to the next.
@@ -114,6 +116,8 @@ struct Progress {
     phase: usize,
     /// Frames captured between probes are kept (for `[[expect.packets]]`), not dropped.
     keep_all: bool,
+    /// How many probes ended early (see `super::early`).
+    early: usize,
     /// How many of those were kept, and how many were not once [`MAX_KEPT_FRAMES`] were.
     kept: usize,
     not_kept: u64,
@@ -127,6 +131,28 @@ struct Progress {
 const MAX_KEPT_FRAMES: usize = 200_000;
 
 impl Progress {
+    fn new(n: usize, keep_all: bool, last_captured: Option<usize>) -> Self {
+        Progress {
+            observations: Vec::with_capacity(n),
+            frames: Vec::new(),
+            tried: Vec::with_capacity(n),
+            batched: None,
+            begun: Default::default(),
+            since: Instant::now(),
+            retry_id: 0,
+            current_retry: None,
+            last_captured,
+            step_us: Vec::new(),
+            phase: 0,
+            keep_all,
+            early: 0,
+            kept: 0,
+            not_kept: 0,
+            capture_drops: 0,
+            closing: None,
+        }
+    }
+
     /// Keeps `frames` captured between probes, up to [`MAX_KEPT_FRAMES`].
     fn keep(&mut self, frames: Vec<Frame>) {
         let room = MAX_KEPT_FRAMES.saturating_sub(self.kept);
@@ -159,6 +185,14 @@ pub(super) fn run_probes(
         .iter()
         .any(Option::is_some)
         .then(|| Judge::new(plan, states));
+    let topo = super::early::prepare(plan, capture)?;
+    let echo_ids = super::early::echo_ids(plan);
+    let watch = topo.as_ref().map(|topo| super::early::Watch {
+        plan,
+        topo,
+        states,
+        echo_ids: &echo_ids,
+    });
     let env = Env {
         plan,
         states,
@@ -167,29 +201,14 @@ pub(super) fn run_probes(
         deadline,
         capture,
         judge: judge.as_ref(),
+        early: watch.as_ref(),
     };
     let keep_all = capture && plan.expectations.iter().any(Expectation::all_frames);
-    let mut run = Progress {
-        observations: Vec::with_capacity(plan.expectations.len()),
-        frames: Vec::new(),
-        tried: Vec::with_capacity(plan.expectations.len()),
-        batched: None,
-        begun: Default::default(),
-        since: Instant::now(),
-        retry_id: 0,
-        current_retry: None,
-        // With every frame kept, the captures stay open to the end of the run.
-        last_captured: (!keep_all)
-            .then(|| plan.expectations.iter().rposition(|e| env.captured(e)))
-            .flatten(),
-        step_us: Vec::new(),
-        phase: 0,
-        keep_all,
-        kept: 0,
-        not_kept: 0,
-        capture_drops: 0,
-        closing: None,
-    };
+    // With every frame kept, the captures stay open to the end of the run.
+    let last_captured = (!keep_all)
+        .then(|| plan.expectations.iter().rposition(|e| env.captured(e)))
+        .flatten();
+    let mut run = Progress::new(plan.expectations.len(), keep_all, last_captured);
     let mut stopped = None;
     for p in 0..plan.phases() {
         run.phase = p;
@@ -221,6 +240,7 @@ pub(super) fn run_probes(
         step_failed,
         services,
         step_us: run.step_us,
+        ended_early: run.early,
     })
 }
 
@@ -386,8 +406,14 @@ fn observe_within(
                 }
             }
         }
-        let obs = observe(env, k, e, nodes, run)?;
         let mut mine = Vec::new();
+        let watch = env
+            .early
+            .filter(|_| captured && super::early::eligible(env.plan, k));
+        let obs = match watch {
+            Some(w) => observe_watched(env, w, k, nodes, run, &mut mine)?,
+            None => observe(env, k, e, nodes, run)?,
+        };
         if captured {
             collect(nodes, env.states, (k, run.phase), &mut mine);
         }
@@ -429,6 +455,33 @@ fn observe_within(
     }
 }
 
+/// Expectation `k` observed while a thread reads the captures, so that a certain negative
+/// verdict ends its wait early (see `super::early`); the frames read meanwhile go to `mine`.
+fn observe_watched(
+    env: Env<'_>,
+    w: &super::early::Watch<'_>,
+    k: usize,
+    nodes: &mut [Node],
+    run: &mut Progress,
+    mine: &mut Vec<Frame>,
+) -> Result<Observation, WorkerError> {
+    let e = &env.plan.expectations[k];
+    let caps: Vec<(usize, PacketSocket)> = nodes
+        .iter_mut()
+        .enumerate()
+        .filter_map(|(i, n)| n.cap.take().map(|c| (i, c)))
+        .collect();
+    let phase = run.phase;
+    let (obs, got, caps, cut) =
+        super::early::watched(w, (k, phase), caps, || observe(env, k, e, nodes, run));
+    for (i, c) in caps {
+        nodes[i].cap = Some(c);
+    }
+    mine.extend(got);
+    run.early += usize::from(cut);
+    obs
+}
+
 /// What every probe reads but does not change.
 #[derive(Clone, Copy)]
 struct Env<'a> {
@@ -441,6 +494,8 @@ struct Env<'a> {
     capture: bool,
     /// Checks tries of expectations with `within` (only when some have it).
     judge: Option<&'a Judge>,
+    /// Reads the captures while a probe waits, for early verdicts (when they are allowed).
+    early: Option<&'a super::early::Watch<'a>>,
 }
 
 impl Env<'_> {
