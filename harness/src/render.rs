@@ -243,6 +243,7 @@ pub(crate) fn sections(plan: &Plan, result: &ScenarioResult) -> Vec<Section> {
             .get(k)
             .and_then(Option::as_ref)
             .map(|fl| probe_body(plan, observed, &topo, &names, k, fl))
+            .or_else(|| cells_body(plan, observed, &topo, &names, k))
             .unwrap_or_default();
         let mark = if c.passed() { "ok" } else { "FAIL" };
         out.push(Section {
@@ -263,6 +264,47 @@ pub(crate) fn sections(plan: &Plan, result: &ScenarioResult) -> Vec<Section> {
     }
     out.extend(table_sections(plan, observed, &names, phase));
     out
+}
+
+/// A matrix's packets, cell by cell in its order (neighbour resolution, which cells share, is
+/// no cell's): the text and the records; `None` for a probe without cells.
+fn cells_body(
+    plan: &Plan,
+    observed: &crate::observe::Observed,
+    topo: &Topo,
+    names: &Names,
+    k: usize,
+) -> Option<(String, Vec<FlowRecord>)> {
+    let e = plan.expectations.get(k)?;
+    let o = observed.observations.get(k)?;
+    let frames: Vec<&crate::capture::Frame> =
+        observed.frames.iter().filter(|f| f.probe == k).collect();
+    let cells = e.cells(o, &frames, topo);
+    if cells.is_empty() {
+        return None;
+    }
+    let (mut body, mut records) = (String::new(), Vec::new());
+    for c in cells {
+        let _ = writeln!(body, "  cell {}", c.label);
+        if c.flows.is_empty() {
+            let _ = writeln!(body, "  no packet was seen on any interface");
+        }
+        let mut fl: Vec<&Flow> = c.flows.iter().collect();
+        fl.sort_by_cached_key(|f| flow_order(&f.kind, names));
+        for f in fl {
+            let r = render_flow(
+                &mut body,
+                plan,
+                topo,
+                names,
+                f,
+                e.proto_word(),
+                Some(c.sent),
+            );
+            records.push(r);
+        }
+    }
+    Some((body, records))
 }
 
 /// Probe `k`'s packets, flow by flow: the text and the records.

@@ -428,7 +428,23 @@ fn what(plan: &Plan, w: &ExecWant) -> String {
 /// A program's output as a report quotes it: line ends as lines, every other control character
 /// (a lone `\r`, a terminal escape) escaped, so that what a program prints cannot redraw or
 /// recolour the report around it.
+/// The last `n` characters of `s`, from a line's start where one is near.
+fn tail(s: &str, n: usize) -> &str {
+    let count = s.chars().count();
+    if count <= n {
+        return s;
+    }
+    let at = s.char_indices().nth(count - n).map_or(0, |(i, _)| i);
+    let rest = &s[at..];
+    rest.find('\n').map_or(rest, |i| &rest[i + 1..])
+}
+
 fn shown(s: &str) -> String {
+    shown_at_most(s, 400)
+}
+
+/// `s` made safe to print, quoted, cut after `most` characters.
+fn shown_at_most(s: &str, most: usize) -> String {
     let s: String = s
         .replace("\r\n", "\n")
         .chars()
@@ -443,8 +459,8 @@ fn shown(s: &str) -> String {
     let t = s.trim_end();
     if t.is_empty() {
         "nothing".into()
-    } else if t.chars().count() > 400 {
-        format!("`{}…`", t.chars().take(400).collect::<String>())
+    } else if t.chars().count() > most {
+        format!("`{}…`", t.chars().take(most).collect::<String>())
     } else {
         format!("`{t}`")
     }
@@ -513,9 +529,13 @@ pub fn service_notes(plan: &Plan, logs: &[ServiceLog]) -> Vec<String> {
                 l.run.join(" "),
                 plan.node_name(l.node)
             );
+            // What a daemon wrote last is what tells why the network was not as expected.
             for (name, s) in [("stdout", &l.stdout), ("stderr", &l.stderr)] {
                 if !s.trim().is_empty() {
-                    n.push_str(&format!("; {name}: {}", shown(s)));
+                    n.push_str(&format!(
+                        "; {name}: {}",
+                        shown_at_most(tail(s, 16000), 16000)
+                    ));
                 }
             }
             n

@@ -131,6 +131,17 @@ pub trait ExpectKind {
         false
     }
 
+    /// A probe of many cells (a matrix): each cell's packets among the frames of its capture
+    /// window, in words for reports.
+    fn cells(
+        _w: &Self::Want,
+        _seen: &Self::Seen,
+        _frames: &[&crate::capture::Frame],
+        _topo: &crate::capture::path::Topo,
+    ) -> Vec<CellFlows> {
+        Vec::new()
+    }
+
     /// The transport protocol its report names (`tcp`, `udp`), for a port probe.
     fn proto_word(_w: &Self::Want) -> Option<&'static str> {
         None
@@ -140,6 +151,14 @@ pub trait ExpectKind {
     fn programs(_w: &Self::Want) -> Vec<String> {
         Vec::new()
     }
+}
+
+/// One cell's packets (see [`ExpectKind::cells`]): its words (`a1 -> a2:80`), where it was sent
+/// from and to, and its flows.
+pub struct CellFlows {
+    pub label: String,
+    pub sent: (usize, Endpoint),
+    pub flows: Vec<Flow>,
 }
 
 /// What the checks before any step are called, in reports and `during`.

@@ -16,7 +16,7 @@ use crate::base::diag::{Diagnostic, KeyPath};
 use crate::base::validate::{split_port, Validator};
 use crate::base::verdict::{CellRecord, Checked};
 use crate::capture::frame::Payload;
-use crate::capture::path::Probe;
+use crate::capture::path::{Flow, Probe, Topo};
 use crate::network::Network;
 use crate::probe::ping::PingOutcome;
 use crate::probe::ProbeError;
@@ -202,7 +202,7 @@ fn probe_wave(
                 let node = net.node_name(c.from).to_string();
                 let fd = &ns[&c.from];
                 let id = ids[i];
-                sc.spawn(move || cell(w, c, k, id, fd, &node, timeout))
+                sc.spawn(move || cell(w, c, (k, i), id, fd, &node, timeout))
             })
             .collect();
         handles
@@ -440,6 +440,33 @@ impl ExpectKind for Matrix {
         )
     }
 
+    fn proto_word(w: &MatrixWant) -> Option<&'static str> {
+        w.proto.map(Proto::name)
+    }
+
+    fn cells(
+        w: &MatrixWant,
+        seen: &MatrixSeen,
+        frames: &[&crate::capture::Frame],
+        topo: &Topo,
+    ) -> Vec<super::kind::CellFlows> {
+        w.cells
+            .iter()
+            .enumerate()
+            .map(|(i, c)| super::kind::CellFlows {
+                label: format!("{} -> {}", w.rows[c.row], w.cols[c.col]),
+                sent: (
+                    c.from,
+                    crate::capture::path::Endpoint {
+                        ip: c.to,
+                        port: c.port,
+                    },
+                ),
+                flows: cell_flows(w, seen, i, frames, topo),
+            })
+            .collect()
+    }
+
     fn observe(w: &MatrixWant, k: usize, cx: &mut ProbeCx<'_>) -> Result<MatrixSeen, ObserveError> {
         // Each source's namespace, once (a handle of its own, so that cells may share it).
         let mut ns: BTreeMap<usize, OwnedFd> = BTreeMap::new();
@@ -536,13 +563,19 @@ impl ExpectKind for Matrix {
     }
 }
 
+/// The client port of cell `i` of matrix `k`: below Linux's default ephemeral range
+/// (32768..=60999) and below the single probes' ports (61000 and up), fixed.
+fn cell_port(k: usize, i: usize) -> u16 {
+    20000 + ((k * 256 + i) % 12768) as u16
+}
+
 /// Probe of cell `c` (of matrix `k`), from its row's node (namespace `ns`), as a single
 /// expectation of its protocol would probe it; a ping with ICMP id `id`. A port cell's client
 /// port comes back with its answer.
 fn cell(
     w: &MatrixWant,
     c: &Cell,
-    k: usize,
+    (k, i): (usize, usize),
     id: u16,
     ns: &OwnedFd,
     node: &str,
@@ -554,8 +587,13 @@ fn cell(
     };
     let v6 = c.to.is_ipv6();
     if let (Some(proto), Some(port)) = (w.proto, c.port) {
-        let mut s = crate::sandbox::open_in_netns(ns, || transport::open_client_on(proto, v6, 0))
-            .map_err(fail)?;
+        // A fixed client port, so that reports and snapshots never vary; any free one if a
+        // program of the node holds it.
+        let open = || {
+            transport::open_client_on(proto, v6, cell_port(k, i))
+                .or_else(|_| transport::open_client_on(proto, v6, 0))
+        };
+        let mut s = crate::sandbox::open_in_netns(ns, open).map_err(fail)?;
         let seen = transport::probe(&mut s, proto, c.to, port, k, timeout).map_err(fail)?;
         let local = s
             .local_addr()
@@ -571,30 +609,31 @@ fn cell(
     Ok((CellSeen::Ping(out), None))
 }
 
-/// Where wrong cell `i`'s request and answer were last seen, from the matrix's own capture
-/// window: its packets are those with its client port (or its ICMP id), whatever a NAT did to
-/// the addresses. Empty without captures.
-fn cell_seen(w: &MatrixWant, seen: &MatrixSeen, i: usize, cx: &CheckCx<'_>) -> String {
-    let (Some(k), Some(&mark)) = (cx.probe, seen.marks.get(i)) else {
-        return String::new();
+/// Cell `i`'s packets among `frames` (the matrix's own capture window): those with its client
+/// port (or its ICMP id), whatever a NAT did to the addresses; neighbour resolution, which cells
+/// share, is no cell's.
+pub(crate) fn cell_flows(
+    w: &MatrixWant,
+    seen: &MatrixSeen,
+    i: usize,
+    frames: &[&crate::capture::Frame],
+    topo: &Topo,
+) -> Vec<Flow> {
+    let Some(&mark) = seen.marks.get(i) else {
+        return Vec::new();
     };
-    let ours = |f: &&crate::capture::Frame| {
-        f.probe == k
-            && crate::capture::frame::parse(&f.data).is_some_and(|e| match e.payload {
-                Payload::Segment(s) => w.proto.is_some() && (s.sport == mark || s.dport == mark),
-                Payload::Icmp(m) => match (w.proto, m.transport, m.echo) {
-                    (Some(_), Some((_, a, b)), _) => a == mark || b == mark,
-                    (None, _, Some((id, _))) => id == mark,
-                    _ => false,
-                },
+    let ours = |f: &&&crate::capture::Frame| {
+        crate::capture::frame::parse(&f.data).is_some_and(|e| match e.payload {
+            Payload::Segment(s) => w.proto.is_some() && (s.sport == mark || s.dport == mark),
+            Payload::Icmp(m) => match (w.proto, m.transport, m.echo) {
+                (Some(_), Some((_, a, b)), _) => a == mark || b == mark,
+                (None, _, Some((id, _))) => id == mark,
                 _ => false,
-            })
+            },
+            _ => false,
+        })
     };
-    let frames: Vec<&crate::capture::Frame> = cx.frames.iter().filter(ours).collect();
-    if frames.is_empty() {
-        return String::new();
-    }
-    let topo = crate::capture::path::Topo::from_plan(cx.net);
+    let mine: Vec<&crate::capture::Frame> = frames.iter().filter(ours).copied().collect();
     let others = BTreeSet::new();
     let probe = match w.proto {
         Some(p) => Probe::Transport {
@@ -606,7 +645,21 @@ fn cell_seen(w: &MatrixWant, seen: &MatrixSeen, i: usize, cx: &CheckCx<'_>) -> S
             others: &others,
         },
     };
-    let flows = crate::capture::path::flows(&topo, &frames, probe);
+    crate::capture::path::flows(topo, &mine, probe)
+}
+
+/// Where wrong cell `i`'s request and answer were last seen, from the matrix's own capture
+/// window. Empty without captures.
+fn cell_seen(w: &MatrixWant, seen: &MatrixSeen, i: usize, cx: &CheckCx<'_>) -> String {
+    let Some(k) = cx.probe else {
+        return String::new();
+    };
+    let frames: Vec<&crate::capture::Frame> = cx.frames.iter().filter(|f| f.probe == k).collect();
+    let topo = Topo::from_plan(cx.net);
+    let flows = cell_flows(w, seen, i, &frames, &topo);
+    if flows.is_empty() {
+        return String::new();
+    }
     format!("; {}", super::flow::last_seen(cx.net, &flows, cx.names))
 }
 

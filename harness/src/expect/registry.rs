@@ -256,6 +256,22 @@ macro_rules! registry {
                 }
             }
 
+            /// Each cell's packets, for a probe of many cells (see [`ExpectKind::cells`]).
+            pub fn cells(
+                &self,
+                o: &Observation,
+                frames: &[&crate::capture::Frame],
+                topo: &crate::capture::path::Topo,
+            ) -> Vec<super::kind::CellFlows> {
+                match (self, o) {
+                    $((Expectation::$variant(w), Observation::$variant(seen)) => {
+                        <$module::$kind as ExpectKind>::cells(w, seen, frames, topo)
+                    })*
+                    #[allow(unreachable_patterns)]
+                    _ => Vec::new(),
+                }
+            }
+
             /// The transport protocol its report names, for a port probe.
             pub fn proto_word(&self) -> Option<&'static str> {
                 match self {
