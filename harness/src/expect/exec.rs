@@ -294,9 +294,11 @@ fn drain(
                 break;
             }
             let mut v = into.lock().unwrap_or_else(|e| e.into_inner());
-            // Keep the first 64 KiB: enough to show why it failed.
-            let room = (64 * 1024usize).saturating_sub(v.len());
-            v.extend_from_slice(&buf[..n.min(room)]);
+            // Keep the last 64 KiB: a daemon's latest lines tell why the network was not as
+            // expected when the check failed.
+            v.extend_from_slice(&buf[..n]);
+            let over = v.len().saturating_sub(64 * 1024);
+            v.drain(..over);
         }
     })
 }

@@ -142,6 +142,12 @@ pub trait ExpectKind {
         Vec::new()
     }
 
+    /// For a probe of many port cells (a TCP or UDP matrix) that probe `k` sends: each cell's
+    /// protocol, client port and destination, known before it runs (for early verdicts).
+    fn cell_marks(_w: &Self::Want, _k: usize) -> Vec<CellMark> {
+        Vec::new()
+    }
+
     /// The transport protocol its report names (`tcp`, `udp`), for a port probe.
     fn proto_word(_w: &Self::Want) -> Option<&'static str> {
         None
@@ -159,6 +165,15 @@ pub struct CellFlows {
     pub label: String,
     pub sent: (usize, Endpoint),
     pub flows: Vec<Flow>,
+}
+
+/// A port cell as the captures know it (see [`ExpectKind::cell_marks`]).
+#[derive(Debug, Clone, Copy)]
+pub struct CellMark {
+    /// 6 (TCP) or 17 (UDP).
+    pub proto: u8,
+    pub port: u16,
+    pub dst: IpAddr,
 }
 
 /// What the checks before any step are called, in reports and `during`.

@@ -440,6 +440,21 @@ impl ExpectKind for Matrix {
         )
     }
 
+    fn cell_marks(w: &MatrixWant, k: usize) -> Vec<super::kind::CellMark> {
+        let Some(proto) = w.proto else {
+            return Vec::new();
+        };
+        w.cells
+            .iter()
+            .enumerate()
+            .map(|(i, c)| super::kind::CellMark {
+                proto: proto.number(),
+                port: cell_port(k, i),
+                dst: c.to,
+            })
+            .collect()
+    }
+
     fn proto_word(w: &MatrixWant) -> Option<&'static str> {
         w.proto.map(Proto::name)
     }

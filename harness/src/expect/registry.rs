@@ -272,6 +272,13 @@ macro_rules! registry {
                 }
             }
 
+            /// Each port cell's protocol, client port and destination (see [`ExpectKind::cell_marks`]).
+            pub fn cell_marks(&self, k: usize) -> Vec<super::kind::CellMark> {
+                match self {
+                    $(Expectation::$variant(w) => <$module::$kind as ExpectKind>::cell_marks(w, k),)*
+                }
+            }
+
             /// The transport protocol its report names, for a port probe.
             pub fn proto_word(&self) -> Option<&'static str> {
                 match self {

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use nix::poll::{ppoll, PollFd, PollFlags};
 use nix::sys::time::TimeSpec;
 
-use crate::capture::path::{flows, FlowKind, Topo};
+use crate::capture::path::{flows, FlowKind, Step, Topo};
 use crate::capture::socket::PacketSocket;
 use crate::capture::Frame;
 use crate::scenario::plan::Plan;
@@ -66,7 +66,7 @@ pub(super) fn echo_ids(plan: &Plan) -> BTreeSet<u16> {
 }
 
 /// Whether probe `k` may end early: one packet to one unicast destination (a ping, a port probe,
-/// an injected packet), not re-probed (`within`).
+/// an injected packet), or a TCP or UDP matrix, not re-probed (`within`).
 pub(super) fn eligible(plan: &Plan, k: usize) -> bool {
     let e = &plan.expectations[k];
     let unicast = e.sends().is_some_and(|(_, to)| {
@@ -74,7 +74,10 @@ pub(super) fn eligible(plan: &Plan, k: usize) -> bool {
             && !crate::base::net::is_link_local(to.ip)
             && to.ip != std::net::IpAddr::V4(std::net::Ipv4Addr::BROADCAST)
     });
-    unicast && !e.every_hop() && !e.window() && plan.within_of(k).is_none()
+    // A port matrix's cells, each on its own client port, wait together: ended once none of them
+    // can be answered any more.
+    let cells = e.window() && !e.cell_marks(k).is_empty();
+    (unicast || cells) && !e.every_hop() && (cells || !e.window()) && plan.within_of(k).is_none()
 }
 
 /// What the watching thread reads: the plan, its topology and the nodes' links.
@@ -168,19 +171,58 @@ fn now_ns() -> u64 {
         .map_or(0, |d| d.as_nanos() as u64)
 }
 
-/// Whether probe `k`'s packets so far show that no answer will come.
+/// Whether probe `k`'s packets so far show that no answer will come (for a matrix: to none of
+/// its cells still waiting).
 fn certain(w: &Watch<'_>, k: usize, frames: &[Frame]) -> bool {
     let e = &w.plan.expectations[k];
     let refs: Vec<&Frame> = frames.iter().collect();
     let fl = flows(w.topo, &refs, e.traced(k, w.echo_ids));
-    // An answer or an error: the probe hears it itself.
-    if fl
-        .iter()
-        .any(|f| f.kind.is_answer() || matches!(f.kind, FlowKind::IcmpError { .. }))
-    {
+    // A neighbour resolution under way ends in an answer, or in an error once it fails.
+    if resolving(&fl) {
         return false;
     }
-    // A neighbour resolution under way ends in an answer, or in an error once it fails.
+    let marks = e.cell_marks(k);
+    if marks.is_empty() {
+        let dst = e.sends().map(|(_, to)| to.ip);
+        return !answered(&fl) && consumed(w, &fl, dst, e.kernel_answers());
+    }
+    // Every cell answered already, or certain not to be.
+    marks.iter().all(|m| {
+        let mine: Vec<&Frame> = refs
+            .iter()
+            .copied()
+            .filter(|f| carries_port(f, m.proto, m.port))
+            .collect();
+        let probe = crate::capture::path::Probe::Transport {
+            proto: m.proto,
+            crafted: None,
+        };
+        let fl = flows(w.topo, &mine, probe);
+        // An open TCP cell reads what the listener says first: done once the listener closed.
+        let open = fl
+            .iter()
+            .any(|f| matches!(f.kind, FlowKind::Transport { step: Step::SynAck }));
+        let finished = !open || mine.iter().any(|f| closes_towards(f, m.port));
+        (answered(&fl) && finished) || consumed(w, &fl, Some(m.dst), m.proto == 6)
+    })
+}
+
+/// A TCP segment to client port `port` with FIN set: the server closed the connection.
+fn closes_towards(f: &Frame, port: u16) -> bool {
+    crate::capture::frame::parse(&f.data).is_some_and(|e| {
+        matches!(e.payload, crate::capture::frame::Payload::Segment(s)
+            if s.proto == 6 && s.dport == port && s.flags & 0x01 != 0)
+    })
+}
+
+/// An answer or an ICMP error about the probe: the probe hears it itself.
+fn answered(fl: &[crate::capture::path::Flow]) -> bool {
+    fl.iter()
+        .any(|f| f.kind.is_answer() || matches!(f.kind, FlowKind::IcmpError { .. }))
+}
+
+/// A neighbour asked about and not (yet) answered.
+fn resolving(fl: &[crate::capture::path::Flow]) -> bool {
     let asked: BTreeSet<_> = fl
         .iter()
         .filter_map(|f| match f.kind {
@@ -195,19 +237,36 @@ fn certain(w: &Watch<'_>, k: usize, frames: &[Frame]) -> bool {
             _ => None,
         })
         .collect();
-    if !asked.is_subset(&told) {
-        return false;
-    }
+    !asked.is_subset(&told)
+}
+
+/// A TCP segment or UDP datagram from or to `port`, or an ICMP error quoting one.
+fn carries_port(f: &Frame, proto: u8, port: u16) -> bool {
+    use crate::capture::frame::Payload;
+    crate::capture::frame::parse(&f.data).is_some_and(|e| match e.payload {
+        Payload::Segment(s) => s.proto == proto && (s.sport == port || s.dport == port),
+        Payload::Icmp(i) => i
+            .transport
+            .is_some_and(|(p, a, b)| p == proto && (a == port || b == port)),
+        _ => false,
+    })
+}
+
+/// Whether the request was consumed where it came in, nothing of it still on its way. At the
+/// node owning its destination (`dst` as sent, or as a NAT rewrote it) only when that node's
+/// kernel would have answered at once (`kernel`: an echo, a SYN): a program there (a UDP
+/// listener) may still answer later.
+fn consumed(
+    w: &Watch<'_>,
+    fl: &[crate::capture::path::Flow],
+    dst: Option<std::net::IpAddr>,
+    kernel: bool,
+) -> bool {
     let Some(req) = fl.iter().find(|f| f.kind.is_request()) else {
         return false;
     };
     let deepest = req.hops.iter().map(|h| h.depth).max().unwrap_or(0);
     let ends: Vec<_> = req.hops.iter().filter(|h| h.depth == deepest).collect();
-    let dst = e.sends().map(|(_, to)| to.ip);
-    // Consumed where it came in. At the node owning its destination (as sent, or as a NAT
-    // rewrote it) only when that node's kernel would have answered at once (an echo, a SYN):
-    // a program there (a UDP listener) may still answer later.
-    let kernel = e.kernel_answers();
     !ends.is_empty()
         && ends.iter().all(|h| {
             let owns = |ip| w.plan.owner_of(ip).is_some_and(|(n, _)| n == h.at.node);
