@@ -142,9 +142,10 @@ pub trait ExpectKind {
         Vec::new()
     }
 
-    /// For a probe of many port cells (a TCP or UDP matrix) that probe `k` sends: each cell's
-    /// protocol, client port and destination, known before it runs (for early verdicts).
-    fn cell_marks(_w: &Self::Want, _k: usize) -> Vec<CellMark> {
+    /// For a probe of many cells (a matrix) that probe `k` sends: each cell's protocol, mark
+    /// and destination, known before it runs (for early verdicts); `pool` is the last ICMP id
+    /// taken from the run's pool before it ([`ProbeCx::pool_id`]).
+    fn cell_marks(_w: &Self::Want, _k: usize, _pool: u16) -> Vec<CellMark> {
         Vec::new()
     }
 
@@ -167,11 +168,12 @@ pub struct CellFlows {
     pub flows: Vec<Flow>,
 }
 
-/// A port cell as the captures know it (see [`ExpectKind::cell_marks`]).
+/// A cell as the captures know it (see [`ExpectKind::cell_marks`]).
 #[derive(Debug, Clone, Copy)]
 pub struct CellMark {
-    /// 6 (TCP) or 17 (UDP).
+    /// 6 (TCP), 17 (UDP), or 1 and 58 (an echo of either family).
     pub proto: u8,
+    /// The client port of a TCP or UDP cell, the ICMP id of an echo.
     pub port: u16,
     pub dst: IpAddr,
 }

@@ -440,17 +440,23 @@ impl ExpectKind for Matrix {
         )
     }
 
-    fn cell_marks(w: &MatrixWant, k: usize) -> Vec<super::kind::CellMark> {
-        let Some(proto) = w.proto else {
-            return Vec::new();
-        };
+    fn cell_marks(w: &MatrixWant, k: usize, pool: u16) -> Vec<super::kind::CellMark> {
+        // A ping cell's id is the pool's next, in cell order, as `observe` takes them.
+        let mut id = pool;
         w.cells
             .iter()
             .enumerate()
-            .map(|(i, c)| super::kind::CellMark {
-                proto: proto.number(),
-                port: cell_port(k, i),
-                dst: c.to,
+            .map(|(i, c)| {
+                id = crate::base::icmp::next_pool_id(id);
+                let (proto, port) = match w.proto {
+                    Some(p) => (p.number(), cell_port(k, i)),
+                    None => (if c.to.is_ipv6() { 58 } else { 1 }, id),
+                };
+                super::kind::CellMark {
+                    proto,
+                    port,
+                    dst: c.to,
+                }
             })
             .collect()
     }

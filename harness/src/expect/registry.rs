@@ -272,10 +272,10 @@ macro_rules! registry {
                 }
             }
 
-            /// Each port cell's protocol, client port and destination (see [`ExpectKind::cell_marks`]).
-            pub fn cell_marks(&self, k: usize) -> Vec<super::kind::CellMark> {
+            /// Each cell's protocol, mark and destination (see [`ExpectKind::cell_marks`]).
+            pub fn cell_marks(&self, k: usize, pool: u16) -> Vec<super::kind::CellMark> {
                 match self {
-                    $(Expectation::$variant(w) => <$module::$kind as ExpectKind>::cell_marks(w, k),)*
+                    $(Expectation::$variant(w) => <$module::$kind as ExpectKind>::cell_marks(w, k, pool),)*
                 }
             }
 

@@ -66,7 +66,7 @@ pub(super) fn echo_ids(plan: &Plan) -> BTreeSet<u16> {
 }
 
 /// Whether probe `k` may end early: one packet to one unicast destination (a ping, a port probe,
-/// an injected packet), or a TCP or UDP matrix, not re-probed (`within`).
+/// an injected packet), or a matrix, not re-probed (`within`).
 pub(super) fn eligible(plan: &Plan, k: usize) -> bool {
     let e = &plan.expectations[k];
     let unicast = e.sends().is_some_and(|(_, to)| {
@@ -74,9 +74,9 @@ pub(super) fn eligible(plan: &Plan, k: usize) -> bool {
             && !crate::base::net::is_link_local(to.ip)
             && to.ip != std::net::IpAddr::V4(std::net::Ipv4Addr::BROADCAST)
     });
-    // A port matrix's cells, each on its own client port, wait together: ended once none of them
-    // can be answered any more.
-    let cells = e.window() && !e.cell_marks(k).is_empty();
+    // A matrix's cells, each with a mark of its own (a client port, an ICMP id), wait together:
+    // ended once none of them can be answered any more.
+    let cells = e.window() && !e.cell_marks(k, 0).is_empty();
     (unicast || cells) && !e.every_hop() && (cells || !e.window()) && plan.within_of(k).is_none()
 }
 
@@ -89,18 +89,18 @@ pub(super) struct Watch<'a> {
     pub echo_ids: &'a BTreeSet<u16>,
 }
 
-/// Runs `probe` (probe `k` of phase `phase`) while a thread reads the capture sockets `caps`
-/// (node index, socket); its result, the frames read meanwhile, the sockets back, and whether
-/// its wait was cut short.
+/// Runs `probe` (probe `k` of phase `phase`; `pool`, the last ICMP id of the run's pool before
+/// it) while a thread reads the capture sockets `caps` (node index, socket); its result, the
+/// frames read meanwhile, the sockets back, and whether its wait was cut short.
 pub(super) fn watched<T>(
     w: &Watch<'_>,
-    (k, phase): (usize, usize),
+    (k, phase, pool): (usize, usize, u16),
     caps: Vec<(usize, PacketSocket)>,
     probe: impl FnOnce() -> T,
 ) -> (T, Vec<Frame>, Vec<(usize, PacketSocket)>, bool) {
     let stop = AtomicBool::new(false);
     let (out, (frames, caps, cut)) = std::thread::scope(|sc| {
-        let watcher = sc.spawn(|| watch(w, (k, phase), caps, &stop));
+        let watcher = sc.spawn(|| watch(w, (k, phase, pool), caps, &stop));
         let out = probe();
         stop.store(true, Ordering::Relaxed);
         let back = watcher.join().expect("the capture watcher does not panic");
@@ -114,7 +114,7 @@ pub(super) fn watched<T>(
 /// negative answer is certain.
 fn watch(
     w: &Watch<'_>,
-    (k, phase): (usize, usize),
+    (k, phase, pool): (usize, usize, u16),
     mut caps: Vec<(usize, PacketSocket)>,
     stop: &AtomicBool,
 ) -> (Vec<Frame>, Vec<(usize, PacketSocket)>, bool) {
@@ -155,7 +155,7 @@ fn watch(
         let quiet = now - last >= QUIET && now - start >= AT_LEAST;
         if !cut && quiet && frames.len() != judged {
             judged = frames.len();
-            if certain(w, k, &frames) {
+            if certain(w, (k, pool), &frames) {
                 crate::probe::early::signal();
                 cut = true;
             }
@@ -173,7 +173,7 @@ fn now_ns() -> u64 {
 
 /// Whether probe `k`'s packets so far show that no answer will come (for a matrix: to none of
 /// its cells still waiting).
-fn certain(w: &Watch<'_>, k: usize, frames: &[Frame]) -> bool {
+fn certain(w: &Watch<'_>, (k, pool): (usize, u16), frames: &[Frame]) -> bool {
     let e = &w.plan.expectations[k];
     let refs: Vec<&Frame> = frames.iter().collect();
     let fl = flows(w.topo, &refs, e.traced(k, w.echo_ids));
@@ -181,7 +181,7 @@ fn certain(w: &Watch<'_>, k: usize, frames: &[Frame]) -> bool {
     if resolving(&fl) {
         return false;
     }
-    let marks = e.cell_marks(k);
+    let marks = e.cell_marks(k, pool);
     if marks.is_empty() {
         let dst = e.sends().map(|(_, to)| to.ip);
         return !answered(&fl) && consumed(w, &fl, dst, e.kernel_answers());
@@ -191,11 +191,18 @@ fn certain(w: &Watch<'_>, k: usize, frames: &[Frame]) -> bool {
         let mine: Vec<&Frame> = refs
             .iter()
             .copied()
-            .filter(|f| carries_port(f, m.proto, m.port))
+            .filter(|f| carries(f, m.proto, m.port))
             .collect();
-        let probe = crate::capture::path::Probe::Transport {
-            proto: m.proto,
-            crafted: None,
+        let none = BTreeSet::new();
+        let probe = match m.proto {
+            1 | 58 => crate::capture::path::Probe::Echo {
+                id: m.port,
+                others: &none,
+            },
+            proto => crate::capture::path::Probe::Transport {
+                proto,
+                crafted: None,
+            },
         };
         let fl = flows(w.topo, &mine, probe);
         // An open TCP cell reads what the listener says first: done once the listener closed.
@@ -203,7 +210,9 @@ fn certain(w: &Watch<'_>, k: usize, frames: &[Frame]) -> bool {
             .iter()
             .any(|f| matches!(f.kind, FlowKind::Transport { step: Step::SynAck }));
         let finished = !open || mine.iter().any(|f| closes_towards(f, m.port));
-        (answered(&fl) && finished) || consumed(w, &fl, Some(m.dst), m.proto == 6)
+        // An echo or a SYN is answered by the destination's kernel at once; a datagram maybe
+        // by a program.
+        (answered(&fl) && finished) || consumed(w, &fl, Some(m.dst), m.proto != 17)
     })
 }
 
@@ -240,14 +249,17 @@ fn resolving(fl: &[crate::capture::path::Flow]) -> bool {
     !asked.is_subset(&told)
 }
 
-/// A TCP segment or UDP datagram from or to `port`, or an ICMP error quoting one.
-fn carries_port(f: &Frame, proto: u8, port: u16) -> bool {
+/// A TCP segment or UDP datagram from or to `mark`, or an ICMP error quoting one; for an echo
+/// (`proto` 1 or 58), an echo with ICMP id `mark` or an error quoting one.
+fn carries(f: &Frame, proto: u8, mark: u16) -> bool {
     use crate::capture::frame::Payload;
+    let echo = matches!(proto, 1 | 58);
     crate::capture::frame::parse(&f.data).is_some_and(|e| match e.payload {
-        Payload::Segment(s) => s.proto == proto && (s.sport == port || s.dport == port),
+        Payload::Segment(s) => s.proto == proto && (s.sport == mark || s.dport == mark),
+        Payload::Icmp(i) if echo => i.echo.is_some_and(|(id, _)| id == mark),
         Payload::Icmp(i) => i
             .transport
-            .is_some_and(|(p, a, b)| p == proto && (a == port || b == port)),
+            .is_some_and(|(p, a, b)| p == proto && (a == mark || b == mark)),
         _ => false,
     })
 }

@@ -471,9 +471,10 @@ fn observe_watched(
         .enumerate()
         .filter_map(|(i, n)| n.cap.take().map(|c| (i, c)))
         .collect();
-    let phase = run.phase;
+    // The pool's last id before the probe: a ping matrix's cells take the next ones.
+    let (phase, pool) = (run.phase, run.retry_id);
     let (obs, got, caps, cut) =
-        super::early::watched(w, (k, phase), caps, || observe(env, k, e, nodes, run));
+        super::early::watched(w, (k, phase, pool), caps, || observe(env, k, e, nodes, run));
     for (i, c) in caps {
         nodes[i].cap = Some(c);
     }
