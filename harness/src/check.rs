@@ -18,7 +18,7 @@ fn captured(plan: &Plan, k: usize) -> bool {
 }
 
 /// The ICMP ids of every echo probe of the plan, and of every try again (`within`) the run made.
-fn echo_ids(plan: &Plan, tried: &[Option<Tried>]) -> BTreeSet<u16> {
+pub(crate) fn echo_ids(plan: &Plan, tried: &[Option<Tried>]) -> BTreeSet<u16> {
     plan.expectations
         .iter()
         .enumerate()

@@ -52,6 +52,23 @@ fn vlan_tag(msg: &libc::msghdr) -> Option<[u8; 4]> {
     None
 }
 
+/// A non-blocking AF_PACKET socket hearing protocol `proto` (network order; 0: none).
+fn packet_socket(proto: libc::c_int) -> io::Result<OwnedFd> {
+    // SAFETY: socket() takes plain integers and returns a new fd or -1.
+    let fd = unsafe {
+        libc::socket(
+            libc::AF_PACKET,
+            libc::SOCK_RAW | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+            proto,
+        )
+    };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the kernel just returned this fd and nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
 /// A link-layer address: interface `ifindex`, protocol `proto` (host order), and a destination.
 fn link_addr(ifindex: u32, proto: u16, dst: Option<[u8; 6]>) -> libc::sockaddr_ll {
     // SAFETY: sockaddr_ll is plain old data; all zeroes is a valid value.
@@ -77,20 +94,7 @@ pub struct PacketSocket {
 impl PacketSocket {
     /// Opens the socket; call it on a thread inside the node's namespace.
     pub fn open() -> io::Result<Self> {
-        let proto = (libc::ETH_P_ALL as u16).to_be() as libc::c_int;
-        // SAFETY: socket() takes plain integers and returns a new fd or -1.
-        let fd = unsafe {
-            libc::socket(
-                libc::AF_PACKET,
-                libc::SOCK_RAW | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
-                proto,
-            )
-        };
-        if fd < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: the kernel just returned this fd and nothing else owns it.
-        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        let fd = packet_socket((libc::ETH_P_ALL as u16).to_be() as libc::c_int)?;
         // A larger queue, so that a burst (a flooded ARP, eight traceroute probes) is never cut;
         // best effort, capped by net.core.rmem_max.
         let _ = crate::sockopt::set_int(fd.as_raw_fd(), libc::SOL_SOCKET, libc::SO_RCVBUF, 4 << 20);
@@ -110,19 +114,7 @@ impl PacketSocket {
     /// A socket that hears nothing until [`PacketSocket::listen`], for sending crafted frames;
     /// call it on a thread inside the node's namespace.
     pub fn open_silent() -> io::Result<Self> {
-        // SAFETY: socket() takes plain integers and returns a new fd or -1.
-        let fd = unsafe {
-            libc::socket(
-                libc::AF_PACKET,
-                libc::SOCK_RAW | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
-                0,
-            )
-        };
-        if fd < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: the kernel just returned this fd and nothing else owns it.
-        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        let fd = packet_socket(0)?;
         Ok(PacketSocket {
             fd,
             buf: vec![0; 65536],

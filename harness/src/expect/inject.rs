@@ -106,8 +106,8 @@ pub struct InjectWant {
 /// What the worker did: the frame it sent, or why it sent none.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct InjectSeen {
-    pub sent: Option<Craft>,
-    pub not_sent: Option<String>,
+    /// The frame sent, or why none was.
+    pub sent: Result<Craft, String>,
 }
 
 const PROTOS: &[(&str, u8)] = &[("tcp", 6), ("udp", 17), ("icmp", 1), ("icmp6", 58)];
@@ -482,12 +482,7 @@ impl ExpectKind for Inject {
         let index = cx.index_of(w.node, &w.iface)?;
         let craft = match craft(w, k, cx, index)? {
             Ok(c) => c,
-            Err(why) => {
-                return Ok(InjectSeen {
-                    sent: None,
-                    not_sent: Some(why),
-                })
-            }
+            Err(why) => return Ok(InjectSeen { sent: Err(why) }),
         };
         let name = cx.net.node_name(w.node).to_string();
         let sock = cx
@@ -505,35 +500,34 @@ impl ExpectKind for Inject {
         sock.listen(index, true).map_err(io_err)?;
         sock.drain(|_| {});
         let sent = sock.send_on(index, &frame(&craft));
-        let mut not_sent = None;
-        match sent {
-            Ok(()) => wait_answer(sock, &craft, Instant::now() + cx.timeout),
-            Err(e) => {
-                not_sent = Some(format!(
-                    "sending failed ({})",
-                    crate::base::text::plain_error(&e)
-                ))
+        let sent = match sent {
+            Ok(()) => {
+                wait_answer(sock, &craft, Instant::now() + cx.timeout);
+                Ok(craft)
             }
-        }
+            Err(e) => Err(format!(
+                "sending failed ({})",
+                crate::base::text::plain_error(&e)
+            )),
+        };
         sock.listen(index, false).map_err(io_err)?;
-        Ok(InjectSeen {
-            sent: not_sent.is_none().then_some(craft),
-            not_sent,
-        })
+        Ok(InjectSeen { sent })
     }
 
     fn check(w: &InjectWant, seen: &InjectSeen, cx: &CheckCx<'_>) -> Checked {
         let (net, names) = (cx.net, cx.names);
         let what = Self::what(w, net);
-        let Some(craft) = &seen.sent else {
-            let why = seen.not_sent.as_deref().unwrap_or("nothing was sent");
-            let passed = !w.delivered && w.path.as_ref().is_none_or(Vec::is_empty);
-            let detail = if passed {
-                format!("not delivered: {why}")
-            } else {
-                format!("expected it delivered, but it was not sent: {why}")
-            };
-            return Checked::new(what, passed, detail);
+        let craft = match &seen.sent {
+            Ok(c) => c,
+            Err(why) => {
+                let passed = !w.delivered && w.path.as_ref().is_none_or(Vec::is_empty);
+                let detail = if passed {
+                    format!("not delivered: {why}")
+                } else {
+                    format!("expected it delivered, but it was not sent: {why}")
+                };
+                return Checked::new(what, passed, detail);
+            }
         };
         let flows = cx.flows.unwrap_or(&[]);
         let reached = reached(net, w, flows);

@@ -178,6 +178,48 @@ pub struct CellMark {
     pub dst: IpAddr,
 }
 
+impl CellMark {
+    /// Whether frame `f` is this cell's: a TCP segment or UDP datagram from or to its port, or
+    /// an ICMP error quoting one; for an echo, an echo with its ICMP id or an error quoting one.
+    /// Whatever a NAT did to the addresses.
+    pub fn carries(&self, f: &crate::capture::Frame) -> bool {
+        use crate::capture::frame::Payload;
+        let (proto, mark) = (self.proto, self.port);
+        let echo = matches!(proto, 1 | 58);
+        crate::capture::frame::parse(&f.data).is_some_and(|e| match e.payload {
+            Payload::Segment(s) => s.proto == proto && (s.sport == mark || s.dport == mark),
+            Payload::Icmp(i) if echo => i.echo.is_some_and(|(id, _)| id == mark),
+            Payload::Icmp(i) => i
+                .transport
+                .is_some_and(|(p, a, b)| p == proto && (a == mark || b == mark)),
+            _ => false,
+        })
+    }
+
+    /// This cell's packets among `frames`, flow by flow; neighbour resolution, which cells
+    /// share, is no cell's.
+    pub fn flows(
+        &self,
+        frames: &[&crate::capture::Frame],
+        topo: &crate::capture::path::Topo,
+    ) -> Vec<Flow> {
+        let mine: Vec<&crate::capture::Frame> =
+            frames.iter().copied().filter(|f| self.carries(f)).collect();
+        let none = BTreeSet::new();
+        let probe = match self.proto {
+            1 | 58 => Probe::Echo {
+                id: self.port,
+                others: &none,
+            },
+            proto => Probe::Transport {
+                proto,
+                crafted: None,
+            },
+        };
+        crate::capture::path::flows(topo, &mine, probe)
+    }
+}
+
 /// What the checks before any step are called, in reports and `during`.
 pub const START: &str = "start";
 

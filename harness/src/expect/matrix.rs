@@ -2,7 +2,7 @@
 //! node, each column a target; each cell is probed as a single tcp, udp or ping expectation
 //! would be, and the report is the grid, expected against observed, wrong cells marked.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::os::fd::OwnedFd;
 use std::time::{Duration, Instant};
@@ -10,13 +10,12 @@ use std::time::{Duration, Instant};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::kind::{CheckCx, ExpectKind, Known, ObserveError, ProbeCx};
+use super::kind::{CellMark, CheckCx, ExpectKind, Known, ObserveError, ProbeCx};
 use super::transport::{self, PortResult, Proto};
 use crate::base::diag::{Diagnostic, KeyPath};
 use crate::base::validate::{split_port, Validator};
 use crate::base::verdict::{CellRecord, Checked};
-use crate::capture::frame::Payload;
-use crate::capture::path::{Flow, Probe, Topo};
+use crate::capture::path::{Flow, Topo};
 use crate::network::Network;
 use crate::probe::ping::PingOutcome;
 use crate::probe::ProbeError;
@@ -440,7 +439,7 @@ impl ExpectKind for Matrix {
         )
     }
 
-    fn cell_marks(w: &MatrixWant, k: usize, pool: u16) -> Vec<super::kind::CellMark> {
+    fn cell_marks(w: &MatrixWant, k: usize, pool: u16) -> Vec<CellMark> {
         // A ping cell's id is the pool's next, in cell order, as `observe` takes them.
         let mut id = pool;
         w.cells
@@ -448,15 +447,12 @@ impl ExpectKind for Matrix {
             .enumerate()
             .map(|(i, c)| {
                 id = crate::base::icmp::next_pool_id(id);
-                let (proto, port) = match w.proto {
-                    Some(p) => (p.number(), cell_port(k, i)),
-                    None => (if c.to.is_ipv6() { 58 } else { 1 }, id),
+                let mark = if w.proto.is_some() {
+                    cell_port(k, i)
+                } else {
+                    id
                 };
-                super::kind::CellMark {
-                    proto,
-                    port,
-                    dst: c.to,
-                }
+                mark_of(w, c, mark)
             })
             .collect()
     }
@@ -533,6 +529,8 @@ impl ExpectKind for Matrix {
     }
 
     fn check(w: &MatrixWant, seen: &MatrixSeen, cx: &CheckCx<'_>) -> Checked {
+        // The window's frames and the topology, read once, for the first wrong cell.
+        let window = std::cell::OnceCell::new();
         let cells: Vec<CellRecord> = w
             .cells
             .iter()
@@ -549,7 +547,7 @@ impl ExpectKind for Matrix {
                         let arrived =
                             matches!(g.word(), Word::Port(PortResult::Open) | Word::Reply);
                         if g.word() != c.want && !arrived {
-                            a.push_str(&cell_seen(w, seen, i, cx));
+                            a.push_str(&cell_seen(w, seen, i, cx, &window));
                         }
                         a
                     }),
@@ -630,9 +628,22 @@ fn cell(
     Ok((CellSeen::Ping(out), None))
 }
 
-/// Cell `i`'s packets among `frames` (the matrix's own capture window): those with its client
-/// port (or its ICMP id), whatever a NAT did to the addresses; neighbour resolution, which cells
-/// share, is no cell's.
+/// Cell `c` as the captures know it, by `mark`: its client port, or for a ping its ICMP id.
+fn mark_of(w: &MatrixWant, c: &Cell, mark: u16) -> CellMark {
+    let proto = match w.proto {
+        Some(p) => p.number(),
+        None if c.to.is_ipv6() => 58,
+        None => 1,
+    };
+    CellMark {
+        proto,
+        port: mark,
+        dst: c.to,
+    }
+}
+
+/// Cell `i`'s packets among `frames` (the matrix's own capture window), by the mark it was
+/// probed with.
 pub(crate) fn cell_flows(
     w: &MatrixWant,
     seen: &MatrixSeen,
@@ -640,44 +651,30 @@ pub(crate) fn cell_flows(
     frames: &[&crate::capture::Frame],
     topo: &Topo,
 ) -> Vec<Flow> {
-    let Some(&mark) = seen.marks.get(i) else {
-        return Vec::new();
-    };
-    let ours = |f: &&&crate::capture::Frame| {
-        crate::capture::frame::parse(&f.data).is_some_and(|e| match e.payload {
-            Payload::Segment(s) => w.proto.is_some() && (s.sport == mark || s.dport == mark),
-            Payload::Icmp(m) => match (w.proto, m.transport, m.echo) {
-                (Some(_), Some((_, a, b)), _) => a == mark || b == mark,
-                (None, _, Some((id, _))) => id == mark,
-                _ => false,
-            },
-            _ => false,
-        })
-    };
-    let mine: Vec<&crate::capture::Frame> = frames.iter().filter(ours).copied().collect();
-    let others = BTreeSet::new();
-    let probe = match w.proto {
-        Some(p) => Probe::Transport {
-            proto: p.number(),
-            crafted: None,
-        },
-        None => Probe::Echo {
-            id: mark,
-            others: &others,
-        },
-    };
-    crate::capture::path::flows(topo, &mine, probe)
+    match seen.marks.get(i) {
+        Some(&mark) => mark_of(w, &w.cells[i], mark).flows(frames, topo),
+        None => Vec::new(),
+    }
 }
 
 /// Where wrong cell `i`'s request and answer were last seen, from the matrix's own capture
-/// window. Empty without captures.
-fn cell_seen(w: &MatrixWant, seen: &MatrixSeen, i: usize, cx: &CheckCx<'_>) -> String {
+/// window (`window`: its frames and the topology, read by the first wrong cell). Empty without
+/// captures.
+fn cell_seen<'a>(
+    w: &MatrixWant,
+    seen: &MatrixSeen,
+    i: usize,
+    cx: &CheckCx<'a>,
+    window: &std::cell::OnceCell<(Vec<&'a crate::capture::Frame>, Topo)>,
+) -> String {
     let Some(k) = cx.probe else {
         return String::new();
     };
-    let frames: Vec<&crate::capture::Frame> = cx.frames.iter().filter(|f| f.probe == k).collect();
-    let topo = Topo::from_plan(cx.net);
-    let flows = cell_flows(w, seen, i, &frames, &topo);
+    let (frames, topo) = window.get_or_init(|| {
+        let frames = cx.frames.iter().filter(|f| f.probe == k).collect();
+        (frames, Topo::from_plan(cx.net))
+    });
+    let flows = cell_flows(w, seen, i, frames, topo);
     if flows.is_empty() {
         return String::new();
     }

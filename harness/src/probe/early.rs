@@ -51,12 +51,17 @@ pub fn poll_or_cancel(
     flags: PollFlags,
     timeout: PollTimeout,
 ) -> nix::Result<(PollFlags, bool)> {
-    let cancel = CANCEL.get();
-    let mut fds = vec![PollFd::new(fd, flags)];
-    if let Some(c) = cancel {
-        fds.push(PollFd::new(c.as_fd(), PollFlags::POLLIN));
-    }
-    if poll(&mut fds, timeout)? == 0 {
+    // No allocation: probes poll in their hot loop.
+    let (other, n) = match CANCEL.get() {
+        Some(c) => (c.as_fd(), 2),
+        None => (fd, 1),
+    };
+    let mut fds = [
+        PollFd::new(fd, flags),
+        PollFd::new(other, PollFlags::POLLIN),
+    ];
+    let fds = &mut fds[..n];
+    if poll(fds, timeout)? == 0 {
         return Ok((PollFlags::empty(), false));
     }
     let mine = fds[0].revents().unwrap_or(PollFlags::empty());

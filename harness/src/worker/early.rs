@@ -15,7 +15,6 @@ use crate::capture::path::{flows, FlowKind, Step, Topo};
 use crate::capture::socket::PacketSocket;
 use crate::capture::Frame;
 use crate::scenario::plan::Plan;
-use crate::topology::link::link_name;
 use crate::topology::LinkState;
 
 /// No frame for this long, and the packets seen so far are all there will be: frames of one
@@ -53,16 +52,6 @@ pub(super) fn prepare(plan: &Plan, capture: bool) -> Result<Option<Topo>, super:
         super::WorkerError::Setup(format!("cannot make the early-verdict signal: {e}"))
     })?;
     Ok(Some(Topo::from_plan(plan)))
-}
-
-/// Every echo probe's ICMP id, as the check reads them.
-pub(super) fn echo_ids(plan: &Plan) -> BTreeSet<u16> {
-    plan.expectations
-        .iter()
-        .enumerate()
-        .filter(|(_, e)| e.echo())
-        .map(|(k, _)| crate::probe::probe_id(k))
-        .collect()
 }
 
 /// Whether probe `k` may end early: one packet to one unicast destination (a ping, a port probe,
@@ -136,17 +125,7 @@ fn watch(
         let before = frames.len();
         for (node, s) in caps.iter_mut() {
             let node = *node;
-            s.drain(|raw| {
-                frames.push(Frame {
-                    probe: k,
-                    phase,
-                    node,
-                    iface: link_name(&w.states[node], raw.ifindex),
-                    outgoing: raw.outgoing,
-                    ts_ns: if raw.ts_ns != 0 { raw.ts_ns } else { now_ns() },
-                    data: raw.data.to_vec(),
-                })
-            });
+            s.drain(|raw| frames.push(super::probes::frame(w.states, (k, phase), node, raw)));
         }
         let now = Instant::now();
         if frames.len() > before {
@@ -162,13 +141,6 @@ fn watch(
         }
     }
     (frames, caps, cut)
-}
-
-/// The wall clock, for a frame the kernel gave no time.
-fn now_ns() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as u64)
 }
 
 /// Whether probe `k`'s packets so far show that no answer will come (for a matrix: to none of
@@ -188,28 +160,12 @@ fn certain(w: &Watch<'_>, (k, pool): (usize, u16), frames: &[Frame]) -> bool {
     }
     // Every cell answered already, or certain not to be.
     marks.iter().all(|m| {
-        let mine: Vec<&Frame> = refs
-            .iter()
-            .copied()
-            .filter(|f| carries(f, m.proto, m.port))
-            .collect();
-        let none = BTreeSet::new();
-        let probe = match m.proto {
-            1 | 58 => crate::capture::path::Probe::Echo {
-                id: m.port,
-                others: &none,
-            },
-            proto => crate::capture::path::Probe::Transport {
-                proto,
-                crafted: None,
-            },
-        };
-        let fl = flows(w.topo, &mine, probe);
+        let fl = m.flows(&refs, w.topo);
         // An open TCP cell reads what the listener says first: done once the listener closed.
         let open = fl
             .iter()
             .any(|f| matches!(f.kind, FlowKind::Transport { step: Step::SynAck }));
-        let finished = !open || mine.iter().any(|f| closes_towards(f, m.port));
+        let finished = !open || frames.iter().any(|f| closes_towards(f, m.port));
         // An echo or a SYN is answered by the destination's kernel at once; a datagram maybe
         // by a program.
         (answered(&fl) && finished) || consumed(w, &fl, Some(m.dst), m.proto != 17)
@@ -247,21 +203,6 @@ fn resolving(fl: &[crate::capture::path::Flow]) -> bool {
         })
         .collect();
     !asked.is_subset(&told)
-}
-
-/// A TCP segment or UDP datagram from or to `mark`, or an ICMP error quoting one; for an echo
-/// (`proto` 1 or 58), an echo with ICMP id `mark` or an error quoting one.
-fn carries(f: &Frame, proto: u8, mark: u16) -> bool {
-    use crate::capture::frame::Payload;
-    let echo = matches!(proto, 1 | 58);
-    crate::capture::frame::parse(&f.data).is_some_and(|e| match e.payload {
-        Payload::Segment(s) => s.proto == proto && (s.sport == mark || s.dport == mark),
-        Payload::Icmp(i) if echo => i.echo.is_some_and(|(id, _)| id == mark),
-        Payload::Icmp(i) => i
-            .transport
-            .is_some_and(|(p, a, b)| p == proto && (a == mark || b == mark)),
-        _ => false,
-    })
 }
 
 /// Whether the request was consumed where it came in, nothing of it still on its way. At the

@@ -56,23 +56,33 @@ pub(super) fn collect(
         .collect();
     let mut socks: Vec<&mut PacketSocket> =
         nodes.iter_mut().filter_map(|n| n.cap.as_mut()).collect();
+    settle(&mut socks, CAPTURE_QUIET, CAPTURE_LIMIT, |i, raw| {
+        frames.push(frame(states, (probe, phase), owners[i], raw));
+    });
+}
+
+/// A frame node `node`'s capture read while probe `probe` of phase `phase` ran.
+pub(super) fn frame(
+    states: &[Vec<LinkState>],
+    (probe, phase): (usize, usize),
+    node: usize,
+    raw: crate::capture::socket::Raw<'_>,
+) -> Frame {
+    // The wall clock, for a frame the kernel gave no time.
     let now_ns = || {
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos() as u64)
     };
-    settle(&mut socks, CAPTURE_QUIET, CAPTURE_LIMIT, |i, raw| {
-        let node = owners[i];
-        frames.push(Frame {
-            probe,
-            phase,
-            node,
-            iface: link_name(&states[node], raw.ifindex),
-            outgoing: raw.outgoing,
-            ts_ns: if raw.ts_ns != 0 { raw.ts_ns } else { now_ns() },
-            data: raw.data.to_vec(),
-        });
-    });
+    Frame {
+        probe,
+        phase,
+        node,
+        iface: link_name(&states[node], raw.ifindex),
+        outgoing: raw.outgoing,
+        ts_ns: if raw.ts_ns != 0 { raw.ts_ns } else { now_ns() },
+        data: raw.data.to_vec(),
+    }
 }
 
 /// What the probes left: an observation per expectation, every captured frame, and the
@@ -186,7 +196,7 @@ pub(super) fn run_probes(
         .any(Option::is_some)
         .then(|| Judge::new(plan, states));
     let topo = super::early::prepare(plan, capture)?;
-    let echo_ids = super::early::echo_ids(plan);
+    let echo_ids = crate::check::echo_ids(plan, &[]);
     let watch = topo.as_ref().map(|topo| super::early::Watch {
         plan,
         topo,
